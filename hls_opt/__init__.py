@@ -1,0 +1,44 @@
+"""hls-opt: hardware-aware pruning and weight sharing for hls4ml (Keras 3).
+
+Importing this package is cheap: TensorFlow and Keras are imported only by the functions
+that train or load models (``import hls_opt`` leaves TensorFlow unimported and its global
+state untouched).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+# Public names resolved lazily (PEP 562) so that importing hls_opt never pulls in TensorFlow.
+_LAZY = {
+    "convert_and_optimize": ("hls_opt.flow", "convert_and_optimize"),
+    "OptimizationResult": ("hls_opt.flow", "OptimizationResult"),
+    "optimize_keras_model_for_hls4ml": ("hls_opt.keras", "optimize_keras_model_for_hls4ml"),
+    "get_attributes_from_keras_model": ("hls_opt.attributes", "get_attributes_from_keras_model"),
+    "get_attributes_from_keras_model_and_hls4ml_config": (
+        "hls_opt.attributes",
+        "get_attributes_from_keras_model_and_hls4ml_config",
+    ),
+    "config_from_keras_model": ("hls_opt.config", "config_from_keras_model"),
+    "solve_knapsack": ("hls_opt.knapsack", "solve_knapsack"),
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'hls_opt' has no attribute {name!r}") from None
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
