@@ -1,0 +1,157 @@
+"""Typed IR nodes: one per Keras layer.
+
+Shapes exclude the batch dimension.  Weighted nodes keep their arrays in ``weights`` under Keras'
+names (``kernel``, ``bias``, ``gamma``, …) in Keras layout.  ``config`` is the resolved
+:class:`~hls_opt.config.LayerConfig` (``None`` for nodes hls4ml gives no precision to).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hls_opt.config import LayerConfig
+from hls_opt.structures import mult_shape
+
+Shape = tuple[int, ...]
+
+
+@dataclass
+class Node:
+    """A layer of the model.  ``inputs`` are the names of the producing nodes, in call order."""
+
+    name: str
+    inputs: list[str] = field(default_factory=list)
+    input_shapes: list[Shape] = field(default_factory=list)
+    output_shape: Shape = ()
+    keras_class: str = ""
+    keras_config: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, np.ndarray] = field(default_factory=dict)
+    config: LayerConfig | None = None
+
+    #: True for node types whose kernel is a matrix multiply the optimizer can act on.
+    has_kernel: ClassVar[bool] = False
+
+    @property
+    def input_shape(self) -> Shape:
+        """The shape of the first (usually only) input."""
+        return self.input_shapes[0] if self.input_shapes else ()
+
+
+@dataclass
+class WeightedNode(Node):
+    """A node whose ``kernel`` hls4ml implements as an ``n_in × n_out`` matrix multiply."""
+
+    has_kernel: ClassVar[bool] = True
+    activation: str = "linear"
+    use_bias: bool = True
+
+    @property
+    def kernel(self) -> np.ndarray:
+        return self.weights["kernel"]
+
+    @property
+    def bias(self) -> np.ndarray | None:
+        return self.weights.get("bias")
+
+    @property
+    def n_in(self) -> int:
+        """Inputs of one matrix multiply: Dense inputs, or kh·kw·C for a convolution."""
+        return mult_shape(self.kernel.shape)[0]
+
+    @property
+    def n_out(self) -> int:
+        """Outputs of one matrix multiply: Dense units or convolution filters."""
+        return mult_shape(self.kernel.shape)[1]
+
+    @property
+    def n_pixels(self) -> int:
+        """How many times the matrix multiply runs per sample (1 for Dense, output positions for conv)."""
+        return 1
+
+
+@dataclass
+class Input(Node):
+    pass
+
+
+@dataclass
+class Dense(WeightedNode):
+    units: int = 0
+
+
+@dataclass
+class ConvND(WeightedNode):
+    filters: int = 0
+    kernel_size: Shape = ()
+    strides: Shape = ()
+    padding: str = "valid"
+
+    @property
+    def n_pixels(self) -> int:
+        return int(np.prod(self.output_shape[:-1])) if self.output_shape else 1
+
+
+@dataclass
+class Conv1D(ConvND):
+    pass
+
+
+@dataclass
+class Conv2D(ConvND):
+    pass
+
+
+@dataclass
+class BatchNormalization(Node):
+    pass
+
+
+@dataclass
+class Activation(Node):
+    """A standalone activation (Activation, ReLU, Softmax, LeakyReLU…).  ``activation`` is its name."""
+
+    activation: str = "linear"
+
+
+@dataclass
+class Pooling(Node):
+    """Max/Average pooling 1D/2D and their Global variants; ``op`` is 'max' or 'average'."""
+
+    op: str = "max"
+    global_: bool = False
+
+
+@dataclass
+class Flatten(Node):
+    pass
+
+
+@dataclass
+class Reshape(Node):
+    pass
+
+
+@dataclass
+class Dropout(Node):
+    """Identity at inference time."""
+
+
+@dataclass
+class Add(Node):
+    pass
+
+
+@dataclass
+class Concatenate(Node):
+    axis: int = -1
+
+
+@dataclass
+class Opaque(Node):
+    """A layer hls-opt does not model (DepthwiseConv2D, SeparableConv, custom layers…).
+
+    Passes leave it alone; its weights are carried through unchanged.
+    """
