@@ -1,13 +1,29 @@
 """Typed fixed-point precisions, parsed once from hls4ml's strings.
 
-Grammar follows hls4ml's ``FPGABackend.convert_precision_string`` (hls4ml/backends/fpga/
-fpga_backend.py) and ``hls4ml/model/types.py``.
+Grammar follows hls4ml's ``FPGABackend.convert_precision_string`` and its helpers
+``_convert_ap_type`` / ``_convert_ac_type`` (hls4ml/backends/fpga/fpga_backend.py) and
+``RoundingMode`` / ``SaturationMode`` / ``FixedPrecisionType`` (hls4ml/model/types.py); see
+``docs/config.md`` for the grammar and for where this parser is stricter or more lenient.
+
+Accepted (spaces around fields tolerated)::
+
+    ap_fixed<W,I[,Q[,O[,N]]]>   ap_ufixed<…>   fixed<…>   ufixed<…>
+    ap_int<W>   ap_uint<W>   int<W>   uint<W>
+    ac_fixed<W,I[,S[,Q[,O]]]>   (S: true/false/1/0, default signed)
+    ac_int<W[,S]>
+    auto                        (any case) -> the sentinel AUTO
+
+Q is a rounding mode, O a saturation mode, each with an optional ``AP_``/``AC_`` prefix (any case).
+Floating-point types are recognised and rejected with a ``PrecisionError`` saying so.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
+
+from hls_opt.errors import PrecisionError
 
 
 class Rounding(str, Enum):
@@ -37,6 +53,7 @@ class Precision:
 
     ``width`` is the total number of bits, ``integer`` the integer bits including the sign bit
     (for an integer type ``integer == width``).  ``is_integer`` marks ``ap_int``/``ac_int``/``int``.
+    As in hls4ml, ``integer`` may be negative or larger than ``width`` for a fixed-point type.
     """
 
     width: int
@@ -49,6 +66,7 @@ class Precision:
 
     @property
     def fractional(self) -> int:
+        """Number of fractional bits (``width - integer``; negative when ``integer > width``)."""
         return self.width - self.integer
 
     def __str__(self) -> str:
@@ -60,3 +78,201 @@ class Precision:
             f"{prefix}<{self.width},{self.integer},{self.rounding.value},"
             f"{self.saturation.value},{self.saturation_bits}>"
         )
+
+    def to_ap_string(self) -> str:
+        """Vivado HLS spelling, shortest form: ``ap_fixed<16,6>``, ``ap_ufixed<8,0,RND,SAT>``, ``ap_int<8>``."""
+        sign = "" if self.signed else "u"
+        if self.is_integer:
+            return f"ap_{sign}int<{self.width}>"
+        fields = [str(self.width), str(self.integer)]
+        if self.saturation_bits:
+            fields += [self.rounding.value, self.saturation.value, str(self.saturation_bits)]
+        elif self.saturation is not Saturation.WRAP:
+            fields += [self.rounding.value, self.saturation.value]
+        elif self.rounding is not Rounding.TRN:
+            fields += [self.rounding.value]
+        return f"ap_{sign}fixed<{','.join(fields)}>"
+
+
+@dataclass(frozen=True)
+class AutoPrecision:
+    """hls4ml's ``'auto'`` precision: "let hls4ml infer it".  Use the module-level :data:`AUTO`."""
+
+    def __str__(self) -> str:
+        return "auto"
+
+    def __repr__(self) -> str:
+        return "AUTO"
+
+
+AUTO = AutoPrecision()
+
+# "TYPE<args>" with nothing before or after (hls4ml uses a looser ``.+<(.+?)>`` search).
+_TYPE_RE = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*<(?P<args>[^<>]*)>$")
+_INT_RE = re.compile(r"^[+-]?\d+$")
+
+# hls4ml's float spellings (fpga_backend.convert_precision_string): recognised only to reject them clearly.
+_FLOAT_NAMES = frozenset({"float", "double", "half", "bfloat16"})
+_FLOAT_PREFIXES = ("ap_float", "ac_std_float", "std_float", "ac_float")
+
+# name -> (kind, signed); kind is "ap_fixed", "ap_int", "ac_fixed" or "ac_int" (the argument layout).
+_TYPE_NAMES: dict[str, tuple[str, bool]] = {
+    "ap_fixed": ("ap_fixed", True),
+    "ap_ufixed": ("ap_fixed", False),
+    "fixed": ("ap_fixed", True),
+    "ufixed": ("ap_fixed", False),
+    "ap_int": ("ap_int", True),
+    "ap_uint": ("ap_int", False),
+    "int": ("ap_int", True),
+    "uint": ("ap_int", False),
+    "ac_fixed": ("ac_fixed", True),
+    "ac_int": ("ac_int", True),
+}
+
+
+class _Bad(Exception):
+    """Internal: the reason a string does not parse (turned into a PrecisionError with the key)."""
+
+
+def _strip_mode_prefix(field: str) -> str:
+    # hls4ml strips an upper-case AP_/AC_ prefix (RoundingMode.from_string); we also accept lower case.
+    upper = field.upper()
+    for prefix in ("AP_", "AC_"):
+        if upper.startswith(prefix):
+            return upper[len(prefix) :]
+    return upper
+
+
+def _parse_int(field: str, what: str) -> int:
+    if not _INT_RE.match(field):
+        raise _Bad(f"{what} must be an integer, got '{field}'")
+    return int(field)
+
+
+def _parse_rounding(field: str) -> Rounding:
+    try:
+        return Rounding(_strip_mode_prefix(field))
+    except ValueError:
+        names = ", ".join(r.value for r in Rounding)
+        raise _Bad(f"unknown rounding mode '{field}' (expected one of {names})") from None
+
+
+def _parse_saturation(field: str) -> Saturation:
+    try:
+        return Saturation(_strip_mode_prefix(field))
+    except ValueError:
+        names = ", ".join(s.value for s in Saturation)
+        raise _Bad(f"unknown saturation mode '{field}' (expected one of {names})") from None
+
+
+def _parse_ac_signed(field: str) -> bool:
+    # hls4ml treats only 'false'/'0' as unsigned and anything else as signed; we reject typos.
+    value = field.lower()
+    if value in ("true", "1"):
+        return True
+    if value in ("false", "0"):
+        return False
+    raise _Bad(f"signedness must be true/false/1/0, got '{field}'")
+
+
+def _check_count(fields: list[str], low: int, high: int, name: str) -> None:
+    if not low <= len(fields) <= high:
+        expected = f"{low}" if low == high else f"{low} to {high}"
+        noun = "argument" if high == 1 else "arguments"
+        raise _Bad(f"{name} takes {expected} template {noun}, got {len(fields)}")
+
+
+def _parse_typed(text: str) -> Precision:
+    match = _TYPE_RE.match(text)
+    if match is None:
+        raise _Bad("expected TYPE<arguments>, e.g. ap_fixed<16,6>")
+    name = match.group("name")
+    if name not in _TYPE_NAMES:
+        raise _Bad(f"unknown type '{name}'")
+    kind, signed = _TYPE_NAMES[name]
+    fields = [f.strip() for f in match.group("args").split(",")]
+    if any(f == "" for f in fields):
+        raise _Bad("empty template argument")
+
+    rounding, saturation, saturation_bits = Rounding.TRN, Saturation.WRAP, 0
+    if kind == "ap_int":
+        _check_count(fields, 1, 1, name)
+        width = _parse_int(fields[0], "width")
+        integer, is_integer, mode_fields = width, True, []
+    elif kind == "ac_int":
+        _check_count(fields, 1, 2, name)
+        width = _parse_int(fields[0], "width")
+        if len(fields) == 2:
+            signed = _parse_ac_signed(fields[1])
+        integer, is_integer, mode_fields = width, True, []
+    elif kind == "ap_fixed":
+        _check_count(fields, 2, 5, name)
+        width = _parse_int(fields[0], "width")
+        integer = _parse_int(fields[1], "integer bits")
+        is_integer, mode_fields = False, fields[2:]
+    else:  # ac_fixed<W,I,S,Q,O>: no saturation-bits argument
+        _check_count(fields, 2, 5, name)
+        width = _parse_int(fields[0], "width")
+        integer = _parse_int(fields[1], "integer bits")
+        if len(fields) > 2:
+            signed = _parse_ac_signed(fields[2])
+        is_integer, mode_fields = False, fields[3:]
+
+    if mode_fields:
+        rounding = _parse_rounding(mode_fields[0])
+    if len(mode_fields) > 1:
+        saturation = _parse_saturation(mode_fields[1])
+    if len(mode_fields) > 2:
+        saturation_bits = _parse_int(mode_fields[2], "saturation bits")
+
+    # hls4ml itself checks none of these; the HLS compilers require W >= 1 and N >= 0.
+    if width < 1:
+        raise _Bad(f"width must be at least 1, got {width}")
+    if saturation_bits < 0:
+        raise _Bad(f"saturation bits must be non-negative, got {saturation_bits}")
+    return Precision(
+        width=width,
+        integer=integer,
+        signed=signed,
+        rounding=rounding,
+        saturation=saturation,
+        saturation_bits=saturation_bits,
+        is_integer=is_integer,
+    )
+
+
+def parse_precision(text: str | Precision | AutoPrecision, *, key: str = "precision") -> Precision | AutoPrecision:
+    """Parse an hls4ml precision string into a :class:`Precision`, or :data:`AUTO` for ``'auto'``.
+
+    A ``Precision`` (or ``AUTO``) is returned unchanged.  ``key`` names the configuration entry
+    in error messages.  Raises :class:`PrecisionError` ``"{key}: cannot parse '{text}' (reason)"``
+    for anything else, including floating-point types (not supported by hls-opt's optimizer).
+    """
+    if isinstance(text, (Precision, AutoPrecision)):
+        return text
+    if not isinstance(text, str):
+        raise PrecisionError(f"{key}: cannot parse '{text}' (expected a string, got {type(text).__name__})")
+    stripped = text.strip()
+    if stripped.lower() == "auto":
+        return AUTO
+    if stripped in _FLOAT_NAMES or stripped.startswith(_FLOAT_PREFIXES):
+        raise PrecisionError(
+            f"{key}: cannot parse '{text}' (floating-point types are not supported by hls-opt; "
+            "use a fixed-point or integer type)"
+        )
+    try:
+        return _parse_typed(stripped)
+    except _Bad as reason:
+        raise PrecisionError(f"{key}: cannot parse '{text}' ({reason})") from None
+
+
+def parse_fixed_precision(text: str | Precision, *, key: str = "precision") -> Precision:
+    """Like :func:`parse_precision` but ``'auto'`` is an error (for places that need a concrete type)."""
+    value = parse_precision(text, key=key)
+    if isinstance(value, AutoPrecision):
+        raise PrecisionError(f"{key}: 'auto' is not allowed here; give a concrete type such as ap_fixed<16,6>")
+    return value
+
+
+#: hls4ml's default precision (``config_from_keras_model(default_precision='fixed<16,6>')``).
+DEFAULT_PRECISION: Precision = parse_fixed_precision("fixed<16,6>")
