@@ -1,0 +1,160 @@
+"""Data loading: the bundled digits set and user training data (tuples or ``.npz`` files).
+
+``digits.npz`` is scikit-learn's 8×8 handwritten digits (keys ``X`` (1797, 64) uint8 in 0..16,
+``y`` (1797,) uint8).  Nothing here imports TensorFlow, so the CLI can validate data files before
+paying for that import.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hls_opt.errors import DataError
+
+#: The keys a training-data ``.npz`` must hold.
+DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Training and validation arrays; ``source`` names where they came from (for error messages)."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    source: str = "data"
+
+    def as_tuple(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return self.X_train, self.y_train, self.X_val, self.y_val
+
+
+@dataclass(frozen=True)
+class DigitsSplit:
+    """The bundled digits, split with a fixed seed.  ``X`` are float32 in [0, 1] (pixel / 16)."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+    def training_data(self) -> TrainingData:
+        return TrainingData(self.X_train, self.y_train, self.X_val, self.y_val, source="digits")
+
+
+def digits_path() -> Path:
+    """Path of the bundled ``digits.npz``."""
+    return Path(str(resources.files(__name__).joinpath("digits.npz")))
+
+
+def load_digits(seed: int = 0, val_fraction: float = 0.2, test_fraction: float = 0.2) -> DigitsSplit:
+    """The bundled digits as float32 ``X/16`` (shape (n, 64)) and int64 labels 0..9, split train/val/test.
+
+    The permutation comes from ``numpy.random.default_rng(seed)``, so a seed always gives the same split.
+    """
+    with np.load(digits_path()) as raw:
+        X = raw["X"].astype(np.float32) / 16.0
+        y = raw["y"].astype(np.int64)
+    order = np.random.default_rng(seed).permutation(len(X))
+    n_test = int(round(test_fraction * len(X)))
+    n_val = int(round(val_fraction * len(X)))
+    test, val, train = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
+    return DigitsSplit(X[train], y[train], X[val], y[val], X[test], y[test])
+
+
+def _check_array(value: Any, key: str, source: str) -> np.ndarray:
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise DataError(f"{source}: {key}: not an array ({exc})") from None
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise DataError(f"{source}: {key}: expected numbers, got dtype {array.dtype}")
+    if array.ndim == 0 or array.shape[0] == 0:
+        raise DataError(f"{source}: {key}: expected at least one sample, got shape {array.shape}")
+    return array
+
+
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected an .npz file")
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not an .npz archive (expected keys {', '.join(DATA_KEYS)})")
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise DataError(f"{path}: cannot read as .npz ({exc})") from None
+    with npz:
+        missing = [k for k in DATA_KEYS if k not in npz.files]
+        if missing:
+            raise DataError(f"{path}: missing {', '.join(missing)} (an .npz with {', '.join(DATA_KEYS)} is needed)")
+        try:
+            return {k: npz[k] for k in DATA_KEYS}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            raise DataError(f"{path}: cannot read as .npz ({exc})") from None
+
+
+def load_training_data(data: Any) -> TrainingData:
+    """Validate and return training data.
+
+    ``data`` is a :class:`TrainingData`, a 4-tuple/list ``(X_train, y_train, X_val, y_val)``, a mapping
+    with those keys, or a path (str / Path) to an ``.npz`` holding them.  Raises :class:`DataError`
+    naming the file or key: missing keys, non-numeric arrays, sample counts of X and y that differ,
+    X_train and X_val with different per-sample shapes.
+    """
+    if isinstance(data, TrainingData):
+        arrays, source = dict(zip(DATA_KEYS, data.as_tuple())), data.source
+    elif isinstance(data, (str, Path)):
+        source = str(data)
+        arrays = _load_npz(Path(data))
+    elif isinstance(data, dict):
+        source = "data"
+        missing = [k for k in DATA_KEYS if k not in data]
+        if missing:
+            raise DataError(f"data: missing {', '.join(missing)}")
+        arrays = {k: data[k] for k in DATA_KEYS}
+    elif isinstance(data, (tuple, list)):
+        source = "data"
+        if len(data) != 4:
+            raise DataError(f"data: expected (X_train, y_train, X_val, y_val), got a sequence of {len(data)}")
+        arrays = dict(zip(DATA_KEYS, data))
+    else:
+        raise DataError(f"data: expected a 4-tuple, a dict or an .npz path, got {type(data).__name__}")
+
+    checked = {k: _check_array(arrays[k], k, source) for k in DATA_KEYS}
+    for x_key, y_key in (("X_train", "y_train"), ("X_val", "y_val")):
+        nx, ny = checked[x_key].shape[0], checked[y_key].shape[0]
+        if nx != ny:
+            raise DataError(f"{source}: {y_key}: {ny} samples but {x_key} has {nx}")
+    if checked["X_train"].shape[1:] != checked["X_val"].shape[1:]:
+        raise DataError(
+            f"{source}: X_val: samples of shape {checked['X_val'].shape[1:]}, "
+            f"but X_train's are {checked['X_train'].shape[1:]}"
+        )
+    return TrainingData(**checked, source=source)
+
+
+def check_input_shape(data: TrainingData, input_shape: tuple[int | None, ...]) -> None:
+    """Raise :class:`DataError` unless each sample of ``X_train``/``X_val`` fits the model input shape.
+
+    ``input_shape`` excludes the batch dimension; ``None`` entries match any size.
+    """
+    expected = tuple(input_shape)
+    for key in ("X_train", "X_val"):
+        got = getattr(data, key).shape[1:]
+        fits = len(got) == len(expected) and all(e is None or int(e) == g for e, g in zip(expected, got))
+        if not fits:
+            if len(got) == 1 and len(expected) == 1:
+                raise DataError(
+                    f"{data.source}: {key}: {got[0]} features per sample, the model expects {expected[0]}"
+                )
+            raise DataError(f"{data.source}: {key}: samples of shape {got}, the model expects {expected}")

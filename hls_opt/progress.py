@@ -1,0 +1,86 @@
+"""The one progress helper: bars on long steps, silenced by ``-q`` (``set_quiet(True)``).
+
+Bars go to stderr through tqdm when it is installed and stderr is a terminal (or when forced);
+otherwise a long step logs one line at INFO when it starts and when it ends.  Nothing here imports
+TensorFlow.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+_state = {"quiet": False, "force": False}
+
+
+def set_quiet(quiet: bool = True) -> None:
+    """Silence (``True``) or re-enable progress output for the whole process."""
+    _state["quiet"] = bool(quiet)
+
+
+def is_quiet() -> bool:
+    return bool(_state["quiet"])
+
+
+def force_bars(force: bool = True) -> None:
+    """Show bars even when stderr is not a terminal (the CLI does this unless ``-q``)."""
+    _state["force"] = bool(force)
+
+
+class _Bar:
+    """A tiny facade over tqdm (or nothing): ``update(n)``, ``set_postfix_str(text)``."""
+
+    def __init__(self, bar: Any | None) -> None:
+        self._bar = bar
+
+    def update(self, n: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def set_postfix_str(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.set_postfix_str(text, refresh=True)
+
+
+def _make_tqdm(total: int | None, desc: str) -> Any | None:
+    if _state["quiet"]:
+        return None
+    if not (_state["force"] or sys.stderr.isatty()):
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is optional: fall back to log lines
+        return None
+    return tqdm(total=total, desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True)
+
+
+@contextmanager
+def progress(desc: str, total: int | None = None) -> Iterator[_Bar]:
+    """A progress bar for a long step of ``total`` units (``None``: unknown length, a spinner).
+
+    Yields an object with ``update(n)`` and ``set_postfix_str(text)``.  Elapsed time of the step is
+    logged at INFO when it ends.
+    """
+    start = time.perf_counter()
+    raw = _make_tqdm(total, desc)
+    if raw is None and not _state["quiet"]:
+        logger.info("%s ...", desc)
+    try:
+        yield _Bar(raw)
+    finally:
+        if raw is not None:
+            raw.close()
+        logger.info("%s: done in %.1f s", desc, time.perf_counter() - start)
+
+
+def status(message: str) -> None:
+    """One line of progress text on stderr (the CLI's step announcements); silent when quiet."""
+    if _state["quiet"]:
+        return
+    print(message, file=sys.stderr, flush=True)
