@@ -1,0 +1,91 @@
+"""Atomic file output for the whole project.
+
+Every file hls-opt writes goes through here, so an interrupted or failed run never leaves a
+half-written file behind: data go to a temporary file in the target's own directory (same file
+system, so the final ``os.replace`` is atomic on POSIX and Windows), which is flushed, fsynced and
+renamed onto the target only when writing succeeded.  On failure the temporary file is removed
+and an existing target is left exactly as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["atomic_output", "atomic_write_bytes", "atomic_write_text"]
+
+
+def _fsync_directory(directory: Path) -> None:
+    # Makes the rename itself durable; not possible on every platform (e.g. Windows), so best effort.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` when the block succeeds.
+
+    The temporary file exists (empty) when the block starts, named ``.<name>.<random>.tmp`` in the
+    target's directory, and keeps the target's suffix so that writers that check the extension
+    (``keras.Model.save`` wants ``.keras``) accept it.  If the block raises, the temporary file is
+    removed, ``path`` is untouched (an existing file keeps its old content) and the exception
+    propagates.  The parent directory must exist.
+
+    Example::
+
+        with atomic_output(out / "model.keras") as tmp:
+            model.save(tmp)
+    """
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=directory)
+    os.close(fd)
+    temp = Path(temp_name)
+    try:
+        yield temp
+        if not temp.exists():
+            raise FileNotFoundError(f"{target}: the writer removed its temporary file {temp.name}")
+        if temp.is_file():  # the writer may not have synced; make the data durable
+            with open(temp, "rb+") as handle:
+                os.fsync(handle.fileno())
+        if target.exists():
+            # Keep the target's permission bits (mkstemp creates 0600).
+            os.chmod(temp, target.stat().st_mode & 0o7777)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temp, 0o666 & ~umask)
+        os.replace(temp, target)
+    except BaseException:
+        # A writer may have replaced the file by a directory (e.g. a SavedModel folder).
+        if temp.is_dir() and not temp.is_symlink():
+            shutil.rmtree(temp, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+        raise
+    _fsync_directory(directory)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (all or nothing)."""
+    with atomic_output(path) as temp, open(temp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:
+    """Write ``text`` to ``path`` atomically (all or nothing), UTF-8 by default, newlines as given."""
+    atomic_write_bytes(path, text.encode(encoding))
