@@ -1,0 +1,76 @@
+"""Model inspection helpers, hls4ml-compatible (``dsp_aware_pruning/keras/utils.py``, REFERENCE §1.5).
+
+Nothing here imports Keras: layers are read through ``layer.kernel`` / ``layer.get_weights()``
+and recognised by class name along their MRO, so calling these functions is cheap and works on
+subclasses (QKeras ``QDense``/``QConv2D`` derive from the Keras classes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["get_model_sparsity", "get_last_layer_with_weights", "is_prunable_layer", "layer_kernel"]
+
+#: Keras layer classes whose kernel the optimizer acts on (and their subclasses).
+PRUNABLE_CLASSES = frozenset({"Dense", "Conv1D", "Conv2D"})
+
+
+def is_prunable_layer(layer: Any) -> bool:
+    """True for Dense / Conv1D / Conv2D layers (and subclasses) that have a kernel."""
+    names = {cls.__name__ for cls in type(layer).__mro__}
+    return bool(names & PRUNABLE_CLASSES) and getattr(layer, "kernel", None) is not None
+
+
+def layer_kernel(layer: Any) -> np.ndarray:
+    """The layer's kernel as a numpy array (Keras layout)."""
+    kernel = getattr(layer, "kernel", None)
+    if kernel is not None:
+        try:
+            return np.asarray(kernel)
+        except Exception:  # a backend tensor numpy cannot read directly: fall back to get_weights
+            pass
+    return np.asarray(layer.get_weights()[0])
+
+
+def get_model_sparsity(model: Any) -> tuple[float, dict[str, float]]:
+    """Overall and per-layer fraction of kernel weights that are exactly zero.
+
+    Counts the kernels of the layers the optimizer can act on (Dense, Conv1D, Conv2D and their
+    subclasses); biases and other layers are ignored.  Overall sparsity is zeros / weights over
+    all those kernels (so large layers weigh more); per-layer values are keyed by layer name.
+    Returns ``(0.0, {})`` when the model has no such layer.
+
+    ``model`` may also be an IR :class:`~hls_opt.ir.graph.Graph` (its weighted nodes are counted).
+
+    hls4ml counts every layer that has a ``kernel`` attribute (also DepthwiseConv2D, EinsumDense…),
+    which the optimizer never prunes; here only prunable layers are counted, as the API asks.
+    """
+    if hasattr(model, "weighted_nodes"):  # an IR graph
+        kernels = [(node.name, np.asarray(node.kernel)) for node in model.weighted_nodes()]
+    else:
+        kernels = [(layer.name, layer_kernel(layer)) for layer in model.layers if is_prunable_layer(layer)]
+    total = 0
+    zeros = 0
+    per_layer: dict[str, float] = {}
+    for name, kernel in kernels:
+        n = int(kernel.size)
+        z = n - int(np.count_nonzero(kernel))
+        total += n
+        zeros += z
+        per_layer[name] = z / n if n else 0.0
+    return (zeros / total if total else 0.0), per_layer
+
+
+def get_last_layer_with_weights(model: Any) -> int:
+    """Index in ``model.layers`` of the last layer that has a kernel; ``len(model.layers)`` if none.
+
+    Same definition as hls4ml (any layer with a ``kernel`` attribute): the last such layer maps to
+    the labels, so its outputs are never removed.
+    """
+    layers = list(model.layers)
+    for idx in range(len(layers) - 1, -1, -1):
+        if getattr(layers[idx], "kernel", None) is not None:
+            return idx
+    return len(layers)
