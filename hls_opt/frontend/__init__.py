@@ -1,0 +1,5 @@
+"""Frontends: models in, IR graphs out.  ``from_keras`` is imported lazily (it needs Keras only when called)."""
+
+from hls_opt.frontend.keras import from_keras
+
+__all__ = ["from_keras"]

@@ -1,0 +1,45 @@
+"""The IR: typed nodes (``nodes.py``) in a graph (``graph.py``).  See ``docs/ir.md``."""
+
+from hls_opt.ir.graph import Graph
+from hls_opt.ir.nodes import (
+    Activation,
+    Add,
+    BatchNormalization,
+    Concatenate,
+    Conv1D,
+    Conv2D,
+    ConvND,
+    Dense,
+    Dropout,
+    Flatten,
+    Input,
+    Node,
+    Opaque,
+    Pooling,
+    Reshape,
+    Shape,
+    TensorRef,
+    WeightedNode,
+)
+
+__all__ = [
+    "Activation",
+    "Add",
+    "BatchNormalization",
+    "Concatenate",
+    "Conv1D",
+    "Conv2D",
+    "ConvND",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "Graph",
+    "Input",
+    "Node",
+    "Opaque",
+    "Pooling",
+    "Reshape",
+    "Shape",
+    "TensorRef",
+    "WeightedNode",
+]

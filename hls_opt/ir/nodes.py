@@ -18,6 +18,13 @@ from hls_opt.structures import mult_shape
 Shape = tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class TensorRef:
+    """Stands for ``node.inputs[index]``'s output inside a recorded Keras call (``Node.keras_call``)."""
+
+    index: int
+
+
 @dataclass
 class Node:
     """A layer of the model.  ``inputs`` are the names of the producing nodes, in call order."""
@@ -27,9 +34,15 @@ class Node:
     input_shapes: list[Shape] = field(default_factory=list)
     output_shape: Shape = ()
     keras_class: str = ""
-    keras_config: dict[str, Any] = field(default_factory=dict)
-    weights: dict[str, np.ndarray] = field(default_factory=dict)
-    config: LayerConfig | None = None
+    keras_config: dict[str, Any] = field(default_factory=dict, repr=False)
+    weights: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    config: LayerConfig | None = field(default=None, repr=False)
+    #: The Keras layer class the node came from (used to rebuild it; never compared or printed).
+    keras_type: type | None = field(default=None, repr=False, compare=False)
+    #: How Keras called the layer: ``(args, kwargs)`` with every input tensor replaced by a
+    #: :class:`TensorRef` into ``inputs``; ``None`` means "one input: ``layer(x)``, several:
+    #: ``layer([x, y, …])``".  Only the emitter reads it.
+    keras_call: tuple[tuple[Any, ...], dict[str, Any]] | None = field(default=None, repr=False)
 
     #: True for node types whose kernel is a matrix multiply the optimizer can act on.
     has_kernel: ClassVar[bool] = False
@@ -38,6 +51,11 @@ class Node:
     def input_shape(self) -> Shape:
         """The shape of the first (usually only) input."""
         return self.input_shapes[0] if self.input_shapes else ()
+
+    @property
+    def kind(self) -> str:
+        """The IR node type's name (``'Dense'``, ``'Opaque'``…); ``keras_class`` is the Keras one."""
+        return type(self).__name__
 
 
 @dataclass

@@ -1,0 +1,257 @@
+"""Keras 3 model → IR :class:`~hls_opt.ir.Graph`.
+
+Connectivity is read from the model's symbolic tensors: starting at ``model.outputs`` every
+``KerasTensor._keras_history`` names the layer that produced it and the call ("node") of that
+layer, whose ``arguments`` hold the input tensors in call order.  This is Keras 3's own record of
+the graph (``keras/src/ops/node.py``) and works the same for ``Sequential`` (once built) and
+functional models; it only sees the calls that belong to *this* model, unlike
+``layer._inbound_nodes`` which also lists calls made in other models.
+
+Keras is imported inside the functions so that ``import hls_opt.frontend.keras`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from hls_opt.config import LayerConfig, resolve_layer_config
+from hls_opt.errors import ModelError
+from hls_opt.ir import nodes as ir
+from hls_opt.ir.graph import Graph
+
+log = logging.getLogger(__name__)
+
+__all__ = ["from_keras", "is_keras_model"]
+
+# Keras class name → IR node type, for Keras' own layer classes only (exact class match: a user
+# subclass of Dense may compute something else, so it stays Opaque).
+_ACTIVATION_LAYERS = {
+    "Activation": None,  # the name is in the config
+    "ReLU": "relu",
+    "Softmax": "softmax",
+    "LeakyReLU": "leaky_relu",
+    "ELU": "elu",
+}
+_POOLING_LAYERS = {
+    "MaxPooling1D": ("max", False),
+    "MaxPooling2D": ("max", False),
+    "AveragePooling1D": ("average", False),
+    "AveragePooling2D": ("average", False),
+    "GlobalMaxPooling1D": ("max", True),
+    "GlobalMaxPooling2D": ("max", True),
+    "GlobalAveragePooling1D": ("average", True),
+    "GlobalAveragePooling2D": ("average", True),
+}
+_SIMPLE_LAYERS: dict[str, type[ir.Node]] = {
+    "InputLayer": ir.Input,
+    "BatchNormalization": ir.BatchNormalization,
+    "Flatten": ir.Flatten,
+    "Reshape": ir.Reshape,
+    "Dropout": ir.Dropout,
+    "Add": ir.Add,
+}
+_CONV_LAYERS: dict[str, type[ir.ConvND]] = {"Conv1D": ir.Conv1D, "Conv2D": ir.Conv2D}
+
+
+def is_keras_model(obj: object) -> bool:
+    """True when ``obj`` is a Keras 3 model (imports Keras)."""
+    import keras
+
+    return isinstance(obj, keras.Model)
+
+
+def _resolve_config(hls_config: Mapping | None, layer_name: str, layer_class: str) -> LayerConfig:
+    """The layer's resolved hls4ml settings (LayerName > LayerType > Model, hls4ml defaults)."""
+    return resolve_layer_config(hls_config, layer_name, layer_class)
+
+
+def activation_name(value: Any) -> str:
+    """A Keras activation setting (string, serialized dict or function) as a plain name."""
+    if value is None:
+        return "linear"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        inner = value.get("config")
+        if isinstance(inner, str):  # {'class_name': 'function', 'config': 'relu', ...}
+            return inner
+        if isinstance(inner, Mapping) and "name" in inner:
+            return str(inner["name"])
+        return str(value.get("class_name", "custom"))
+    return str(getattr(value, "__name__", type(value).__name__))
+
+
+def _shape(tensor: Any) -> tuple:
+    """Shape of a symbolic tensor without the batch dimension (unknown sizes stay ``None``)."""
+    return tuple(None if d is None else int(d) for d in tuple(tensor.shape)[1:])
+
+
+def _weight_keys(variables: list[Any]) -> list[str]:
+    """Keras' short variable names (``kernel``, ``bias``, ``gamma``…), made unique by a suffix."""
+    keys: list[str] = []
+    seen: dict[str, int] = {}
+    for var in variables:
+        base = str(getattr(var, "name", "w")).split("/")[-1].split(":")[0]
+        count = seen.get(base, 0)
+        seen[base] = count + 1
+        keys.append(base if count == 0 else f"{base}_{count}")
+    return keys
+
+
+def layer_weights(layer: Any) -> dict[str, np.ndarray]:
+    """Copies of a layer's weights keyed by Keras' names, in the layer's ``weights`` order."""
+    keys = _weight_keys(list(layer.weights))
+    return {k: np.array(v, copy=True) for k, v in zip(keys, layer.get_weights())}
+
+
+def _collect_calls(model: Any) -> list[tuple[Any, Any]]:
+    """``(layer, keras_node)`` for every layer call reachable from the model's outputs.
+
+    Returned in a topological order that follows ``model.layers`` where it can.
+    """
+    import keras
+
+    try:
+        outputs = keras.tree.flatten(model.outputs)
+    except (AttributeError, ValueError) as exc:
+        raise ModelError(
+            f"model {model.name!r}: it is not built (no inputs/outputs yet); give it an Input or call it once"
+        ) from exc
+    calls: dict[str, tuple[Any, Any]] = {}
+    post_order: list[str] = []
+    # Iterative depth-first walk (deep models would overflow recursion).
+    stack: list[tuple[Any, bool]] = [(t, False) for t in reversed(outputs)]
+    while stack:
+        tensor, expanded = stack.pop()
+        history = getattr(tensor, "_keras_history", None)
+        if history is None:
+            raise ModelError(f"model {model.name!r}: a tensor without Keras history; cannot trace the graph")
+        op, node_index, tensor_index = history
+        if not isinstance(op, keras.layers.Layer):
+            raise ModelError(
+                f"operation {op.name!r} ({type(op).__name__}): not a Keras layer; hls-opt reads models "
+                "built from layers (wrap keras.ops calls in a layer)"
+            )
+        if tensor_index != 0 or len(op._inbound_nodes[node_index].outputs) != 1:
+            raise ModelError(f"layer {op.name!r}: layers with several outputs are not supported")
+        knode = op._inbound_nodes[node_index]
+        if op.name in calls:
+            if calls[op.name][1] is not knode:
+                raise ModelError(f"layer {op.name!r}: called more than once in the model (shared layers)")
+            if not expanded:
+                continue
+        if expanded:
+            if op.name not in post_order:
+                post_order.append(op.name)
+            continue
+        calls[op.name] = (op, knode)
+        stack.append((tensor, True))
+        for t in reversed(knode.arguments.keras_tensors):
+            stack.append((t, False))
+    # Prefer model.layers' order (Keras keeps it topological); fall back to the walk's order.
+    rank = {layer.name: i for i, layer in enumerate(model.layers)}
+    ordered = sorted(post_order, key=lambda n: (rank.get(n, -1), post_order.index(n)))
+    position = {n: i for i, n in enumerate(ordered)}
+    topological = all(
+        position[t._keras_history.operation.name] < position[name]
+        for name in ordered
+        for t in calls[name][1].arguments.keras_tensors
+    )
+    if not topological:
+        ordered = post_order
+    return [calls[n] for n in ordered]
+
+
+def _make_node(layer: Any, knode: Any, hls_config: Mapping | None) -> ir.Node:
+    import keras
+
+    class_name = type(layer).__name__
+    builtin = type(layer).__module__.startswith("keras.")
+    producers = [t._keras_history.operation.name for t in knode.arguments.keras_tensors]
+    index = {id(t): i for i, t in enumerate(knode.arguments.keras_tensors)}
+
+    def ref(x: Any) -> Any:
+        return ir.TensorRef(index[id(x)]) if isinstance(x, keras.KerasTensor) else copy.deepcopy(x)
+
+    args, kwargs = knode.arguments.convert(ref)
+    common: dict[str, Any] = dict(
+        name=layer.name,
+        inputs=producers,
+        input_shapes=[_shape(t) for t in knode.arguments.keras_tensors],
+        output_shape=_shape(knode.outputs[0]),
+        keras_class=class_name,
+        keras_config=copy.deepcopy(layer.get_config()),
+        weights=layer_weights(layer),
+        config=_resolve_config(hls_config, layer.name, class_name),
+        keras_type=type(layer),
+        keras_call=(tuple(args), dict(kwargs)),
+    )
+    cfg = common["keras_config"]
+    if not builtin:
+        return ir.Opaque(**common)
+    if class_name == "Dense" and "kernel" in common["weights"]:
+        return ir.Dense(
+            **common,
+            activation=activation_name(cfg.get("activation")),
+            use_bias=bool(cfg.get("use_bias", True)),
+            units=int(cfg["units"]),
+        )
+    if class_name in _CONV_LAYERS and "kernel" in common["weights"] and int(cfg.get("groups", 1)) == 1:
+        return _CONV_LAYERS[class_name](
+            **common,
+            activation=activation_name(cfg.get("activation")),
+            use_bias=bool(cfg.get("use_bias", True)),
+            filters=int(cfg["filters"]),
+            kernel_size=tuple(int(k) for k in cfg["kernel_size"]),
+            strides=tuple(int(s) for s in cfg["strides"]),
+            padding=str(cfg.get("padding", "valid")),
+        )
+    if class_name in _ACTIVATION_LAYERS:
+        name = _ACTIVATION_LAYERS[class_name] or activation_name(cfg.get("activation"))
+        return ir.Activation(**common, activation=name)
+    if class_name in _POOLING_LAYERS:
+        op, is_global = _POOLING_LAYERS[class_name]
+        return ir.Pooling(**common, op=op, global_=is_global)
+    if class_name == "Concatenate":
+        return ir.Concatenate(**common, axis=int(cfg.get("axis", -1)))
+    if class_name in _SIMPLE_LAYERS:
+        return _SIMPLE_LAYERS[class_name](**common)
+    return ir.Opaque(**common)
+
+
+def from_keras(model: Any, hls_config: Mapping | None = None) -> Graph:
+    """Build the IR graph of a Keras 3 ``Sequential`` or functional model.
+
+    One node per layer, in topological order, each with copies of its weights (Keras names and
+    layout), shapes without the batch dimension, its Keras class and ``get_config()``, and its
+    :class:`~hls_opt.config.LayerConfig` resolved from ``hls_config`` (``None``: hls4ml's defaults,
+    ``fixed<16,6>``, reuse factor 1, Latency, io_parallel).  Layers hls-opt does not model become
+    :class:`~hls_opt.ir.nodes.Opaque` nodes.  The model is not modified.
+
+    Raises ``TypeError`` when ``model`` is not a Keras model, ``ModelError`` when it is not built,
+    shares a layer between calls, or uses a multi-output layer or a bare ``keras.ops`` call.
+    """
+    if not _looks_like_keras(model):
+        raise TypeError(f"from_keras: expected a Keras model, got {type(model).__name__}")
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"from_keras: expected a Keras model, got {type(model).__name__}")
+    if hls_config is not None and not isinstance(hls_config, Mapping):
+        raise TypeError(f"from_keras: hls_config must be a mapping or None, got {type(hls_config).__name__}")
+    graph = Graph(model.name, sequential=isinstance(model, keras.Sequential))
+    for layer, knode in _collect_calls(model):
+        graph.add(_make_node(layer, knode, hls_config))
+    graph.inputs = [t._keras_history.operation.name for t in keras.tree.flatten(model.inputs)]
+    graph.outputs = [t._keras_history.operation.name for t in keras.tree.flatten(model.outputs)]
+    return graph
+
+
+def _looks_like_keras(obj: object) -> bool:
+    # Cheap pre-check so that obviously wrong arguments fail without importing Keras.
+    return obj is not None and not isinstance(obj, (str, bytes, int, float, Mapping, list, tuple, np.ndarray))
