@@ -1,0 +1,328 @@
+"""The ``hls-opt`` command: a thin shell over :mod:`hls_opt.flow`.
+
+::
+
+    hls-opt optimize MODEL --config CFG.yml --data DATA.npz --optimize dsp [--rtol 0.975]
+            [--scheduler polynomial:5:0.5] [--epochs N] [--backend vivado] -o OUTDIR
+    hls-opt estimate MODEL [--config CFG.yml] [--backend vivado] [--json]
+    hls-opt demo [-o OUTDIR]
+
+Exit status: 0 success, 2 bad input (one line ``hls-opt: error: <file or field>: <what>`` on
+stderr, no traceback), 1 internal error.  Arguments and files are validated before TensorFlow
+is imported; TensorFlow's C++ start-up logging is silenced through the environment first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hls_opt.errors import ConfigError, HlsOptError, RegistryError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+PROG = "hls-opt"
+
+
+class BadInput(Exception):
+    """Raised for argument errors found by argparse (mapped to exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # one line, no usage dump
+        raise BadInput(message)
+
+
+def _quiet_tensorflow() -> None:
+    # Must happen before TensorFlow is first imported (TF reads these at load time).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
+def _import_keras() -> Any:
+    _quiet_tensorflow()
+    import keras
+
+    return keras
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from hls_opt import __version__
+
+    parser = _Parser(prog=PROG, description="Hardware-aware pruning for hls4ml models (Keras 3).")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details; tracebacks on internal errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    opt = sub.add_parser("optimize", help="optimize a model for a hardware objective")
+    opt.add_argument("model", metavar="MODEL", help="trained Keras model (.keras or .h5)")
+    opt.add_argument("--config", metavar="CFG", help="hls4ml config (YAML/JSON); default: hls4ml's defaults")
+    opt.add_argument("--data", metavar="DATA", help=".npz with X_train, y_train, X_val, y_val; "
+                     "without it: one-shot pruning, no fine-tuning")
+    opt.add_argument("--optimize", metavar="OBJ", default="dsp",
+                     help="objective: dsp, bram, ff, flops, params, memory, dsp+bram (or a comma list)")
+    opt.add_argument("--rtol", default="0.975", help="accepted metric ratio to the baseline, in (0, 1]")
+    opt.add_argument("--scheduler", default="polynomial:5:0.5",
+                     help="polynomial:STEPS[:FINAL[:POWER]] | constant:STEP[:FINAL] | binary:FINAL[:THRESHOLD]")
+    opt.add_argument("--epochs", default="10", help="epochs per pruning step")
+    opt.add_argument("--batch-size", default="128")
+    opt.add_argument("--backend", default="vivado")
+    opt.add_argument("--loss", help="Keras loss name (default: the model's compile config)")
+    opt.add_argument("--metric", help="Keras metric name (default: the model's compile config, else accuracy)")
+    opt.add_argument("--optimizer", help="Keras optimizer name (default: the model's compile config, else adam)")
+    opt.add_argument("-o", "--output", metavar="OUT", required=True, help="output folder")
+    opt.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+
+    est = sub.add_parser("estimate", help="per-layer resource estimate of a model")
+    est.add_argument("model", metavar="MODEL")
+    est.add_argument("--config", metavar="CFG")
+    est.add_argument("--backend", default="vivado")
+    est.add_argument("--json", action="store_true", help="print the estimate as JSON (report.json schema)")
+
+    demo = sub.add_parser("demo", help="the whole flow on the bundled digits data")
+    demo.add_argument("-o", "--output", metavar="OUT", default="demo-output")
+    demo.add_argument("--epochs", default=None, help=argparse.SUPPRESS)
+    demo.add_argument("--baseline-epochs", default=None, help=argparse.SUPPRESS)
+    return parser
+
+
+def _int_arg(value: str, field: str, minimum: int = 1) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{field}: expected an integer >= {minimum}, got '{value}'") from None
+    if number < minimum:
+        raise ConfigError(f"{field}: expected an integer >= {minimum}, got '{value}'")
+    return number
+
+
+def _check_output_dir(path: str, field: str = "--output") -> Path:
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a directory ({field})")
+    return out
+
+
+def _named(field: str, call: Any, *args: Any) -> Any:
+    """Run ``call`` and put the CLI field in front of a registry error (unknown names)."""
+    try:
+        return call(*args)
+    except RegistryError as exc:
+        raise RegistryError(f"{field}: {exc}") from None
+
+
+def _keras_name(kind: str, name: str | None, field: str) -> Any:
+    """Validate a Keras loss/metric/optimizer name (needs Keras, so called after the file checks)."""
+    if name is None:
+        return None
+    keras = _import_keras()
+    getter = {"loss": keras.losses.get, "metric": keras.metrics.get, "optimizer": keras.optimizers.get}[kind]
+    try:
+        getter(name)
+    except (ValueError, TypeError):
+        raise ConfigError(f"{field}: unknown Keras {kind} '{name}'") from None
+    return name
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    from hls_opt import flow, progress
+    from hls_opt.data import load_training_data
+    from hls_opt.report import format_table, summary_text
+
+    # Everything below until the Keras import is cheap and TensorFlow-free.
+    rtol = flow.check_rtol(args.rtol, "--rtol")
+    epochs = _int_arg(args.epochs, "--epochs")
+    batch_size = _int_arg(args.batch_size, "--batch-size")
+    objective = _named("--optimize", flow.check_objective, args.optimize)
+    backend = _named("--backend", flow.check_backend, args.backend)
+    try:
+        scheduler = flow.parse_scheduler(args.scheduler)
+    except ConfigError as exc:
+        raise ConfigError(f"--{exc}") from None
+    out = _check_output_dir(args.output)
+    flow.check_model_file(args.model)
+    cfg = flow.load_hls_config(args.config)[0] if args.config else None
+    data = load_training_data(args.data) if args.data else None
+
+    loss = _keras_name("loss", args.loss, "--loss")
+    metric = _keras_name("metric", args.metric, "--metric")
+    optimizer = _keras_name("optimizer", args.optimizer, "--optimizer")
+    _import_keras()
+    progress.status(f"optimizing {args.model} for {args.optimize} ({'fine-tuning' if data else 'one-shot'})")
+    result = flow.convert_and_optimize(
+        args.model,
+        cfg,
+        data=data,
+        objective=objective,
+        scheduler=scheduler,
+        rtol=rtol,
+        epochs=epochs,
+        batch_size=batch_size,
+        backend=backend,
+        loss=loss,
+        optimizer=optimizer,
+        metric=metric,
+    )
+    written = result.save(out, plots=not args.no_plots)
+    print(format_table(result.report))
+    print(summary_text(result.report))
+    print(f"wrote {', '.join(str(p) for p in written)}")
+    return EXIT_OK
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from hls_opt import flow
+    from hls_opt.report import estimate, format_table, report_json
+
+    backend = _named("--backend", flow.check_backend, args.backend)
+    flow.check_model_file(args.model)
+    cfg = flow.load_hls_config(args.config)[0] if args.config else None
+    _import_keras()
+    from hls_opt.frontend.keras import from_keras
+
+    model = flow.load_model(args.model)
+    if cfg is None:
+        from hls_opt.config import config_from_keras_model
+
+        cfg = config_from_keras_model(model, granularity="name")
+    report = estimate(from_keras(model, cfg), backend)
+    if args.json:
+        sys.stdout.write(report_json(report))
+    else:
+        print(format_table(report, before_after=False))
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    out = _check_output_dir(args.output)
+    epochs = _int_arg(args.epochs, "--epochs") if args.epochs is not None else None
+    baseline_epochs = _int_arg(args.baseline_epochs, "--baseline-epochs") if args.baseline_epochs else None
+    _import_keras()
+    text = run_demo(out, epochs=epochs, baseline_epochs=baseline_epochs)
+    print(text)
+    return EXIT_OK
+
+
+DEMO_LAYERS = (64, 32, 10)  # 64 inputs → 64 → 32 → 10 logits
+
+
+def train_digits_baseline(split: Any, epochs: int = 30, seed: int = 0) -> Any:
+    """The demo's baseline: a 64-64-32-10 MLP (logits) trained on the bundled digits, seed fixed."""
+    keras = _import_keras()
+    keras.utils.set_random_seed(seed)
+    layers = [keras.Input((split.X_train.shape[1],), name="pixels")]
+    for i, units in enumerate(DEMO_LAYERS):
+        last = i == len(DEMO_LAYERS) - 1
+        layers.append(keras.layers.Dense(units, activation=None if last else "relu", name="logits" if last else f"fc{i + 1}"))
+    model = keras.Sequential(layers, name="digits_mlp")
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=3e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.fit(split.X_train, split.y_train, epochs=epochs, batch_size=32, verbose=0)
+    return model
+
+
+def _accuracy(model: Any, X: Any, y: Any) -> float:
+    import numpy as np
+
+    return float(np.mean(np.argmax(model.predict(X, verbose=0), axis=-1) == y))
+
+
+def run_demo(out: str | Path = "demo-output", *, epochs: int | None = None, baseline_epochs: int | None = None) -> str:
+    """The README's main job: digits → baseline → optimize for DSPs → outputs + a before/after table.
+
+    Returns the text to print.  ``epochs`` (per pruning step, default 5) and ``baseline_epochs``
+    (default 30) exist to make tests faster.
+    """
+    from hls_opt import flow, progress
+    from hls_opt.config import config_from_keras_model
+    from hls_opt.data import load_digits
+    from hls_opt.report import format_table, summary_text
+    from hls_opt.scheduler import PolynomialScheduler
+
+    split = load_digits(seed=0)
+    progress.status(f"demo: training the baseline on {len(split.X_train)} digits")
+    with progress.progress("training the baseline"):
+        model = train_digits_baseline(split, epochs=baseline_epochs or 30)
+    acc_before = _accuracy(model, split.X_test, split.y_test)
+    cfg = config_from_keras_model(model, granularity="name", default_precision="ac_fixed<16,6>", default_reuse_factor=4)
+    cfg["Model"]["Strategy"] = "Resource"
+    progress.status(f"demo: baseline test accuracy {acc_before:.3f}; optimizing for DSPs")
+    result = flow.convert_and_optimize(
+        model,
+        cfg,
+        data=split.training_data(),
+        objective="dsp",
+        scheduler=PolynomialScheduler(5, final_sparsity=0.75),
+        rtol=0.975,
+        epochs=epochs or 5,
+        batch_size=64,
+    )
+    acc_after = _accuracy(result.model, split.X_test, split.y_test)
+    result.report["test_accuracy"] = {"before": acc_before, "after": acc_after}
+    written = result.save(out)
+    lines = [
+        format_table(result.report),
+        summary_text(result.report),
+        f"  test accuracy: {acc_before:.3f} → {acc_after:.3f}",
+        f"wrote {', '.join(str(p) for p in written)}",
+    ]
+    return "\n".join(lines)
+
+
+COMMANDS = {"optimize": cmd_optimize, "estimate": cmd_estimate, "demo": cmd_demo}
+
+
+def _error_line(message: str) -> str:
+    # One line: the first line of the message, whatever a library put in it.
+    first = str(message).strip().splitlines()[0] if str(message).strip() else "unknown error"
+    return f"{PROG}: error: {first}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 2 bad input, 1 internal error)."""
+    _quiet_tensorflow()
+    verbose = False
+    try:
+        args = build_parser().parse_args(list(argv) if argv is not None else None)
+        verbose = args.verbose
+        from hls_opt import progress
+
+        progress.set_quiet(args.quiet)
+        level = logging.INFO if args.verbose else (logging.ERROR if args.quiet else logging.WARNING)
+        logging.basicConfig(level=level, format=f"{PROG}: %(levelname)s: %(message)s", stream=sys.stderr)
+        logging.getLogger("hls_opt").setLevel(level)
+        if not args.command:
+            raise BadInput("a command is required: optimize, estimate or demo (see hls-opt --help)")
+        return COMMANDS[args.command](args)
+    except BadInput as exc:
+        print(_error_line(str(exc)), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except HlsOptError as exc:
+        print(_error_line(str(exc)), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted (no output was written or replaced)", file=sys.stderr)
+        return EXIT_INTERNAL
+    except SystemExit as exc:  # --help / --version
+        return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_OK
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"{PROG}: internal error: {type(exc).__name__}: {first}", file=sys.stderr)
+        if verbose:
+            traceback.print_exc()
+        else:
+            print(f"{PROG}: (run with -v for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Graph + the user's hls4ml config → the hls4ml config to convert the optimized model with.
+
+Rules (API.md §2):
+
+- The user's config is deep-copied; every key we do not own (precisions, BramFactor, Trace,
+  LayerType entries, …) is kept as written.
+- Every ``Strategy`` value is written in the spelling hls4ml understands: the seed's ``Unrolled``
+  (which hls4ml silently reads as Latency, REFERENCE §4.4) becomes ``ResourceUnrolled``; other
+  values are canonicalised (``resource`` → ``Resource``).  ``Unrolled`` is never emitted.
+- Each *rewritten* layer gets a ``LayerName`` entry with its new ``Strategy`` and ``ReuseFactor``
+  (an existing entry is updated in place, matched case-insensitively as hls4ml does).
+- ``Model.Strategy`` becomes the strategy shared by every layer with weights, when they all share
+  one (so hls4ml's pipeline-style choice sees a consistent model); otherwise the user's is kept.
+  Since the shared value is then every weighted layer's effective strategy, no untouched layer
+  changes.
+- ``IOType`` (top level, as hls4ml's optimizer and docs put it; pass it to
+  ``convert_from_keras_model(io_type=…)``) is ``io_stream`` when a rewritten convolution needs it,
+  else the user's value, else ``io_parallel``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+from hls_opt.config import IOType, Strategy
+
+logger = logging.getLogger(__name__)
+
+
+def _canonical_strategy(value: Any) -> Any:
+    """hls4ml's spelling for a strategy value; values hls-opt does not parse are returned unchanged."""
+    from hls_opt.config import parse_strategy
+    from hls_opt.errors import ConfigError
+
+    try:
+        return parse_strategy(value).value
+    except (ConfigError, ValueError, TypeError):
+        return value
+
+
+def canonicalise_strategies(cfg: dict) -> None:
+    """Rewrite every ``Strategy`` value of an hls4ml config (Model, LayerType.*, LayerName.*) in place."""
+    model = cfg.get("Model")
+    if isinstance(model, dict) and "Strategy" in model:
+        model["Strategy"] = _canonical_strategy(model["Strategy"])
+    for section in ("LayerType", "LayerName"):
+        entries = cfg.get(section)
+        if isinstance(entries, dict):
+            for entry in entries.values():
+                if isinstance(entry, dict) and "Strategy" in entry:
+                    entry["Strategy"] = _canonical_strategy(entry["Strategy"])
+
+
+def _layer_entry(layer_names: dict, name: str) -> dict:
+    for key, entry in layer_names.items():
+        if str(key).lower() == name.lower() and isinstance(entry, dict):
+            return entry
+    entry: dict = {}
+    layer_names[name] = entry
+    return entry
+
+
+def emit_hls_config(
+    graph: Any,
+    user_config: dict | None,
+    rewritten: set[str] | frozenset[str] = frozenset(),
+    io_type: str | IOType | None = None,
+) -> dict:
+    """The hls4ml config dict for ``graph`` (see the module docstring for the rules).
+
+    ``rewritten`` names the layers whose strategy / reuse factor come from the graph;
+    ``io_type`` overrides the model-wide IO type (``'io_stream'`` after a convolution rewrite).
+    The user's dict is not modified.
+    """
+    cfg = copy.deepcopy(user_config) if user_config else {}
+    model_cfg = cfg.setdefault("Model", {})
+    canonicalise_strategies(cfg)
+
+    nodes = list(graph.nodes())
+    if rewritten:
+        layer_names = cfg.setdefault("LayerName", {})
+        for node in nodes:
+            if node.name not in rewritten or node.config is None:
+                continue
+            entry = _layer_entry(layer_names, node.name)
+            entry["Strategy"] = node.config.strategy.value
+            entry["ReuseFactor"] = int(node.config.reuse_factor)
+
+    # Every node whose hls4ml implementation depends on Strategy: matrix-multiply layers and
+    # opaque layers that carry weights (depthwise/separable convs read it too).
+    strategic = [n for n in nodes if n.config is not None and (n.has_kernel or (n.weights and _is_opaque(n)))]
+    strategies = {n.config.strategy for n in strategic}
+    if rewritten and len(strategies) == 1:
+        model_cfg["Strategy"] = next(iter(strategies)).value
+    elif "Strategy" not in model_cfg:
+        model_cfg["Strategy"] = Strategy.LATENCY.value
+
+    if io_type is not None:
+        cfg["IOType"] = IOType(io_type).value
+    else:
+        cfg["IOType"] = IOType(cfg.get("IOType", IOType.PARALLEL.value)).value
+    return cfg
+
+
+def _is_opaque(node: Any) -> bool:
+    from hls_opt.ir.nodes import Opaque
+
+    return isinstance(node, Opaque)
+
+
+def io_type_of(cfg: dict) -> str:
+    """The IO type to pass to hls4ml's converter for an emitted config."""
+    return str(cfg.get("IOType", IOType.PARALLEL.value))

@@ -1,0 +1,510 @@
+"""The compiler flow: ``convert_and_optimize`` = frontend → named passes → emit (+ report).
+
+::
+
+    result = hls_opt.convert_and_optimize(model, hls_config)            # one-shot, no data
+    result = hls_opt.convert_and_optimize(model, hls_config, data=(X_train, y_train, X_val, y_val),
+                                          objective="dsp", rtol=0.975)  # fine-tuned, rtol honoured
+    result.save("out/")   # model.keras, hls_config.yml, report.json, *.png
+
+Inputs are checked in the order that is cheapest first: argument values, then files (config,
+data, model file signature) without TensorFlow, then the Keras model itself.  Every user mistake
+raises an error of :mod:`hls_opt.errors` naming the file or field; a model argument of the wrong
+type raises ``TypeError``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hls_opt.errors import ConfigError, DataError, HlsOptError, ModelError
+
+logger = logging.getLogger(__name__)
+
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+# ------------------------------------------------------------------------------------------
+# Checks that need no TensorFlow
+# ------------------------------------------------------------------------------------------
+
+
+def check_rtol(rtol: Any, field_name: str = "rtol") -> float:
+    """``rtol`` as a float in (0, 1]; ConfigError naming ``field_name`` otherwise."""
+    try:
+        value = float(rtol)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{field_name}: expected a number in (0, 1], got {rtol!r}") from None
+    if isinstance(rtol, bool) or not (0.0 < value <= 1.0):
+        raise ConfigError(f"{field_name}: must be in (0, 1], got {rtol!r}")
+    return value
+
+
+def check_positive_int(value: Any, field_name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int,)) and not (
+        isinstance(value, float) and value.is_integer()
+    ):
+        raise ConfigError(f"{field_name}: expected an integer >= {minimum}, got {value!r}")
+    if int(value) < minimum:
+        raise ConfigError(f"{field_name}: expected an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_objective(objective: Any) -> Any:
+    """Resolve an objective name / list of names now, so an unknown name fails before any work."""
+    from hls_opt.passes.dsp_aware_pruning import resolve_objective
+
+    if isinstance(objective, str) and "," in objective:
+        objective = [o.strip() for o in objective.split(",") if o.strip()]
+    resolve_objective(objective)  # RegistryError naming the unknown objective
+    return objective
+
+
+def check_backend(backend: str) -> str:
+    from hls_opt.resources import get_backend
+
+    get_backend(backend)  # RegistryError naming the unknown backend
+    return backend
+
+
+def check_model_file(path: str | Path) -> Path:
+    """Cheap checks of a model file before Keras reads it: exists, a file, a known suffix and the
+    right container signature (a zip for ``.keras``, HDF5 for ``.h5``).  Raises :class:`ModelError`."""
+    file = Path(path)
+    if not file.exists():
+        raise ModelError(f"{file}: no such file")
+    if file.is_dir():
+        raise ModelError(f"{file}: is a directory, expected a .keras or .h5 model file")
+    suffix = file.suffix.lower()
+    if suffix not in MODEL_SUFFIXES:
+        raise ModelError(f"{file}: unknown model format '{suffix}' (expected .keras or .h5)")
+    try:
+        with open(file, "rb") as handle:
+            head = handle.read(8)
+    except OSError as exc:
+        raise ModelError(f"{file}: cannot read ({exc.strerror or exc})") from None
+    if suffix == ".keras" and not zipfile.is_zipfile(file):
+        raise ModelError(f"{file}: not a Keras model file (a .keras file is a zip archive)")
+    if suffix in (".h5", ".hdf5") and head != _HDF5_SIGNATURE:
+        raise ModelError(f"{file}: not a Keras model file (no HDF5 signature)")
+    return file
+
+
+def load_hls_config(hls_config: Any) -> tuple[dict | None, str]:
+    """``(config dict or None, source name)`` from ``None``, a mapping or a YAML/JSON path.
+
+    The config is validated (precisions, strategies, reuse factors of every Model / LayerType /
+    LayerName entry) and a copy is returned; the caller's dict is never modified.
+    """
+    from hls_opt.config import load_config, unwrap_hls_config
+
+    if hls_config is None:
+        return None, "hls_config"
+    if isinstance(hls_config, (str, Path)):
+        source = str(hls_config)
+        cfg = load_config(hls_config)
+    elif isinstance(hls_config, Mapping):
+        source = "hls_config"
+        cfg = unwrap_hls_config(copy.deepcopy(dict(hls_config)))
+    else:
+        raise TypeError(f"hls_config: expected a dict, a YAML path or None, got {type(hls_config).__name__}")
+    validate_hls_config(cfg, source)
+    return cfg, source
+
+
+def validate_hls_config(cfg: Mapping[str, Any], source: str = "hls_config") -> None:
+    """Resolve every entry of the config once (through hls_opt.config) so a bad value fails now,
+    with ``source`` (the file) in front of the key path."""
+    from hls_opt.config import resolve_layer_config
+
+    probes = [("\0model", "\0model")]
+    for section, as_name in (("LayerType", False), ("LayerName", True)):
+        entries = cfg.get(section) or {}
+        if not isinstance(entries, Mapping):
+            raise ConfigError(f"{source}: {section}: expected a mapping, got {type(entries).__name__}")
+        probes += [((str(k), "\0type") if as_name else ("\0name", str(k))) for k in entries]
+    try:
+        for name, cls in probes:
+            resolve_layer_config(cfg, name, cls)
+    except ConfigError as exc:
+        raise type(exc)(f"{source}: {exc}") from None
+
+
+def parse_scheduler(spec: Any) -> Any:
+    """A scheduler from ``None`` (the default), an instance, or a string:
+
+    ``polynomial:STEPS[:FINAL[:POWER]]``, ``constant:STEP[:FINAL]``, ``binary:FINAL[:THRESHOLD]``
+    (e.g. ``polynomial:5:0.5`` = 5 steps to 50 %).
+    """
+    from hls_opt import scheduler as sched
+
+    if spec is None:
+        from hls_opt.passes.dsp_aware_pruning import default_scheduler
+
+        return default_scheduler()
+    if not isinstance(spec, str):
+        if not hasattr(spec, "final_sparsity"):
+            raise ConfigError(f"scheduler: expected a scheduler or a 'kind:args' string, got {type(spec).__name__}")
+        return spec
+    kind, *args = [part.strip() for part in spec.split(":")]
+    try:
+        numbers = [float(a) for a in args]
+    except ValueError:
+        raise ConfigError(f"scheduler: '{spec}': arguments must be numbers") from None
+    kind = kind.lower()
+    try:
+        if kind == "polynomial" and 1 <= len(numbers) <= 3:
+            if not numbers[0].is_integer():
+                raise ConfigError(f"scheduler: '{spec}': the number of steps must be an integer")
+            kw = {"final_sparsity": numbers[1]} if len(numbers) > 1 else {"final_sparsity": 0.5}
+            if len(numbers) > 2:
+                kw["decay_power"] = numbers[2]
+            return sched.PolynomialScheduler(int(numbers[0]), **kw)
+        if kind == "constant" and 1 <= len(numbers) <= 2:
+            kw = {"final_sparsity": numbers[1]} if len(numbers) > 1 else {"final_sparsity": 0.5}
+            return sched.ConstantScheduler(update_step=numbers[0], **kw)
+        if kind == "binary" and 1 <= len(numbers) <= 2:
+            kw = {"threshold": numbers[1]} if len(numbers) > 1 else {}
+            return sched.BinaryScheduler(final_sparsity=numbers[0], **kw)
+    except ConfigError as exc:
+        raise ConfigError(f"scheduler: '{spec}': {exc}") from None
+    raise ConfigError(
+        f"scheduler: '{spec}': expected polynomial:STEPS[:FINAL[:POWER]], constant:STEP[:FINAL] "
+        "or binary:FINAL[:THRESHOLD]"
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Keras model and training settings
+# ------------------------------------------------------------------------------------------
+
+
+def is_keras_model(obj: Any) -> bool:
+    from hls_opt.frontend.keras import is_keras_model as _is
+
+    return _is(obj)
+
+
+def load_model(model: Any) -> Any:
+    """A ``keras.Model`` from a model or a ``.keras``/``.h5`` path (TypeError for anything else)."""
+    if isinstance(model, (str, Path)):
+        path = check_model_file(model)
+        import keras
+
+        try:
+            with warnings.catch_warnings():
+                # Keras warns about optimizer variables it does not restore; not our user's concern.
+                warnings.simplefilter("ignore")
+                return keras.saving.load_model(path, compile=True)
+        except Exception as exc:  # Keras raises many types for a broken file
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"{path}: cannot load the Keras model ({first})") from None
+    if is_keras_model(model):
+        return model
+    raise TypeError(f"model: expected a keras.Model or a .keras/.h5 path, got {type(model).__name__}")
+
+
+def _first_metric(metrics: Any) -> Any:
+    if not metrics:
+        return None
+    if isinstance(metrics, Mapping):  # per-output metrics: take the first output's
+        metrics = next(iter(metrics.values()))
+    if isinstance(metrics, (list, tuple)):
+        return metrics[0] if metrics else None
+    return metrics
+
+
+def training_settings_from_model(model: Any) -> dict[str, Any]:
+    """``{loss, optimizer, metric}`` from a model's compile config (empty dict when uncompiled).
+
+    Loss and optimizer are rebuilt from their configs, so the caller's objects are never shared.
+    """
+    import keras
+
+    try:
+        cc = model.get_compile_config() or {}
+    except Exception:  # models built without compile() have none
+        cc = {}
+    settings: dict[str, Any] = {}
+    if cc.get("loss") is not None:
+        loss = cc["loss"]
+        settings["loss"] = loss if isinstance(loss, str) else keras.losses.deserialize(loss)
+    if cc.get("optimizer") is not None:
+        opt = cc["optimizer"]
+        settings["optimizer"] = opt if isinstance(opt, str) else keras.optimizers.deserialize(opt)
+    metric = _first_metric(cc.get("metrics"))
+    if metric is not None:
+        settings["metric"] = metric if isinstance(metric, str) else keras.metrics.deserialize(metric)
+    return settings
+
+
+def _metric_name(metric: Any) -> str:
+    if isinstance(metric, str):
+        return metric
+    return str(getattr(metric, "name", None) or getattr(metric, "__name__", "") or type(metric).__name__)
+
+
+def metric_increasing(metric: Any) -> bool:
+    """Whether higher is better for a metric: accuracy-, AUC-, precision/recall-like → True;
+    loss/error-like → False; unknown → True."""
+    name = _metric_name(metric).lower()
+    if any(word in name for word in ("loss", "error", "crossentropy", "hinge", "mse", "mae", "mape", "msle")):
+        return False
+    return True
+
+
+def compile_for_keras(model: Any, loss: Any, optimizer: Any, metric: Any) -> None:
+    """Compile a (new) model with fresh copies of the training settings so it saves with them."""
+    import keras
+
+    opt = optimizer
+    if opt is not None and not isinstance(opt, str):
+        opt = type(opt).from_config(opt.get_config())
+    metrics = [metric] if isinstance(metric, str) else ([keras.metrics.get(_metric_name(metric))] if metric else [])
+    try:
+        model.compile(optimizer=opt or "adam", loss=loss, metrics=metrics)
+    except (ValueError, TypeError):
+        model.compile(optimizer=opt or "adam", loss=loss)
+
+
+# ------------------------------------------------------------------------------------------
+# Result
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class OptimizationResult:
+    """What :func:`convert_and_optimize` returns.
+
+    ``model``: a new Keras model (pruned weights; neurons removed where the flow reduced);
+    ``hls_config``: the hls4ml config dict (``Strategy: ResourceUnrolled`` and valid ``ReuseFactor``
+    on rewritten layers; pass ``io_type`` to hls4ml's converter); ``graph``: the IR after the passes;
+    ``report``: API.md §5 report dict; ``plan``: the frozen PruningPlan (or None).
+    """
+
+    model: Any
+    hls_config: dict
+    graph: Any
+    report: dict
+    plan: Any = None
+    io_type: str = "io_parallel"
+    passes: list[tuple[str, bool]] = field(default_factory=list)
+
+    def save(self, directory: str | Path, *, plots: bool = True) -> list[Path]:
+        """Write ``model.keras``, ``hls_config.yml``, ``report.json`` and (with matplotlib) PNG plots.
+
+        All files are written into a temporary folder beside ``directory`` first and moved into
+        place only when every one of them was written, so a failure leaves no new file behind and
+        never touches an existing one.  Returns the paths written.
+        """
+        from hls_opt.config import dump_config_yaml
+        from hls_opt.report import report_json, write_plots
+
+        target = Path(directory)
+        parent = target.parent if str(target.parent) else Path(".")
+        if target.exists() and not target.is_dir():
+            raise ConfigError(f"{target}: exists and is not a directory")
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.model.save(staging / "model.keras")
+            (staging / "hls_config.yml").write_text(dump_config_yaml(self.hls_config), encoding="utf-8")
+            (staging / "report.json").write_text(report_json(self.report), encoding="utf-8")
+            if plots:
+                write_plots(self.report, staging)
+            names = sorted(p.name for p in staging.iterdir())
+            if not target.exists():
+                os.replace(staging, target)  # one rename: all or nothing
+            else:
+                for name in names:
+                    os.replace(staging / name, target / name)  # each file replaced atomically
+                shutil.rmtree(staging, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return [target / name for name in names]
+
+
+# ------------------------------------------------------------------------------------------
+# The flow
+# ------------------------------------------------------------------------------------------
+
+
+def convert_and_optimize(
+    model: Any,
+    hls_config: Any = None,
+    *,
+    data: Any = None,
+    objective: Any = "dsp",
+    scheduler: Any = None,
+    rtol: float = 0.975,
+    epochs: int = 10,
+    batch_size: int = 128,
+    backend: str = "vivado",
+    output_dir: str | Path | None = None,
+    loss: Any = None,
+    optimizer: Any = None,
+    metric: Any = None,
+    increasing: bool | None = None,
+    passes: Sequence[str] | None = None,
+    ranking_metric: str = "l1",
+    local: bool = False,
+    knapsack_solver: str = "auto",
+    optimize_kwargs: Mapping[str, Any] | None = None,
+) -> OptimizationResult:
+    """Optimize a trained Keras model for the hardware hls4ml will build from it.
+
+    - ``model``: ``keras.Model`` or a ``.keras``/``.h5`` path (TypeError for anything else).
+    - ``hls_config``: hls4ml config dict, YAML/JSON path, or ``None`` (``config_from_keras_model(model,
+      granularity='name')`` with hls4ml's defaults).
+    - ``data``: ``(X_train, y_train, X_val, y_val)`` or an ``.npz`` with those keys.  Without data:
+      one-shot post-training pruning to the scheduler's final sparsity (the report says
+      ``"mode": "one-shot"``); with data: fine-tuning, accepting only steps within ``rtol``.
+    - ``objective``: a registered name (``'dsp'``, ``'bram'``, ``'dsp+bram'``, …), a comma string
+      or list of names, or an estimator class.
+    - ``loss``/``optimizer``/``metric``: default to the model's compile config; with data, a loss
+      from neither is a :class:`ConfigError`.  ``increasing`` defaults from the metric's name.
+    - ``passes``: the pass list (default :func:`hls_opt.passes.default_flow`).
+    - ``output_dir``: when given, :meth:`OptimizationResult.save` is called on it.
+    """
+    from hls_opt import progress
+    from hls_opt.data import check_input_shape, load_training_data
+    from hls_opt.passes import PassContext, TrainingSettings, default_flow, get_pass
+
+    # 1. Values (no files, no TensorFlow).
+    rtol = check_rtol(rtol)
+    epochs = check_positive_int(epochs, "epochs")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    objective = check_objective(objective)
+    backend = check_backend(backend)
+    sched = parse_scheduler(scheduler)
+    flow = list(passes) if passes is not None else default_flow(objective)
+    for name in flow:
+        get_pass(name)
+    if not (isinstance(model, (str, Path)) or is_keras_model(model)):
+        raise TypeError(f"model: expected a keras.Model or a .keras/.h5 path, got {type(model).__name__}")
+
+    # 2. Files (still no TensorFlow).
+    if isinstance(model, (str, Path)):
+        check_model_file(model)
+    cfg, _ = load_hls_config(hls_config)
+    training_data = load_training_data(data) if data is not None else None
+
+    # 3. The model.
+    with progress.progress("loading the model"):
+        keras_model = load_model(model)
+    if training_data is not None and _single_input(keras_model):
+        check_input_shape(training_data, tuple(keras_model.input_shape[1:]))
+    if cfg is None:
+        from hls_opt.config import config_from_keras_model
+
+        cfg = config_from_keras_model(keras_model, granularity="name")
+
+    from_model = training_settings_from_model(keras_model)
+    loss = loss if loss is not None else from_model.get("loss")
+    optimizer = optimizer if optimizer is not None else from_model.get("optimizer", "adam")
+    metric = metric if metric is not None else from_model.get("metric", "accuracy")
+    if training_data is not None and loss is None:
+        raise ConfigError("loss: the model has no compile config with a loss and none was given (--loss)")
+    if increasing is None:
+        increasing = metric_increasing(metric)
+
+    # 4. Frontend → passes → emit.
+    from hls_opt.emit import to_keras_model
+    from hls_opt.emit_config import emit_hls_config
+    from hls_opt.frontend.keras import from_keras
+    from hls_opt.passes import run_flow
+    from hls_opt.report import build_report
+
+    graph = from_keras(keras_model, cfg)
+    before = graph.copy()
+    context = PassContext(
+        backend=backend,
+        hls_config=cfg,
+        objective=objective,
+        scheduler=sched,
+        data=training_data,
+        training=TrainingSettings(
+            loss=loss,
+            optimizer=optimizer,
+            metric=metric,
+            increasing=bool(increasing),
+            rtol=rtol,
+            epochs=epochs,
+            batch_size=batch_size,
+        ),
+        ranking_metric=ranking_metric,
+        local=local,
+        knapsack_solver=knapsack_solver,
+        optimize_kwargs=dict(optimize_kwargs or {}),
+    )
+    with progress.progress("optimizing", total=len(flow)) as bar:
+
+        def on_pass(name: str) -> None:
+            bar.set_postfix_str(name)
+
+        results = run_flow(graph, flow, context, on_pass=on_pass)
+        bar.update(len(flow))
+
+    user_io = cfg.get("IOType") if isinstance(cfg, Mapping) else None
+    io_type = context.io_type or user_io or "io_parallel"
+    emitted = emit_hls_config(graph, cfg, context.rewritten, io_type=io_type)
+    new_model = to_keras_model(graph)
+    if loss is not None:
+        compile_for_keras(new_model, loss, optimizer, metric)
+    from hls_opt.passes.dsp_aware_pruning import objective_label
+
+    report = build_report(
+        before,
+        graph,
+        backend,
+        plan=context.plan,
+        objective=objective_label(objective),
+        rewritten=sorted(context.rewritten),
+        io_type=str(emitted.get("IOType")),
+        notes=context.notes,
+        extra={"passes": [{"name": n, "changed": c} for n, c in results]},
+    )
+    result = OptimizationResult(
+        model=new_model,
+        hls_config=emitted,
+        graph=graph,
+        report=report,
+        plan=context.plan,
+        io_type=str(emitted.get("IOType")),
+        passes=results,
+    )
+    if output_dir is not None:
+        result.save(output_dir)
+    return result
+
+
+def _single_input(model: Any) -> bool:
+    shape = getattr(model, "input_shape", None)
+    return isinstance(shape, tuple) and (len(shape) == 0 or not isinstance(shape[0], tuple))
+
+
+__all__ = [
+    "HlsOptError",
+    "DataError",
+    "OptimizationResult",
+    "check_model_file",
+    "convert_and_optimize",
+    "load_hls_config",
+    "load_model",
+    "parse_scheduler",
+    "training_settings_from_model",
+]

@@ -1,0 +1,315 @@
+"""Reports: ``report.json`` (API.md §5 schema), the terminal tables and the optional PNG plots.
+
+The per-layer numbers come from the backend's resource models through
+:func:`hls_opt.resources.estimate_report`; this module only merges a *before* and an *after* graph,
+adds the optimization steps, and renders.  matplotlib is imported lazily and only for plots; when
+it is missing, plots are skipped without a word (it is the ``plots`` extra).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+#: Preferred column order; DSP is always the first resource column.
+RESOURCE_ORDER = ("dsp", "bram", "lut", "ff", "flops", "params", "memory_bits")
+RESOURCE_TITLES = {
+    "dsp": "DSP",
+    "bram": "BRAM",
+    "lut": "LUT",
+    "ff": "FF",
+    "flops": "FLOPs",
+    "params": "params",
+    "memory_bits": "mem bits",
+}
+
+#: Which report resources an objective name targets (for a step's "achieved" figure).
+OBJECTIVE_RESOURCES = {
+    "dsp": ("dsp",),
+    "bram": ("bram",),
+    "ff": ("ff",),
+    "flops": ("flops",),
+    "params": ("params",),
+    "memory": ("memory_bits",),
+    "dsp+bram": ("dsp", "bram"),
+}
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with numpy scalars/arrays, tuples, enums and NaN made JSON-friendly."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        return None if math.isnan(f) or math.isinf(f) else f
+    if hasattr(value, "value") and hasattr(value, "name") and not isinstance(value, (str, int)):
+        return jsonable(value.value)  # enums
+    if hasattr(value, "as_dict"):
+        return jsonable(value.as_dict())
+    return value
+
+
+def resource_keys(*dicts: Mapping[str, Any]) -> list[str]:
+    """The resource names present in any of ``dicts``, DSP first, known names in their usual order."""
+    present: list[str] = []
+    for d in dicts:
+        for k in d or {}:
+            if k not in present:
+                present.append(k)
+    ordered = [k for k in RESOURCE_ORDER if k in present]
+    return ordered + [k for k in present if k not in ordered]
+
+
+def kernel_sparsity(node: Any) -> float:
+    """Fraction of zero weights in a node's kernel (0.0 for nodes without one)."""
+    if not getattr(node, "has_kernel", False):
+        return 0.0
+    kernel = np.asarray(node.weights.get("kernel"))
+    return float(np.mean(kernel == 0)) if kernel.size else 0.0
+
+
+def _config_fields(node: Any) -> tuple[str | None, int | None]:
+    cfg = getattr(node, "config", None)
+    if cfg is None:
+        return None, None
+    return cfg.strategy.value, int(cfg.reuse_factor)
+
+
+def estimate(graph: Any, backend: str = "vivado") -> dict:
+    """The ``hls-opt estimate`` report of one graph (API.md §5, no ``after``, no ``steps``)."""
+    from hls_opt.resources import estimate_report, get_backend
+
+    return jsonable(estimate_report(graph, get_backend(backend)))
+
+
+def build_report(
+    before_graph: Any,
+    after_graph: Any,
+    backend: str = "vivado",
+    *,
+    plan: Any = None,
+    objective: str | None = None,
+    rewritten: Sequence[str] = (),
+    io_type: str | None = None,
+    notes: Sequence[str] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> dict:
+    """The optimization report (API.md §5): per layer, every resource before and after, sparsity,
+    reuse factor and strategy (after; ``*_before`` keys hold the user's), and the loop's steps.
+
+    ``mode`` is ``"one-shot"`` (post-training pruning, no fine-tuning) or ``"fine-tuned"``;
+    ``baseline_metric``/``final_metric`` are the validation metric before/after when data were given.
+    """
+    before = estimate(before_graph, backend)
+    after = estimate(after_graph, backend)
+    after_layers = {layer["name"]: layer for layer in after.get("layers", [])}
+    layers = []
+    for layer in before.get("layers", []):
+        name = layer["name"]
+        res_before = layer.get("before", {})
+        res_after = after_layers.get(name, {}).get("before", res_before)
+        try:
+            node_after = after_graph.node(name)
+            node_before = before_graph.node(name)
+        except (KeyError, ValueError):  # a layer the after graph no longer has
+            node_after = node_before = None
+        strategy, rf = _config_fields(node_after)
+        strategy_before, rf_before = _config_fields(node_before)
+        entry = dict(layer)
+        entry.update(
+            {
+                "strategy": strategy if strategy is not None else layer.get("strategy"),
+                "reuse_factor": rf if rf is not None else layer.get("reuse_factor"),
+                "strategy_before": strategy_before,
+                "reuse_factor_before": rf_before,
+                "before": res_before,
+                "after": res_after,
+                "sparsity": kernel_sparsity(node_after) if node_after is not None else 0.0,
+                "rewritten": name in set(rewritten),
+            }
+        )
+        layers.append(entry)
+
+    total_before = before.get("total", {}).get("before", {})
+    total_after = after.get("total", {}).get("before", {})
+    objective_name = objective or (plan.objective if plan is not None else None)
+    steps = []
+    for step in plan.steps if plan is not None else ():
+        step = dict(step)
+        if step.get("achieved") is None:
+            keys = OBJECTIVE_RESOURCES.get(str(objective_name), tuple(total_after))
+            step["achieved"] = {k: total_after.get(k) for k in keys if k in total_after}
+        steps.append(step)
+
+    report = {
+        "backend": backend,
+        "objective": objective_name,
+        "mode": plan.mode if plan is not None else "estimate",
+        "target": plan.target if plan is not None else None,
+        "baseline_metric": plan.baseline_metric if plan is not None else None,
+        "final_metric": plan.final_metric if plan is not None else None,
+        "io_type": io_type,
+        "layers": layers,
+        "total": {"before": total_before, "after": total_after},
+        "steps": steps,
+        "notes": list(notes),
+    }
+    if plan is not None and plan.mode == "one-shot":
+        report["notes"].insert(0, "one-shot: post-training pruning without fine-tuning (no data given)")
+    if extra:
+        report.update(extra)
+    return jsonable(report)
+
+
+def report_json(report: Mapping[str, Any]) -> str:
+    return json.dumps(jsonable(report), indent=2, sort_keys=False) + "\n"
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.3g}"
+    return str(int(value)) if isinstance(value, (int, float)) else str(value)
+
+
+def _cell(before: Any, after: Any, show_after: bool) -> str:
+    if not show_after or after == before:
+        return _fmt(before)
+    return f"{_fmt(before)}→{_fmt(after)}"
+
+
+def format_table(report: Mapping[str, Any], *, before_after: bool | None = None) -> str:
+    """A fixed-width table: one row per layer and a total row; resource columns start with DSP.
+
+    With ``before_after`` (default: when the report has ``after`` figures that differ) each cell
+    reads ``before→after``.
+    """
+    layers = list(report.get("layers", []))
+    total = report.get("total", {})
+    keys = resource_keys(total.get("before", {}), *[layer.get("before", {}) for layer in layers])
+    if before_after is None:
+        before_after = any(layer.get("after") not in (None, layer.get("before")) for layer in layers) or (
+            total.get("after") not in (None, total.get("before"))
+        )
+    header = ["layer", "type", "strategy", "RF"] + [RESOURCE_TITLES.get(k, k) for k in keys]
+    if before_after:
+        header.append("sparsity")
+    rows = []
+    for layer in layers:
+        b, a = layer.get("before", {}), layer.get("after") or layer.get("before", {})
+        strategy = layer.get("strategy") or "-"
+        rf = layer.get("reuse_factor")
+        if before_after and layer.get("strategy_before") and layer.get("strategy_before") != strategy:
+            strategy = f"{layer['strategy_before']}→{strategy}"
+        rf_text = _fmt(rf)
+        if before_after and layer.get("reuse_factor_before") not in (None, rf):
+            rf_text = f"{_fmt(layer['reuse_factor_before'])}→{rf_text}"
+        row = [str(layer.get("name")), str(layer.get("type", "")), strategy, rf_text]
+        row += [_cell(b.get(k), a.get(k), before_after) for k in keys]
+        if before_after:
+            row.append(f"{100 * float(layer.get('sparsity') or 0):.0f}%")
+        rows.append(row)
+    tb, ta = total.get("before", {}), total.get("after") or total.get("before", {})
+    total_row = ["total", "", "", ""] + [_cell(tb.get(k), ta.get(k), before_after) for k in keys]
+    if before_after:
+        total_row.append("")
+    widths = [max(len(r[i]) for r in [header, *rows, total_row]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    rule = "-" * len(line(header))
+    return "\n".join([line(header), rule, *[line(r) for r in rows], rule, line(total_row)])
+
+
+def summary_text(report: Mapping[str, Any]) -> str:
+    """A few lines for the terminal: mode, objective, total change of the objective resources, metric."""
+    total = report.get("total", {})
+    tb, ta = total.get("before", {}), total.get("after", {})
+    lines = [f"mode: {report.get('mode')}  objective: {report.get('objective')}  backend: {report.get('backend')}"]
+    for k in resource_keys(tb):
+        if tb.get(k) != ta.get(k) and tb.get(k):
+            change = 100.0 * (1 - float(ta.get(k) or 0) / float(tb[k]))
+            lines.append(f"  {RESOURCE_TITLES.get(k, k)}: {_fmt(tb[k])} → {_fmt(ta.get(k))} (−{change:.1f}%)")
+    if report.get("baseline_metric") is not None:
+        lines.append(
+            f"  validation metric: {_fmt(report['baseline_metric'])} → {_fmt(report.get('final_metric'))}"
+        )
+    steps = report.get("steps") or []
+    if steps:
+        accepted = sum(1 for s in steps if s.get("accepted"))
+        lines.append(f"  steps: {len(steps)} ({accepted} accepted)")
+    return "\n".join(lines)
+
+
+def write_plots(report: Mapping[str, Any], directory: str | Path) -> list[Path]:
+    """PNG plots into ``directory``: metric vs objective resource over the steps (when there are
+    metrics) and per-layer resources before/after.  Returns the written paths; ``[]`` without
+    matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    directory = Path(directory)
+    written: list[Path] = []
+
+    steps = [s for s in report.get("steps") or [] if s.get("metric") is not None and s.get("achieved")]
+    if steps:
+        key = next(iter(steps[0]["achieved"]))
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        xs = [s["achieved"].get(key) for s in steps]
+        ys = [s["metric"] for s in steps]
+        ax.plot(xs, ys, "-", color="0.6", zorder=1)
+        for x, y, s in zip(xs, ys, steps):
+            ax.scatter([x], [y], color="tab:green" if s.get("accepted") else "tab:red", zorder=2)
+        if report.get("baseline_metric") is not None:
+            ax.axhline(report["baseline_metric"], color="0.3", ls="--", lw=1, label="baseline")
+            ax.legend()
+        ax.set_xlabel(f"{RESOURCE_TITLES.get(key, key)} (estimated)")
+        ax.set_ylabel("validation metric")
+        ax.set_title("Optimization steps (green: accepted)")
+        fig.tight_layout()
+        path = directory / "steps.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+
+    layers = report.get("layers") or []
+    total = report.get("total", {})
+    keys = [k for k in resource_keys(total.get("before", {})) if total.get("before", {}).get(k)]
+    if layers and keys:
+        fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3.2), squeeze=False)
+        names = [layer["name"] for layer in layers]
+        idx = np.arange(len(names))
+        for ax, k in zip(axes[0], keys):
+            ax.bar(idx - 0.2, [layer.get("before", {}).get(k, 0) or 0 for layer in layers], 0.4, label="before")
+            ax.bar(idx + 0.2, [(layer.get("after") or {}).get(k, 0) or 0 for layer in layers], 0.4, label="after")
+            ax.set_title(RESOURCE_TITLES.get(k, k))
+            ax.set_xticks(idx, names, rotation=60, ha="right", fontsize=7)
+        axes[0][0].legend(fontsize=7)
+        fig.tight_layout()
+        path = directory / "layers.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written
