@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from hls_opt.config import LayerConfig, resolve_layer_config
+from hls_opt.config import LayerConfig, hls4ml_layer_class, resolve_layer_config
 from hls_opt.errors import ModelError
 from hls_opt.ir import nodes as ir
 from hls_opt.ir.graph import Graph
@@ -65,9 +65,17 @@ def is_keras_model(obj: object) -> bool:
     return isinstance(obj, keras.Model)
 
 
-def _resolve_config(hls_config: Mapping | None, layer_name: str, layer_class: str) -> LayerConfig:
-    """The layer's resolved hls4ml settings (LayerName > LayerType > Model, hls4ml defaults)."""
-    return resolve_layer_config(hls_config, layer_name, layer_class)
+def _resolve_config(hls_config: Mapping | None, layer: Any) -> LayerConfig:
+    """The layer's resolved hls4ml settings (LayerName > LayerType > Model, hls4ml defaults).
+
+    ``LayerType`` entries are keyed by hls4ml's class name (``Flatten`` → ``Reshape``,
+    ``MaxPooling2D`` → ``Pooling2D``…), which ``hls4ml_layer_class`` knows.
+    """
+    try:
+        hls_class = hls4ml_layer_class(layer)
+    except Exception:  # an exotic layer: its Keras class name is the best key we have
+        hls_class = type(layer).__name__
+    return resolve_layer_config(hls_config, layer.name, hls_class)
 
 
 def activation_name(value: Any) -> str:
@@ -187,7 +195,7 @@ def _make_node(layer: Any, knode: Any, hls_config: Mapping | None) -> ir.Node:
         keras_class=class_name,
         keras_config=copy.deepcopy(layer.get_config()),
         weights=layer_weights(layer),
-        config=_resolve_config(hls_config, layer.name, class_name),
+        config=_resolve_config(hls_config, layer),
         keras_type=type(layer),
         keras_call=(tuple(args), dict(kwargs)),
     )
