@@ -44,7 +44,7 @@ class Reduce(Pass):
                 Strategy.RESOURCE,
                 Strategy.RESOURCE_UNROLLED,
             ):
-                rf = int(backend.snap_reuse_factor(node, node.config.reuse_factor))
+                rf = int(backend.snap_reuse_factor(node, node.config.reuse_factor, node.config.strategy))
                 if rf != node.config.reuse_factor:
                     new = dataclasses.replace(node, config=dataclasses.replace(node.config, reuse_factor=rf))
                 ctx.rewritten.add(node.name)

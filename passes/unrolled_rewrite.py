@@ -45,7 +45,7 @@ def rewritten_config(node: Any, backend: Any) -> Any:
     if rf <= 1:
         return dataclasses.replace(cfg, strategy=Strategy.LATENCY, reuse_factor=1)
     probe = dataclasses.replace(node, config=dataclasses.replace(cfg, strategy=Strategy.RESOURCE_UNROLLED))
-    snapped = int(backend.snap_reuse_factor(probe, rf))
+    snapped = int(backend.snap_reuse_factor(probe, rf, Strategy.RESOURCE_UNROLLED))
     if snapped <= 1:
         # No valid RF > 1 for this layer: Latency is the strategy under which zeros still save multipliers.
         return dataclasses.replace(cfg, strategy=Strategy.LATENCY, reuse_factor=1)

@@ -1,0 +1,265 @@
+"""The compiler flow: scheduler strings, emitted configs, reports, atomic saving, and
+``convert_and_optimize`` end to end on tiny models."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hls_opt.config import IOType, Strategy, dump_config_yaml, load_config, save_config
+from hls_opt.emit_config import emit_hls_config
+from hls_opt.errors import ConfigError
+from hls_opt.flow import OptimizationResult, check_rtol, parse_scheduler
+from hls_opt.report import format_table, report_json, summary_text
+from tests.test_passes import dense_graph, layer_config
+
+# ----------------------------------------------------------------------------------------------
+# arguments
+
+
+@pytest.mark.parametrize(
+    "spec, kind, final, extra",
+    [
+        ("polynomial:5:0.5", "PolynomialScheduler", 0.5, {"maximum_steps": 5}),
+        ("polynomial:3:0.8:2", "PolynomialScheduler", 0.8, {"maximum_steps": 3, "decay_power": 2}),
+        ("constant:0.1:0.6", "ConstantScheduler", 0.6, {}),
+        ("binary:0.7:0.02", "BinaryScheduler", 0.7, {}),
+    ],
+)
+def test_scheduler_strings(spec, kind, final, extra):
+    sched = parse_scheduler(spec)
+    assert type(sched).__name__ == kind
+    assert sched.final_sparsity == pytest.approx(final)
+    for key, value in extra.items():
+        assert getattr(sched, key) == value
+
+
+@pytest.mark.parametrize("spec", ["poly:5", "polynomial", "polynomial:x:0.5", "polynomial:2.5:0.5", "binary:1.5"])
+def test_bad_scheduler_strings(spec):
+    with pytest.raises(ConfigError, match="scheduler"):
+        parse_scheduler(spec)
+
+
+def test_default_scheduler_is_five_polynomial_steps_to_half():
+    sched = parse_scheduler(None)
+    assert type(sched).__name__ == "PolynomialScheduler" and sched.final_sparsity == 0.5
+
+
+@pytest.mark.parametrize("value, ok", [(1.0, True), (0.975, True), (1e-9, True), (0, False), (-0.1, False), (1.01, False), ("abc", False), (True, False)])
+def test_rtol_must_be_in_zero_one(value, ok):
+    if ok:
+        assert check_rtol(value) == pytest.approx(float(value))
+    else:
+        with pytest.raises(ConfigError, match="rtol"):
+            check_rtol(value)
+
+
+# ----------------------------------------------------------------------------------------------
+# emitted config
+
+
+def rewritten_graph():
+    """fc rewritten to ResourceUnrolled RF 4; out untouched (Resource RF 4)."""
+    import dataclasses
+
+    g = dense_graph(16, 8, rf=4)
+    fc = g.node("fc")
+    g.replace("fc", dataclasses.replace(fc, config=layer_config(4, Strategy.RESOURCE_UNROLLED)))
+    return g
+
+
+USER = {
+    "Model": {"Precision": {"default": "ac_fixed<16,6>"}, "ReuseFactor": 4, "Strategy": "Resource", "BramFactor": 1000000000},
+    "LayerName": {
+        "fc": {"Precision": {"weight": "ac_fixed<16,6>", "result": "auto"}, "ReuseFactor": 4},
+        "out": {"Precision": {"weight": "ac_fixed<12,4>"}, "Trace": True},
+    },
+}
+
+
+def test_emitted_config_rewrites_only_the_rewritten_layers():
+    import copy
+
+    user = copy.deepcopy(USER)
+    cfg = emit_hls_config(rewritten_graph(), user, {"fc"})
+    assert user == USER  # the caller's dict is not modified
+    assert cfg["LayerName"]["fc"]["Strategy"] == "ResourceUnrolled"
+    assert cfg["LayerName"]["fc"]["ReuseFactor"] == 4
+    assert cfg["LayerName"]["fc"]["Precision"] == USER["LayerName"]["fc"]["Precision"]  # precision preserved
+    assert cfg["LayerName"]["out"] == USER["LayerName"]["out"]  # untouched layer: the user's settings
+    # fc is ResourceUnrolled and out is Resource: no common strategy, so the model level stays the user's.
+    assert cfg["Model"]["Strategy"] == "Resource"
+    assert cfg["Model"]["BramFactor"] == 1000000000
+    assert cfg["IOType"] == "io_parallel"
+
+
+def test_emitted_model_strategy_follows_when_every_weighted_layer_agrees():
+    import dataclasses
+
+    g = rewritten_graph()
+    g.replace("out", dataclasses.replace(g.node("out"), config=layer_config(2, Strategy.RESOURCE_UNROLLED)))
+    cfg = emit_hls_config(g, USER, {"fc", "out"}, io_type=IOType.STREAM)
+    assert cfg["Model"]["Strategy"] == "ResourceUnrolled"
+    assert cfg["LayerName"]["out"]["ReuseFactor"] == 2 and cfg["LayerName"]["out"]["Trace"] is True
+    assert cfg["IOType"] == "io_stream"
+
+
+def test_unrolled_spelling_is_accepted_but_never_emitted():
+    user = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 4, "Strategy": "Unrolled"},
+            "LayerType": {"Dense": {"Strategy": "unrolled"}}}
+    cfg = emit_hls_config(rewritten_graph(), user, {"fc"})
+    text = dump_config_yaml(cfg)
+    assert "Unrolled" not in text.replace("ResourceUnrolled", "")
+    assert cfg["LayerType"]["Dense"]["Strategy"] == "ResourceUnrolled"
+
+
+def test_emitted_config_round_trips_through_yaml(tmp_path):
+    cfg = emit_hls_config(rewritten_graph(), USER, {"fc"})
+    save_config(cfg, tmp_path / "c.yml")
+    assert load_config(tmp_path / "c.yml") == cfg
+
+
+# ----------------------------------------------------------------------------------------------
+# reports
+
+REPORT = {
+    "backend": "vivado",
+    "mode": "fine-tuned",
+    "objective": "dsp",
+    "baseline_metric": 0.96,
+    "final_metric": 0.95,
+    "layers": [
+        {"name": "fc", "type": "Dense", "strategy": "ResourceUnrolled", "reuse_factor": 4,
+         "strategy_before": "Resource", "reuse_factor_before": 4,
+         "before": {"dsp": 32, "bram": 0, "lut": 0, "ff": 0, "flops": 264, "params": 128},
+         "after": {"dsp": 16, "bram": 0, "lut": 0, "ff": 0, "flops": 136, "params": 64}, "sparsity": 0.5},
+    ],
+    "total": {"before": {"dsp": 32, "bram": 0, "lut": 0, "ff": 0, "flops": 264, "params": 128},
+              "after": {"dsp": 16, "bram": 0, "lut": 0, "ff": 0, "flops": 136, "params": 64}},
+    "steps": [{"target": 0.5, "achieved": {"dsp": 16}, "metric": 0.95, "accepted": True}],
+}
+
+
+def test_table_has_dsp_as_first_resource_column_and_a_total_row():
+    lines = format_table(REPORT).splitlines()
+    header = lines[0].split()
+    assert header[:5] == ["layer", "type", "strategy", "RF", "DSP"]
+    assert lines[-1].split()[0] == "total"
+    assert "32→16" in lines[2] and "32→16" in lines[-1]  # DSP before→after (32 − 16 zero groups)
+    assert "Resource→ResourceUnrolled" in lines[2]
+    assert "50%" in lines[2]
+
+
+def test_summary_mentions_the_saving_and_the_metric():
+    text = summary_text(REPORT)
+    assert "DSP: 32 → 16 (−50.0%)" in text and "0.96 → 0.95" in text
+
+
+def test_report_json_is_plain_json():
+    rep = dict(REPORT, extra=np.float32(0.5), arr=np.arange(2))
+    assert json.loads(report_json(rep))["arr"] == [0, 1]
+
+
+class _FakeModel:
+    def __init__(self, fail: bool = False):
+        self.fail = fail
+
+    def save(self, path):
+        if self.fail:
+            with open(path, "wb") as f:
+                f.write(b"half")
+            raise OSError("disk full")
+        with open(path, "wb") as f:
+            f.write(b"model")
+
+
+def test_save_writes_everything_or_nothing(tmp_path):
+    ok = OptimizationResult(model=_FakeModel(), hls_config={"Model": {}}, graph=None, report=REPORT)
+    written = ok.save(tmp_path / "out", plots=False)
+    assert sorted(p.name for p in written) == ["hls_config.yml", "model.keras", "report.json"]
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["steps"][0]["accepted"] is True
+
+    bad = OptimizationResult(model=_FakeModel(fail=True), hls_config={"Model": {}}, graph=None, report=REPORT)
+    with pytest.raises(OSError):
+        bad.save(tmp_path / "new", plots=False)
+    assert not (tmp_path / "new").exists()
+    with pytest.raises(OSError):
+        bad.save(tmp_path / "out", plots=False)  # an existing folder keeps its files
+    assert (tmp_path / "out" / "model.keras").read_bytes() == b"model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary folder left behind
+
+
+def test_plots_are_written_when_matplotlib_is_there(tmp_path):
+    pytest.importorskip("matplotlib")
+    from hls_opt.report import write_plots
+
+    written = write_plots(REPORT, tmp_path)
+    assert {p.name for p in written} == {"steps.png", "layers.png"}
+    assert all(p.stat().st_size > 0 for p in written)
+
+
+# ----------------------------------------------------------------------------------------------
+# convert_and_optimize end to end
+
+
+def digits_model(epochs: int = 15):
+    keras = pytest.importorskip("keras")
+    from hls_opt.cli import train_digits_baseline
+    from hls_opt.data import load_digits
+
+    split = load_digits(seed=0)
+    return train_digits_baseline(split, epochs=epochs), split
+
+
+def demo_config(model):
+    from hls_opt.config import config_from_keras_model
+
+    cfg = config_from_keras_model(model, granularity="name", default_precision="ac_fixed<16,6>", default_reuse_factor=4)
+    cfg["Model"]["Strategy"] = "Resource"
+    return cfg
+
+
+@pytest.mark.slow
+def test_two_argument_call_prunes_one_shot_and_says_so(tmp_path):
+    import hls_opt
+
+    model, split = digits_model(epochs=5)
+    kernels_before = [w.copy() for w in model.get_weights()]
+    cfg = demo_config(model)
+    result = hls_opt.convert_and_optimize(model, cfg)
+    assert all(np.array_equal(a, b) for a, b in zip(kernels_before, model.get_weights()))  # caller's model intact
+    rep = result.report
+    assert rep["mode"] == "one-shot" and any("one-shot" in n for n in rep["notes"])
+    assert rep["total"]["after"]["dsp"] < rep["total"]["before"]["dsp"]
+    rewritten = [layer for layer in rep["layers"] if layer["rewritten"]]
+    assert rewritten
+    for layer in rewritten:
+        entry = result.hls_config["LayerName"][layer["name"]]
+        assert entry["Strategy"] == "ResourceUnrolled" and entry["ReuseFactor"] > 1
+    # The Keras model carries exactly the graph's (pruned) weights.
+    for node in result.graph.weighted_nodes():
+        assert np.array_equal(result.model.get_layer(node.name).get_weights()[0], node.kernel)
+    written = result.save(tmp_path / "out")
+    assert {"model.keras", "hls_config.yml", "report.json"} <= {p.name for p in written}
+    assert load_config(tmp_path / "out" / "hls_config.yml") == result.hls_config
+
+
+@pytest.mark.slow
+def test_fine_tuning_with_data_honours_rtol_and_accepts_paths(tmp_path):
+    import hls_opt
+
+    model, split = digits_model(epochs=15)
+    model.save(tmp_path / "m.keras")
+    save_config(demo_config(model), tmp_path / "c.yml")
+    np.savez(tmp_path / "d.npz", X_train=split.X_train, y_train=split.y_train, X_val=split.X_val, y_val=split.y_val)
+    result = hls_opt.convert_and_optimize(
+        str(tmp_path / "m.keras"), str(tmp_path / "c.yml"), data=str(tmp_path / "d.npz"),
+        objective="dsp", scheduler="polynomial:2:0.5", epochs=2, batch_size=64, rtol=0.95,
+    )
+    rep = result.report
+    assert rep["mode"] == "fine-tuned" and rep["steps"]
+    assert all({"target", "achieved", "metric", "accepted"} <= set(s) for s in rep["steps"])
+    assert rep["final_metric"] >= 0.95 * rep["baseline_metric"]
+    assert rep["total"]["after"]["dsp"] <= rep["total"]["before"]["dsp"]

@@ -1,0 +1,308 @@
+"""Passes: the registry, the frozen PruningPlan, unrolled-rewrite on hand-built graphs, and the
+pruning / reduce passes on tiny Keras models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hls_opt.config import IOType, LayerConfig, Strategy
+from hls_opt.errors import RegistryError
+from hls_opt.ir import nodes as ir
+from hls_opt.ir.graph import Graph
+from hls_opt.passes import (
+    Pass,
+    PassContext,
+    PruningPlan,
+    available_passes,
+    default_flow,
+    get_pass,
+    register_pass,
+    run_flow,
+    unregister_pass,
+)
+from hls_opt.precision import parse_precision
+from hls_opt.structures import group_ids, zero_reuse_groups
+
+P16 = parse_precision("ap_fixed<16,6>")
+
+
+def layer_config(rf: int = 1, strategy: Strategy = Strategy.LATENCY) -> LayerConfig:
+    return LayerConfig(weight=P16, bias=P16, result=P16, accum=P16, reuse_factor=rf, strategy=strategy)
+
+
+def dense_graph(n_in: int = 16, n_out: int = 8, rf: int = 4, strategy: Strategy = Strategy.RESOURCE, seed: int = 0):
+    """Input(n_in) → Dense 'fc' (n_in→n_out) → Dense 'out' (n_out→4), all weights non-zero."""
+    rng = np.random.default_rng(seed)
+    g = Graph("hand")
+    g.add(ir.Input("in", output_shape=(n_in,)))
+    k1 = rng.uniform(0.1, 1.0, size=(n_in, n_out)).astype(np.float32)
+    k2 = rng.uniform(0.1, 1.0, size=(n_out, 4)).astype(np.float32)
+    g.add(
+        ir.Dense(
+            "fc",
+            inputs=["in"],
+            input_shapes=[(n_in,)],
+            output_shape=(n_out,),
+            weights={"kernel": k1, "bias": np.zeros(n_out, np.float32)},
+            config=layer_config(rf, strategy),
+            units=n_out,
+        )
+    )
+    g.add(
+        ir.Dense(
+            "out",
+            inputs=["fc"],
+            input_shapes=[(n_out,)],
+            output_shape=(4,),
+            weights={"kernel": k2, "bias": np.zeros(4, np.float32)},
+            config=layer_config(rf if rf <= n_out else 1, strategy),
+            units=4,
+        )
+    )
+    g.inputs, g.outputs = ["in"], ["out"]
+    return g
+
+
+# ----------------------------------------------------------------------------------------------
+# registry
+
+
+def test_builtin_passes_are_registered_under_kebab_case_names():
+    assert {"dsp-aware-pruning", "unrolled-rewrite", "reduce"} <= set(available_passes())
+    assert get_pass("unrolled-rewrite").name == "unrolled-rewrite"
+
+
+def test_unknown_pass_name_lists_the_known_ones():
+    with pytest.raises(RegistryError, match="unknown.*unrolled-rewrite"):
+        get_pass("unroled-rewrite")
+
+
+def test_registering_a_clashing_or_badly_named_pass_fails():
+    class Clash(Pass):
+        name = "reduce"
+
+    with pytest.raises(RegistryError, match="already registered"):
+        register_pass(Clash)
+
+    class BadName(Pass):
+        name = "Bad_Name"
+
+    with pytest.raises(RegistryError, match="kebab-case"):
+        register_pass(BadName)
+
+
+def test_run_flow_checks_every_name_before_running_any_pass():
+    calls = []
+
+    @register_pass
+    class Recorder(Pass):
+        name = "test-recorder"
+
+        def apply(self, graph):
+            calls.append(graph)
+            return True
+
+    try:
+        with pytest.raises(RegistryError):
+            run_flow("graph", ["test-recorder", "no-such-pass"], PassContext())
+        assert calls == []  # the typo was caught before the first pass ran
+        ctx = PassContext()
+        assert run_flow("graph", ["test-recorder", "test-recorder"], ctx) == [
+            ("test-recorder", True),
+            ("test-recorder", True),
+        ]
+        assert calls == ["graph", "graph"] and ctx.history == [("test-recorder", True)] * 2
+    finally:
+        unregister_pass("test-recorder")
+
+
+def test_default_flow_reduces_only_for_flops():
+    assert default_flow("dsp") == ["dsp-aware-pruning", "unrolled-rewrite"]
+    assert default_flow(["dsp", "bram"]) == ["dsp-aware-pruning", "unrolled-rewrite"]
+    assert default_flow("flops")[-1] == "reduce"
+
+
+# ----------------------------------------------------------------------------------------------
+# PruningPlan
+
+
+def test_pruning_plan_is_immutable_and_independent_of_its_inputs():
+    mask = np.ones((4, 2), np.float32)
+    mask[0, 0] = 0
+    plan = PruningPlan(objective="dsp", mode="one-shot", target=0.5, masks={"fc": mask}, steps=[{"target": 0.5}])
+    mask[1, 1] = 0  # changing the producer's array afterwards must not change the plan
+    assert plan.masks["fc"][1, 1] == 1
+    with pytest.raises(ValueError):
+        plan.masks["fc"][0, 1] = 0  # read-only array
+    with pytest.raises(TypeError):
+        plan.masks["other"] = mask  # read-only mapping
+    with pytest.raises(AttributeError):
+        plan.mode = "fine-tuned"  # frozen dataclass
+    assert plan.pruned_layers() == ("fc",)
+    assert plan.layer_sparsity("fc") == pytest.approx(1 / 8)  # one of 8 weights
+    assert plan.layer_sparsity("missing") == 0.0
+
+
+# ----------------------------------------------------------------------------------------------
+# unrolled-rewrite
+
+
+def pattern_mask(kernel_shape, rf, pruned_groups):
+    ids, n = group_ids(kernel_shape, "pattern", reuse_factor=rf)
+    keep = np.ones(n, np.float32)
+    keep[list(pruned_groups)] = 0
+    return keep[ids]
+
+
+def test_unrolled_rewrite_zeroes_whole_reuse_groups_and_sets_resource_unrolled():
+    pytest.importorskip("hls_opt.backends.vivado")
+    g = dense_graph(16, 8, rf=4)
+    # Dense 16→8 at RF 4: 128/4 = 32 reuse groups (multipliers); prune the even ones (16 groups).
+    mask = pattern_mask((16, 8), 4, range(0, 32, 2))
+    plan = PruningPlan(objective="dsp", mode="one-shot", target=0.5, masks={"fc": mask})
+    ctx = PassContext(plan=plan)
+    assert get_pass("unrolled-rewrite")(ctx).apply(g) is True
+    fc = g.node("fc")
+    assert np.all(fc.kernel[mask == 0] == 0) and np.all(fc.kernel[mask == 1] != 0)
+    assert zero_reuse_groups(fc.kernel, 4) == 16  # 32 − 16 multipliers left in hls4ml's unrolled code
+    assert fc.config.strategy is Strategy.RESOURCE_UNROLLED and fc.config.reuse_factor == 4
+    # 'out' had no mask: weights and config untouched, not rewritten.
+    assert g.node("out").config == layer_config(4, Strategy.RESOURCE)
+    assert ctx.rewritten == {"fc"}
+    assert ctx.io_type is None  # no convolution rewritten
+
+
+def test_unrolled_rewrite_keeps_latency_for_reuse_factor_one():
+    pytest.importorskip("hls_opt.backends.vivado")
+    # hls4ml turns unrolled with RF 1 into Resource (zeros save nothing); Latency folds zeros.
+    g = dense_graph(16, 8, rf=1, strategy=Strategy.RESOURCE)
+    mask = np.ones((16, 8), np.float32)
+    mask[:3] = 0
+    ctx = PassContext(plan=PruningPlan(objective="dsp", mode="one-shot", target=0.2, masks={"fc": mask}))
+    get_pass("unrolled-rewrite")(ctx).apply(g)
+    fc = g.node("fc")
+    assert fc.config.strategy is Strategy.LATENCY and fc.config.reuse_factor == 1
+    assert np.count_nonzero(fc.kernel) == 128 - 24
+
+
+def test_unrolled_rewrite_snaps_an_invalid_reuse_factor():
+    pytest.importorskip("hls_opt.backends.vivado")
+    # Dense 16→8: valid RFs {1,2,4,8,16} ∪ {16·k : k | 8} = {1,2,4,8,16,32,64,128}; RF 5 → 4
+    # (|4−5| = 1 < |8−5| = 3).
+    g = dense_graph(16, 8, rf=5)
+    mask = np.ones((16, 8), np.float32)
+    mask[0] = 0
+    ctx = PassContext(plan=PruningPlan(objective="dsp", mode="one-shot", target=0.1, masks={"fc": mask}))
+    get_pass("unrolled-rewrite")(ctx).apply(g)
+    cfg = g.node("fc").config
+    assert cfg.strategy is Strategy.RESOURCE_UNROLLED and cfg.reuse_factor == 4
+
+
+def test_unrolled_rewrite_applies_fine_tuned_weights_to_every_layer():
+    g = dense_graph(16, 8, rf=4)
+    new_out = np.full((8, 4), 0.5, np.float32)
+    plan = PruningPlan(
+        objective="dsp", mode="fine-tuned", target=0.0, masks={}, weights={"out": {"kernel": new_out}}
+    )
+    ctx = PassContext(plan=plan)
+    assert get_pass("unrolled-rewrite")(ctx).apply(g) is True
+    assert np.array_equal(g.node("out").kernel, new_out)
+    assert ctx.rewritten == set()  # weights changed but nothing pruned: configs stay the user's
+
+
+def test_unrolled_rewrite_without_a_plan_changes_nothing():
+    g = dense_graph()
+    before = g.node("fc").kernel.copy()
+    assert get_pass("unrolled-rewrite")(PassContext()).apply(g) is False
+    assert np.array_equal(g.node("fc").kernel, before)
+
+
+def test_unrolled_rewrite_switches_to_io_stream_for_a_rewritten_convolution():
+    pytest.importorskip("hls_opt.backends.vivado")
+    rng = np.random.default_rng(1)
+    g = Graph("conv")
+    g.add(ir.Input("in", output_shape=(8, 8, 3)))
+    kernel = rng.uniform(0.1, 1, size=(3, 3, 3, 4)).astype(np.float32)
+    g.add(
+        ir.Conv2D(
+            "conv",
+            inputs=["in"],
+            input_shapes=[(8, 8, 3)],
+            output_shape=(8, 8, 4),
+            weights={"kernel": kernel, "bias": np.zeros(4, np.float32)},
+            config=layer_config(9, Strategy.RESOURCE),
+            filters=4,
+            kernel_size=(3, 3),
+            strides=(1, 1),
+            padding="same",
+        )
+    )
+    g.inputs, g.outputs = ["in"], ["conv"]
+    # Conv2D 3×3×3→4 at RF 9: 108/9 = 12 reuse groups; prune 3 (REFERENCE §2.4 example B).
+    mask = pattern_mask((3, 3, 3, 4), 9, [0, 5, 11])
+    ctx = PassContext(plan=PruningPlan(objective="dsp", mode="one-shot", target=0.25, masks={"conv": mask}))
+    get_pass("unrolled-rewrite")(ctx).apply(g)
+    conv = g.node("conv")
+    assert conv.config.strategy is Strategy.RESOURCE_UNROLLED and conv.config.reuse_factor == 9
+    assert zero_reuse_groups(conv.kernel, 9) == 3
+    assert ctx.io_type == "io_stream"
+    assert conv.config.io_type is IOType.STREAM
+
+
+# ----------------------------------------------------------------------------------------------
+# dsp-aware-pruning and reduce on a tiny Keras model
+
+
+def tiny_model():
+    keras = pytest.importorskip("keras")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((16,)), keras.layers.Dense(8, activation="relu", name="fc"), keras.layers.Dense(4, name="out")]
+    )
+    return model
+
+
+def resource_config(rf=4):
+    return {
+        "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": rf, "Strategy": "Resource"},
+        "LayerName": {"fc": {"ReuseFactor": rf}, "out": {"ReuseFactor": 2}},
+    }
+
+
+def test_dsp_aware_pruning_one_shot_produces_a_plan_of_whole_reuse_groups():
+    from hls_opt.frontend.keras import from_keras
+
+    model = tiny_model()
+    cfg = resource_config()
+    graph = from_keras(model, cfg)
+    from hls_opt.scheduler import PolynomialScheduler
+
+    ctx = PassContext(hls_config=cfg, objective="dsp", scheduler=PolynomialScheduler(2, final_sparsity=0.5))
+    kernel_before = graph.node("fc").kernel.copy()
+    changed = get_pass("dsp-aware-pruning")(ctx).apply(graph)
+    assert changed is True
+    plan = ctx.plan
+    assert plan.mode == "one-shot" and plan.target == 0.5 and len(plan.steps) == 1
+    assert np.array_equal(graph.node("fc").kernel, kernel_before)  # the pass only plans
+    # Every reuse group (RF 4 for fc) is entirely kept or entirely pruned.
+    rows = (plan.masks["fc"].reshape(-1)[np.argsort(group_ids((16, 8), "pattern", reuse_factor=4)[0].reshape(-1), kind="stable")]).reshape(-1, 4)
+    assert set(rows.sum(axis=1)) <= {0.0, 4.0}
+
+
+@pytest.mark.slow
+def test_reduce_pass_removes_a_dead_neuron_and_keeps_reuse_factors_valid():
+    pytest.importorskip("hls_opt.reduction")
+    from hls_opt.frontend.keras import from_keras
+
+    model = tiny_model()
+    weights = model.get_layer("fc").get_weights()
+    weights[0][:, 3] = 0  # neuron 3 of fc never fires beyond its bias
+    model.get_layer("fc").set_weights(weights)
+    graph = from_keras(model, resource_config(rf=4))
+    ctx = PassContext(hls_config=resource_config(rf=4))
+    assert get_pass("reduce")(ctx).apply(graph) is True
+    assert graph.node("fc").kernel.shape == (16, 7) and graph.node("out").kernel.shape == (7, 4)
+    # fc: 16×7, RF 4 valid (4 | 16). out: 7×4 at RF 2 is invalid (divisors of 7: 1, 7) → 1.
+    assert graph.node("fc").config.reuse_factor == 4
+    assert graph.node("out").config.reuse_factor in (1, 7)
