@@ -296,8 +296,8 @@ def resolve_layer_config(
       default (``Precision`` given as a string or its ``default`` entry) → ``LayerType[v]`` →
       ``LayerType`` default → ``Model[v]`` → ``Model`` default → hls4ml's ``fixed<16,6>``.
       ``auto`` moves on to the next candidate (hls4ml would infer the type instead).
-    * ``ReuseFactor``, ``Strategy``, ``ParallelizationFactor``: LayerName → LayerType → Model
-      (defaults 1, Latency, 1).
+    * ``ReuseFactor``, ``Strategy``: LayerName → LayerType → Model (defaults 1, Latency);
+      ``ParallelizationFactor``: LayerName → LayerType (default 1; hls4ml has no model-level one).
     * ``IOType``: top-level ``hls_config['IOType']`` (default io_parallel).
 
     ``hls_config=None`` gives hls4ml's defaults.  The ``HLSConfig``-wrapped file layout is accepted.
@@ -318,8 +318,8 @@ def resolve_layer_config(
     levels = [_precision_table(name_entries), _precision_table(type_entries), _precision_table(model_entries)]
     precisions = {v: _resolve_precision(v, levels, layer_name) for v in _PRECISION_VARIABLES}
 
-    def first(field: str) -> tuple[str, Any] | None:
-        for entries in (name_entries, type_entries, model_entries):
+    def first(field: str, with_model: bool = True) -> tuple[str, Any] | None:
+        for entries in (name_entries, type_entries, model_entries if with_model else []):
             found = _last_value(entries, field)
             if found is not None:
                 return found
@@ -329,7 +329,8 @@ def resolve_layer_config(
     reuse_factor = _parse_positive_int(found[1], found[0]) if found else 1
     found = first("Strategy")
     strategy = parse_strategy(found[1], key=found[0]) if found else Strategy.LATENCY
-    found = first("ParallelizationFactor")
+    # hls4ml reads ParallelizationFactor from the layer's own entries only (graph.py get_layer_config).
+    found = first("ParallelizationFactor", with_model=False)
     parallelization_factor = _parse_positive_int(found[1], found[0]) if found else 1
     io_type = parse_io_type(config["IOType"]) if config.get("IOType") is not None else IOType.PARALLEL
 
@@ -372,7 +373,17 @@ _LAYER_PRECISIONS: dict[str, tuple[str, ...]] = {
     "PReLU": ("param",),
     "HardActivation": ("slope", "shift"),
     "Embedding": ("embeddings",),
+    "EinsumDense": ("weight", "bias", "accum"),  # accum even without a backend (hls4ml 1.3)
+    "LSTM": ("weight", "bias", "recurrent_weight", "recurrent_bias"),
+    "GRU": ("weight", "bias", "recurrent_weight", "recurrent_bias"),
+    "SimpleRNN": ("weight", "bias", "recurrent_weight"),
+    "Bidirectional": tuple(
+        f"{direction}_{variable}"
+        for direction in ("forward", "backward")
+        for variable in ("weight", "bias", "recurrent_weight", "recurrent_bias")
+    ),
 }
+_RNN_CLASSES = {"LSTM", "GRU", "SimpleRNN", "Bidirectional"}
 _CONV_CLASSES = {"Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D"}
 _WEIGHTED_CLASSES = _CONV_CLASSES | {"Dense"}
 _TABLE_ACTIVATIONS = {"Activation", "ThresholdedReLU", "LeakyReLU", "ELU", "PReLU", "HardActivation"}
@@ -404,12 +415,16 @@ _KNOWN_SAME_NAME = (
     | {"SeparableConv1D", "SeparableConv2D", "ZeroPadding1D", "ZeroPadding2D", "UpSampling1D", "UpSampling2D"}
     | _POOLING_CLASSES
     | _GLOBAL_POOLING_CLASSES
+    | _RNN_CLASSES
+    | {"EinsumDense"}
 )
 # Layers whose activation argument hls4ml's Keras 3 handlers split off with a typed class
 # (softmax -> Softmax, …); other layers fall back to the Keras 2 handlers, which always say 'Activation'.
 _V3_SPLIT_ACTIVATION = {"Dense", "EinsumDense"} | _CONV_CLASSES
 # Activation-like layers: their 'activation' attribute is the layer itself, never split off.
 _ACTIVATION_LAYERS = {"Activation", "ReLU", "LeakyReLU", "PReLU", "Softmax", "ELU"}
+# Layers whose 'activation' is internal to the layer (recurrent cells): never split off either.
+_UNSPLIT_LAYERS = _ACTIVATION_LAYERS | _RNN_CLASSES
 
 
 def _activation_class(function: Any) -> str:
@@ -447,7 +462,7 @@ def hls4ml_layers(layer: Any) -> list[tuple[str, str]]:
     hls_class = _KERAS_TO_HLS4ML.get(cls, cls)
     entries = [(name, hls_class)]
     activation = getattr(layer, "activation", None)
-    if cls not in _ACTIVATION_LAYERS and activation is not None and activation is not keras.activations.linear:
+    if cls not in _UNSPLIT_LAYERS and activation is not None and activation is not keras.activations.linear:
         act_name = getattr(activation, "__name__", str(activation))
         act_class = _activation_class(activation) if cls in _V3_SPLIT_ACTIVATION else "Activation"
         entries.append((f"{name}_{act_name}", act_class))
@@ -466,6 +481,8 @@ def _layer_template(hls_class: str, backend: str | None, reuse_factor: int) -> d
         precision[variable] = "auto"
     entry: dict[str, Any] = {"Trace": False, "Precision": precision}
     extra: dict[str, Any] = {}
+    if hls_class == "SimpleRNN":
+        extra["Direction"] = "forward"
     if backend is not None:
         if hls_class in _WEIGHTED_CLASSES:
             precision["accum"] = "auto"
@@ -489,6 +506,17 @@ def _layer_template(hls_class: str, backend: str | None, reuse_factor: int) -> d
             extra["ReuseFactor"] = reuse_factor
         elif hls_class in ("BatchNormalization", "Merge", "Concatenate", "Embedding"):
             extra["ReuseFactor"] = reuse_factor
+        elif hls_class in _RNN_CLASSES:
+            precision["accum"] = "auto"
+            precision["table"] = _TABLE_PRECISION
+            extra["ReuseFactor"] = reuse_factor
+            # the other reuse factors are attribute defaults (1), not default_reuse_factor
+            if hls_class == "Bidirectional":
+                for part in ("Forward", "Backward", "ForwardRecurrent", "BackwardRecurrent"):
+                    extra[f"{part}ReuseFactor"] = 1
+            else:
+                extra["RecurrentReuseFactor"] = 1
+            extra.update(Static=True, TableSize=1024)
         elif hls_class in ("SeparableConv1D", "SeparableConv2D"):
             for variable in ("depthwise_accum", "pointwise_accum", "depthwise_result"):
                 precision[variable] = "auto"

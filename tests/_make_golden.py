@@ -84,11 +84,74 @@ def build_int_input():
     return keras.Model(inputs, x, name="int_input")
 
 
+def build_rnn():
+    """Recurrent layers (their internal tanh is not split off) and a Bidirectional LSTM."""
+    import keras
+
+    layers = keras.layers
+    inputs = keras.Input((5, 3), name="sequence")
+    x = layers.LSTM(4, return_sequences=True, name="lstm")(inputs)
+    x = layers.GRU(4, return_sequences=True, name="gru")(x)
+    x = layers.Bidirectional(layers.LSTM(2, return_sequences=True), name="bidir")(x)
+    x = layers.SimpleRNN(3, name="rnn")(x)
+    x = layers.EinsumDense("ab,bc->ac", output_shape=2, bias_axes="c", activation="relu", name="einsum")(x)
+    return keras.Model(inputs, x, name="rnn")
+
+
+def build_misc():
+    """Less common layers: depthwise conv, padding, upsampling, Permute, PReLU, typed activations, Embedding."""
+    import keras
+
+    layers = keras.layers
+    inputs = keras.Input((6, 6, 2), name="grid")
+    x = layers.ZeroPadding2D(1, name="pad")(inputs)
+    x = layers.DepthwiseConv2D(3, activation="softmax", name="depthwise")(x)
+    x = layers.UpSampling2D(2, name="up")(x)
+    x = layers.GlobalMaxPooling2D(name="gmp")(x)
+    x = layers.Dense(4, activation="elu", name="dense_elu")(x)
+    x = layers.Dense(4, activation="hard_sigmoid", name="dense_hs")(x)
+    x = layers.PReLU(name="prelu")(x)
+    x = layers.LeakyReLU(0.2, name="leaky")(x)
+    x = layers.Activation("hard_sigmoid", name="act_hs")(x)
+    x = layers.Activation("leaky_relu", name="act_leaky")(x)
+    x = layers.Activation("elu", name="act_elu")(x)
+    x = layers.Reshape((4, 1), name="reshape")(x)
+    x = layers.Permute((2, 1), name="permute")(x)
+    x = layers.UpSampling1D(2, name="up1d")(x)
+    x = layers.ZeroPadding1D(1, name="pad1d")(x)
+    x = layers.DepthwiseConv1D(2, name="depthwise1d")(x)
+    x = layers.GlobalMaxPooling1D(name="gmp1d")(x)
+    return keras.Model(inputs, x, name="misc")
+
+
+def build_embedding():
+    """Embedding on an integer input, Subtract / Multiply / Average / Maximum / Minimum merges."""
+    import keras
+
+    layers = keras.layers
+    inputs = keras.Input((4,), dtype="int32", name="tokens")
+    e = layers.Flatten(name="flat")(layers.Embedding(10, 2, name="embed")(inputs))
+    a = layers.Dense(8, name="a")(e)
+    b = layers.Dense(8, name="b")(e)
+    merged = [
+        layers.Subtract(name="sub")([a, b]),
+        layers.Multiply(name="mul")([a, b]),
+        layers.Average(name="avg")([a, b]),
+        layers.Maximum(name="max")([a, b]),
+        layers.Minimum(name="min")([a, b]),
+    ]
+    x = layers.Concatenate(name="cat")(merged)
+    return keras.Model(inputs, x, name="embedding")
+
+
 MODELS = {
     "mlp": build_mlp,
     "cnn2d": build_cnn2d,
     "cnn1d": build_cnn1d,
     "int_input": build_int_input,
+    "rnn": build_rnn,
+    "misc": build_misc,
+    "embedding": build_embedding,
 }
 
 # (golden name, model, keyword arguments to config_from_keras_model)
@@ -105,6 +168,7 @@ CASES.append(
      {"granularity": "name", "backend": "Vivado", "default_precision": "ap_fixed<8,3>",
       "default_reuse_factor": 4, "max_precision": "fixed<24,12>"})
 )
+CASES.append(("rnn__name__vivado_rf3", "rnn", {"granularity": "name", "backend": "vivado", "default_reuse_factor": 3}))
 CASES.append(("cnn2d__Type__vitis", "cnn2d", {"granularity": "Type", "backend": "Vitis"}))
 
 
