@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +33,20 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def _create_temp(directory: Path, target: Path) -> Path:
+    # os.open with 0o666 lets the umask decide the mode, like an ordinary open(); O_EXCL makes the
+    # name ours alone (mkstemp would force 0600 on files the user expects to be readable).
+    for _ in range(100):
+        temp = directory / f".{target.name}.{secrets.token_hex(6)}.tmp{target.suffix}"
+        try:
+            fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return temp
+    raise FileExistsError(f"{target}: could not create a temporary file in {directory}")
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` when the block succeeds.
@@ -50,9 +64,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
-    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=directory)
-    os.close(fd)
-    temp = Path(temp_name)
+    temp = _create_temp(directory, target)
     try:
         yield temp
         if not temp.exists():
@@ -61,12 +73,8 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
             with open(temp, "rb+") as handle:
                 os.fsync(handle.fileno())
         if target.exists():
-            # Keep the target's permission bits (mkstemp creates 0600).
+            # Replacing a file keeps its permission bits (a new one got 0666 & ~umask at creation).
             os.chmod(temp, target.stat().st_mode & 0o7777)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(temp, 0o666 & ~umask)
         os.replace(temp, target)
     except BaseException:
         # A writer may have replaced the file by a directory (e.g. a SavedModel folder).
