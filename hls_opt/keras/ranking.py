@@ -1,0 +1,208 @@
+"""Ranking: how much each weight group is worth keeping.
+
+Every metric is a function of the *change* a group would undergo: ``d = w`` when the group is
+pruned (set to 0) and ``d = w − mean(group)`` when it is shared (set to its mean).  So pruning and
+sharing are scored in the same units and can be compared group by group.
+
+* ``l1``  — Σ|d|                      (magnitude; hls4ml's default)
+* ``l2``  — √Σd²
+* ``saliency`` — Σ|g·d|, g = ∂L/∂w averaged over a validation batch (first-order Taylor estimate
+  of the loss change; hls4ml's "saliency" actually used w²·(H·1), REFERENCE §7.10)
+* ``hessian`` — ½Σ h·d², h = diag(∂²L/∂w²) estimated with Hutchinson's method (E[z ⊙ Hz],
+  Rademacher z), i.e. Optimal Brain Damage with a correct diagonal
+* ``oracle`` — L(w − d on the group) − L(w), measured: the loss increase when the group is
+  actually removed, on a fixed validation batch (one forward pass per group; expensive, exact)
+
+Global (one knapsack across layers) normalisation is the same for every structure
+(REFERENCE §7.12): magnitude metrics (l1, l2) are divided by the layer's mean group value, so a
+layer with larger weights does not win merely by scale; loss-based metrics (saliency, hessian,
+oracle) are already in loss units and comparable across layers, so they are left as they are.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from hls_opt.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+#: Samples used for gradient / Hessian / oracle estimates (taken from the front of the data).
+MAX_RANKING_SAMPLES = 1024
+ORACLE_SAMPLES = 512
+HUTCHINSON_PROBES = 16
+
+
+def _segment_sum(values: np.ndarray, ids: np.ndarray, n: int) -> np.ndarray:
+    return np.bincount(ids.reshape(-1), weights=np.asarray(values, dtype=np.float64).reshape(-1), minlength=n)
+
+
+def group_deltas(kernel: np.ndarray, ids: np.ndarray, n_groups: int, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-weight change under pruning (``w``) and under sharing (``w − group mean``)."""
+    kernel = np.asarray(kernel, dtype=np.float64)
+    means = _segment_sum(kernel, ids, n_groups) / np.maximum(sizes, 1)
+    return kernel, kernel - means[ids]
+
+
+def _loss_function(loss_fn: Any) -> Any:
+    import keras
+
+    if loss_fn is None:
+        raise DataError("ranking: a loss function is needed for saliency / hessian / oracle ranking")
+    return keras.losses.get(loss_fn) if isinstance(loss_fn, str) else loss_fn
+
+
+def _ranking_data(data: Any, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    if data is None or len(data) < 2:
+        raise DataError("ranking: saliency / hessian / oracle ranking needs data=(X, y)")
+    X, y = data[0], data[1]
+    if len(X) == 0:
+        raise DataError("ranking: the ranking data set is empty")
+    return np.asarray(X[:limit]), np.asarray(y[:limit])
+
+
+def kernel_gradients(model: Any, names: list[str], data: Any, loss_fn: Any, batch_size: int = 256) -> dict[str, np.ndarray]:
+    """∂L/∂kernel averaged over ``data`` (≤ ``MAX_RANKING_SAMPLES`` samples), by layer name."""
+    import tensorflow as tf
+
+    X, y = _ranking_data(data, MAX_RANKING_SAMPLES)
+    loss = _loss_function(loss_fn)
+    kernels = [model.get_layer(n).kernel for n in names]
+    total = [np.zeros(tuple(k.shape)) for k in kernels]
+    n_seen = 0
+    for start in range(0, len(X), batch_size):
+        xb, yb = X[start : start + batch_size], y[start : start + batch_size]
+        with tf.GradientTape() as tape:
+            value = tf.reduce_mean(loss(yb, model(xb, training=False)))
+        grads = tape.gradient(value, [k.value for k in kernels])
+        for i, g in enumerate(grads):
+            if g is not None:
+                total[i] += np.asarray(g) * len(xb)
+        n_seen += len(xb)
+    return {n: t / max(n_seen, 1) for n, t in zip(names, total)}
+
+
+def hessian_diagonals(model: Any, names: list[str], data: Any, loss_fn: Any, probes: int = HUTCHINSON_PROBES,
+                      seed: int = 0) -> dict[str, np.ndarray]:
+    """diag(∂²L/∂kernel²) by Hutchinson's estimator (mean of z ⊙ Hz, z Rademacher), by layer name."""
+    import tensorflow as tf
+
+    X, y = _ranking_data(data, MAX_RANKING_SAMPLES)
+    loss = _loss_function(loss_fn)
+    kernels = [model.get_layer(n).kernel.value for n in names]
+    rng = np.random.default_rng(seed)
+    total = [np.zeros(tuple(k.shape)) for k in kernels]
+    for _ in range(probes):
+        zs = [tf.constant(rng.choice([-1.0, 1.0], size=tuple(k.shape)), dtype=k.dtype) for k in kernels]
+        with tf.GradientTape() as outer:
+            with tf.GradientTape() as inner:
+                value = tf.reduce_mean(loss(y, model(X, training=False)))
+            grads = inner.gradient(value, kernels)
+            gz = tf.add_n([tf.reduce_sum(g * z) for g, z in zip(grads, zs) if g is not None])
+        hz = outer.gradient(gz, kernels)
+        for i, (h, z) in enumerate(zip(hz, zs)):
+            if h is not None:
+                total[i] += np.asarray(h) * np.asarray(z)
+    return {n: t / probes for n, t in zip(names, total)}
+
+
+def oracle_values(model: Any, layer_groups: list[Any], data: Any, loss_fn: Any) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """Measured loss increase when each group is pruned (and, if allowed, shared); by layer name.
+
+    One forward pass on a fixed batch of ≤ ``ORACLE_SAMPLES`` samples per group and option, with
+    a single traced function (the kernel is assigned in place and restored afterwards).
+    """
+    import tensorflow as tf
+
+    X, y = _ranking_data(data, ORACLE_SAMPLES)
+    loss = _loss_function(loss_fn)
+    Xt, yt = tf.constant(X), tf.constant(y)
+
+    @tf.function
+    def batch_loss() -> Any:
+        return tf.reduce_mean(loss(yt, model(Xt, training=False)))
+
+    base = float(batch_loss())
+    out: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    for g in layer_groups:
+        var = model.get_layer(g.name).kernel
+        original = np.asarray(var.numpy())
+        prune_d, share_d = group_deltas(original, g.ids, g.n_groups, g.sizes)
+        flat_ids = g.ids.reshape(-1)
+        order = np.argsort(flat_ids, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(g.sizes)])
+        results = []
+        for deltas, wanted in ((prune_d, g.pruning), (share_d, g.sharing)):
+            if not wanted:
+                results.append(None)
+                continue
+            vals = np.zeros(g.n_groups)
+            flat_delta = deltas.reshape(-1)
+            for k in range(g.n_groups):
+                idx = order[bounds[k] : bounds[k + 1]]
+                trial = original.reshape(-1).copy()
+                trial[idx] = trial[idx] - flat_delta[idx]
+                var.assign(trial.reshape(original.shape))
+                vals[k] = float(batch_loss()) - base
+            results.append(np.maximum(vals, 0.0))
+        var.assign(original)
+        prune_v = results[0] if results[0] is not None else np.full(g.n_groups, np.inf)
+        out[g.name] = (prune_v, results[1])
+    return out
+
+
+def group_values(
+    model: Any,
+    layer_groups: list[Any],
+    metric: str,
+    *,
+    data: Any = None,
+    loss_fn: Any = None,
+    normalise: bool = False,
+) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """``{layer: (prune_values, share_values or None)}``, each shape ``(n_groups,)``, ≥ 0.
+
+    ``normalise=True`` (global selection) divides magnitude metrics by the layer's mean prune
+    value; loss-based metrics are left in loss units.
+    """
+    metric = str(metric)
+    names = [g.name for g in layer_groups]
+    if not names:
+        return {}
+    if metric == "oracle":
+        return oracle_values(model, layer_groups, data, loss_fn)
+    per_weight: dict[str, np.ndarray] = {}
+    if metric == "saliency":
+        per_weight = kernel_gradients(model, names, data, loss_fn)
+    elif metric == "hessian":
+        per_weight = hessian_diagonals(model, names, data, loss_fn)
+    elif metric not in ("l1", "l2"):
+        raise DataError(f"ranking_metric {metric!r}: expected l1, l2, saliency, hessian or oracle")
+    out: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    for g in layer_groups:
+        kernel = np.asarray(model.get_layer(g.name).kernel.numpy(), dtype=np.float64)
+        prune_d, share_d = group_deltas(kernel, g.ids, g.n_groups, g.sizes)
+
+        def score(d: np.ndarray, g: Any = g) -> np.ndarray:
+            if metric == "l1":
+                return _segment_sum(np.abs(d), g.ids, g.n_groups)
+            if metric == "l2":
+                return np.sqrt(_segment_sum(d * d, g.ids, g.n_groups))
+            if metric == "saliency":
+                return _segment_sum(np.abs(per_weight[g.name] * d), g.ids, g.n_groups)
+            # hessian: OBD, ½ h d²; a negative curvature estimate is noise: clip at 0
+            return _segment_sum(0.5 * np.maximum(per_weight[g.name], 0.0) * d * d, g.ids, g.n_groups)
+
+        prune_v = score(prune_d) if g.pruning else np.full(g.n_groups, np.inf)
+        share_v = score(share_d) if g.sharing else None
+        if normalise and metric in ("l1", "l2"):
+            ref = prune_v if g.pruning else share_v
+            finite = ref[np.isfinite(ref) & (ref > 0)]
+            scale = float(np.mean(finite)) if finite.size else 1.0
+            prune_v = prune_v / scale
+            share_v = share_v / scale if share_v is not None else None
+        out[g.name] = (prune_v, share_v)
+    return out

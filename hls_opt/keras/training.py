@@ -1,0 +1,210 @@
+"""Training helpers: copies of the caller's objects, the validation metric, fast evaluation, ``fit``.
+
+Nothing here touches the caller's objects: optimizers are rebuilt from class + config, metrics
+are cloned, schedulers deep-copied, models cloned.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import numpy as np
+
+from hls_opt.errors import DataError, ModelError
+
+logger = logging.getLogger(__name__)
+
+PREDICT_CHUNK = 4096
+
+
+# --------------------------------------------------------------------------------------------
+# Copies of the caller's objects
+# --------------------------------------------------------------------------------------------
+
+
+def fresh_optimizer(optimizer: Any) -> Any:
+    """A new optimizer with the given one's class and config (strings resolved by Keras)."""
+    if optimizer is None:
+        return keras.optimizers.Adam()
+    if isinstance(optimizer, str):
+        return keras.optimizers.get(optimizer)
+    try:
+        return type(optimizer).from_config(optimizer.get_config())
+    except Exception as exc:  # a hand-written optimizer without a round-trippable config
+        raise ModelError(f"optimizer {type(optimizer).__name__}: cannot be rebuilt from its config ({exc})") from None
+
+
+def fresh_loss(loss_fn: Any) -> Any:
+    """The loss as a callable; Keras loss objects are rebuilt from their config (they are stateless)."""
+    if isinstance(loss_fn, str):
+        return keras.losses.get(loss_fn)
+    if isinstance(loss_fn, keras.losses.Loss):
+        try:
+            return type(loss_fn).from_config(loss_fn.get_config())
+        except Exception:  # custom Loss subclass without from_config: it is stateless, share it
+            return loss_fn
+    if callable(loss_fn):
+        return loss_fn
+    raise DataError(f"loss_fn {loss_fn!r}: expected a Keras loss, its name, or a callable")
+
+
+def clone_model(model: Any) -> Any:
+    """A structural copy of ``model`` with its current weights (the caller's model is untouched)."""
+    try:
+        new = keras.models.clone_model(model)
+    except Exception as exc:
+        raise ModelError(f"model {getattr(model, 'name', '?')}: cannot be cloned ({exc})") from None
+    new.set_weights(model.get_weights())
+    return new
+
+
+# --------------------------------------------------------------------------------------------
+# The validation metric
+# --------------------------------------------------------------------------------------------
+
+
+class ValidationMetric:
+    """Computes the validation metric from ``(y_true, y_pred)`` numpy arrays; returns a float.
+
+    Accepts a Keras metric object (cloned, never updated), a Keras metric name (``'accuracy'``
+    is resolved from the label shape as Keras' ``compile`` does) or a callable
+    ``(y_true, y_pred) -> float``.
+    """
+
+    def __init__(self, metric: Any, y_example: np.ndarray) -> None:
+        self.name = "metric"
+        self._metric: Any = None
+        self._fn: Callable[[np.ndarray, np.ndarray], float] | None = None
+        self._given_name: str | None = metric if isinstance(metric, str) else None
+        if isinstance(metric, str):
+            self.name = metric
+            if metric.lower() in ("accuracy", "acc"):
+                self._fn = _accuracy_for(np.asarray(y_example))
+            else:
+                resolved = keras.metrics.get(metric)
+                if isinstance(resolved, keras.metrics.Metric):
+                    self._metric = type(resolved).from_config(resolved.get_config())
+                else:
+                    self._fn = lambda t, p, f=resolved: float(np.mean(keras.ops.convert_to_numpy(f(t, p))))
+        elif isinstance(metric, keras.metrics.Metric):
+            self.name = metric.name
+            try:
+                self._metric = type(metric).from_config(metric.get_config())
+            except Exception:  # custom metric without from_config: copy it (state reset below)
+                self._metric = copy.deepcopy(metric)
+        elif callable(metric):
+            self.name = getattr(metric, "__name__", "metric")
+            self._fn = metric
+        else:
+            raise DataError(f"validation_metric {metric!r}: expected a Keras metric, its name, or a callable")
+
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        if self._metric is not None:
+            self._metric.reset_state()
+            self._metric.update_state(y_true, y_pred)
+            value = float(keras.ops.convert_to_numpy(self._metric.result()))
+            self._metric.reset_state()
+            return value
+        return float(self._fn(y_true, y_pred))
+
+    def keras_metric(self) -> Any:
+        """A fresh Keras metric for ``compile`` on the returned model, or None for a plain callable."""
+        if self._metric is not None:
+            return type(self._metric).from_config(self._metric.get_config())
+        return self._given_name
+
+
+def _accuracy_for(y: np.ndarray) -> Callable[[np.ndarray, np.ndarray], float]:
+    """Keras' 'accuracy' resolution: one-hot → categorical, integer labels → sparse, one column → binary."""
+    if y.ndim >= 2 and y.shape[-1] > 1:
+        return lambda t, p: float(np.mean(np.argmax(t, axis=-1) == np.argmax(p, axis=-1)))
+
+    def sparse_or_binary(t: np.ndarray, p: np.ndarray) -> float:
+        t = np.asarray(t).reshape(len(t), -1)
+        p = np.asarray(p).reshape(len(p), -1)
+        if p.shape[-1] > 1:
+            return float(np.mean(t[:, 0].astype(np.int64) == np.argmax(p, axis=-1)))
+        return float(np.mean((p[:, 0] > 0.5) == (t[:, 0] > 0.5)))
+
+    return sparse_or_binary
+
+
+def meets(value: float, baseline: float, rtol: float, increasing: bool) -> bool:
+    """hls4ml's acceptance test (``__compare__``, keras/__init__.py L344-353)."""
+    return value >= rtol * baseline if increasing else value <= rtol * baseline
+
+
+def at_least_as_good(value: float, reference: float, increasing: bool) -> bool:
+    return value >= reference if increasing else value <= reference
+
+
+# --------------------------------------------------------------------------------------------
+# Prediction, data, fit
+# --------------------------------------------------------------------------------------------
+
+
+class Predictor:
+    """``model(X, training=False)`` through one traced function (reused across every evaluation)."""
+
+    def __init__(self, model: Any) -> None:
+        import tensorflow as tf
+
+        self._fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        parts = [np.asarray(self._fn(X[i : i + PREDICT_CHUNK])) for i in range(0, len(X), PREDICT_CHUNK)]
+        return np.concatenate(parts, axis=0) if parts else np.zeros((0,))
+
+
+def train_dataset(X: Any, y: Any, batch_size: int, seed: int = 0) -> Any:
+    """A shuffled, batched ``tf.data`` pipeline built once and reused by every ``fit``."""
+    import tensorflow as tf
+
+    n = len(X)
+    ds = tf.data.Dataset.from_tensor_slices((X, y))
+    return ds.shuffle(min(n, 10_000), seed=seed, reshuffle_each_iteration=True).batch(int(batch_size)).prefetch(2)
+
+
+class StopWhenRecovered(keras.callbacks.Callback):
+    """Ends ``fit`` as soon as the validation metric is back to ``target`` (no wasted epochs)."""
+
+    def __init__(self, evaluate: Callable[[], float], target: float, increasing: bool) -> None:
+        super().__init__()
+        self.evaluate = evaluate
+        self.target = target
+        self.increasing = increasing
+        self.last: float | None = None
+        self.epochs_run = 0
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.epochs_run = epoch + 1
+        self.last = self.evaluate()
+        if at_least_as_good(self.last, self.target, self.increasing):
+            self.model.stop_training = True
+
+
+class Timer:
+    """Accumulates wall time per named phase."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = {}
+
+    def phase(self, name: str) -> _Phase:
+        return _Phase(self, name)
+
+
+class _Phase:
+    def __init__(self, timer: Timer, name: str) -> None:
+        self.timer, self.name = timer, name
+
+    def __enter__(self) -> _Phase:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.timer.totals[self.name] = self.timer.totals.get(self.name, 0.0) + time.perf_counter() - self.start
