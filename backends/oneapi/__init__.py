@@ -1,0 +1,51 @@
+"""Intel oneAPI (Quartus) backend: variable-precision DSP blocks and M20K memories.
+
+hls-opt does not import this module; it is found the way a third-party backend would be,
+through the entry point ``oneapi = "hls_opt.backends.oneapi:register"`` of the group
+``hls_opt.estimators`` in ``pyproject.toml``.  :func:`register` is that entry point.
+
+DSP geometry (Intel Agilex / Stratix 10 variable-precision DSP block): one block holds either
+two independent signed 18×19 multipliers or one signed 27×27 multiplier; wider products tile
+onto several 27×27 blocks.  Multiplier counts per strategy are hls4ml's (shared with the
+Vivado model, :mod:`hls_opt.backends.fpga`); weights of Resource layers with RF > 1 go to M20K
+blocks (512×40 … 16K×1).
+"""
+
+from __future__ import annotations
+
+from hls_opt.backends.fpga import M20K, FPGABackend, signed_width, tiles
+from hls_opt.precision import Precision
+from hls_opt.resources import ceil_div, register_backend
+
+
+class OneAPIBackend(FPGABackend):
+    """hls4ml's oneAPI backend on an Intel device with variable-precision DSP blocks."""
+
+    name = "oneapi"
+    memory = M20K
+
+    def fits_half_block(self, data: Precision, weight: Precision) -> bool:
+        """Whether the product fits one 18×19 half of a DSP block (either orientation)."""
+        a, b = signed_width(data), signed_width(weight)
+        return (a <= 18 and b <= 19) or (a <= 19 and b <= 18)
+
+    def dsp_per_multiplier(self, data: Precision, weight: Precision) -> int:
+        """Blocks per multiplier when it does not share a block: 1 up to 27×27, else 27×27 tiles."""
+        a, b = signed_width(data), signed_width(weight)
+        return tiles(a, 27) * tiles(b, 27)
+
+    def dsp_total(self, mults: int, data: Precision, weight: Precision) -> int:
+        # Two 18×19 products share one block.
+        if not self.uses_dsp(data, weight):
+            return 0
+        if self.fits_half_block(data, weight):
+            return ceil_div(mults, 2)
+        return mults * self.dsp_per_multiplier(data, weight)
+
+
+def register() -> None:
+    """Entry point of the group ``hls_opt.estimators``: registers the ``'oneapi'`` backend."""
+    register_backend(OneAPIBackend())
+
+
+__all__ = ["OneAPIBackend", "register"]

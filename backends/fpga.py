@@ -1,0 +1,389 @@
+"""What every hls4ml FPGA backend shares: how many multipliers and how much weight memory a
+matrix-multiply layer instantiates, by strategy, reuse factor and zero pattern.
+
+The counts follow hls4ml's code generation (REFERENCE.md §5; hls4ml commit ef92ebd):
+
+* **Latency** (``nnet_dense_latency.h``, config ``core_templates.py``): weights are
+  compile-time constants, products unrolled under ``PIPELINE II=RF`` with
+  ``ALLOCATION mul limit = ⌈n_in·n_out/RF⌉ − ⌊nz/RF⌋`` (``nz`` = zero weights, C unsigned
+  division).  Convolutions (``nnet_conv{1,2}d_latency.h``) put the same pragma on the whole
+  function, so the cap is one kernel's worth whatever the ParallelizationFactor.
+* **Resource** (``nnet_dense_resource.h``): RF > 1 → weights in a BRAM ROM reshaped by
+  ``block_factor = ⌈n_in·n_out/RF⌉``; the unrolled MultLoop instantiates ``block_factor``
+  multipliers whatever the weights (zeros save nothing).  RF = 1 → the weights are not put in
+  BRAM and are constant-folded (``function_instantiate``), so each zero weight saves its
+  multiplier, as in Latency.  io_parallel convolutions (``nnet_conv2d_resource.h``) unroll the
+  pixel loop of one partition: ``ParallelizationFactor`` copies of the multipliers.
+* **ResourceUnrolled** (``backends/vivado/passes/unrolled_codegen.py``): one multiply per non-zero
+  weight, capped by ``ALLOCATION mul limit = ⌈n_in·n_out / min(n_in, RF)⌉ − Z`` where ``Z`` is the
+  number of all-zero rows of the ``(n_in·n_out/RF, RF)`` reshape of the transposed kernel.  For
+  RF ≤ n_in that is ``block_factor − Z``; for RF > n_in (RF a multiple of n_in) hls4ml writes
+  ``n_out − Z``, which is what we report (it is the cap the generated code sets).  hls4ml
+  falls back to Resource for RF = 1 and for io_parallel convolutions
+  (``vivado_backend.py`` ``init_dense`` / ``init_conv1d`` / ``init_conv2d``); so do we.
+* **DistributedArithmetic**: no multipliers (shift-and-add in LUTs); not modelled further.
+
+Resource-style strategies with RF > 1 validate the reuse factor (hls4ml replaces an invalid one
+by the nearest valid one); we evaluate at that snapped value.  Weight groups come from
+:mod:`hls_opt.structures` (``zero_reuse_groups``), the one shared definition.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hls_opt.config import IOType, LayerConfig, Strategy
+from hls_opt.ir.nodes import ConvND, WeightedNode
+from hls_opt.precision import DEFAULT_PRECISION, Precision
+from hls_opt.resources import (
+    Backend,
+    ResourceVector,
+    ceil_div,
+    closest_reuse_factor,
+    hls4ml_valid_reuse_factors,
+)
+from hls_opt.structures import mult_shape, zero_reuse_groups
+
+logger = logging.getLogger(__name__)
+
+#: hls4ml's default layer configuration (``config_from_keras_model`` defaults, API.md §1).
+DEFAULT_CONFIG = LayerConfig(
+    weight=DEFAULT_PRECISION, bias=DEFAULT_PRECISION, result=DEFAULT_PRECISION, accum=DEFAULT_PRECISION
+)
+
+
+def parse_strategy(value: Any) -> Strategy:
+    """A :class:`Strategy` from an enum or any of hls4ml's spellings.
+
+    hls4ml lower-cases and snake-cases the strategy; anything it does not know becomes Latency
+    (REFERENCE.md §4.4), and so here.  ``Unrolled`` (the seed's spelling) is accepted as
+    ResourceUnrolled, as hls-opt's config reader does.
+    """
+    if isinstance(value, Strategy):
+        return value
+    text = str(getattr(value, "value", value)).replace("_", "").lower()
+    return {
+        "latency": Strategy.LATENCY,
+        "resource": Strategy.RESOURCE,
+        "resourceunrolled": Strategy.RESOURCE_UNROLLED,
+        "unrolled": Strategy.RESOURCE_UNROLLED,
+        "distributedarithmetic": Strategy.DISTRIBUTED_ARITHMETIC,
+        "da": Strategy.DISTRIBUTED_ARITHMETIC,
+    }.get(text, Strategy.LATENCY)
+
+
+def as_precision(value: Any, fallback: Precision = DEFAULT_PRECISION) -> Precision:
+    """Our :class:`Precision` from ours, from an hls4ml precision type, or ``fallback`` (for 'auto')."""
+    if isinstance(value, Precision):
+        return value
+    width = getattr(value, "width", None)
+    if isinstance(width, (int, np.integer)) and width > 0:
+        return Precision(
+            width=int(width),
+            integer=int(getattr(value, "integer", width) or 0),
+            signed=bool(getattr(value, "signed", True)),
+        )
+    return fallback
+
+
+def signed_width(p: Precision) -> int:
+    """Bits a two's-complement multiplier port needs for ``p`` (an unsigned type needs one more)."""
+    return p.width if p.signed else p.width + 1
+
+
+@dataclass(frozen=True)
+class MatMul:
+    """Everything the hardware models need about one layer's matrix multiply, resolved once."""
+
+    n_in: int
+    n_out: int
+    n_pixels: int  # output positions (1 for Dense)
+    strategy: Strategy  # the strategy hls4ml will really implement (after its fallbacks)
+    reuse_factor: int  # after hls4ml's snapping for resource-style strategies
+    copies: int  # parallel copies of the multipliers (io_parallel conv Resource: ParallelizationFactor)
+    weight: Precision
+    data: Precision  # the other multiplier operand (the layer's input)
+    accum: Precision
+    result: Precision
+    io_type: IOType
+    is_conv: bool
+
+    @property
+    def n(self) -> int:
+        return self.n_in * self.n_out
+
+    @property
+    def block_factor(self) -> int:
+        return ceil_div(self.n, self.reuse_factor)
+
+    @property
+    def resource_style(self) -> bool:
+        """Weights in a BRAM ROM read RF times (Resource / ResourceUnrolled with RF > 1)."""
+        return self.strategy in (Strategy.RESOURCE, Strategy.RESOURCE_UNROLLED) and self.reuse_factor > 1
+
+
+def resolve_matmul(backend: FPGABackend, node: Any, input_precision: Any = None) -> MatMul:
+    """The implemented matrix multiply of ``node`` under hls4ml's rules (fallbacks, RF snapping)."""
+    cfg: LayerConfig = node.config if getattr(node, "config", None) is not None else DEFAULT_CONFIG
+    n_in, n_out = mult_shape(node.kernel.shape)
+    is_conv = isinstance(node, ConvND)
+    strategy = parse_strategy(cfg.strategy)
+    io_type = IOType(getattr(cfg.io_type, "value", cfg.io_type) or IOType.PARALLEL.value)
+    rf = max(1, int(cfg.reuse_factor or 1))
+    # hls4ml's fallbacks (vivado_backend.py init_dense / init_conv*): unrolled needs RF > 1 and,
+    # for convolutions, io_stream; otherwise it becomes Resource.
+    if strategy is Strategy.RESOURCE_UNROLLED and (rf == 1 or (is_conv and io_type is IOType.PARALLEL)):
+        strategy = Strategy.RESOURCE
+    if strategy in (Strategy.RESOURCE, Strategy.RESOURCE_UNROLLED):
+        valid = hls4ml_valid_reuse_factors(n_in, n_out)
+        if strategy is Strategy.RESOURCE_UNROLLED and len(valid) > 1:
+            valid = valid[:-1]  # hls4ml: include_max_rf=False for the unrolled strategy
+        snapped = closest_reuse_factor(valid, rf)
+        if snapped != rf:
+            logger.info("%s: reuse factor %d is not valid for hls4ml; it uses %d", node.name, rf, snapped)
+        rf = snapped
+        if strategy is Strategy.RESOURCE_UNROLLED and rf == 1:
+            strategy = Strategy.RESOURCE
+    n_pixels = int(node.n_pixels) if is_conv else 1
+    copies = 1
+    if is_conv and io_type is IOType.PARALLEL and strategy is Strategy.RESOURCE:
+        # nnet_conv{1,2}d_resource.h: the pixel loop of a partition is unrolled; pixels per
+        # partition = ParallelizationFactor (n_partitions = pixels / PF).
+        pf = max(1, int(getattr(cfg, "parallelization_factor", 1) or 1))
+        copies = min(pf, max(1, n_pixels))
+    weight = as_precision(cfg.weight)
+    result = as_precision(cfg.result)
+    data = as_precision(input_precision, fallback=result) if input_precision is not None else result
+    return MatMul(
+        n_in=n_in,
+        n_out=n_out,
+        n_pixels=n_pixels,
+        strategy=strategy,
+        reuse_factor=rf,
+        copies=copies,
+        weight=weight,
+        data=data,
+        accum=as_precision(cfg.accum),
+        result=result,
+        io_type=io_type,
+        is_conv=is_conv,
+    )
+
+
+def multipliers(mm: MatMul, kernel: np.ndarray) -> int:
+    """Multipliers hls4ml's generated code instantiates for this kernel (all copies)."""
+    rf = mm.reuse_factor
+    nz = int(np.count_nonzero(np.asarray(kernel) == 0))
+    if mm.strategy is Strategy.DISTRIBUTED_ARITHMETIC:
+        return 0
+    if mm.strategy is Strategy.LATENCY or rf == 1:
+        # Latency cap (core_templates.py): DIV_ROUNDUP(n, RF) - n_zeros / RF; Resource RF=1 folds
+        # constant zeros the same way (RF = 1: one multiplier per non-zero weight).
+        return max(0, ceil_div(mm.n, rf) - nz // rf)
+    if mm.strategy is Strategy.RESOURCE:
+        return mm.block_factor * mm.copies
+    # ResourceUnrolled, RF > 1 (unrolled_codegen.py): ceil(n / min(n_in, RF)) - all-zero reuse groups.
+    zeros = zero_reuse_groups(kernel, rf)
+    return max(0, ceil_div(mm.n, min(mm.n_in, rf)) - zeros)
+
+
+def kept_rows(mm: MatMul, kernel: np.ndarray) -> int:
+    """Reuse-group rows (multiplier weight slices) still holding a non-zero weight."""
+    return mm.block_factor - zero_reuse_groups(kernel, mm.reuse_factor)
+
+
+def rom_width_bits(mm: MatMul, kernel: np.ndarray) -> int:
+    """Width of the weight ROM word (bits), ``0`` when the weights are not in a ROM.
+
+    ``ARRAY_RESHAPE block factor=BF`` makes a ROM ``RF`` words deep and ``BF·w`` bits wide; word
+    ``j`` holds weight ``j`` of every reuse group, so group ``m`` is a ``w``-bit column slice.
+    Under ResourceUnrolled the slices of all-zero groups are never read and synthesis trims them
+    (the purpose of hls4ml's unrolled code, see its docstring); under Resource every slice is read.
+    """
+    if not mm.resource_style:
+        return 0
+    rows = mm.block_factor if mm.strategy is Strategy.RESOURCE else kept_rows(mm, kernel)
+    return rows * mm.weight.width
+
+
+def nonzero_outputs(kernel: np.ndarray) -> int:
+    """Output neurons / filters whose kernel column still holds a non-zero weight."""
+    k = np.asarray(kernel)
+    return int(np.count_nonzero(k.reshape(-1, k.shape[-1]).any(axis=0)))
+
+
+def gpu_flops(n_in: int, kept_outputs: int, n_pixels: int) -> int:
+    """FLOPs of the kept outputs: ``(2·n_in + 1)`` per output per pixel.
+
+    hls4ml's GPUFLOPEstimator convention (gpu_objectives.py): one multiply and one add per
+    weight (``2·n_in`` per output) plus one bias add per output.  hls4ml adds a conv's bias once
+    per filter instead of once per output pixel (REFERENCE.md §7.20); we count it per pixel.
+    """
+    return (2 * int(n_in) + 1) * int(kept_outputs) * int(n_pixels)
+
+
+@dataclass(frozen=True)
+class MemoryBlock:
+    """One embedded-memory primitive: its legal (depth, width) aspect ratios and its size."""
+
+    name: str
+    aspects: tuple[tuple[int, int], ...]  # (depth, width) configurations
+
+    def blocks(self, depth: int, width: int) -> int:
+        """Fewest blocks holding a ``depth × width``-bit memory (the best aspect ratio, tiled)."""
+        if depth <= 0 or width <= 0:
+            return 0
+        return min(ceil_div(depth, d) * ceil_div(width, w) for d, w in self.aspects)
+
+    def best_aspect(self, depth: int, width: int) -> tuple[int, int]:
+        """The aspect ratio :meth:`blocks` picks (widest among ties)."""
+        return min(self.aspects, key=lambda a: (ceil_div(depth, a[0]) * ceil_div(max(width, 1), a[1]), -a[1]))
+
+
+#: AMD/Xilinx RAMB18E1/E2 (7-series UG473, UltraScale UG573): 18 Kb, 16K×1 … 1K×18 in true
+#: dual-port mode and 512×36 in simple dual-port mode; ×9/×18/×36 include the parity bits.
+BRAM18K = MemoryBlock("BRAM_18K", ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)))
+#: Intel M20K (Stratix 10 / Agilex): 20 Kb, 2K×10, 1K×20, 512×40 (also 16K×1 … 4K×5 without parity).
+M20K = MemoryBlock("M20K", ((16384, 1), (8192, 2), (4096, 5), (2048, 10), (1024, 20), (512, 40)))
+
+
+class FPGABackend(Backend):
+    """Base of the hls4ml FPGA backends: multiplier/memory counting shared, DSP geometry per device.
+
+    Subclasses implement :meth:`dsp_per_multiplier` (their DSP block) and set ``memory``.
+
+    ``lut_threshold_bits``: a product whose narrower operand is narrower than this many bits is
+    built from LUTs, not DSPs (default 9, hls4ml's ``VivadoDSPEstimator`` rule ``w < 9``; see
+    ``docs/resources.md`` for why).
+    """
+
+    name = ""
+    memory: MemoryBlock = BRAM18K
+
+    def __init__(self, *, name: str | None = None, lut_threshold_bits: int = 9) -> None:
+        if name is not None:
+            self.name = name
+        if lut_threshold_bits < 1:
+            raise ValueError(f"lut_threshold_bits must be at least 1, got {lut_threshold_bits}")
+        self.lut_threshold_bits = int(lut_threshold_bits)
+
+    # -- per-device --------------------------------------------------------------------------------
+
+    def dsp_per_multiplier(self, data: Precision, weight: Precision) -> int:  # pragma: no cover
+        raise NotImplementedError
+
+    def uses_dsp(self, data: Precision, weight: Precision) -> bool:
+        """Whether a ``data × weight`` product goes to DSP blocks (else to LUTs)."""
+        return min(data.width, weight.width) >= self.lut_threshold_bits
+
+    def dsp_total(self, mults: int, data: Precision, weight: Precision) -> int:
+        """DSPs of ``mults`` multipliers of these operand types (devices whose blocks hold two
+        small products override this)."""
+        return int(mults) * self.dsp_cost(data, weight)
+
+    def dsp_cost(self, data: Precision, weight: Precision) -> int:
+        """DSPs one multiplier of these operand types costs (0 when it is built from LUTs)."""
+        if not self.uses_dsp(data, weight):
+            return 0
+        return self.dsp_per_multiplier(data, weight)
+
+    # -- reuse factors ---------------------------------------------------------------------------------
+
+    def valid_reuse_factors(self, node: Any, strategy: Any = None) -> list[int]:
+        """hls4ml's valid reuse factors for ``node`` (REFERENCE.md §4.5), for ``strategy``
+        (default: the node's).  ResourceUnrolled drops hls4ml's maximum ``n_in·n_out`` (its
+        ``include_max_rf=False``) and 1 (unrolled needs RF > 1; hls4ml would fall back to
+        Resource); that list may be empty.  Latency does not constrain RF in hls4ml; the same
+        list as Resource is returned (RFs that divide the work evenly)."""
+        if not getattr(node, "has_kernel", False):
+            return [1]
+        n_in, n_out = mult_shape(node.kernel.shape)
+        valid = hls4ml_valid_reuse_factors(n_in, n_out)
+        if strategy is None:
+            cfg = getattr(node, "config", None)
+            strategy = cfg.strategy if cfg is not None else Strategy.LATENCY
+        if parse_strategy(strategy) is Strategy.RESOURCE_UNROLLED:
+            valid = [rf for rf in valid[:-1] if rf > 1]
+        return valid
+
+    # -- the hardware model ---------------------------------------------------------------------------
+
+    def matmul_resources(self, node: Any, kernel: np.ndarray | None, input_precision: Any) -> ResourceVector:
+        """ResourceVector of a Dense / Conv layer (see the module docstring and docs/resources.md)."""
+        mm = resolve_matmul(self, node, input_precision)
+        k = np.asarray(node.kernel if kernel is None else kernel)
+        mults = multipliers(mm, k)
+        lut_mult = not self.uses_dsp(mm.data, mm.weight)
+        nnz = int(np.count_nonzero(k))
+        width = rom_width_bits(mm, k)
+        bram = self.memory.blocks(mm.reuse_factor, width) if width else 0
+        ff, lut = self.fabric(mm, mults, lut_mult)
+        return ResourceVector(
+            dsp=self.dsp_total(mults, mm.data, mm.weight),
+            bram=bram,
+            lut=lut,
+            ff=ff,
+            flops=gpu_flops(mm.n_in, nonzero_outputs(k), mm.n_pixels),
+            params=nnz,
+            memory_bits=nnz * mm.weight.width,
+        )
+
+    def product_bits(self, mm: MatMul) -> int:
+        """Width of one full-precision product (the register after each multiplier)."""
+        return mm.data.width + mm.weight.width
+
+    def lut_multiplier_cost(self, mm: MatMul) -> int:
+        """LUTs of one LUT-built ``a × b`` multiplier: ``⌈a·b/2⌉`` (two partial-product bits per
+        LUT6 with the carry chain; AMD UG901 / UG479 give this order of magnitude)."""
+        return ceil_div(mm.data.width * mm.weight.width, 2)
+
+    def fabric(self, mm: MatMul, mults: int, lut_mult: bool) -> tuple[int, int]:
+        """``(ff, lut)`` of the layer's logic outside DSP and BRAM.  Basis (an estimate, not synthesis):
+
+        * FF: one product-width register per multiplier (HLS registers each product before the
+          accumulation), the ``n_out`` accumulators (accum width) of each copy, and under
+          io_parallel the output register (``n_out`` · result width).
+        * LUT: one accumulator adder per multiplier (a ripple-carry adder costs one LUT per
+          accum bit) and, for products built from LUTs, :meth:`lut_multiplier_cost` each.
+        """
+        ff = mults * self.product_bits(mm) + mm.copies * mm.n_out * mm.accum.width
+        if mm.io_type is IOType.PARALLEL:
+            ff += mm.copies * mm.n_out * mm.result.width
+        lut = mults * mm.accum.width
+        if lut_mult:
+            lut += mults * self.lut_multiplier_cost(mm)
+        return ff, lut
+
+    def ff_per_multiplier(self, mm: MatMul) -> int:
+        """FFs removed with one multiplier (its product register)."""
+        return self.product_bits(mm)
+
+
+@FPGABackend.model(WeightedNode)
+def _weighted(backend: FPGABackend, node: Any, kernel: np.ndarray | None, input_precision: Any) -> ResourceVector:
+    # Dense, Conv1D, Conv2D: hls4ml implements each as an n_in × n_out matrix multiply
+    # (get_layer_mult_size: Conv n_in = kh·kw·C, n_out = filters).
+    return backend.matmul_resources(node, kernel, input_precision)
+
+
+def with_config(node: Any, **changes: Any) -> Any:
+    """A copy of ``node`` whose config has ``changes`` applied (the node itself is untouched)."""
+    cfg = node.config if node.config is not None else DEFAULT_CONFIG
+    return dataclasses.replace(node, config=dataclasses.replace(cfg, **changes))
+
+
+def tiles(width: int, port: int) -> int:
+    """Pieces a signed ``width``-bit operand splits into on a ``port``-bit signed multiplier input.
+
+    The top piece keeps the sign (``port`` bits); lower pieces are unsigned and so carry
+    ``port − 1`` bits each (the standard decomposition of a wide multiply into DSP tiles).
+    """
+    if width <= port:
+        return 1
+    return 1 + math.ceil((width - port) / (port - 1))

@@ -1,0 +1,497 @@
+"""Hardware cost of a layer: :class:`ResourceVector`, the backend registry and its discovery.
+
+A *backend* (``Backend`` subclass, e.g. ``hls_opt.backends.vivado.VivadoBackend``) holds one
+resource model per IR node type, registered with the ``@Backend.model(NodeType)`` decorator.  A
+model is a function ``(backend, node, kernel, input_precision) -> ResourceVector``; it reads the
+zero pattern from ``kernel`` (the node's kernel with the caller's mask applied) and the hardware
+settings from ``node.config`` (a :class:`~hls_opt.config.LayerConfig`).
+
+Backends are found by name through :func:`get_backend`, never by importing a backend module:
+the built-in ones (``vivado``, ``gpu``) are imported on first use, and every entry point of the
+group ``hls_opt.estimators`` is loaded once, on the first lookup.  An entry point may name
+
+* a callable taking no argument (``register()``), which registers what it likes
+  (backends through :func:`register_backend`, objectives through
+  ``hls_opt.objectives.register_objective``);
+* a :class:`Backend` subclass or instance, registered under its ``name``;
+* an ``ObjectiveEstimator`` subclass, registered as an objective under the entry point's name.
+
+Registering a name twice is a :class:`~hls_opt.errors.RegistryError`.
+
+Units of :class:`ResourceVector`: ``dsp`` DSP slices (DSP48 on AMD, variable-precision DSP
+blocks on Intel), ``bram`` 18 Kb block RAMs (Intel: 20 Kb M20K), ``lut`` look-up tables (Intel:
+ALMs), ``ff`` flip-flops, ``flops`` floating-point operations per sample, ``params`` non-zero
+kernel weights, ``memory_bits`` bits to store them.  See ``docs/resources.md``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hls_opt.errors import RegistryError
+
+logger = logging.getLogger(__name__)
+
+#: Entry-point group through which third parties add backends and objectives.
+ENTRY_POINT_GROUP = "hls_opt.estimators"
+
+
+@dataclass(frozen=True)
+class ResourceVector:
+    """What one layer (or a whole model) costs; every field an ``int`` in the unit named above."""
+
+    dsp: int = 0
+    bram: int = 0
+    lut: int = 0
+    ff: int = 0
+    flops: int = 0
+    params: int = 0
+    memory_bits: int = 0
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("dsp", "bram", "lut", "ff", "flops", "params", "memory_bits")
+
+    def __post_init__(self) -> None:
+        for name in self.FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, (bool, float)) or not isinstance(value, (int, np.integer)):
+                raise TypeError(f"ResourceVector.{name}: expected an int, got {value!r}")
+            object.__setattr__(self, name, int(value))
+
+    def __add__(self, other: ResourceVector) -> ResourceVector:
+        if not isinstance(other, ResourceVector):
+            return NotImplemented
+        return ResourceVector(**{f: getattr(self, f) + getattr(other, f) for f in self.FIELDS})
+
+    def __sub__(self, other: ResourceVector) -> ResourceVector:
+        if not isinstance(other, ResourceVector):
+            return NotImplemented
+        return ResourceVector(**{f: getattr(self, f) - getattr(other, f) for f in self.FIELDS})
+
+    def __radd__(self, other: Any) -> ResourceVector:
+        # Lets ``sum(vectors)`` work (it starts from 0).
+        if other == 0:
+            return self
+        return NotImplemented
+
+    def scaled(self, factor: int) -> ResourceVector:
+        """Every field multiplied by the integer ``factor`` (e.g. parallel copies of a kernel)."""
+        return ResourceVector(**{f: getattr(self, f) * int(factor) for f in self.FIELDS})
+
+    def as_dict(self) -> dict[str, int]:
+        """``{field: value}`` in :data:`FIELDS` order."""
+        return {f: getattr(self, f) for f in self.FIELDS}
+
+    def __getitem__(self, name: str) -> int:
+        if name not in self.FIELDS:
+            raise KeyError(f"ResourceVector has no field {name!r} (fields: {', '.join(self.FIELDS)})")
+        return getattr(self, name)
+
+
+FIELDS: tuple[str, ...] = ResourceVector.FIELDS
+assert FIELDS == tuple(f.name for f in fields(ResourceVector))
+
+#: A resource model: ``(backend, node, kernel, input_precision) -> ResourceVector``.
+ResourceModel = Callable[["Backend", Any, "np.ndarray | None", Any], ResourceVector]
+
+
+# --------------------------------------------------------------------------------------------------
+# reuse factors (hls4ml's rule, REFERENCE.md §4.5; fpga_backend.py _validate_reuse_factor)
+
+
+def hls4ml_valid_reuse_factors(n_in: int, n_out: int) -> list[int]:
+    """Reuse factors hls4ml accepts for an ``n_in × n_out`` matrix multiply, ascending.
+
+    hls4ml (``FPGABackend.get_valid_reuse_factors``) tests every RF in ``1 … n_in·n_out`` with
+    ``_validate_reuse_factor``; the closed form of that test is
+    ``{d : d | n_in} ∪ {n_in·k : k | n_out}`` (both sets also divide ``n_in·n_out``).
+    """
+    n_in, n_out = int(n_in), int(n_out)
+    if n_in < 1 or n_out < 1:
+        raise ValueError(f"reuse factors: matrix multiply {n_in}x{n_out} must have positive sizes")
+    small = {d for d in range(1, n_in + 1) if n_in % d == 0}
+    large = {n_in * k for k in range(1, n_out + 1) if n_out % k == 0}
+    return sorted(small | large)
+
+
+def closest_reuse_factor(valid: list[int], requested: int) -> int:
+    """The value of ``valid`` (ascending) nearest to ``requested``; ties go to the smaller one.
+
+    Same rule as hls4ml's ``FPGABackend.get_closest_reuse_factor``.
+    """
+    if not valid:
+        raise ValueError("reuse factors: no valid reuse factor to choose from")
+    best = valid[0]
+    for rf in valid:
+        if abs(rf - requested) < abs(best - requested):
+            best = rf
+    return int(best)
+
+
+# --------------------------------------------------------------------------------------------------
+# backends
+
+
+class Backend:
+    """A hardware target: per-node-type resource models plus the target's reuse-factor rules.
+
+    Subclasses set ``name`` and register models with ``@TheBackend.model(NodeType, ...)``.
+    Models are inherited: a subclass uses its parents' models unless it registers its own for
+    the same node type.  Looking a node up walks its class MRO, so a model registered for
+    ``ConvND`` serves ``Conv1D`` and ``Conv2D``.
+    """
+
+    name: str = ""
+    _models: ClassVar[dict[type, ResourceModel]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._models = {}  # each class gets its own table; lookups walk the class MRO
+
+    @classmethod
+    def model(cls, *node_types: type) -> Callable[[ResourceModel], ResourceModel]:
+        """Decorator registering a resource model for ``node_types`` on this backend class.
+
+        Registering a second model for the same (backend class, node type) is a RegistryError.
+        """
+        if not node_types:
+            raise RegistryError(f"{cls.__name__}.model: give at least one node type")
+
+        def decorate(fn: ResourceModel) -> ResourceModel:
+            for node_type in node_types:
+                if node_type in cls._models:
+                    raise RegistryError(
+                        f"backend {cls.__name__}: a resource model for {node_type.__name__} is already "
+                        f"registered ({cls._models[node_type].__name__})"
+                    )
+                cls._models[node_type] = fn
+            return fn
+
+        return decorate
+
+    def find_model(self, node: Any) -> ResourceModel | None:
+        """The model for ``node``'s type (nearest class in its MRO, nearest backend class), or None."""
+        for node_type in type(node).__mro__:
+            for backend_cls in type(self).__mro__:
+                table = backend_cls.__dict__.get("_models")
+                if table and node_type in table:
+                    return table[node_type]
+        return None
+
+    # -- the public interface -------------------------------------------------------------------
+
+    def estimate(self, node: Any, kernel: np.ndarray | None = None, input_precision: Any = None) -> ResourceVector:
+        """Resources of ``node`` on this backend.
+
+        ``kernel`` (optional) replaces ``node.kernel`` as the source of the zero pattern (same
+        shape).  ``input_precision`` is the precision of the data the layer multiplies (the
+        producer's result type); when ``None`` the node's own result type stands in for it.
+        Node types without a model cost nothing (a zero vector); never raises for an unknown type.
+        """
+        model = self.find_model(node)
+        if model is None:
+            return ResourceVector()
+        if kernel is not None and getattr(node, "has_kernel", False):
+            kernel = np.asarray(kernel)
+            if kernel.shape != tuple(node.kernel.shape):
+                raise ValueError(
+                    f"{getattr(node, 'name', '?')}: kernel shape {kernel.shape} does not match the node's "
+                    f"{tuple(node.kernel.shape)}"
+                )
+        return model(self, node, kernel, input_precision)
+
+    def valid_reuse_factors(self, node: Any, strategy: Any = None) -> list[int]:
+        """Reuse factors this backend accepts for ``node`` (ascending); ``[1]`` for unweighted nodes."""
+        if not getattr(node, "has_kernel", False):
+            return [1]
+        return hls4ml_valid_reuse_factors(node.n_in, node.n_out)
+
+    def snap_reuse_factor(self, node: Any, rf: int, strategy: Any = None) -> int:
+        """The valid reuse factor nearest to ``rf`` (ties → the smaller, as hls4ml)."""
+        valid = self.valid_reuse_factors(node, strategy)
+        if not valid:
+            return 1
+        return closest_reuse_factor(valid, int(rf))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+# --------------------------------------------------------------------------------------------------
+# registry
+
+_BACKENDS: dict[str, Backend] = {}
+#: Built-in backends, imported on first lookup: name -> "module:attribute" of the backend class.
+_BUILTINS: dict[str, str] = {
+    "vivado": "hls_opt.backends.vivado:VivadoBackend",
+    "gpu": "hls_opt.backends.gpu:GPUBackend",
+}
+_LOCK = threading.RLock()
+_ENTRY_POINTS_LOADED = False
+_BUILTINS_LOADED = False
+
+
+def register_backend(backend: Backend | type[Backend]) -> Backend:
+    """Register ``backend`` (an instance, or a class instantiated without arguments) by its ``name``.
+
+    Raises RegistryError when the name is empty or already taken.  Returns the instance.
+    """
+    if isinstance(backend, type):
+        backend = backend()
+    if not isinstance(backend, Backend):
+        raise RegistryError(f"register_backend: expected a Backend, got {type(backend).__name__}")
+    name = str(backend.name)
+    if not name:
+        raise RegistryError(f"register_backend: {type(backend).__name__} has no name")
+    with _LOCK:
+        if name in _BACKENDS:
+            raise RegistryError(
+                f"backend {name!r} is already registered ({type(_BACKENDS[name]).__name__}); "
+                f"cannot register {type(backend).__name__} under the same name"
+            )
+        _BACKENDS[name] = backend
+    logger.debug("registered backend %r (%s)", name, type(backend).__name__)
+    return backend
+
+
+def unregister_backend(name: str) -> None:
+    """Remove a backend (for tests and plugins that replace one deliberately)."""
+    with _LOCK:
+        _BACKENDS.pop(name, None)
+
+
+def _load_builtins() -> None:
+    global _BUILTINS_LOADED
+    with _LOCK:
+        if _BUILTINS_LOADED:
+            return
+        _BUILTINS_LOADED = True
+        for name, target in _BUILTINS.items():
+            if name in _BACKENDS:
+                continue
+            module_name, attr = target.split(":")
+            cls = getattr(importlib.import_module(module_name), attr)
+            register_backend(cls())
+
+
+def _entry_points() -> Iterable[Any]:
+    from importlib.metadata import entry_points
+
+    return entry_points(group=ENTRY_POINT_GROUP)
+
+
+def load_entry_points(force: bool = False) -> list[str]:
+    """Load every entry point of the group ``hls_opt.estimators`` once; returns their names.
+
+    A plugin that fails to import is logged and skipped (one broken plugin must not take the
+    built-in backends down); a plugin that registers a name already taken raises RegistryError.
+    """
+    global _ENTRY_POINTS_LOADED
+    with _LOCK:
+        if _ENTRY_POINTS_LOADED and not force:
+            return []
+        _ENTRY_POINTS_LOADED = True
+        loaded = []
+        for ep in _entry_points():
+            try:
+                target = ep.load()
+            except Exception as exc:  # a third-party import error: report, keep going
+                logger.warning("entry point %s = %s (group %s) failed to load: %s", ep.name, ep.value,
+                               ENTRY_POINT_GROUP, exc)
+                continue
+            _apply_entry_point(ep.name, ep.value, target)
+            loaded.append(ep.name)
+        return loaded
+
+
+def _apply_entry_point(name: str, value: str, target: Any) -> None:
+    from hls_opt.objectives import ObjectiveEstimator, register_objective
+
+    try:
+        if isinstance(target, Backend) or (isinstance(target, type) and issubclass(target, Backend)):
+            register_backend(target)
+        elif isinstance(target, type) and issubclass(target, ObjectiveEstimator):
+            register_objective(name, target)
+        elif callable(target):
+            target()
+        else:
+            raise RegistryError(f"it is a {type(target).__name__}, not a register function, Backend or estimator")
+    except RegistryError as exc:
+        raise RegistryError(f"entry point {name} = {value} (group {ENTRY_POINT_GROUP}): {exc}") from None
+
+
+def get_backend(name: str | Backend) -> Backend:
+    """The registered backend called ``name`` (a Backend instance is returned unchanged).
+
+    The first lookup imports the built-in backends and loads the ``hls_opt.estimators`` entry
+    points.  Unknown names raise RegistryError listing the known ones.
+    """
+    if isinstance(name, Backend):
+        return name
+    _load_builtins()
+    load_entry_points()
+    key = str(name)
+    with _LOCK:
+        if key in _BACKENDS:
+            return _BACKENDS[key]
+        lowered = {k.lower(): k for k in _BACKENDS}
+        if key.lower() in lowered:  # 'Vivado' (hls4ml's spelling) finds 'vivado'
+            return _BACKENDS[lowered[key.lower()]]
+        known = ", ".join(sorted(_BACKENDS))
+    raise RegistryError(f"backend: unknown backend {name!r} (known: {known})")
+
+
+def available_backends() -> list[str]:
+    """Names of every registered backend (built-ins and entry points), sorted."""
+    _load_builtins()
+    load_entry_points()
+    with _LOCK:
+        return sorted(_BACKENDS)
+
+
+# --------------------------------------------------------------------------------------------------
+# whole graphs
+
+
+def _input_precision_of(graph: Any, node: Any) -> Any:
+    """The result precision of ``node``'s first producer, when the graph knows it."""
+    inputs = getattr(node, "inputs", None) or []
+    if not inputs:
+        return None
+    try:
+        producer = graph.node(inputs[0])
+    except Exception:
+        return None
+    cfg = getattr(producer, "config", None)
+    result = getattr(cfg, "result", None)
+    return result if hasattr(result, "width") else None
+
+
+def estimate_graph(graph: Any, backend: str | Backend = "vivado") -> dict[str, ResourceVector]:
+    """``{node name: ResourceVector}`` for every node of ``graph`` in topological order.
+
+    Each weighted node's input precision is its producer's result precision when known.
+    """
+    be = get_backend(backend)
+    out: dict[str, ResourceVector] = {}
+    for node in graph.nodes():
+        out[node.name] = be.estimate(node, input_precision=_input_precision_of(graph, node))
+    return out
+
+
+def total(vectors: Iterable[ResourceVector]) -> ResourceVector:
+    """Field-wise sum."""
+    acc = ResourceVector()
+    for v in vectors:
+        acc = acc + v
+    return acc
+
+
+def _shape_list(shape: Any) -> list[int]:
+    return [int(d) for d in shape] if shape is not None else []
+
+
+def estimate_table(graph: Any, backend: str | Backend = "vivado") -> list[dict[str, Any]]:
+    """Per-layer rows for ``hls-opt estimate``, in topological order.
+
+    Each row has ``name, type, input_shape, output_shape, params, precision`` (the weight type in
+    hls4ml's ap_ spelling, ``""`` without a config), ``reuse_factor``, ``strategy`` (hls4ml's
+    spelling) and every :data:`FIELDS` value.  ``params`` is the resource vector's count of
+    non-zero kernel weights (what the optimizer removes); ``weights`` is every stored array
+    element (kernel + bias + …).  :func:`table_total` sums the rows.
+    """
+    estimates = estimate_graph(graph, backend)
+    rows: list[dict[str, Any]] = []
+    for node in graph.nodes():
+        vec = estimates[node.name]
+        cfg = getattr(node, "config", None)
+        weights = getattr(node, "weights", {}) or {}
+        weight_precision = getattr(cfg, "weight", None)
+        row: dict[str, Any] = {
+            "name": node.name,
+            "type": getattr(node, "kind", type(node).__name__),
+            "input_shape": _shape_list(getattr(node, "input_shape", ())),
+            "output_shape": _shape_list(getattr(node, "output_shape", ())),
+            "weights": int(sum(int(np.asarray(w).size) for w in weights.values())),
+            "precision": (
+                weight_precision.to_ap_string()
+                if hasattr(weight_precision, "to_ap_string")
+                else ("" if weight_precision is None else str(weight_precision))
+            ),
+            "reuse_factor": int(cfg.reuse_factor) if cfg is not None else None,
+            "strategy": _strategy_str(cfg.strategy) if cfg is not None else "",
+        }
+        row.update(vec.as_dict())
+        rows.append(row)
+    return rows
+
+
+def table_total(rows: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """Sum of every :data:`FIELDS` column of :func:`estimate_table` rows."""
+    rows = list(rows)
+    return {f: int(sum(int(r.get(f, 0)) for r in rows)) for f in FIELDS}
+
+
+def _strategy_str(strategy: Any) -> str:
+    if strategy is None:
+        return ""
+    return str(getattr(strategy, "value", strategy))
+
+
+def estimate_report(graph: Any, backend: str | Backend = "vivado") -> dict[str, Any]:
+    """API.md §5 JSON for ``hls-opt estimate --json``.
+
+    ``{"backend": name, "layers": [{"name", "type", "strategy", "reuse_factor", "before": {FIELDS}}],
+    "total": {"before": {FIELDS}}}``; layers without a config report ``strategy: null``.
+    """
+    be = get_backend(backend)
+    estimates = estimate_graph(graph, be)
+    layers = []
+    for node in graph.nodes():
+        cfg = getattr(node, "config", None)
+        layers.append(
+            {
+                "name": node.name,
+                "type": getattr(node, "kind", type(node).__name__),
+                "strategy": _strategy_str(cfg.strategy) if cfg is not None else None,
+                "reuse_factor": int(cfg.reuse_factor) if cfg is not None else None,
+                "before": estimates[node.name].as_dict(),
+            }
+        )
+    return {
+        "backend": be.name,
+        "layers": layers,
+        "total": {"before": total(estimates.values()).as_dict()},
+    }
+
+
+def ceil_div(a: int, b: int) -> int:
+    """⌈a / b⌉ for non-negative integers (C's DIV_ROUNDUP)."""
+    return -(-int(a) // int(b))
+
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "FIELDS",
+    "Backend",
+    "ResourceVector",
+    "available_backends",
+    "ceil_div",
+    "closest_reuse_factor",
+    "estimate_graph",
+    "estimate_report",
+    "estimate_table",
+    "table_total",
+    "get_backend",
+    "hls4ml_valid_reuse_factors",
+    "load_entry_points",
+    "register_backend",
+    "total",
+    "unregister_backend",
+]
