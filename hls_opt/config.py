@@ -48,6 +48,7 @@ __all__ = [
     "resolve_layer_config",
     "save_config",
     "unwrap_hls_config",
+    "validate_config",
 ]
 
 
@@ -344,6 +345,47 @@ def resolve_layer_config(
         io_type=io_type,
         parallelization_factor=parallelization_factor,
     )
+
+
+def validate_config(hls_config: Mapping[str, Any] | None, *, source: str | None = None) -> None:
+    """Check every value hls-opt reads, in every entry, without a model (fail fast, e.g. in the CLI).
+
+    Checks the layout (``Model``/``LayerType``/``LayerName`` and their entries are mappings), the
+    ``weight``/``bias``/``result``/``accum``/``default`` precisions (other precision variables, such
+    as activation tables, may be any string hls4ml accepts, floats included), ``ReuseFactor``,
+    ``ParallelizationFactor``, ``Strategy`` and ``IOType``.  Raises :class:`ConfigError` naming the key
+    path, prefixed with ``source`` (e.g. the file name) when given.
+    """
+    try:
+        if hls_config is None:
+            return
+        if not isinstance(hls_config, Mapping):
+            raise ConfigError(f"hls_config: expected a mapping or None, got {type(hls_config).__name__}")
+        config = unwrap_hls_config(hls_config)
+        entries: list[tuple[str, Mapping]] = []
+        model = _section(config, "Model")
+        if model:
+            entries.append(("Model", model))
+        for section_name in ("LayerType", "LayerName"):
+            for name, entry in _section(config, section_name).items():
+                entries.extend(_matching_entries({name: entry}, section_name, str(name)))
+        for path, entry in entries:
+            for variable, (key, raw) in _precision_table([(path, entry)]).items():
+                if variable in ("default", *_PRECISION_VARIABLES):
+                    parse_precision(raw, key=key)
+                elif not isinstance(raw, str):
+                    raise ConfigError(f"{key}: expected a precision string, got {raw!r}")
+            for field in ("ReuseFactor", "ParallelizationFactor"):
+                if entry.get(field) is not None:
+                    _parse_positive_int(entry[field], f"{path}.{field}")
+            if entry.get("Strategy") is not None:
+                parse_strategy(entry["Strategy"], key=f"{path}.Strategy")
+        if config.get("IOType") is not None:
+            parse_io_type(config["IOType"])
+    except ConfigError as exc:
+        if source is None:
+            raise
+        raise type(exc)(f"{source}: {exc}") from None
 
 
 # --------------------------------------------------------------------------------------------

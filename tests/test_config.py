@@ -507,3 +507,37 @@ def test_hls4ml_layers_split_activations(golden_models):
     assert hls4ml_layer_class(cnn.get_layer("flatten")) == "Reshape"
     assert hls4ml_layer_class(cnn.get_layer("drop")) == "Activation"
     assert hls4ml_layer_class(cnn.get_layer("add")) == "Merge"
+
+
+# ------------------------------------------------------------------------------------------
+# validate_config: every entry, without a model
+# ------------------------------------------------------------------------------------------
+
+
+def test_validate_accepts_good_configs():
+    from hls_opt.config import validate_config
+
+    validate_config(None)
+    validate_config(SAMPLE)
+    validate_config(PRECEDENCE_CONFIG)
+    # activation tables may be anything hls4ml accepts, floats included
+    validate_config({"LayerName": {"sm": {"Precision": {"table": "float", "result": "auto"}}}})
+
+
+@pytest.mark.parametrize("config, error, pattern", BAD_CONFIGS, ids=[p for _, _, p in BAD_CONFIGS])
+def test_validate_finds_what_resolution_finds(config, error, pattern):
+    from hls_opt.config import validate_config
+
+    with pytest.raises(error, match=pattern):
+        validate_config(config)
+
+
+def test_validate_checks_entries_no_layer_would_consult():
+    from hls_opt.config import validate_config
+
+    # resolution never reads Model.Precision here (shadowed), validation still reports it
+    config = {"Model": {"Precision": "ap_fixed<nope>"}, "LayerName": {"d": {"Precision": "ap_fixed<8,3>"}}}
+    with pytest.raises(PrecisionError, match=r"^cfg\.yml: Model\.Precision: cannot parse 'ap_fixed<nope>'"):
+        validate_config(config, source="cfg.yml")
+    with pytest.raises(ConfigError, match=r"^LayerName\.d\.Precision\.table: expected a precision string, got 3"):
+        validate_config({"LayerName": {"d": {"Precision": {"table": 3}}}})
