@@ -58,9 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details; tracebacks on internal errors")
+    # -q / -v are accepted after the command too (SUPPRESS: absent there → the global value stays).
+    common = _Parser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress output")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    opt = sub.add_parser("optimize", help="optimize a model for a hardware objective")
+    opt = sub.add_parser("optimize", parents=[common], help="optimize a model for a hardware objective")
     opt.add_argument("model", metavar="MODEL", help="trained Keras model (.keras or .h5)")
     opt.add_argument("--config", metavar="CFG", help="hls4ml config (YAML/JSON); default: hls4ml's defaults")
     opt.add_argument("--data", metavar="DATA", help=".npz with X_train, y_train, X_val, y_val; "
@@ -79,13 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("-o", "--output", metavar="OUT", required=True, help="output folder")
     opt.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
 
-    est = sub.add_parser("estimate", help="per-layer resource estimate of a model")
+    est = sub.add_parser("estimate", parents=[common], help="per-layer resource estimate of a model")
     est.add_argument("model", metavar="MODEL")
     est.add_argument("--config", metavar="CFG")
     est.add_argument("--backend", default="vivado")
     est.add_argument("--json", action="store_true", help="print the estimate as JSON (report.json schema)")
 
-    demo = sub.add_parser("demo", help="the whole flow on the bundled digits data")
+    demo = sub.add_parser("demo", parents=[common], help="the whole flow on the bundled digits data")
     demo.add_argument("-o", "--output", metavar="OUT", default="demo-output")
     demo.add_argument("--epochs", default=None, help=argparse.SUPPRESS)
     demo.add_argument("--baseline-epochs", default=None, help=argparse.SUPPRESS)

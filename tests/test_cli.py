@@ -1,0 +1,112 @@
+"""The ``hls-opt`` command: estimate (table and JSON), optimize (one-shot and with data), demo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hls_opt.cli import main
+
+
+@pytest.fixture(scope="module")
+def digits_files(tmp_path_factory):
+    """A briefly trained digits MLP, the demo's config and the digits as an .npz."""
+    pytest.importorskip("keras")
+    from hls_opt.cli import train_digits_baseline
+    from hls_opt.config import config_from_keras_model, save_config
+    from hls_opt.data import load_digits
+
+    root = tmp_path_factory.mktemp("cli")
+    split = load_digits(seed=0)
+    model = train_digits_baseline(split, epochs=10)
+    model.save(root / "model.keras")
+    cfg = config_from_keras_model(model, granularity="name", default_precision="ac_fixed<16,6>", default_reuse_factor=4)
+    cfg["Model"]["Strategy"] = "Resource"
+    save_config(cfg, root / "config.yml")
+    np.savez(root / "data.npz", X_train=split.X_train, y_train=split.y_train, X_val=split.X_val, y_val=split.y_val)
+    return root
+
+
+def test_estimate_table_has_dsp_first_and_a_total_row(digits_files, capsys):
+    assert main(["estimate", str(digits_files / "model.keras"), "--config", str(digits_files / "config.yml")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    header = out[0].split()
+    assert header[4] == "DSP"  # layer, type, strategy, RF, then DSP as the first resource column
+    assert out[-1].split()[0] == "total"
+    rows = [line.split() for line in out[2:-2]]
+    assert [r[0] for r in rows if r[1] == "Dense"] == ["fc1", "fc2", "logits"]
+
+
+def test_estimate_json_follows_the_report_schema(digits_files, capsys):
+    code = main(["estimate", str(digits_files / "model.keras"), "--config", str(digits_files / "config.yml"), "--json"])
+    assert code == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["backend"] == "vivado"
+    dense = {layer["name"]: layer for layer in rep["layers"] if layer["type"] == "Dense"}
+    # fc1 is Dense 64→64 at RF 4 under Resource: 4096/4 = 1024 multipliers, 16×16-bit → 1 DSP each.
+    assert dense["fc1"]["reuse_factor"] == 4 and dense["fc1"]["strategy"] == "Resource"
+    assert dense["fc1"]["before"]["dsp"] == 1024
+    assert rep["total"]["before"]["dsp"] == sum(layer["before"]["dsp"] for layer in rep["layers"])
+    assert "steps" not in rep
+
+
+def test_estimate_without_config_uses_hls4ml_defaults(digits_files, capsys):
+    assert main(["estimate", str(digits_files / "model.keras"), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    fc1 = next(layer for layer in rep["layers"] if layer["name"] == "fc1")
+    # hls4ml defaults: Latency, RF 1, 16-bit: one multiplier per weight, 64·64 = 4096.
+    assert fc1["strategy"] == "Latency" and fc1["reuse_factor"] == 1 and fc1["before"]["dsp"] == 4096
+
+
+@pytest.mark.slow
+def test_optimize_one_shot_writes_model_config_report(digits_files, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["optimize", str(digits_files / "model.keras"), "--config", str(digits_files / "config.yml"),
+                 "--optimize", "dsp", "--scheduler", "polynomial:3:0.5", "-o", str(out), "-q"])
+    assert code == 0, capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert {"model.keras", "hls_config.yml", "report.json"} <= {p.name for p in out.iterdir()}
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["mode"] == "one-shot"
+    assert rep["total"]["after"]["dsp"] < rep["total"]["before"]["dsp"]
+    assert "DSP" in printed.out.splitlines()[0]
+    assert printed.err == ""  # -q: no progress output
+
+
+@pytest.mark.slow
+def test_optimize_with_data_fine_tunes(digits_files, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["optimize", str(digits_files / "model.keras"), "--config", str(digits_files / "config.yml"),
+                 "--data", str(digits_files / "data.npz"), "--optimize", "dsp", "--scheduler", "polynomial:2:0.5",
+                 "--epochs", "2", "--rtol", "0.95", "-o", str(out), "-q"])
+    assert code == 0, capsys.readouterr().err
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["mode"] == "fine-tuned" and rep["steps"]
+    assert rep["final_metric"] >= 0.95 * rep["baseline_metric"]
+    from hls_opt.config import load_config
+
+    cfg = load_config(out / "hls_config.yml")
+    for layer in rep["layers"]:
+        if layer["rewritten"]:
+            assert cfg["LayerName"][layer["name"]]["Strategy"] == "ResourceUnrolled"
+
+
+@pytest.mark.slow
+def test_demo_prints_before_after_and_writes_outputs(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "-o", str(out), "-q", "--epochs", "2", "--baseline-epochs", "10"]) == 0
+    text = capsys.readouterr().out
+    assert "→" in text and "test accuracy" in text and text.splitlines()[0].split()[4] == "DSP"
+    names = {p.name for p in out.iterdir()}
+    assert {"model.keras", "hls_config.yml", "report.json"} <= names
+    pytest.importorskip("matplotlib")
+    assert {"layers.png"} <= names
+
+
+def test_help_and_version_exit_zero():
+    proc = subprocess.run([sys.executable, "-m", "hls_opt.cli", "--version"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("hls-opt ")

@@ -1,0 +1,114 @@
+"""The real client: hls4ml turns the emitted config into code with as many multipliers as we
+estimate, fewer than the unoptimized model, and the compiled C++ agrees with Keras.
+
+Needs the hls4ml extra and g++ (hls4ml's ``compile()`` builds a shared library); slow.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+hls4ml = pytest.importorskip("hls4ml", reason="the hls4ml extra is not installed")
+pytestmark = [pytest.mark.slow, pytest.mark.hls4ml]
+
+ALLOCATION = re.compile(
+    r"class dense_resource_unrolled_(\w+)\b.*?#pragma HLS ALLOCATION operation instances=mul limit=(\d+)", re.S
+)
+
+
+def multiplier_limits(project: Path, hls_model) -> dict[str, int]:
+    """Layer name → the ``ALLOCATION … mul limit=N`` hls4ml wrote for its unrolled kernel."""
+    by_index = {str(layer.index): layer.name for layer in hls_model.get_layers()}
+    limits: dict[str, int] = {}
+    for path in (project / "firmware").rglob("*.h"):
+        for index, limit in ALLOCATION.findall(path.read_text(errors="replace")):
+            limits[by_index.get(index, index)] = int(limit)
+    return limits
+
+
+def convert_and_check(result, X_val, tmp_path, name):
+    cfg = result.hls_config
+    project = tmp_path / name
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        result.model, hls_config=cfg, io_type=result.io_type, output_dir=str(project), backend="Vivado"
+    )
+    hls_model.write()
+    limits = multiplier_limits(project, hls_model)
+    rewritten = {layer["name"]: layer for layer in result.report["layers"] if layer["rewritten"]}
+    assert rewritten, "the optimizer pruned nothing"
+    for lname, layer in rewritten.items():
+        if layer["strategy"] != "ResourceUnrolled":
+            continue
+        assert lname in limits, f"hls4ml generated no unrolled kernel for {lname}: {sorted(limits)}"
+        # 16-bit × 16-bit products: one DSP per multiplier, so our DSP figure is the multiplier count.
+        assert limits[lname] == layer["after"]["dsp"], (lname, limits[lname], layer["after"])
+        assert limits[lname] < layer["before"]["dsp"]
+    total_limits = sum(limits[n] for n, layer in rewritten.items() if layer["strategy"] == "ResourceUnrolled")
+    total_before = sum(layer["before"]["dsp"] for n, layer in rewritten.items() if layer["strategy"] == "ResourceUnrolled")
+    assert total_limits < total_before
+
+    hls_model.compile()
+    X = np.ascontiguousarray(X_val, dtype=np.float64)
+    y_hls = np.asarray(hls_model.predict(X)).reshape(len(X), -1)
+    y_keras = result.model.predict(X_val, verbose=0).reshape(len(X), -1)
+    agreement = float(np.mean(np.argmax(y_hls, axis=1) == np.argmax(y_keras, axis=1)))
+    assert agreement >= 0.97, agreement
+    shutil.rmtree(project, ignore_errors=True)
+    return limits, agreement
+
+
+def test_dense_model_through_hls4ml(tmp_path):
+    import hls_opt
+    from hls_opt.cli import train_digits_baseline
+    from hls_opt.config import config_from_keras_model
+    from hls_opt.data import load_digits
+
+    split = load_digits(seed=0)
+    model = train_digits_baseline(split, epochs=20)
+    cfg = config_from_keras_model(model, granularity="name", default_precision="ac_fixed<16,6>", default_reuse_factor=4)
+    cfg["Model"]["Strategy"] = "Resource"
+    result = hls_opt.convert_and_optimize(
+        model, cfg, data=split.training_data(), objective="dsp", scheduler="polynomial:2:0.5",
+        epochs=2, batch_size=64, rtol=0.95,
+    )
+    assert result.io_type == "io_parallel"
+    convert_and_check(result, split.X_val, tmp_path, "dense")
+
+
+def test_conv_model_through_hls4ml_with_io_stream(tmp_path):
+    import keras
+
+    import hls_opt
+    from hls_opt.config import config_from_keras_model
+    from hls_opt.data import load_digits
+
+    split = load_digits(seed=0)
+    X_train = split.X_train.reshape(-1, 8, 8, 1)
+    X_val = split.X_val.reshape(-1, 8, 8, 1)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
+        keras.layers.Flatten(name="flatten"),
+        keras.layers.Dense(10, name="logits"),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(3e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.fit(X_train, split.y_train, epochs=15, batch_size=32, verbose=0)
+    cfg = config_from_keras_model(model, granularity="name", default_precision="ac_fixed<16,6>", default_reuse_factor=4)
+    cfg["Model"]["Strategy"] = "Resource"
+    # Conv 3×3×1→4: n_in = 9, valid RFs {1, 3, 9, 18, 36}; use 9 (one multiplier per filter row).
+    cfg["LayerName"]["conv"]["ReuseFactor"] = 9
+    result = hls_opt.convert_and_optimize(
+        model, cfg, data=(X_train, split.y_train, X_val, split.y_val), objective="dsp",
+        scheduler="polynomial:2:0.5", epochs=2, batch_size=64, rtol=0.95,
+    )
+    conv = next(layer for layer in result.report["layers"] if layer["name"] == "conv")
+    if conv["rewritten"]:
+        assert result.io_type == "io_stream" and result.hls_config["IOType"] == "io_stream"
+    convert_and_check(result, X_val, tmp_path, "conv")
