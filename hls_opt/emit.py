@@ -124,7 +124,7 @@ def _is_chain(graph: Graph) -> bool:
 
 
 def _set_weights(layer: Any, node: ir.Node) -> None:
-    keys = _weight_keys(list(layer.weights))
+    keys = _weight_keys(list(getattr(layer, "weights", [])))  # bare keras.ops calls have none
     if not keys and not node.weights:
         return
     if set(keys) == set(node.weights):

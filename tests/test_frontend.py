@@ -272,6 +272,34 @@ def test_unsupported_layers_become_opaque_and_round_trip():
     assert _same_predictions(model, rebuilt, x_in)
 
 
+def test_bare_keras_ops_are_opaque_and_round_trip():
+    inp = keras.Input((4,), name="x")
+    h = keras.layers.Dense(4, name="d")(inp)
+    y = keras.ops.relu(h) + inp  # two keras.ops operations, no layers
+    out = keras.layers.Dense(2, name="out")(keras.ops.reshape(y, (-1, 4)))
+    model = _randomize(keras.Model(inp, out))
+    g = from_keras(model)
+    opaque = g.nodes_of(Opaque)
+    assert len(opaque) == 3 and all(n.weights == {} for n in opaque)
+    # The add consumes relu's output and the model input, in that call order.
+    add = next(n for n in opaque if len(n.inputs) == 2)
+    assert add.inputs[1] == "x"
+    x = RNG.normal(size=(3, 4)).astype("float32")
+    assert _same_predictions(model, to_keras_model(g), x)
+
+
+def test_multiple_inputs_and_outputs_round_trip():
+    a, b = keras.Input((3,), name="a"), keras.Input((3,), name="b")
+    s = keras.layers.Add(name="s")([a, b])
+    model = _randomize(keras.Model([a, b], [keras.layers.Dense(2, name="o1")(s), keras.layers.Dense(1, name="o2")(s)]))
+    g = from_keras(model)
+    assert (g.inputs, g.outputs) == (["a", "b"], ["o1", "o2"])
+    rebuilt = to_keras_model(g)
+    x = [RNG.normal(size=(2, 3)).astype("float32") for _ in range(2)]
+    got, want = rebuilt.predict(x, verbose=0), model.predict(x, verbose=0)
+    assert len(got) == 2 and all(np.array_equal(p, q) for p, q in zip(got, want))
+
+
 def test_custom_subclass_of_dense_stays_opaque():
     class ScaledDense(keras.layers.Dense):
         def call(self, inputs):

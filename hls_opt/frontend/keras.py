@@ -112,7 +112,12 @@ def _weight_keys(variables: list[Any]) -> list[str]:
 
 
 def layer_weights(layer: Any) -> dict[str, np.ndarray]:
-    """Copies of a layer's weights keyed by Keras' names, in the layer's ``weights`` order."""
+    """Copies of a layer's weights keyed by Keras' names, in the layer's ``weights`` order.
+
+    A bare ``keras.ops`` operation has no weights: ``{}``.
+    """
+    if not hasattr(layer, "get_weights"):
+        return {}
     keys = _weight_keys(list(layer.weights))
     return {k: np.array(v, copy=True) for k, v in zip(keys, layer.get_weights())}
 
@@ -140,11 +145,8 @@ def _collect_calls(model: Any) -> list[tuple[Any, Any]]:
         if history is None:
             raise ModelError(f"model {model.name!r}: a tensor without Keras history; cannot trace the graph")
         op, node_index, tensor_index = history
-        if not isinstance(op, keras.layers.Layer):
-            raise ModelError(
-                f"operation {op.name!r} ({type(op).__name__}): not a Keras layer; hls-opt reads models "
-                "built from layers (wrap keras.ops calls in a layer)"
-            )
+        if not isinstance(op, keras.Operation):
+            raise ModelError(f"model {model.name!r}: {type(op).__name__} {op!r} is not a Keras operation")
         if tensor_index != 0 or len(op._inbound_nodes[node_index].outputs) != 1:
             raise ModelError(f"layer {op.name!r}: layers with several outputs are not supported")
         knode = op._inbound_nodes[node_index]
@@ -162,7 +164,8 @@ def _collect_calls(model: Any) -> list[tuple[Any, Any]]:
         for t in reversed(knode.arguments.keras_tensors):
             stack.append((t, False))
     # Prefer model.layers' order (Keras keeps it topological); fall back to the walk's order.
-    rank = {layer.name: i for i, layer in enumerate(model.layers)}
+    # ``operations`` also lists bare keras.ops calls; ``layers`` does not.
+    rank = {op.name: i for i, op in enumerate(getattr(model, "operations", None) or model.layers)}
     ordered = sorted(post_order, key=lambda n: (rank.get(n, -1), post_order.index(n)))
     position = {n: i for i, n in enumerate(ordered)}
     topological = all(
@@ -179,7 +182,8 @@ def _make_node(layer: Any, knode: Any, hls_config: Mapping | None) -> ir.Node:
     import keras
 
     class_name = type(layer).__name__
-    builtin = type(layer).__module__.startswith("keras.")
+    # Only Keras' own layer classes get typed nodes; bare keras.ops operations stay Opaque.
+    builtin = type(layer).__module__.startswith("keras.") and isinstance(layer, keras.layers.Layer)
     producers = [t._keras_history.operation.name for t in knode.arguments.keras_tensors]
     index = {id(t): i for i, t in enumerate(knode.arguments.keras_tensors)}
 
@@ -187,13 +191,19 @@ def _make_node(layer: Any, knode: Any, hls_config: Mapping | None) -> ir.Node:
         return ir.TensorRef(index[id(x)]) if isinstance(x, keras.KerasTensor) else copy.deepcopy(x)
 
     args, kwargs = knode.arguments.convert(ref)
+    try:
+        keras_config = copy.deepcopy(layer.get_config())
+    except Exception as exc:  # a custom layer without a usable get_config: readable, not rebuildable
+        log.warning("layer %r: get_config() failed (%s); the emitter will not be able to rebuild it", layer.name, exc)
+        keras_config = {"name": layer.name}
+        builtin = False
     common: dict[str, Any] = dict(
         name=layer.name,
         inputs=producers,
         input_shapes=[_shape(t) for t in knode.arguments.keras_tensors],
         output_shape=_shape(knode.outputs[0]),
         keras_class=class_name,
-        keras_config=copy.deepcopy(layer.get_config()),
+        keras_config=keras_config,
         weights=layer_weights(layer),
         config=_resolve_config(hls_config, layer),
         keras_type=type(layer),
@@ -241,8 +251,11 @@ def from_keras(model: Any, hls_config: Mapping | None = None) -> Graph:
     ``fixed<16,6>``, reuse factor 1, Latency, io_parallel).  Layers hls-opt does not model become
     :class:`~hls_opt.ir.nodes.Opaque` nodes.  The model is not modified.
 
+    Bare ``keras.ops`` calls in a functional model (``x + y``, ``keras.ops.relu(x)``) become
+    ``Opaque`` nodes too.
+
     Raises ``TypeError`` when ``model`` is not a Keras model, ``ModelError`` when it is not built,
-    shares a layer between calls, or uses a multi-output layer or a bare ``keras.ops`` call.
+    calls one layer more than once (shared layers) or uses a layer with several outputs.
     """
     if not _looks_like_keras(model):
         raise TypeError(f"from_keras: expected a Keras model, got {type(model).__name__}")
