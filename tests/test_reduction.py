@@ -351,3 +351,27 @@ def test_numpy_activations_match_keras(name):
 def test_unknown_activation_is_none():
     assert activation_function("softmax") is None
     assert activation_function("no_such_activation") is None
+
+
+def test_dense_on_sequence_then_flatten_bn_dense():
+    # Dense on a (T, C) input acts per position (a 1×1 convolution); its zero units are channels
+    # of a (T, U) map, flattened to rows t·U + u; a BatchNormalization on the flat features sits
+    # between Flatten and the consumer, so the folded constant differs per row.
+    inp = keras.Input((4, 3))
+    x = keras.layers.Conv1D(3, 2, activation="relu", name="c")(inp)  # → (3, 3)
+    x = keras.layers.Dense(4, activation="sigmoid", use_bias=False, name="pw")(x)  # → (3, 4)
+    x = keras.layers.Flatten(name="flat")(x)  # 12 features, index t·4 + u
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    out = keras.layers.Dense(2, name="out")(x)
+    model = fill(keras.Model(inp, out), seed=21)
+    plant(model, "pw", [0, 2])  # no bias: each outputs sigmoid(0) = 0.5 everywhere
+    plant(model, "c", [1], [0.9])  # relu(0.9) = 0.9 folded into pw's missing bias
+    x_in = np.random.default_rng(0).normal(size=(5, 4, 3)).astype("float32")
+    reduced_graph, removed = reduce_graph(from_keras(model))
+    assert removed == {"c": 1, "pw": 2}
+    assert reduced_graph.node("flat").output_shape == (6,)  # 3 positions · 2 units
+    reduced = reduce_model(model)
+    assert kernel_shapes(reduced) == {"c": (2, 3, 2), "pw": (2, 2), "out": (6, 2)}
+    assert [w.shape for w in reduced.get_layer("bn").get_weights()] == [(6,)] * 4
+    assert reduced.get_layer("pw").get_config()["use_bias"]  # gained the folded c-constant
+    np.testing.assert_allclose(predict(reduced, x_in), predict(model, x_in), atol=ATOL)

@@ -92,3 +92,10 @@ def test_model_untouched():
     get_model_sparsity(model)
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_ir_graph_accepted():
+    from hls_opt.frontend.keras import from_keras
+
+    model = planted_model()
+    assert get_model_sparsity(from_keras(model)) == get_model_sparsity(model)
