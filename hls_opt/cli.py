@@ -135,7 +135,7 @@ def _keras_name(kind: str, name: str | None, field: str) -> Any:
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
-    from hls_opt import flow, progress
+    from hls_opt import flow
     from hls_opt.data import load_training_data
     from hls_opt.report import format_table, summary_text
 
@@ -158,7 +158,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     metric = _keras_name("metric", args.metric, "--metric")
     optimizer = _keras_name("optimizer", args.optimizer, "--optimizer")
     _import_keras()
-    progress.status(f"optimizing {args.model} for {args.optimize} ({'fine-tuning' if data else 'one-shot'})")
+    # No status line here: a data/model error found after loading must stay the only stderr line.
     result = flow.convert_and_optimize(
         args.model,
         cfg,

@@ -124,21 +124,11 @@ def load_hls_config(hls_config: Any) -> tuple[dict | None, str]:
 
 
 def validate_hls_config(cfg: Mapping[str, Any], source: str = "hls_config") -> None:
-    """Resolve every entry of the config once (through hls_opt.config) so a bad value fails now,
-    with ``source`` (the file) in front of the key path."""
-    from hls_opt.config import resolve_layer_config
+    """Check every entry of the config now (hls_opt.config.validate_config), so a bad value fails
+    before any model is loaded, with ``source`` (the file) in front of the key path."""
+    from hls_opt.config import validate_config
 
-    probes = [("\0model", "\0model")]
-    for section, as_name in (("LayerType", False), ("LayerName", True)):
-        entries = cfg.get(section) or {}
-        if not isinstance(entries, Mapping):
-            raise ConfigError(f"{source}: {section}: expected a mapping, got {type(entries).__name__}")
-        probes += [((str(k), "\0type") if as_name else ("\0name", str(k))) for k in entries]
-    try:
-        for name, cls in probes:
-            resolve_layer_config(cfg, name, cls)
-    except ConfigError as exc:
-        raise type(exc)(f"{source}: {exc}") from None
+    validate_config(cfg, source=source)
 
 
 def parse_scheduler(spec: Any) -> Any:
