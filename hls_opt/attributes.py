@@ -23,6 +23,7 @@ Nothing here imports Keras at module import time, and the model is never modifie
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -193,6 +194,27 @@ class LayerAttributes:
         self.args = args
         self.node = node
 
+    @property
+    def node(self) -> ir.Node | None:
+        """hls-opt's IR node of the layer, its ``config`` kept in step with ``args['hls4ml_attributes']``.
+
+        hls4ml-style code changes a layer's settings by replacing or editing the
+        ``hls4mlAttributes`` in ``args``; the node's resolved ``LayerConfig`` follows it (reuse
+        factor, strategy, IO type, weight and result precision, parallelization factor), so
+        estimators reading the node see the same settings as those reading ``args``.
+        """
+        node = self._node
+        hls = self.args.get("hls4ml_attributes") if isinstance(self.args, Mapping) else None
+        if node is not None and node.config is not None and hls is not None:
+            synced = _config_following(node.config, hls)
+            if synced != node.config:
+                node.config = synced  # our own copy of the node (attributes never share the graph's)
+        return node
+
+    @node.setter
+    def node(self, value: ir.Node | None) -> None:
+        self._node = value
+
     def update_args(self, updates: Mapping[str, Any]) -> None:
         self.args.update(updates)
 
@@ -206,6 +228,37 @@ class LayerAttributes:
         )
 
     __repr__ = __str__
+
+
+def _precision_or(value: Any, fallback: Precision) -> Precision:
+    if isinstance(value, Precision):
+        return value
+    try:  # hls4ml's precision objects print as parseable type strings (fixed<8,3,TRN,WRAP,0>)
+        parsed = parse_fixed_precision(str(value))
+    except ConfigError:
+        return fallback
+    return parsed
+
+
+def _config_following(config: LayerConfig, hls: Any) -> LayerConfig:
+    """``config`` with the settings an ``hls4mlAttributes`` (or look-alike) states."""
+    changes: dict[str, Any] = {}
+    try:
+        if getattr(hls, "reuse_factor", None) is not None:
+            changes["reuse_factor"] = _positive_int(hls.reuse_factor, "reuse_factor")
+        if getattr(hls, "parallelization_factor", None) is not None:
+            changes["parallelization_factor"] = _positive_int(hls.parallelization_factor, "parallelization_factor")
+        if getattr(hls, "strategy", None) is not None:
+            changes["strategy"] = parse_strategy(hls.strategy, key="hls4ml_attributes.strategy")
+        if getattr(hls, "io_type", None) is not None:
+            changes["io_type"] = parse_io_type(hls.io_type, key="hls4ml_attributes.io_type")
+    except ConfigError:
+        return config  # a look-alike with odd values: keep the resolved settings
+    if getattr(hls, "weight_precision", None) is not None:
+        changes["weight"] = _precision_or(hls.weight_precision, config.weight)
+    if getattr(hls, "output_precision", None) is not None:
+        changes["result"] = _precision_or(hls.output_precision, config.result)
+    return dataclasses.replace(config, **changes)
 
 
 def _layer_type(node: ir.Node) -> Any:

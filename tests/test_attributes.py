@@ -264,6 +264,28 @@ def test_an_hls4ml_style_estimator_reads_our_attributes(cnn):
     assert [dsp_resources(a) for a in optimizable] == [[162], [768]]
 
 
+def test_node_config_follows_edits_of_the_hls4ml_attributes(mlp):
+    from hls_opt.config import IOType, Strategy
+
+    attrs = get_attributes_from_keras_model(mlp)
+    fc1 = attrs["fc1"]
+    # hls4ml-style code replaces the hls4ml attributes (e.g. after choosing a reuse factor) …
+    fc1.update_args({"hls4ml_attributes": hls4mlAttributes(16, 8, "io_stream", "Resource", "ap_fixed<8,3>", P16, 4)})
+    cfg = fc1.node.config
+    assert (cfg.reuse_factor, cfg.strategy, cfg.io_type, cfg.weight.width, cfg.result.width) == (
+        4,
+        Strategy.RESOURCE,
+        IOType.STREAM,
+        8,
+        16,
+    )
+    # … or edits a field in place; the node (what hls-opt's estimators read) follows either way.
+    fc1.args["hls4ml_attributes"].reuse_factor = 2
+    assert fc1.node.config.reuse_factor == 2
+    # Other layers are untouched.
+    assert attrs["fc2"].node.config.reuse_factor == 1
+
+
 def test_attributes_are_independent_of_the_model(mlp):
     before = [w.copy() for w in mlp.get_weights()]
     config = mlp.get_config()
