@@ -79,7 +79,9 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
 
 
-def _relu_layer(x: np.ndarray, negative_slope: float = 0.0, max_value: float | None = None, threshold: float = 0.0):
+def _relu_layer(
+    x: np.ndarray, negative_slope: float = 0.0, max_value: float | None = None, threshold: float = 0.0
+) -> np.ndarray:
     # keras.layers.ReLU: x >= max_value → max_value; threshold <= x < max_value → x;
     # otherwise negative_slope · (x − threshold).
     out = np.where(x >= threshold, x, negative_slope * (x - threshold))
@@ -370,8 +372,7 @@ def reduce_graph(graph: Graph) -> tuple[Graph, dict[str, int]]:
         if gone.size == node.kernel.shape[-1]:
             gone = gone[1:]  # keep one unit: a layer cannot have zero outputs
         if gone.size == 0:
-            if candidates.any():
-                logger.debug("reduce: %s has %d all-zero units it cannot remove", node.name, int(candidates.sum()))
+            logger.debug("reduce: %s: %d all-zero units cannot be removed", node.name, int(candidates.sum()))
             continue
         _apply(node, gone, steps)
         removed[node.name] = int(gone.size)

@@ -111,7 +111,9 @@ class ConstantScheduler(OptimizationScheduler):
     default run tries 0.05, 0.1, …, 0.95, 1.0.  ``repair_step() == update_step()`` (hls4ml).
     """
 
-    def __init__(self, initial_sparsity: float = 0, final_sparsity: float = 1.0, update_step: float = 0.05) -> None:
+    def __init__(
+        self, initial_sparsity: float = 0, final_sparsity: float = 1.0, update_step: float = 0.05
+    ) -> None:
         super().__init__(initial_sparsity, final_sparsity)
         step = _number("update_step", update_step)
         if step <= 0:
@@ -144,7 +146,9 @@ class BinaryScheduler(OptimizationScheduler):
     succeeding: 0.5, 0.75, …, 0.9921875, then stop.  A failure at the initial sparsity stops at once.
     """
 
-    def __init__(self, initial_sparsity: float = 0, final_sparsity: float = 1.0, threshold: float = 0.01) -> None:
+    def __init__(
+        self, initial_sparsity: float = 0, final_sparsity: float = 1.0, threshold: float = 0.01
+    ) -> None:
         super().__init__(initial_sparsity, final_sparsity)
         thr = _number("threshold", threshold)
         if thr <= 0:
@@ -171,7 +175,8 @@ class BinaryScheduler(OptimizationScheduler):
 class PolynomialScheduler(OptimizationScheduler):
     """Polynomial decay towards ``final_sparsity`` (Zhu & Gupta 2017, "To prune, or not to prune").
 
-    Step k = 1 … ``maximum_steps``: ``s_k = final + (initial − final)·(1 − k/maximum_steps)^decay_power``
+    Step k = 1 … ``maximum_steps``:
+    ``s_k = final + (initial − final)·(1 − k/maximum_steps)^decay_power``
     (hls4ml's formula, same floats); the last step is exactly ``final_sparsity``; after it,
     ``(False, s)``.  ``repair_step() == update_step()`` (hls4ml).
     """

@@ -169,7 +169,8 @@ def test_polynomial_exact_floats():
 
 def test_polynomial_matches_hls4ml_exactly():
     oracle = hls4ml_scheduler_module()
-    for args, kwargs in [((5,), {}), ((7,), {"initial_sparsity": 0.1, "final_sparsity": 0.8, "decay_power": 2})]:
+    cases = [((5,), {}), ((7,), {"initial_sparsity": 0.1, "final_sparsity": 0.8, "decay_power": 2})]
+    for args, kwargs in cases:
         assert run_updates(PolynomialScheduler(*args, **kwargs)) == run_updates(
             oracle.PolynomialScheduler(*args, **kwargs)
         )
