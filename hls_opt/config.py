@@ -134,7 +134,9 @@ def parse_strategy(text: str | Strategy, *, key: str = "Strategy") -> Strategy:
     strategy = _STRATEGY_SPELLINGS.get(stripped.replace("_", "").lower())
     if strategy is None:
         names = ", ".join(s.value for s in Strategy)
-        raise ConfigError(f"{key}: unknown strategy '{text}' (expected one of {names}; 'Unrolled' is accepted)")
+        raise ConfigError(
+            f"{key}: unknown strategy '{text}' (expected one of {names}; 'Unrolled' is accepted)"
+        )
     if (key, stripped) in _ALREADY_LOGGED:
         return strategy  # say it once per key and spelling, not once per layer
     _ALREADY_LOGGED.add((key, stripped))
@@ -211,7 +213,9 @@ def _section(config: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value
 
 
-def _matching_entries(section: Mapping[str, Any], section_name: str, wanted: str) -> list[tuple[str, Mapping]]:
+def _matching_entries(
+    section: Mapping[str, Any], section_name: str, wanted: str
+) -> list[tuple[str, Mapping]]:
     """Entries of ``LayerName``/``LayerType`` whose key equals ``wanted`` ignoring case, in order.
 
     hls4ml lower-cases both sides (graph.py ``layer.name.lower()``); entries that differ only in
@@ -452,7 +456,8 @@ _KERAS_TO_HLS4ML = {
     "Minimum": "Merge",
 }
 _KNOWN_SAME_NAME = (
-    {"InputLayer", "Dense", "BatchNormalization", "Concatenate", "Dot", "Softmax", "ELU", "PReLU", "Embedding"}
+    {"InputLayer", "Dense", "BatchNormalization", "Concatenate", "Dot", "Softmax", "ELU", "PReLU"}
+    | {"Embedding"}
     | _CONV_CLASSES
     | {"SeparableConv1D", "SeparableConv2D", "ZeroPadding1D", "ZeroPadding2D", "UpSampling1D", "UpSampling2D"}
     | _POOLING_CLASSES
@@ -606,7 +611,9 @@ def config_from_keras_model(
             )
     parsed = parse_precision(default_precision, key="default_precision")
     if isinstance(parsed, AutoPrecision):
-        raise ConfigError("default_precision: 'auto' is not allowed; give a concrete type such as fixed<16,6>")
+        raise ConfigError(
+            "default_precision: 'auto' is not allowed; give a concrete type such as fixed<16,6>"
+        )
     if max_precision is not None:
         parse_precision(max_precision, key="max_precision")
     reuse_factor = _parse_positive_int(default_reuse_factor, "default_reuse_factor")

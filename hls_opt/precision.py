@@ -80,7 +80,10 @@ class Precision:
         )
 
     def to_ap_string(self) -> str:
-        """Vivado HLS spelling, shortest form: ``ap_fixed<16,6>``, ``ap_ufixed<8,0,RND,SAT>``, ``ap_int<8>``."""
+        """Vivado HLS spelling, shortest form: ``ap_fixed<16,6>``, ``ap_ufixed<8,0,RND,SAT>``, ``ap_int<8>``.
+
+        Default modes are left out; all fields are spelt out when saturation bits are set.
+        """
         sign = "" if self.signed else "u"
         if self.is_integer:
             return f"ap_{sign}int<{self.width}>"
@@ -241,7 +244,9 @@ def _parse_typed(text: str) -> Precision:
     )
 
 
-def parse_precision(text: str | Precision | AutoPrecision, *, key: str = "precision") -> Precision | AutoPrecision:
+def parse_precision(
+    text: str | Precision | AutoPrecision, *, key: str = "precision"
+) -> Precision | AutoPrecision:
     """Parse an hls4ml precision string into a :class:`Precision`, or :data:`AUTO` for ``'auto'``.
 
     A ``Precision`` (or ``AUTO``) is returned unchanged.  ``key`` names the configuration entry
@@ -270,7 +275,9 @@ def parse_fixed_precision(text: str | Precision, *, key: str = "precision") -> P
     """Like :func:`parse_precision` but ``'auto'`` is an error (for places that need a concrete type)."""
     value = parse_precision(text, key=key)
     if isinstance(value, AutoPrecision):
-        raise PrecisionError(f"{key}: 'auto' is not allowed here; give a concrete type such as ap_fixed<16,6>")
+        raise PrecisionError(
+            f"{key}: 'auto' is not allowed here; give a concrete type such as ap_fixed<16,6>"
+        )
     return value
 
 

@@ -37,7 +37,7 @@ def build_mlp():
 
 
 def build_cnn2d():
-    """Functional 2-D CNN touching Conv2D, BatchNormalization, pooling, Flatten, Add, Concatenate, ReLU, Softmax."""
+    """Functional 2-D CNN: Conv2D, BatchNormalization, pooling, Flatten, Add, Concatenate, ReLU, Softmax."""
     import keras
 
     layers = keras.layers
@@ -99,7 +99,7 @@ def build_rnn():
 
 
 def build_misc():
-    """Less common layers: depthwise conv, padding, upsampling, Permute, PReLU, typed activations, Embedding."""
+    """Less common layers: depthwise conv, padding, upsampling, Permute, PReLU, typed activations."""
     import keras
 
     layers = keras.layers
@@ -168,7 +168,9 @@ CASES.append(
      {"granularity": "name", "backend": "Vivado", "default_precision": "ap_fixed<8,3>",
       "default_reuse_factor": 4, "max_precision": "fixed<24,12>"})
 )
-CASES.append(("rnn__name__vivado_rf3", "rnn", {"granularity": "name", "backend": "vivado", "default_reuse_factor": 3}))
+CASES.append(
+    ("rnn__name__vivado_rf3", "rnn", {"granularity": "name", "backend": "vivado", "default_reuse_factor": 3})
+)
 CASES.append(("cnn2d__Type__vitis", "cnn2d", {"granularity": "Type", "backend": "Vitis"}))
 
 

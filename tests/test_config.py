@@ -1,4 +1,4 @@
-"""hls4ml-style configuration: strategies, resolution precedence, files, and config_from_keras_model goldens."""
+"""hls4ml-style configuration: strategies, resolution precedence, files, config_from_keras_model goldens."""
 
 from __future__ import annotations
 
@@ -91,7 +91,8 @@ def test_strategy_logging(caplog):
     records = [(r.levelno, r.getMessage()) for r in caplog.records]
     assert any(level == logging.INFO and "test_logging.A" in msg and "ResourceUnrolled" in msg
                for level, msg in records)
-    assert any(level == logging.WARNING and "test_logging.B" in msg and "Latency" in msg for level, msg in records)
+    assert any(level == logging.WARNING and "test_logging.B" in msg and "Latency" in msg
+               for level, msg in records)
     assert not any("test_logging.C" in msg for _, msg in records)
     # said once per key and spelling, not once per layer
     caplog.clear()
@@ -135,7 +136,9 @@ def test_none_gives_hls4ml_defaults():
 #   LayerName d1: weight 13                       LayerName d2: string 14 (= its default)
 #   LayerName d3: result 15, bias auto
 PRECEDENCE_CONFIG = {
-    "Model": {"Precision": {"default": "ap_fixed<8,3>", "weight": "ap_fixed<9,3>", "accum": "ap_fixed<30,10>"}},
+    "Model": {
+        "Precision": {"default": "ap_fixed<8,3>", "weight": "ap_fixed<9,3>", "accum": "ap_fixed<30,10>"}
+    },
     "LayerType": {
         "Dense": {"Precision": {"default": "ap_fixed<10,3>", "weight": "ap_fixed<11,3>"}},
         "Conv2D": {"Precision": "ap_fixed<12,3>"},
@@ -166,7 +169,9 @@ PRECEDENCE_TABLE = [
 ]
 
 
-@pytest.mark.parametrize("layer, widths", PRECEDENCE_TABLE, ids=[f"{n}-{c}" for (n, c), _ in PRECEDENCE_TABLE])
+@pytest.mark.parametrize(
+    "layer, widths", PRECEDENCE_TABLE, ids=[f"{n}-{c}" for (n, c), _ in PRECEDENCE_TABLE]
+)
 def test_precision_precedence(layer, widths):
     cfg = resolve_layer_config(PRECEDENCE_CONFIG, *layer)
     assert (cfg.weight.width, cfg.bias.width, cfg.result.width, cfg.accum.width) == widths
@@ -210,8 +215,12 @@ def test_config_from_keras_model_layout_resolves_to_model_default():
     # What config_from_keras_model(granularity='name') writes: 'auto' everywhere below Model.
     config = {
         "Model": {"Precision": {"default": "ap_fixed<10,4>"}, "ReuseFactor": 1, "Strategy": "Latency"},
-        "LayerName": {"d": {"Precision": {"result": "auto", "weight": "auto", "bias": "auto", "accum": "auto"},
-                            "ReuseFactor": 1}},
+        "LayerName": {
+            "d": {
+                "Precision": {"result": "auto", "weight": "auto", "bias": "auto", "accum": "auto"},
+                "ReuseFactor": 1,
+            }
+        },
     }
     cfg = resolve_layer_config(config, "d", "Dense")
     assert {cfg.weight, cfg.bias, cfg.result, cfg.accum} == {fx(10, 4)}
@@ -267,7 +276,8 @@ BAD_CONFIGS = [
      r"^LayerName\.dense_1\.ReuseFactor: expected a positive integer, got 2\.5"),
     ({"LayerType": {"Dense": {"ReuseFactor": "four"}}}, ConfigError,
      r"^LayerType\.Dense\.ReuseFactor: expected a positive integer, got 'four'"),
-    ({"Model": {"ReuseFactor": True}}, ConfigError, r"^Model\.ReuseFactor: expected a positive integer, got True"),
+    ({"Model": {"ReuseFactor": True}}, ConfigError,
+     r"^Model\.ReuseFactor: expected a positive integer, got True"),
     ({"Model": {"ReuseFactor": -2}}, ConfigError, r"^Model\.ReuseFactor: expected a positive integer"),
     ({"LayerName": {"dense_1": {"Strategy": "Fastest"}}}, ConfigError,
      r"^LayerName\.dense_1\.Strategy: unknown strategy 'Fastest'"),
@@ -317,7 +327,9 @@ HLS4ML_ORACLE_CONFIGS = [
                       "c1": {"Strategy": "DistributedArithmetic"}},
     },
 ]
-ORACLE_LAYERS = [("d1", "Dense"), ("d2", "Dense"), ("d3", "Dense"), ("c1", "Conv2D"), ("bn", "BatchNormalization")]
+ORACLE_LAYERS = [
+    ("d1", "Dense"), ("d2", "Dense"), ("d3", "Dense"), ("c1", "Conv2D"), ("bn", "BatchNormalization")
+]
 
 
 @pytest.mark.hls4ml
@@ -364,7 +376,8 @@ def test_save_load_round_trip(tmp_path, suffix):
 
 
 def test_save_writes_enums_and_precisions_as_hls4ml_strings(tmp_path):
-    config = {"Model": {"Strategy": Strategy.RESOURCE_UNROLLED, "Precision": parse_precision("ap_fixed<8,3>")},
+    config = {"Model": {"Strategy": Strategy.RESOURCE_UNROLLED,
+                        "Precision": parse_precision("ap_fixed<8,3>")},
               "IOType": IOType.STREAM, "LayerName": {"d": {"Precision": {"result": AUTO}}}}
     save_config(config, tmp_path / "c.yml")
     assert load_config(tmp_path / "c.yml") == {
@@ -384,7 +397,9 @@ def test_load_hls4ml_project_file_layout(tmp_path):
         "KerasModel: model.keras\nOutputDir: my-prj\nIOType: io_stream\nBackend: Vivado\n"
         "HLSConfig:\n  Model:\n    Precision: ap_fixed<16,6>\n    ReuseFactor: 2\n"
     )
-    assert load_config(path) == {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 2}, "IOType": "io_stream"}
+    assert load_config(path) == {
+        "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 2}, "IOType": "io_stream"
+    }
 
 
 @pytest.mark.parametrize(
@@ -502,7 +517,9 @@ def test_hls4ml_layers_split_activations(golden_models):
 
     cnn = golden_models["cnn2d"]
     assert hls4ml_layers(cnn.get_layer("conv")) == [("conv", "Conv2D"), ("conv_relu", "Activation")]
-    assert hls4ml_layers(cnn.get_layer("branch_b")) == [("branch_b", "Dense"), ("branch_b_softmax", "Softmax")]
+    assert hls4ml_layers(cnn.get_layer("branch_b")) == [
+        ("branch_b", "Dense"), ("branch_b_softmax", "Softmax")
+    ]
     assert hls4ml_layer_class(cnn.get_layer("relu")) == "ThresholdedReLU"  # hls4ml 1.3's reading of ReLU()
     assert hls4ml_layer_class(cnn.get_layer("flatten")) == "Reshape"
     assert hls4ml_layer_class(cnn.get_layer("drop")) == "Activation"
@@ -539,5 +556,6 @@ def test_validate_checks_entries_no_layer_would_consult():
     config = {"Model": {"Precision": "ap_fixed<nope>"}, "LayerName": {"d": {"Precision": "ap_fixed<8,3>"}}}
     with pytest.raises(PrecisionError, match=r"^cfg\.yml: Model\.Precision: cannot parse 'ap_fixed<nope>'"):
         validate_config(config, source="cfg.yml")
-    with pytest.raises(ConfigError, match=r"^LayerName\.d\.Precision\.table: expected a precision string, got 3"):
+    with pytest.raises(ConfigError,
+                       match=r"^LayerName\.d\.Precision\.table: expected a precision string, got 3"):
         validate_config({"LayerName": {"d": {"Precision": {"table": 3}}}})
