@@ -383,3 +383,22 @@ def test_dense_on_sequence_then_flatten_bn_dense():
     assert [w.shape for w in reduced.get_layer("bn").get_weights()] == [(6,)] * 4
     assert reduced.get_layer("pw").get_config()["use_bias"]  # gained the folded c-constant
     np.testing.assert_allclose(predict(reduced, x_in), predict(model, x_in), atol=ATOL)
+
+
+def test_branches_all_resized_or_none():
+    # "h" feeds two heads: its zero unit is removed from both consumers' inputs.
+    inp = keras.Input((4,))
+    h = keras.layers.Dense(5, activation="tanh", name="h")(inp)
+    a = keras.layers.Dense(2, name="head_a")(h)
+    b = keras.layers.Dense(3, name="head_b")(keras.layers.Dropout(0.2, name="drop")(h))
+    model = fill(keras.Model(inp, [a, b]), seed=13)
+    plant(model, "h", [2], [0.5])
+    x = np.random.default_rng(0).normal(size=(6, 4)).astype("float32")
+    reduced = reduce_model(model)
+    assert kernel_shapes(reduced) == {"h": (4, 4), "head_a": (4, 2), "head_b": (4, 3)}
+    for got, want in zip(reduced(x, training=False), model(x, training=False)):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=ATOL)
+    # If "h" is also a model output, its width is part of the interface: nothing is removed.
+    model2 = fill(keras.Model(inp, [a, h]), seed=13)
+    plant(model2, "h", [2], [0.5])
+    assert reduce_graph(from_keras(model2))[1] == {}
