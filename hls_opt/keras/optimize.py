@@ -432,8 +432,7 @@ def _choose_strength(
         set_strength(regs, strength)
         if strength > 0:
             _reset_optimizer(work.optimizer)
-            with timer.phase("training"):
-                work.fit(ds, epochs=search_epochs, verbose=0)
+            work.fit(ds, epochs=search_epochs, verbose=0)  # timed as "regularisation" by the caller
         unpruned = evaluate()
         trained = work.get_weights()
         values = group_values(work, groups, probe_metric, data=val_data, loss_fn=loss, normalise=not local)
