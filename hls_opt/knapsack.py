@@ -53,14 +53,16 @@ logger = logging.getLogger(__name__)
 IMPLEMENTATIONS = ("auto", "dynamic", "branch_bound", "greedy", "CBC_MIP")
 
 # 'auto' picks dynamic programming for one constraint up to this many table cells (items × capacity
-# after reduction) without trying anything else; the traceback costs one bit per cell.
-DP_DIRECT_CELLS = 1e8
+# after reduction) without trying anything else (well under a millisecond); the traceback costs
+# one bit per cell.
+DP_DIRECT_CELLS = 1e6
 # Largest DP 'auto' and 'dynamic' will run: 2.4e9 cells ≈ 300 MB of traceback bits.  Past it,
 # branch and bound (exact, but time-limited under 'auto').
 DP_MAX_CELLS = 2.4e9
 # Largest capacity the DP keeps a float row for (8 bytes per unit of capacity: 400 MB).
 DP_MAX_CAPACITY = 50_000_000
-# Branch-and-bound nodes 'auto' spends on a one-constraint instance before switching to the DP.
+# At most this many branch-and-bound nodes (and cells / 200) 'auto' spends on a one-constraint
+# instance before switching to the DP.
 AUTO_BB_PROBE_NODES = 2_000_000
 # Seconds 'auto' lets branch and bound run on an instance the DP cannot take; past it the best
 # solution found so far (never worse than greedy) is returned and a warning is logged.  Override
@@ -326,9 +328,11 @@ def _solve_exact(
         elif implementation in ("auto", "CBC_MIP") and dp_fits:
             if cells <= DP_DIRECT_CELLS:
                 return _solve_dp(v, w[0] // g, cap), "dynamic"
-            # A large table: branch and bound often proves optimality in milliseconds; if it does
-            # not within a node budget, the DP's predictable O(N·C) wins.
-            pick, proven = _solve_bb(v, w, c, None, AUTO_BB_PROBE_NODES)
+            # A larger table: branch and bound often proves optimality in a millisecond; if it does
+            # not within a node budget worth a fraction of the DP's time (a node costs tens of
+            # nanoseconds, a DP cell about one), the DP's predictable O(N·C) wins.
+            budget = int(min(AUTO_BB_PROBE_NODES, cells // 200))
+            pick, proven = _solve_bb(v, w, c, None, budget)
             if proven:
                 return pick, "branch_bound"
             return _solve_dp(v, w[0] // g, cap), "dynamic"
