@@ -304,6 +304,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         level = logging.INFO if args.verbose else (logging.ERROR if args.quiet else logging.WARNING)
         logging.basicConfig(level=level, format=f"{PROG}: %(levelname)s: %(message)s", stream=sys.stderr)
         logging.getLogger("hls_opt").setLevel(level)
+        if not args.verbose:
+            # Keras/TensorFlow UserWarnings (dataset shuffling, optimizer variables…) are not the
+            # user's business on the command line; -v shows them.
+            import warnings
+
+            warnings.filterwarnings("ignore", category=UserWarning)
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
         if not args.command:
             raise BadInput("a command is required: optimize, estimate or demo (see hls-opt --help)")
         return COMMANDS[args.command](args)

@@ -221,6 +221,8 @@ def format_table(report: Mapping[str, Any], *, before_after: bool | None = None)
         rf_text = _fmt(rf)
         if before_after and layer.get("reuse_factor_before") not in (None, rf):
             rf_text = f"{_fmt(layer['reuse_factor_before'])}→{rf_text}"
+        if not any(b.get(k) for k in keys) and not any(a.get(k) for k in keys):
+            strategy, rf_text = "", ""  # Input, activations…: strategy/RF mean nothing there
         row = [str(layer.get("name")), str(layer.get("type", "")), strategy, rf_text]
         row += [_cell(b.get(k), a.get(k), before_after) for k in keys]
         if before_after:
