@@ -379,3 +379,34 @@ def test_emit_rejects_weights_that_do_not_fit(mlp):
         to_keras_model(g)
     with pytest.raises(TypeError):
         to_keras_model(mlp)
+
+
+def test_nested_model_is_opaque_and_round_trips():
+    inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="i1"), keras.layers.Dense(3, name="i2")])
+    model = _randomize(keras.Sequential([keras.Input((4,), name="x"), inner, keras.layers.Dense(2, name="o")]))
+    g = from_keras(model)
+    node = g.node(inner.name)
+    # Two Dense layers inside: both 'kernel' and 'bias' names appear twice, made unique in order.
+    assert isinstance(node, Opaque) and list(node.weights) == ["kernel", "bias", "kernel_1", "bias_1"]
+    x = RNG.normal(size=(3, 4)).astype("float32")
+    assert _same_predictions(model, to_keras_model(g), x)
+
+
+def test_a_saved_and_loaded_model_round_trips(tmp_path, cnn):
+    path = tmp_path / "cnn.keras"
+    cnn.save(path)
+    loaded = keras.models.load_model(path)
+    x = RNG.normal(size=(2, 8, 8, 3)).astype("float32")
+    assert _same_predictions(cnn, to_keras_model(from_keras(loaded)), x)
+
+
+def test_an_input_no_output_uses_keeps_its_node():
+    import warnings
+
+    a, unused = keras.Input((3,), name="a"), keras.Input((2,), name="unused")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras warns about the unused input
+        model = keras.Model([a, unused], keras.layers.Dense(1, name="d")(a))
+    g = from_keras(model)
+    assert g.inputs == ["a", "unused"] and isinstance(g.node("unused"), Input)
+    assert [t.shape[1] for t in to_keras_model(g).inputs] == [3, 2]

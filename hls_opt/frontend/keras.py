@@ -131,6 +131,7 @@ def _collect_calls(model: Any) -> list[tuple[Any, Any]]:
 
     try:
         outputs = keras.tree.flatten(model.outputs)
+        inputs = keras.tree.flatten(model.inputs)
     except (AttributeError, ValueError) as exc:
         raise ModelError(
             f"model {model.name!r}: it is not built (no inputs/outputs yet); give it an Input or call it once"
@@ -138,7 +139,9 @@ def _collect_calls(model: Any) -> list[tuple[Any, Any]]:
     calls: dict[str, tuple[Any, Any]] = {}
     post_order: list[str] = []
     # Iterative depth-first walk (deep models would overflow recursion).
+    # The inputs are walked too (first), so an input no output depends on still gets its node.
     stack: list[tuple[Any, bool]] = [(t, False) for t in reversed(outputs)]
+    stack += [(t, False) for t in reversed(inputs)]
     while stack:
         tensor, expanded = stack.pop()
         history = getattr(tensor, "_keras_history", None)
