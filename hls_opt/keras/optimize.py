@@ -297,7 +297,7 @@ def run_optimization(
             if not at_least_as_good(value, baseline, increasing) and fine_tune_epochs > 0:
                 stopper = StopWhenRecovered(evaluate, baseline, increasing)
                 with timer.phase("training"):
-                    work.fit(ds, epochs=fine_tune_epochs, verbose=0, callbacks=[stopper])
+                    work.fit(ds, epochs=fine_tune_epochs, verbose=0, shuffle=False, callbacks=[stopper])
                 epochs_run = stopper.epochs_run
                 value = stopper.last if stopper.last is not None else evaluate()
             accepted = meets(value, baseline, rtol, increasing)
@@ -335,7 +335,7 @@ def run_optimization(
                     for name, constraint in constraints.items():
                         constraint.assign(np.ones_like(masks[name]), None)
                     with timer.phase("training"):
-                        work.fit(ds, epochs=rewinding_epochs, verbose=0, callbacks=list(callbacks or []))
+                        work.fit(ds, epochs=rewinding_epochs, verbose=0, shuffle=False, callbacks=list(callbacks or []))
                 resume_weights = work.get_weights()
 
         # ---- the result: a clean copy of the caller's architecture with the best weights
@@ -432,7 +432,7 @@ def _choose_strength(
         set_strength(regs, strength)
         if strength > 0:
             _reset_optimizer(work.optimizer)
-            work.fit(ds, epochs=search_epochs, verbose=0)  # timed as "regularisation" by the caller
+            work.fit(ds, epochs=search_epochs, verbose=0, shuffle=False)  # timed as "regularisation" by the caller
         unpruned = evaluate()
         trained = work.get_weights()
         values = group_values(work, groups, probe_metric, data=val_data, loss_fn=loss, normalise=not local)

@@ -1,0 +1,199 @@
+"""The optimization loop on a tiny problem: contract details of optimize_model / run_optimization."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from hls_opt.attributes import OptimizationAttributes, get_attributes_from_keras_model  # noqa: E402
+from hls_opt.errors import ConfigError  # noqa: E402
+from hls_opt.keras import optimize_model  # noqa: E402
+from hls_opt.keras.optimize import OptimizationOutcome, run_optimization  # noqa: E402
+from hls_opt.objectives import ParameterEstimator  # noqa: E402
+from hls_opt.scheduler import ConstantScheduler, PolynomialScheduler  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def problem():
+    """A separable 3-class problem and a trained 8-16-3 MLP (logits)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 8)).astype("float32")
+    teacher = rng.normal(size=(8, 3))
+    y = np.eye(3, dtype="float32")[np.argmax(X @ teacher, axis=1)]
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu", name="hidden"),
+                              keras.layers.Dense(3, name="logits")])
+    model.compile(keras.optimizers.Adam(0.01), keras.losses.CategoricalCrossentropy(from_logits=True))
+    model.fit(X[:400], y[:400], epochs=30, batch_size=32, verbose=0)
+    return model, X[:400], y[:400], X[400:], y[400:]
+
+
+def _args(problem, **overrides):
+    model, Xtr, ytr, Xva, yva = problem
+    args = dict(
+        model=model, model_attributes=get_attributes_from_keras_model(model), objective=ParameterEstimator,
+        scheduler=PolynomialScheduler(3, final_sparsity=0.5), X_train=Xtr, y_train=ytr, X_val=Xva, y_val=yva,
+        batch_size=32, epochs=3, optimizer=keras.optimizers.Adam(0.01),
+        loss_fn=keras.losses.CategoricalCrossentropy(from_logits=True),
+        validation_metric=keras.metrics.CategoricalAccuracy(), increasing=True, rtol=0.9, tuner=None,
+    )
+    args.update(overrides)
+    return args
+
+
+def _accuracy(model, X, y):
+    return float(np.mean(np.argmax(model.predict(X, verbose=0), 1) == np.argmax(y, 1)))
+
+
+def test_run_visits_the_scheduler_sequence_and_reports_each_step(problem):
+    # rtol 0 accepts every step, so the loop walks PolynomialScheduler(3, 0.5) exactly:
+    # first trial at the initial sparsity 0, then s_k = 0.5 − 0.5·(1 − k/3)³: 0.3148, 0.4815, 0.5.
+    out = run_optimization(**_args(problem, rtol=0.0))
+    assert isinstance(out, OptimizationOutcome)
+    targets = [s["target"] for s in out.steps]
+    np.testing.assert_allclose(targets, [0.0, 0.5 - 0.5 * (2 / 3) ** 3, 0.5 - 0.5 * (1 / 3) ** 3, 0.5])
+    assert all(s["accepted"] for s in out.steps)
+    # ParameterEstimator: 8·16 + 16·3 = 176 weights; 50 % of the savable ones → 88 kept
+    assert out.baseline_resources == {"params": 176.0}
+    assert out.steps[-1]["achieved"] == {"params": 88.0}
+    assert out.pruned_groups == 88 and out.shared_groups == 0
+    kernels = [out.model.get_layer(n).kernel.numpy() for n in ("hidden", "logits")]
+    assert sum(int((k == 0).sum()) for k in kernels) >= 88
+    for name, mask in out.masks.items():
+        assert np.all(out.model.get_layer(name).kernel.numpy()[mask == 0] == 0)
+    assert set(out.timings) >= {"training", "regularisation", "solving", "total"}
+
+
+def test_caller_objects_are_not_consumed(problem):
+    args = _args(problem)
+    model = args["model"]
+    weights = [w.copy() for w in model.get_weights()]
+    optimizer_before = model.optimizer
+    attrs = args["model_attributes"]
+    attrs_before = {n: (a.optimizable, repr(a.optimization_attributes)) for n, a in attrs.items()}
+    sched = args["scheduler"]
+    opt = args["optimizer"]
+    metric = args["validation_metric"]
+    out = optimize_model(*[args[k] for k in list(args)[:15]], tuner=None)
+    assert out is not model
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))
+    assert model.optimizer is optimizer_before
+    assert {n: (a.optimizable, repr(a.optimization_attributes)) for n, a in attrs.items()} == attrs_before
+    assert sched.get_sparsity() == 0.0  # the copy advanced, not the caller's scheduler
+    assert len(opt.variables) == 0 or int(opt.iterations.numpy()) == 0  # never built or stepped
+    assert float(metric.result()) == 0.0  # never updated
+    # a second call with the same objects behaves like the first (same step sequence)
+    out2 = run_optimization(**args)
+    assert [s["target"] for s in out2.steps][:2] == [0.0, pytest.approx(0.5 - 0.5 * (2 / 3) ** 3)]
+
+
+def test_too_tight_rtol_returns_the_baseline_weights(problem):
+    # rtol 1.5 with an increasing metric: no step can reach 1.5× the baseline accuracy
+    args = _args(problem, rtol=1.5, epochs=2, scheduler=ConstantScheduler(final_sparsity=0.5, update_step=0.25))
+    out = run_optimization(**args)
+    assert not any(s["accepted"] for s in out.steps)
+    assert len(out.steps) == 2  # cutoff_bad_trials = 1: stop after two consecutive failures
+    assert all(np.array_equal(a, b) for a, b in zip(problem[0].get_weights(), out.model.get_weights()))
+    assert out.final_metric == out.baseline_metric
+    assert all(np.all(m == 1) for m in out.masks.values())
+
+
+def test_metric_as_name_or_callable_and_objective_as_instance_or_name(problem):
+    model, Xtr, ytr, Xva, yva = problem
+
+    def acc(y_true, y_pred):
+        return float(np.mean(np.argmax(y_true, 1) == np.argmax(y_pred, 1)))
+
+    for metric, objective in (("accuracy", ParameterEstimator()), (acc, "params")):
+        out = run_optimization(**_args(problem, validation_metric=metric, objective=objective,
+                                       scheduler=ConstantScheduler(final_sparsity=0.3, update_step=0.3)))
+        assert out.baseline_metric == pytest.approx(acc(yva, model.predict(Xva, verbose=0)))
+        assert out.final_metric >= 0.9 * out.baseline_metric
+        assert _accuracy(out.model, Xva, yva) == pytest.approx(out.final_metric)
+
+
+class _NoLastLayer:
+    """Optimizes every layer but the output one, for which it answers (False, None) (hls4ml D7)."""
+
+    @classmethod
+    def is_layer_optimizable(cls, a):
+        if not a.weight_shape or a.name == "logits":
+            return False, None
+        return True, OptimizationAttributes("structured", pruning=True)
+
+    @classmethod
+    def layer_resources(cls, a):
+        return [int(np.prod(a.weight_shape))] if a.weight_shape else [0]
+
+    @classmethod
+    def layer_savings(cls, a):
+        return [int(np.prod(a.weight_shape[:-1]))]
+
+
+def test_non_optimizable_last_layer_does_not_crash(problem):
+    out = run_optimization(**_args(problem, objective=_NoLastLayer, rtol=0.0))
+    assert set(out.masks) == {"hidden"}
+    # structured: 8 of 16 hidden neurons (8 weights each) are removed, the logits untouched
+    assert int((out.model.get_layer("hidden").kernel.numpy() == 0).all(axis=0).sum()) == 8
+    np.testing.assert_array_equal(out.model.get_layer("logits").kernel.numpy() == 0, False)
+
+
+def test_bad_arguments_raise_config_errors(problem):
+    with pytest.raises(ConfigError):
+        run_optimization(**_args(problem, epochs=1, rewinding_epochs=1))
+    with pytest.raises(ConfigError):
+        run_optimization(**_args(problem, ranking_metric="Oracle"))
+    with pytest.raises(ConfigError):
+        run_optimization(**_args(problem, scheduler=object()))
+
+
+def test_returned_model_loads_in_a_fresh_process_without_hls_opt(problem, tmp_path):
+    out = run_optimization(**_args(problem, rtol=0.0))
+    path = tmp_path / "m.keras"
+    out.model.save(path)
+    x = problem[3][:5]
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", out.model.predict(x, verbose=0))
+    code = (
+        "import sys; sys.modules['hls_opt'] = None\n"  # any import of hls_opt would now fail
+        "import numpy as np, keras\n"
+        f"m = keras.models.load_model({str(path)!r})\n"
+        f"p = m.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0)\n"
+        f"assert np.array_equal(p, np.load({str(tmp_path / 'y.npy')!r}))\n"
+        "assert all(getattr(l, 'kernel_constraint', None) is None and getattr(l, 'kernel_regularizer', None) is None"
+        " for l in m.layers)\n"
+    )
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                            cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_weight_sharing_groups_stay_shared(problem):
+    class Sharing(_NoLastLayer):
+        @classmethod
+        def is_layer_optimizable(cls, a):
+            if not a.weight_shape:
+                return False, None
+            return True, OptimizationAttributes("structured", pruning=False, weight_sharing=True)
+
+        @classmethod
+        def layer_savings(cls, a):
+            return [1]
+
+    out = run_optimization(**_args(problem, objective=Sharing, rtol=0.0,
+                                   scheduler=ConstantScheduler(final_sparsity=0.25, update_step=0.25)))
+    assert out.shared_groups > 0 and out.pruned_groups == 0
+    for name, mask in out.masks.items():
+        kernel = out.model.get_layer(name).kernel.numpy()
+        for col in np.flatnonzero((mask == 0).all(axis=0)):
+            assert np.all(kernel[:, col] == kernel[0, col])  # one shared value per frozen neuron
