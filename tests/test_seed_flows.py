@@ -1,0 +1,142 @@
+"""The seed document's three use cases, with hls_opt imports, on scikit-learn's digits data.
+
+One baseline (64-64-32-10 logits), one scheduler / optimizer / loss / metric object shared by the
+three calls, exactly as the seed does — the calls must not consume them.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def seed_setup():
+    import keras
+    from keras.losses import CategoricalCrossentropy
+    from keras.metrics import CategoricalAccuracy
+    from keras.optimizers import Adam
+
+    from hls_opt.data import __file__ as data_init
+    from hls_opt.scheduler import PolynomialScheduler
+
+    data = np.load(os.path.join(os.path.dirname(data_init), "digits.npz"))
+    X = (data["X"] / 16).astype("float32")
+    y = np.eye(10, dtype="float32")[data["y"]]
+    order = np.random.default_rng(0).permutation(len(X))
+    X, y = X[order], y[order]
+    n_train, n_val = int(0.6 * len(X)), int(0.2 * len(X))
+    split = dict(
+        X_train=X[:n_train], y_train=y[:n_train],
+        X_val=X[n_train : n_train + n_val], y_val=y[n_train : n_train + n_val],
+        X_test=X[n_train + n_val :], y_test=y[n_train + n_val :],
+    )
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((64,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(32, activation="relu"),
+        keras.layers.Dense(10),
+    ])
+    model.compile(Adam(), CategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.fit(split["X_train"], split["y_train"], epochs=30, batch_size=64, verbose=0)
+    shared = dict(
+        scheduler=PolynomialScheduler(5, final_sparsity=0.5), optimizer=Adam(),
+        loss_fn=CategoricalCrossentropy(from_logits=True), metric=CategoricalAccuracy(),
+    )
+    return model, split, shared
+
+
+def _call_args(split, shared, epochs=5, batch_size=64):
+    return (shared["scheduler"], split["X_train"], split["y_train"], split["X_val"], split["y_val"], batch_size,
+            epochs, shared["optimizer"], shared["loss_fn"], shared["metric"], True, 0.975)
+
+
+def _val_accuracy(model, split):
+    p = model.predict(split["X_val"], verbose=0)
+    return float(np.mean(np.argmax(p, 1) == np.argmax(split["y_val"], 1)))
+
+
+def _check_untouched_and_within_rtol(baseline, weights_before, optimized, split):
+    assert optimized is not baseline
+    assert all(np.array_equal(a, b) for a, b in zip(weights_before, baseline.get_weights()))
+    assert _val_accuracy(optimized, split) >= 0.975 * _val_accuracy(baseline, split)
+
+
+def test_seed_params_unstructured(seed_setup):
+    from hls_opt.attributes import get_attributes_from_keras_model
+    from hls_opt.keras import optimize_model
+    from hls_opt.keras.utils import get_model_sparsity
+    from hls_opt.objectives import ParameterEstimator
+
+    model, split, shared = seed_setup
+    before = [w.copy() for w in model.get_weights()]
+    attrs = get_attributes_from_keras_model(model)
+    optimized = optimize_model(model, attrs, ParameterEstimator, *_call_args(split, shared))
+    sparsity, per_layer = get_model_sparsity(optimized)
+    assert sparsity >= 0.45
+    _check_untouched_and_within_rtol(model, before, optimized, split)
+
+
+def test_seed_gpu_flops_structured(seed_setup):
+    from hls_opt.attributes import get_attributes_from_keras_model
+    from hls_opt.keras import optimize_model
+    from hls_opt.objectives.gpu_objectives import GPUFLOPEstimator
+
+    model, split, shared = seed_setup
+    before = [w.copy() for w in model.get_weights()]
+    attrs = get_attributes_from_keras_model(model)
+    optimized = optimize_model(model, attrs, GPUFLOPEstimator, *_call_args(split, shared))
+    units = [layer.units for layer in optimized.layers if hasattr(layer, "units")]
+    assert units[-1] == 10  # output labels kept
+    assert sum(units) < 64 + 32 + 10  # neurons removed, not just zeroed
+
+    def flops(m):
+        a = get_attributes_from_keras_model(m)
+        return sum(GPUFLOPEstimator.layer_resources(a[layer.name])[0] for layer in m.layers if hasattr(layer, "units"))
+
+    assert flops(optimized) < flops(model)
+    _check_untouched_and_within_rtol(model, before, optimized, split)
+
+
+def test_seed_vivado_dsp_pattern(seed_setup):
+    from hls_opt import optimize_keras_model_for_hls4ml
+    from hls_opt.config import config_from_keras_model
+    from hls_opt.objectives.vivado_objectives import VivadoDSPEstimator
+    from hls_opt.structures import zero_reuse_groups
+
+    model, split, shared = seed_setup
+    before = [w.copy() for w in model.get_weights()]
+    hls_config = config_from_keras_model(model, granularity="name", default_precision="ac_fixed<16, 6>",
+                                         default_reuse_factor=4)
+    hls_config["IOType"] = "io_parallel"
+    hls_config["Model"]["Strategy"] = "Resource"
+    optimized = optimize_keras_model_for_hls4ml(model, hls_config, VivadoDSPEstimator, *_call_args(split, shared))
+
+    # DSPs of the unrolled kernels (REFERENCE §5): BF − Z per layer, BF = ∏W / RF, Z = all-zero reuse rows
+    def dsps(m):
+        kernels = [layer.kernel.numpy() for layer in m.layers if hasattr(layer, "kernel")]
+        return sum(k.size // 4 - zero_reuse_groups(k, 4) for k in kernels)
+
+    assert dsps(model) == 6464 // 4
+    assert dsps(optimized) <= 0.6 * dsps(model)
+    _check_untouched_and_within_rtol(model, before, optimized, split)
+
+
+def test_seed_dsp_with_attributes_in_the_config_slot(seed_setup):
+    # The seed passes model_attributes where the wrapper expects hls_config; both work.  Built
+    # without a config, attributes carry hls4ml's defaults (RF 1, Latency): unstructured DSPs.
+    from hls_opt import optimize_keras_model_for_hls4ml
+    from hls_opt.attributes import get_attributes_from_keras_model
+    from hls_opt.objectives.vivado_objectives import VivadoDSPEstimator
+
+    model, split, shared = seed_setup
+    attrs = get_attributes_from_keras_model(model)
+    optimized = optimize_keras_model_for_hls4ml(model, attrs, VivadoDSPEstimator, *_call_args(split, shared, epochs=2))
+    zeros = sum(int((layer.kernel.numpy() == 0).sum()) for layer in optimized.layers if hasattr(layer, "kernel"))
+    assert zeros > 0
+    assert _val_accuracy(optimized, split) >= 0.975 * _val_accuracy(model, split)
