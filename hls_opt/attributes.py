@@ -148,7 +148,10 @@ class OptimizationAttributes:
         shape = tuple(block_shape)
         if len(shape) != 2:
             raise ConfigError(f"block_shape: expected two sizes, got {block_shape!r}")
-        self.block_shape = (_positive_int(shape[0], "block_shape[0]"), _positive_int(shape[1], "block_shape[1]"))
+        self.block_shape = (
+            _positive_int(shape[0], "block_shape[0]"),
+            _positive_int(shape[1], "block_shape[1]"),
+        )
         self.pattern_offset = _positive_int(pattern_offset, "pattern_offset")
         self.consecutive_patterns = _positive_int(consecutive_patterns, "consecutive_patterns")
 
@@ -247,7 +250,9 @@ def _config_following(config: LayerConfig, hls: Any) -> LayerConfig:
         if getattr(hls, "reuse_factor", None) is not None:
             changes["reuse_factor"] = _positive_int(hls.reuse_factor, "reuse_factor")
         if getattr(hls, "parallelization_factor", None) is not None:
-            changes["parallelization_factor"] = _positive_int(hls.parallelization_factor, "parallelization_factor")
+            changes["parallelization_factor"] = _positive_int(
+                hls.parallelization_factor, "parallelization_factor"
+            )
         if getattr(hls, "strategy", None) is not None:
             changes["strategy"] = parse_strategy(hls.strategy, key="hls4ml_attributes.strategy")
         if getattr(hls, "io_type", None) is not None:
@@ -344,6 +349,8 @@ def get_attributes_from_keras_model_and_hls4ml_config(
     if isinstance(config, (str, Path)):
         config = load_config(config)
     elif config is not None and not isinstance(config, Mapping):
-        raise TypeError(f"config: expected an hls4ml config dict, a file path or None, got {type(config).__name__}")
+        raise TypeError(
+            f"config: expected an hls4ml config dict, a file path or None, got {type(config).__name__}"
+        )
     graph = from_keras(model, config)
     return attributes_from_graph(graph, [n for n in _model_layer_names(model) if n in graph])

@@ -69,7 +69,9 @@ def _build_layer(node: ir.Node) -> Any:
         with SafeModeScope(False):
             return cls.from_config(cfg)
     except Exception as exc:
-        raise ModelError(f"layer {node.name!r}: cannot rebuild {node.keras_class} from its config: {exc}") from exc
+        raise ModelError(
+            f"layer {node.name!r}: cannot rebuild {node.keras_class} from its config: {exc}"
+        ) from exc
 
 
 def _map_refs(value: Any, tensors: list[Any]) -> Any:
@@ -120,7 +122,8 @@ def _is_chain(graph: Graph) -> bool:
     nodes = graph.nodes()
     if len(graph.inputs) != 1 or len(graph.outputs) != 1 or not isinstance(nodes[0], ir.Input):
         return False
-    return all(n.inputs == [prev.name] for prev, n in zip(nodes, nodes[1:])) and graph.outputs == [nodes[-1].name]
+    chained = all(n.inputs == [prev.name] for prev, n in zip(nodes, nodes[1:]))
+    return chained and graph.outputs == [nodes[-1].name]
 
 
 def _set_weights(layer: Any, node: ir.Node) -> None:

@@ -187,7 +187,7 @@ def test_conv1d_model(conv1d):
     assert g.node("gmax").global_ and g.node("gmax").output_shape == (3,)
 
 
-def test_hls_config_is_resolved_per_layer(mlp):
+def test_hls_config_is_resolved_per_layer(mlp, tmp_path):
     cfg = {
         "Model": {"Precision": "ap_fixed<8,3>", "ReuseFactor": 2, "Strategy": "Latency"},
         "LayerName": {"d2": {"ReuseFactor": 3, "Strategy": "Resource"}},
@@ -195,8 +195,17 @@ def test_hls_config_is_resolved_per_layer(mlp):
     }
     g = from_keras(mlp, cfg)
     d1, d2 = g.node("d1").config, g.node("d2").config
-    assert (d1.reuse_factor, d1.strategy, d1.weight.width, d1.io_type) == (2, Strategy.LATENCY, 8, IOType.STREAM)
+    assert (d1.reuse_factor, d1.strategy, d1.weight.width) == (2, Strategy.LATENCY, 8)
+    assert d1.io_type is IOType.STREAM
     assert (d2.reuse_factor, d2.strategy) == (3, Strategy.RESOURCE)
+    # The same config from a YAML file.
+    from hls_opt.config import save_config
+
+    path = tmp_path / "cfg.yml"
+    save_config(cfg, path)
+    assert from_keras(mlp, str(path)).node("d2").config.reuse_factor == 3
+    with pytest.raises(TypeError):
+        from_keras(mlp, 42)
     # No config: hls4ml's defaults (fixed<16,6>, RF 1, Latency, io_parallel).
     d = from_keras(mlp).node("d1").config
     assert (d.weight.width, d.weight.integer, d.reuse_factor, d.strategy, d.io_type) == (
@@ -291,7 +300,8 @@ def test_bare_keras_ops_are_opaque_and_round_trip():
 def test_multiple_inputs_and_outputs_round_trip():
     a, b = keras.Input((3,), name="a"), keras.Input((3,), name="b")
     s = keras.layers.Add(name="s")([a, b])
-    model = _randomize(keras.Model([a, b], [keras.layers.Dense(2, name="o1")(s), keras.layers.Dense(1, name="o2")(s)]))
+    outputs = [keras.layers.Dense(2, name="o1")(s), keras.layers.Dense(1, name="o2")(s)]
+    model = _randomize(keras.Model([a, b], outputs))
     g = from_keras(model)
     assert (g.inputs, g.outputs) == (["a", "b"], ["o1", "o2"])
     rebuilt = to_keras_model(g)
@@ -358,7 +368,9 @@ def test_emit_follows_fewer_filters_through_batchnorm(cnn):
     dk[np.arange(96).reshape(4, 4, 6)[..., drop].reshape(-1)] = 0
     zeroed.get_layer("dense").set_weights([dk, db])
     x = RNG.normal(size=(4, 8, 8, 3)).astype("float32")
-    np.testing.assert_allclose(smaller.predict(x, verbose=0), zeroed.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        smaller.predict(x, verbose=0), zeroed.predict(x, verbose=0), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_emit_a_functional_graph_after_a_copy(branches):
@@ -382,8 +394,12 @@ def test_emit_rejects_weights_that_do_not_fit(mlp):
 
 
 def test_nested_model_is_opaque_and_round_trips():
-    inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="i1"), keras.layers.Dense(3, name="i2")])
-    model = _randomize(keras.Sequential([keras.Input((4,), name="x"), inner, keras.layers.Dense(2, name="o")]))
+    inner = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, name="i1"), keras.layers.Dense(3, name="i2")]
+    )
+    model = _randomize(
+        keras.Sequential([keras.Input((4,), name="x"), inner, keras.layers.Dense(2, name="o")])
+    )
     g = from_keras(model)
     node = g.node(inner.name)
     # Two Dense layers inside: both 'kernel' and 'bias' names appear twice, made unique in order.

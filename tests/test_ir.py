@@ -19,7 +19,10 @@ def _dense(name: str, inputs: list[str], n_in: int, n_out: int, fill: float = 1.
         input_shapes=[(n_in,)],
         output_shape=(n_out,),
         keras_class="Dense",
-        weights={"kernel": np.full((n_in, n_out), fill, dtype=np.float32), "bias": np.zeros(n_out, np.float32)},
+        weights={
+            "kernel": np.full((n_in, n_out), fill, dtype=np.float32),
+            "bias": np.zeros(n_out, np.float32),
+        },
         units=n_out,
     )
 
@@ -110,6 +113,14 @@ def test_replace_refuses_other_producers_or_a_taken_name():
         g.replace("a", _dense("b", ["x"], 8, 4))
 
 
+def test_order_is_recomputed_after_changes():
+    g = diamond()
+    assert [n.name for n in g][-1] == "out"  # order cached here
+    g.add(Opaque(name="tail", inputs=["out"]))
+    g.replace("b", _dense("b0", ["x"], 8, 4))
+    assert [n.name for n in g] == ["x", "b0", "a", "add", "cat", "out", "tail"]
+
+
 def test_copy_is_deep():
     g = diamond()
     c = g.copy()
@@ -134,6 +145,14 @@ def test_weighted_node_matrix_view():
     assert (dense.n_in, dense.n_out, dense.n_pixels) == (16, 8, 1)
     assert dense.bias is not None and dense.kind == "Dense"
     assert Node.has_kernel is False and Dense.has_kernel is True
+    # channels_first: output (F, H, W) = (6, 8, 8) → still 64 positions.
+    first = Conv2D(
+        name="cf",
+        output_shape=(6, 8, 8),
+        keras_config={"data_format": "channels_first"},
+        weights={"kernel": np.zeros((3, 3, 3, 6))},
+    )
+    assert (first.channels_last, first.n_pixels) == (False, 64)
 
 
 def test_importing_the_ir_does_not_import_keras():

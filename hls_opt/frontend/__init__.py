@@ -1,4 +1,4 @@
-"""Frontends: models in, IR graphs out.  ``from_keras`` is imported lazily (it needs Keras only when called)."""
+"""Frontends: models in, IR graphs out.  ``from_keras`` imports Keras only when called."""
 
 from hls_opt.frontend.keras import from_keras
 

@@ -15,11 +15,12 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hls_opt.config import LayerConfig, hls4ml_layer_class, resolve_layer_config
+from hls_opt.config import LayerConfig, hls4ml_layer_class, load_config, resolve_layer_config
 from hls_opt.errors import ModelError
 from hls_opt.ir import nodes as ir
 from hls_opt.ir.graph import Graph
@@ -197,7 +198,7 @@ def _make_node(layer: Any, knode: Any, hls_config: Mapping | None) -> ir.Node:
     try:
         keras_config = copy.deepcopy(layer.get_config())
     except Exception as exc:  # a custom layer without a usable get_config: readable, not rebuildable
-        log.warning("layer %r: get_config() failed (%s); the emitter will not be able to rebuild it", layer.name, exc)
+        log.warning("layer %r: get_config() failed (%s); the emitter cannot rebuild it", layer.name, exc)
         keras_config = {"name": layer.name}
         builtin = False
     common: dict[str, Any] = dict(
@@ -245,14 +246,15 @@ def _make_node(layer: Any, knode: Any, hls_config: Mapping | None) -> ir.Node:
     return ir.Opaque(**common)
 
 
-def from_keras(model: Any, hls_config: Mapping | None = None) -> Graph:
+def from_keras(model: Any, hls_config: Mapping | str | Path | None = None) -> Graph:
     """Build the IR graph of a Keras 3 ``Sequential`` or functional model.
 
     One node per layer, in topological order, each with copies of its weights (Keras names and
     layout), shapes without the batch dimension, its Keras class and ``get_config()``, and its
-    :class:`~hls_opt.config.LayerConfig` resolved from ``hls_config`` (``None``: hls4ml's defaults,
-    ``fixed<16,6>``, reuse factor 1, Latency, io_parallel).  Layers hls-opt does not model become
-    :class:`~hls_opt.ir.nodes.Opaque` nodes.  The model is not modified.
+    :class:`~hls_opt.config.LayerConfig` resolved from ``hls_config`` (a dict, a YAML/JSON file
+    path, or ``None`` for hls4ml's defaults: ``fixed<16,6>``, reuse factor 1, Latency,
+    io_parallel).  Layers hls-opt does not model become :class:`~hls_opt.ir.nodes.Opaque` nodes.
+    The model is not modified.
 
     Bare ``keras.ops`` calls in a functional model (``x + y``, ``keras.ops.relu(x)``) become
     ``Opaque`` nodes too.
@@ -266,8 +268,13 @@ def from_keras(model: Any, hls_config: Mapping | None = None) -> Graph:
 
     if not isinstance(model, keras.Model):
         raise TypeError(f"from_keras: expected a Keras model, got {type(model).__name__}")
-    if hls_config is not None and not isinstance(hls_config, Mapping):
-        raise TypeError(f"from_keras: hls_config must be a mapping or None, got {type(hls_config).__name__}")
+    if isinstance(hls_config, (str, Path)):
+        hls_config = load_config(hls_config)
+    elif hls_config is not None and not isinstance(hls_config, Mapping):
+        raise TypeError(
+            "from_keras: hls_config must be a mapping, a YAML/JSON path or None, "
+            f"got {type(hls_config).__name__}"
+        )
     graph = Graph(model.name, sequential=isinstance(model, keras.Sequential))
     for layer, knode in _collect_calls(model):
         graph.add(_make_node(layer, knode, hls_config))

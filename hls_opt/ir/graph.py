@@ -27,6 +27,7 @@ class Graph:
     def __init__(self, name: str = "", *, sequential: bool = False) -> None:
         self._g = nx.DiGraph()
         self._order = 0  # insertion counter, used to break ties in the topological order
+        self._topo: list[str] | None = None  # cached topological order; reset on every change
         self.name = name
         self.sequential = sequential
         self.inputs: list[str] = []
@@ -46,6 +47,7 @@ class Graph:
         for producer in node.inputs:
             if producer not in self._g:
                 raise ModelError(f"layer {node.name!r}: input {producer!r} is not in the graph")
+        self._topo = None
         self._g.add_node(node.name, node=node, order=self._order)
         self._order += 1
         for producer in dict.fromkeys(node.inputs):  # one edge per distinct producer
@@ -69,6 +71,7 @@ class Graph:
         if new_name != old_name:
             if new_name in self._g:
                 raise ModelError(f"layer {old_name!r}: cannot rename to {new_name!r}, the name is taken")
+            self._topo = None
             nx.relabel_nodes(self._g, {old_name: new_name}, copy=False)
             for succ in self._g.successors(new_name):
                 consumer: Node = self._g.nodes[succ]["node"]
@@ -89,8 +92,10 @@ class Graph:
 
     def nodes(self) -> list[Node]:
         """All nodes in topological order (ties broken by insertion order, i.e. the model's order)."""
-        order = nx.lexicographical_topological_sort(self._g, key=lambda n: self._g.nodes[n]["order"])
-        return [self._g.nodes[n]["node"] for n in order]
+        if self._topo is None:
+            key = self._g.nodes
+            self._topo = list(nx.lexicographical_topological_sort(self._g, key=lambda n: key[n]["order"]))
+        return [self._g.nodes[n]["node"] for n in self._topo]
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes())

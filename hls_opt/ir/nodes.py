@@ -108,8 +108,17 @@ class ConvND(WeightedNode):
     padding: str = "valid"
 
     @property
+    def channels_last(self) -> bool:
+        """Keras' ``data_format``: channels last (the default) or first."""
+        return self.keras_config.get("data_format", "channels_last") != "channels_first"
+
+    @property
     def n_pixels(self) -> int:
-        return int(np.prod(self.output_shape[:-1])) if self.output_shape else 1
+        """Output positions: the matrix multiply runs once per position (out_h·out_w, out_w)."""
+        if not self.output_shape:
+            return 1
+        spatial = self.output_shape[:-1] if self.channels_last else self.output_shape[1:]
+        return int(np.prod(spatial))
 
 
 @dataclass
