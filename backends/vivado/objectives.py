@@ -165,6 +165,9 @@ def bram_saved(be: FPGABackend, v: _core.LayerView, st: _core.Structure, rf: int
         return 0
     stack, width_a, w = _rom_geometry(be, v, rf)
     rows = _core.rows_covered(v, st, rf)
+    n_rows = v.n_weights // rf
+    if rows >= n_rows:  # the whole ROM goes: every block is freed
+        return be.memory.blocks(rf, n_rows * w)
     return stack * ((rows * w) // width_a)
 
 
