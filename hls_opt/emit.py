@@ -130,14 +130,17 @@ def _set_weights(layer: Any, node: ir.Node) -> None:
     keys = _weight_keys(list(getattr(layer, "weights", [])))  # bare keras.ops calls have none
     if not keys and not node.weights:
         return
-    if set(keys) == set(node.weights):
-        values = [node.weights[k] for k in keys]
-    elif len(keys) == len(node.weights):
-        values = list(node.weights.values())  # same count, other names (e.g. a renamed variable)
+    weights = dict(node.weights)
+    if isinstance(node, ir.WeightedNode) and not node.use_bias:
+        weights.pop("bias", None)  # the layer was rebuilt with use_bias=False
+    if set(keys) == set(weights):
+        values = [weights[k] for k in keys]
+    elif len(keys) == len(weights):
+        values = list(weights.values())  # same count, other names (e.g. a renamed variable)
     else:
         raise ModelError(
             f"layer {node.name!r}: the rebuilt {node.keras_class} has weights {keys}, the node has "
-            f"{list(node.weights)}"
+            f"{list(weights)}"
         )
     try:
         layer.set_weights([np.asarray(v) for v in values])

@@ -384,6 +384,19 @@ def test_emit_a_functional_graph_after_a_copy(branches):
     np.testing.assert_allclose(diff, np.broadcast_to(expected, diff.shape), rtol=1e-5, atol=1e-5)
 
 
+def test_emit_drops_the_bias_when_use_bias_is_switched_off(mlp):
+    g = from_keras(mlp)
+    g.node("d2").use_bias = False  # a pass decided the bias is not needed (its weights stay)
+    rebuilt = to_keras_model(g)
+    assert [w.name for w in rebuilt.get_layer("d2").weights] == ["kernel"]
+    # d2's output is now the kernel product alone: compare its logits through a sub-model.
+    x = RNG.normal(size=(2, 8)).astype("float32")
+    d1 = g.node("d1")
+    h = np.maximum(x @ d1.kernel + d1.bias, 0.0)
+    probe = keras.Model(rebuilt.inputs, rebuilt.get_layer("d2").output)
+    np.testing.assert_allclose(probe.predict(x, verbose=0), h @ g.node("d2").kernel, rtol=1e-5, atol=1e-6)
+
+
 def test_emit_rejects_weights_that_do_not_fit(mlp):
     g = from_keras(mlp)
     g.node("d2").weights["bias"] = np.zeros(7, np.float32)  # kernel says 3 units
