@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Mapping
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,8 @@ class OptimizationAttributes:
         pattern_offset: int = 1,
         consecutive_patterns: int = 1,
     ) -> None:
+        if isinstance(structure_type, Enum) and not isinstance(structure_type, StructureType):
+            structure_type = structure_type.value  # hls4ml's own SUPPORTED_STRUCTURES member
         try:
             self.structure_type = StructureType.parse(structure_type)
         except ValueError as exc:

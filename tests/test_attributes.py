@@ -317,3 +317,81 @@ def test_not_a_keras_model_is_a_type_error():
         get_attributes_from_keras_model("model.h5")
     with pytest.raises(TypeError):
         get_attributes_from_keras_model_and_hls4ml_config(object(), None)
+
+
+def test_hls4mls_own_structure_enum_is_accepted():
+    from enum import Enum
+
+    class HLS4MLStructures(Enum):  # shaped like hls4ml's dsp_aware_pruning.config.SUPPORTED_STRUCTURES
+        UNSTRUCTURED = "unstructured"
+        PATTERN = "pattern"
+
+    assert OptimizationAttributes(HLS4MLStructures.PATTERN).structure_type is StructureType.PATTERN
+
+
+def _load_hls4ml_vivado_objectives(monkeypatch):
+    """hls4ml's own VivadoDSPEstimator source, run against hls-opt's attribute classes.
+
+    hls4ml's ``dsp_aware_pruning`` package imports keras-tuner and QKeras, so the two estimator
+    modules are loaded from their files with their three imports pointing at hls-opt
+    (``attributes``, ``config.SUPPORTED_STRUCTURES``) and at hls4ml's own ``objectives`` base.
+    """
+    import importlib.util
+    import sys
+    import types
+
+    hls4ml = pytest.importorskip("hls4ml", reason="hls4ml's estimator source is the oracle")
+    from pathlib import Path
+
+    import hls_opt.attributes as ours
+
+    root = Path(hls4ml.__file__).parent / "optimization" / "dsp_aware_pruning"
+    if not (root / "objectives" / "vivado_objectives.py").exists():
+        pytest.skip("this hls4ml has no dsp_aware_pruning objectives")
+    pkg = "hls4ml.optimization.dsp_aware_pruning"
+    config = types.ModuleType(pkg + ".config")
+    config.SUPPORTED_STRUCTURES = ours.SUPPORTED_STRUCTURES
+    stubs = [(pkg, types.ModuleType(pkg)), (pkg + ".attributes", ours), (pkg + ".config", config)]
+    for name, module in stubs:
+        monkeypatch.setitem(sys.modules, name, module)
+
+    def load(name, path):
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, name, module)
+        spec.loader.exec_module(module)
+        return module
+
+    load(pkg + ".objectives", root / "objectives" / "__init__.py")
+    return load(pkg + ".objectives.vivado_objectives", root / "objectives" / "vivado_objectives.py")
+
+
+def test_hls4mls_vivado_dsp_estimator_runs_on_our_attributes(monkeypatch, cnn):
+    viv = _load_hls4ml_vivado_objectives(monkeypatch)
+    est = viv.VivadoDSPEstimator
+    attrs = get_attributes_from_keras_model(cnn)
+    conv, fc = attrs["conv"], attrs["fc"]
+    # Defaults (Latency, RF 1, 16-bit): optimizable, unstructured pruning, one DSP per weight:
+    # conv 3·3·3·6 = 162, fc 384·2 = 768; saving one DSP per pruned weight.
+    ok, opt = est.is_layer_optimizable(conv)
+    assert ok and opt.structure_type is StructureType.UNSTRUCTURED and opt.pruning
+    assert [int(v) for v in est.layer_resources(conv)] == [162]
+    assert [int(v) for v in est.layer_resources(fc)] == [768]
+    fc.optimization_attributes = opt
+    assert est.layer_savings(fc) == [1]
+    # Resource, RF 9 on the conv: pattern groups of 162 / 9 = 18 weights, 18 DSPs.
+    cfg = {
+        "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Resource"},
+        "LayerName": {"conv": {"ReuseFactor": 9}},
+    }
+    conv = get_attributes_from_keras_model_and_hls4ml_config(cnn, cfg)["conv"]
+    ok, opt = est.is_layer_optimizable(conv)
+    assert ok and opt.structure_type is StructureType.PATTERN and opt.pattern_offset == 18
+    assert [int(v) for v in est.layer_resources(conv)] == [18]
+    conv.optimization_attributes = opt
+    # 162 / 18 = 9 patterns = RF → each pruned pattern saves consecutive_patterns = 1 DSP.
+    assert [int(v) for v in est.layer_savings(conv)] == [1]
+    # 8-bit weights are below the DSP threshold (< 9 bits): not optimizable, no DSPs.
+    cfg8 = {"Model": {"Precision": "ap_fixed<8,3>", "ReuseFactor": 1}}
+    conv8 = get_attributes_from_keras_model_and_hls4ml_config(cnn, cfg8)["conv"]
+    assert est.is_layer_optimizable(conv8) == (False, None)
