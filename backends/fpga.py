@@ -366,7 +366,9 @@ class FPGABackend(Backend):
 
 
 @FPGABackend.model(WeightedNode)
-def _weighted(backend: FPGABackend, node: Any, kernel: np.ndarray | None, input_precision: Any) -> ResourceVector:
+def _weighted(
+    backend: FPGABackend, node: Any, kernel: np.ndarray | None, input_precision: Any
+) -> ResourceVector:
     # Dense, Conv1D, Conv2D: hls4ml implements each as an n_in × n_out matrix multiply
     # (get_layer_mult_size: Conv n_in = kh·kw·C, n_out = filters).
     return backend.matmul_resources(node, kernel, input_precision)

@@ -186,7 +186,9 @@ class Backend:
 
     # -- the public interface -------------------------------------------------------------------
 
-    def estimate(self, node: Any, kernel: np.ndarray | None = None, input_precision: Any = None) -> ResourceVector:
+    def estimate(
+        self, node: Any, kernel: np.ndarray | None = None, input_precision: Any = None
+    ) -> ResourceVector:
         """Resources of ``node`` on this backend.
 
         ``kernel`` (optional) replaces ``node.kernel`` as the source of the zero pattern (same
@@ -321,7 +323,8 @@ def _apply_entry_point(name: str, value: str, target: Any) -> None:
         elif callable(target):
             target()
         else:
-            raise RegistryError(f"it is a {type(target).__name__}, not a register function, Backend or estimator")
+            kind = type(target).__name__
+            raise RegistryError(f"it is a {kind}, not a register function, Backend or estimator")
     except RegistryError as exc:
         raise RegistryError(f"entry point {name} = {value} (group {ENTRY_POINT_GROUP}): {exc}") from None
 

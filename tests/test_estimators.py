@@ -12,7 +12,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from hls_opt.attributes import LayerAttributes, OptimizationAttributes, attributes_from_graph, hls4mlAttributes
+from hls_opt.attributes import (
+    LayerAttributes,
+    OptimizationAttributes,
+    attributes_from_graph,
+    hls4mlAttributes,
+)
 from hls_opt.config import IOType, LayerConfig, Strategy
 from hls_opt.errors import RegistryError
 from hls_opt.ir.graph import Graph
@@ -39,12 +44,15 @@ from hls_opt.structures import StructureType, group_ids
 
 R, L, RU = Strategy.RESOURCE, Strategy.LATENCY, Strategy.RESOURCE_UNROLLED
 P16 = parse_fixed_precision("ap_fixed<16,6>")
-U, S, PAT, B = StructureType.UNSTRUCTURED, StructureType.STRUCTURED, StructureType.PATTERN, StructureType.BLOCK
+U, S = StructureType.UNSTRUCTURED, StructureType.STRUCTURED
+PAT, B = StructureType.PATTERN, StructureType.BLOCK
 
 
 def cfg(w="ap_fixed<16,6>", rf=1, strategy=L, io=IOType.PARALLEL):
     weight = parse_fixed_precision(w)
-    return LayerConfig(weight=weight, bias=weight, result=P16, accum=P16, reuse_factor=rf, strategy=strategy, io_type=io)
+    return LayerConfig(
+        weight=weight, bias=weight, result=P16, accum=P16, reuse_factor=rf, strategy=strategy, io_type=io
+    )
 
 
 def attrs_for(node):
@@ -290,7 +298,8 @@ def test_savings_equal_the_resource_model_difference(kind, config, est, field):
     n = node.kernel.size
     st = oa.structure_type
     if st is PAT:
-        ids, n_groups = group_ids(shape, st, reuse_factor=n // oa.pattern_offset, consecutive=oa.consecutive_patterns)
+        rows = n // oa.pattern_offset
+        ids, n_groups = group_ids(shape, st, reuse_factor=rows, consecutive=oa.consecutive_patterns)
     else:
         ids, n_groups = group_ids(shape, st)
     if field in ("dsp", "ff", "bram"):
@@ -330,7 +339,8 @@ def test_hand_built_attributes_without_a_node():
     b = LayerAttributes("d", Dense_, [], (16, 8), (16,), (8,), True, OptimizationAttributes(), {})
     assert VivadoDSPEstimator.layer_resources(b) == [128]
     # a layer without weights
-    act = LayerAttributes("a", type("Activation", (), {}), [], (), (8,), (8,), False, OptimizationAttributes(), {})
+    act_type = type("Activation", (), {})
+    act = LayerAttributes("a", act_type, [], (), (8,), (8,), False, OptimizationAttributes(), {})
     for est in (ParameterEstimator, GPUFLOPEstimator, VivadoDSPEstimator, VivadoFFEstimator, MemoryEstimator):
         assert est.is_layer_optimizable(act) == (False, None)
         assert est.layer_resources(act) == [0]
@@ -343,7 +353,8 @@ def test_hls4ml_precision_objects_are_accepted():
     Dense_ = type("Dense", (), {})
     h = hls4mlAttributes(16, 8, "io_parallel", "Resource", types.FixedPrecisionType(32, 8),
                          types.FixedPrecisionType(16, 6), 4)
-    a = LayerAttributes("d", Dense_, [], (16, 8), (16,), (8,), True, OptimizationAttributes(), {"hls4ml_attributes": h})
+    args = {"hls4ml_attributes": h}
+    a = LayerAttributes("d", Dense_, [], (16, 8), (16,), (8,), True, OptimizationAttributes(), args)
     assert VivadoDSPEstimator.layer_resources(a) == [64]  # 32-bit weights: 2 DSP48E2 per multiplier
 
 

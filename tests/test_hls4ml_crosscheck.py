@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-hls4ml = pytest.importorskip("hls4ml", reason="the hls4ml extra is not installed (pip install hls-opt[hls4ml])")
+hls4ml = pytest.importorskip(
+    "hls4ml", reason="the hls4ml extra is not installed (pip install hls-opt[hls4ml])"
+)
 
 from hls_opt.config import IOType, LayerConfig, Strategy  # noqa: E402
 from hls_opt.ir.nodes import Conv1D, Conv2D, Dense  # noqa: E402
@@ -116,19 +118,6 @@ def _ours(node):
     return get_backend("vivado").estimate(node, input_precision=P16).dsp
 
 
-# (n_in, n_out, rf, zero pattern): RF ≤ n_in, RF = n_in, RF > n_in (a multiple of n_in)
-DENSE_CASES = [
-    (16, 8, 2, "pattern"),
-    (16, 8, 4, "pattern"),
-    (16, 8, 4, "scattered"),  # zeros but no empty row: no saving (REFERENCE §5)
-    (16, 8, 16, "neurons"),
-    (16, 8, 32, "pattern"),  # RF > n_in: hls4ml's cap is n_out − Z
-    (10, 6, 5, "pattern"),
-    (10, 6, 20, "pattern"),
-    (12, 9, 3, "neurons"),
-]
-
-
 def _dense_model(cases, rng):
     import keras
 
@@ -149,11 +138,10 @@ def _dense_model(cases, rng):
 
 @pytest.mark.parametrize("io_type", ["io_parallel", "io_stream"])
 def test_dense_resource_unrolled_matches_hls4ml(tmp_path, io_type):
-    import keras
-
     rng = np.random.default_rng(7)
     n_checked = 0
-    # Chain layers whose sizes line up; one conversion per chain keeps the test quick.
+    # (n_in, n_out, RF, zero pattern): RF < n_in, RF = n_in, RF > n_in (a multiple of n_in).
+    # Layers whose sizes line up are chained; one conversion per chain keeps the test quick.
     chains = [
         [(16, 8, 2, "pattern"), (8, 6, 4, "pattern")],
         [(16, 8, 4, "pattern")],
@@ -169,7 +157,8 @@ def test_dense_resource_unrolled_matches_hls4ml(tmp_path, io_type):
         for i, k in enumerate(kernels):
             model.get_layer(f"d{i}").set_weights([k, np.zeros(k.shape[1], "float32")])
         layer_cfg = {
-            f"d{i}": {"Strategy": "ResourceUnrolled", "ReuseFactor": rf} for i, (_, _, rf, _) in enumerate(chain)
+            f"d{i}": {"Strategy": "ResourceUnrolled", "ReuseFactor": rf}
+            for i, (_, _, rf, _) in enumerate(chain)
         }
         hm, out = _convert(model, layer_cfg, io_type, tmp_path, f"dense{c}")
         limits = _unrolled_limits(out)
@@ -182,7 +171,6 @@ def test_dense_resource_unrolled_matches_hls4ml(tmp_path, io_type):
             assert products == np.count_nonzero(k)  # one product statement per non-zero weight
             n_checked += 1
     assert n_checked == 11
-    del keras
 
 
 def test_latency_and_resource_match_hls4ml_configs(tmp_path):
@@ -193,7 +181,8 @@ def test_latency_and_resource_match_hls4ml_configs(tmp_path):
     rng = np.random.default_rng(3)
     # (strategy, requested RF, n_in, n_out)
     cases = [("Latency", 1, 16, 8), ("Latency", 3, 8, 12), ("Resource", 5, 12, 10), ("Resource", 7, 10, 6)]
-    model = keras.Sequential([keras.Input((16,))] + [keras.layers.Dense(c[3], name=f"d{i}") for i, c in enumerate(cases)])
+    dense_layers = [keras.layers.Dense(c[3], name=f"d{i}") for i, c in enumerate(cases)]
+    model = keras.Sequential([keras.Input((16,)), *dense_layers])
     kernels = []
     for i, (_, _, n_in, n_out) in enumerate(cases):
         k = _scattered_zeros((n_in, n_out), 0.45, rng)

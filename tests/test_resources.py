@@ -62,7 +62,9 @@ def dense(kernel, **kw):
 
 def conv2d(kernel, out_hw, **kw):
     kernel = np.asarray(kernel, dtype=np.float32)
-    return Conv2D(name="c", weights={"kernel": kernel}, config=cfg(**kw), output_shape=(*out_hw, kernel.shape[-1]))
+    return Conv2D(
+        name="c", weights={"kernel": kernel}, config=cfg(**kw), output_shape=(*out_hw, kernel.shape[-1])
+    )
 
 
 def ones(*shape):
@@ -276,9 +278,9 @@ def test_oneapi_dsp_geometry():
     # 16×16 fits an 18×19 half block: two multipliers per block → 32 multipliers in 16 blocks
     assert be.estimate(dense(ones(16, 8), rf=4, strategy=R), input_precision=P16).dsp == 16
     # 24×16: too wide for 18×19, fits 27×27 → one block each
-    assert be.estimate(dense(ones(16, 8), w="ap_fixed<24,8>", rf=4, strategy=R), input_precision=P16).dsp == 32
+    assert be.estimate(dense(ones(16, 8), w="ap_fixed<24,8>", rf=4, strategy=R), None, P16).dsp == 32
     # 32×16: 32 > 27 → two 27×27 tiles
-    assert be.estimate(dense(ones(16, 8), w="ap_fixed<32,8>", rf=4, strategy=R), input_precision=P16).dsp == 64
+    assert be.estimate(dense(ones(16, 8), w="ap_fixed<32,8>", rf=4, strategy=R), None, P16).dsp == 64
     # M20K: ROM 4 deep × 512 bits → 512×40 aspect: ⌈512/40⌉ = 13
     assert be.estimate(dense(ones(16, 8), rf=4, strategy=R), input_precision=P16).bram == 13
 
@@ -449,7 +451,10 @@ def test_oneapi_is_discovered_through_its_entry_point_only(tmp_path):
     )
     env_path = f"{plugin}"
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": env_path, "PATH": ""},
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": env_path, "PATH": ""},
         timeout=120,
     )
     assert out.returncode == 0, out.stderr

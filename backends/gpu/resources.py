@@ -25,7 +25,9 @@ class GPUBackend(Backend):
 
 
 @GPUBackend.model(WeightedNode)
-def _weighted(backend: GPUBackend, node: Any, kernel: np.ndarray | None, input_precision: Any) -> ResourceVector:
+def _weighted(
+    backend: GPUBackend, node: Any, kernel: np.ndarray | None, input_precision: Any
+) -> ResourceVector:
     k = np.asarray(node.kernel if kernel is None else kernel)
     n_in, _ = mult_shape(k.shape)
     n_pixels = int(node.n_pixels) if isinstance(node, ConvND) else 1

@@ -49,7 +49,9 @@ class VivadoBackend(FPGABackend):
     name = "vivado"
     memory = BRAM18K
 
-    def __init__(self, *, dsp: DSPSlice = DSP48E2, name: str | None = None, lut_threshold_bits: int = 9) -> None:
+    def __init__(
+        self, *, dsp: DSPSlice = DSP48E2, name: str | None = None, lut_threshold_bits: int = 9
+    ) -> None:
         super().__init__(name=name, lut_threshold_bits=lut_threshold_bits)
         self.dsp = dsp
 

@@ -39,7 +39,8 @@ class ObjectiveEstimator(ABC):
 
     @abstractmethod
     def is_layer_optimizable(self, layer_attributes: Any) -> tuple[bool, Any]:
-        """``(True, OptimizationAttributes)`` when the objective can shrink the layer, else ``(False, None)``."""
+        """``(True, OptimizationAttributes)`` when the objective can shrink the layer, else
+        ``(False, None)``."""
 
     @abstractmethod
     def layer_resources(self, layer_attributes: Any) -> list[int]:
@@ -191,7 +192,8 @@ def get_objective(objective: Any) -> Any:
         for cls in _OBJECTIVES.values():
             if getattr(cls, "__name__", "").lower() == str(objective).strip().lower():
                 return cls
-    raise RegistryError(f"objective: unknown objective {objective!r} (known: {', '.join(available_objectives())})")
+    known = ", ".join(available_objectives())
+    raise RegistryError(f"objective: unknown objective {objective!r} (known: {known})")
 
 
 __all__ = [
