@@ -310,6 +310,18 @@ def test_multiple_inputs_and_outputs_round_trip():
     assert len(got) == 2 and all(np.array_equal(p, q) for p, q in zip(got, want))
 
 
+def test_a_lora_dense_is_opaque_because_its_kernel_is_not_the_whole_matrix():
+    inp = keras.Input((4,))
+    layer = keras.layers.Dense(3, name="lo")
+    model = keras.Model(inp, layer(inp))
+    layer.enable_lora(2)
+    layer.lora_kernel_b.assign(RNG.normal(size=(2, 3)).astype("float32"))  # B starts at zero
+    g = from_keras(model)
+    assert isinstance(g.node("lo"), Opaque) and g.weighted_nodes() == []
+    x = RNG.normal(size=(2, 4)).astype("float32")
+    assert _same_predictions(model, to_keras_model(g), x)
+
+
 def test_custom_subclass_of_dense_stays_opaque():
     class ScaledDense(keras.layers.Dense):
         def call(self, inputs):

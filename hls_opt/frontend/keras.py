@@ -216,14 +216,17 @@ def _make_node(layer: Any, knode: Any, hls_config: Mapping | None) -> ir.Node:
     cfg = common["keras_config"]
     if not builtin:
         return ir.Opaque(**common)
-    if class_name == "Dense" and "kernel" in common["weights"]:
+    # A kernel with company (LoRA factors, int8 scales…) is not the plain matrix the resource
+    # models and passes assume: such layers stay Opaque.
+    plain_kernel = "kernel" in common["weights"] and set(common["weights"]) <= {"kernel", "bias"}
+    if class_name == "Dense" and plain_kernel:
         return ir.Dense(
             **common,
             activation=activation_name(cfg.get("activation")),
             use_bias=bool(cfg.get("use_bias", True)),
             units=int(cfg["units"]),
         )
-    if class_name in _CONV_LAYERS and "kernel" in common["weights"] and int(cfg.get("groups", 1)) == 1:
+    if class_name in _CONV_LAYERS and plain_kernel and int(cfg.get("groups", 1)) == 1:
         return _CONV_LAYERS[class_name](
             **common,
             activation=activation_name(cfg.get("activation")),
