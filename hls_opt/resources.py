@@ -318,7 +318,10 @@ def _apply_entry_point(name: str, value: str, target: Any) -> None:
     try:
         if isinstance(target, Backend) or (isinstance(target, type) and issubclass(target, Backend)):
             register_backend(target)
-        elif isinstance(target, type) and issubclass(target, ObjectiveEstimator):
+        elif (isinstance(target, type) and issubclass(target, ObjectiveEstimator)) or all(
+            callable(getattr(target, m, None))
+            for m in ("is_layer_optimizable", "layer_resources", "layer_savings")
+        ):  # an estimator, also one written for hls4ml without our base class
             register_objective(name, target)
         elif callable(target):
             target()

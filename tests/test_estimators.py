@@ -443,16 +443,25 @@ def test_objective_from_an_entry_point(monkeypatch):
     class LutEstimator(ParameterEstimator):
         pass
 
+    class DuckEstimator:  # written for hls4ml: no base class
+        is_layer_optimizable = ParameterEstimator.is_layer_optimizable
+        layer_resources = ParameterEstimator.layer_resources
+        layer_savings = ParameterEstimator.layer_savings
+
     class EP:
-        name, value = "luts-test", "pkg:LutEstimator"
+        def __init__(self, name, target):
+            self.name, self.value, self.target = name, f"pkg:{target.__name__}", target
 
         def load(self):
-            return LutEstimator
+            return self.target
 
     res.available_backends()
-    monkeypatch.setattr(res, "_entry_points", lambda: [EP()])
+    eps = [EP("luts-test", LutEstimator), EP("duck-test", DuckEstimator)]
+    monkeypatch.setattr(res, "_entry_points", lambda: eps)
     try:
         res.load_entry_points(force=True)
         assert get_objective("luts-test") is LutEstimator
+        assert get_objective("duck-test") is DuckEstimator
     finally:
         unregister_objective("luts-test")
+        unregister_objective("duck-test")
