@@ -136,6 +136,13 @@ def test_copy_is_deep():
     assert c.node("a") is not g.node("a")
 
 
+def test_nodes_compare_by_identity():
+    # Value equality would compare weight arrays (ambiguous truth value); nodes are places in a graph.
+    a, b = _dense("d", ["x"], 4, 2), _dense("d", ["x"], 4, 2)
+    assert a == a and a != b and len({a, b}) == 2
+    assert b not in [a]
+
+
 def test_weighted_node_matrix_view():
     # Conv2D kernel (3, 3, 3, 6) on an 8×8×3 input with 'same' padding: hls4ml multiplies
     # kh·kw·C = 3·3·3 = 27 inputs by 6 filters, once per output pixel (8·8 = 64 pixels).

@@ -139,6 +139,7 @@ def _collect_calls(model: Any) -> list[tuple[Any, Any]]:
         ) from exc
     calls: dict[str, tuple[Any, Any]] = {}
     post_order: list[str] = []
+    finished: set[str] = set()
     # Iterative depth-first walk (deep models would overflow recursion).
     # The inputs are walked too (first), so an input no output depends on still gets its node.
     stack: list[tuple[Any, bool]] = [(t, False) for t in reversed(outputs)]
@@ -160,7 +161,8 @@ def _collect_calls(model: Any) -> list[tuple[Any, Any]]:
             if not expanded:
                 continue
         if expanded:
-            if op.name not in post_order:
+            if op.name not in finished:
+                finished.add(op.name)
                 post_order.append(op.name)
             continue
         calls[op.name] = (op, knode)
@@ -170,7 +172,8 @@ def _collect_calls(model: Any) -> list[tuple[Any, Any]]:
     # Prefer model.layers' order (Keras keeps it topological); fall back to the walk's order.
     # ``operations`` also lists bare keras.ops calls; ``layers`` does not.
     rank = {op.name: i for i, op in enumerate(getattr(model, "operations", None) or model.layers)}
-    ordered = sorted(post_order, key=lambda n: (rank.get(n, -1), post_order.index(n)))
+    walk = {n: i for i, n in enumerate(post_order)}
+    ordered = sorted(post_order, key=lambda n: (rank.get(n, -1), walk[n]))
     position = {n: i for i, n in enumerate(ordered)}
     topological = all(
         position[t._keras_history.operation.name] < position[name]

@@ -1,5 +1,8 @@
 """Typed IR nodes: one per Keras layer.
 
+Nodes compare and hash by identity (``eq=False``): a node is a place in a graph, and comparing
+weight arrays field by field would be both ambiguous and slow.
+
 Shapes exclude the batch dimension.  Weighted nodes keep their arrays in ``weights`` under Keras'
 names (``kernel``, ``bias``, ``gamma``, …) in Keras layout.  ``config`` is the resolved
 :class:`~hls_opt.config.LayerConfig` (``None`` for nodes hls4ml gives no precision to).
@@ -25,7 +28,7 @@ class TensorRef:
     index: int
 
 
-@dataclass
+@dataclass(eq=False)
 class Node:
     """A layer of the model.  ``inputs`` are the names of the producing nodes, in call order."""
 
@@ -58,7 +61,7 @@ class Node:
         return type(self).__name__
 
 
-@dataclass
+@dataclass(eq=False)
 class WeightedNode(Node):
     """A node whose ``kernel`` hls4ml implements as an ``n_in × n_out`` matrix multiply."""
 
@@ -90,17 +93,17 @@ class WeightedNode(Node):
         return 1
 
 
-@dataclass
+@dataclass(eq=False)
 class Input(Node):
     pass
 
 
-@dataclass
+@dataclass(eq=False)
 class Dense(WeightedNode):
     units: int = 0
 
 
-@dataclass
+@dataclass(eq=False)
 class ConvND(WeightedNode):
     filters: int = 0
     kernel_size: Shape = ()
@@ -121,29 +124,29 @@ class ConvND(WeightedNode):
         return int(np.prod(spatial))
 
 
-@dataclass
+@dataclass(eq=False)
 class Conv1D(ConvND):
     pass
 
 
-@dataclass
+@dataclass(eq=False)
 class Conv2D(ConvND):
     pass
 
 
-@dataclass
+@dataclass(eq=False)
 class BatchNormalization(Node):
     pass
 
 
-@dataclass
+@dataclass(eq=False)
 class Activation(Node):
     """A standalone activation (Activation, ReLU, Softmax, LeakyReLU…).  ``activation`` is its name."""
 
     activation: str = "linear"
 
 
-@dataclass
+@dataclass(eq=False)
 class Pooling(Node):
     """Max/Average pooling 1D/2D and their Global variants; ``op`` is 'max' or 'average'."""
 
@@ -151,32 +154,32 @@ class Pooling(Node):
     global_: bool = False
 
 
-@dataclass
+@dataclass(eq=False)
 class Flatten(Node):
     pass
 
 
-@dataclass
+@dataclass(eq=False)
 class Reshape(Node):
     pass
 
 
-@dataclass
+@dataclass(eq=False)
 class Dropout(Node):
     """Identity at inference time."""
 
 
-@dataclass
+@dataclass(eq=False)
 class Add(Node):
     pass
 
 
-@dataclass
+@dataclass(eq=False)
 class Concatenate(Node):
     axis: int = -1
 
 
-@dataclass
+@dataclass(eq=False)
 class Opaque(Node):
     """A layer hls-opt does not model (DepthwiseConv2D, SeparableConv, custom layers…).
 
