@@ -13,7 +13,31 @@ from hls_opt.emit_config import emit_hls_config
 from hls_opt.errors import ConfigError
 from hls_opt.flow import OptimizationResult, check_rtol, parse_scheduler
 from hls_opt.report import format_table, report_json, summary_text
-from tests.test_passes import dense_graph, layer_config
+
+
+def layer_config(rf: int = 1, strategy: Strategy = Strategy.LATENCY):
+    from hls_opt.config import LayerConfig
+    from hls_opt.precision import parse_precision
+
+    p16 = parse_precision("ap_fixed<16,6>")
+    return LayerConfig(weight=p16, bias=p16, result=p16, accum=p16, reuse_factor=rf, strategy=strategy)
+
+
+def dense_graph(n_in: int = 16, n_out: int = 8, rf: int = 4, strategy: Strategy = Strategy.RESOURCE):
+    """Input(n_in) → Dense 'fc' (n_in→n_out) → Dense 'out' (n_out→4) (same as tests/test_passes.py)."""
+    from hls_opt.ir import nodes as ir
+    from hls_opt.ir.graph import Graph
+
+    rng = np.random.default_rng(0)
+    g = Graph("hand")
+    g.add(ir.Input("in", output_shape=(n_in,)))
+    for name, src, a, b in (("fc", "in", n_in, n_out), ("out", "fc", n_out, 4)):
+        g.add(ir.Dense(name, inputs=[src], input_shapes=[(a,)], output_shape=(b,),
+                       weights={"kernel": rng.uniform(0.1, 1, (a, b)).astype(np.float32),
+                                "bias": np.zeros(b, np.float32)},
+                       config=layer_config(rf, strategy), units=b))
+    g.inputs, g.outputs = ["in"], ["out"]
+    return g
 
 # ----------------------------------------------------------------------------------------------
 # arguments
