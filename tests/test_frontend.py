@@ -409,6 +409,16 @@ def test_emit_drops_the_bias_when_use_bias_is_switched_off(mlp):
     np.testing.assert_allclose(probe.predict(x, verbose=0), h @ g.node("d2").kernel, rtol=1e-5, atol=1e-6)
 
 
+def test_removing_dropout_keeps_a_sequential_and_its_predictions(mlp):
+    g = from_keras(mlp)
+    g.remove("drop", bypass=True)  # Dropout is the identity at inference
+    rebuilt = to_keras_model(g)
+    assert type(rebuilt).__name__ == "Sequential"
+    assert [layer.name for layer in rebuilt.layers] == ["d1", "d2", "sm"]
+    x = RNG.normal(size=(4, 8)).astype("float32")
+    assert _same_predictions(mlp, rebuilt, x)
+
+
 def test_emit_rejects_weights_that_do_not_fit(mlp):
     g = from_keras(mlp)
     g.node("d2").weights["bias"] = np.zeros(7, np.float32)  # kernel says 3 units

@@ -121,6 +121,29 @@ def test_order_is_recomputed_after_changes():
     assert [n.name for n in g] == ["x", "b0", "a", "add", "cat", "out", "tail"]
 
 
+def test_remove_with_and_without_bypass():
+    g = diamond()
+    with pytest.raises(ModelError, match="'add'.*consumers"):
+        g.remove("add")
+    with pytest.raises(ModelError, match="'cat'.*one producer"):
+        g.remove("cat", bypass=True)  # two producers: nothing to bypass to
+    with pytest.raises(ModelError, match="'x'.*input"):
+        g.remove("x", bypass=True)
+    # Bypassing 'out' (an output, one producer): the output becomes its producer 'cat'.
+    removed = g.remove("out", bypass=True)
+    assert removed.name == "out" and "out" not in g and g.outputs == ["cat"]
+    # Bypassing a one-input node in the middle: its consumer reads the producer, same position.
+    g2 = diamond()
+    g2.add(Opaque(name="drop", inputs=["a"], output_shape=(4,)))
+    g2.add(Opaque(name="after", inputs=["x", "drop"], output_shape=(4,)))
+    g2.remove("drop", bypass=True)
+    assert g2.node("after").inputs == ["x", "a"]
+    assert [n.name for n in g2.successors("a")] == ["add", "cat", "after"]
+    # A dangling node (no consumers, not an output) goes without bypass.
+    g2.remove("after")
+    assert "after" not in g2 and len(g2) == 6
+
+
 def test_copy_is_deep():
     g = diamond()
     c = g.copy()

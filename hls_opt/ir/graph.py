@@ -81,6 +81,32 @@ class Graph:
         self._g.nodes[new_name]["node"] = new_node
         return new_node
 
+    def remove(self, name: str, *, bypass: bool = False) -> Node:
+        """Remove node ``name`` and return it.
+
+        A node with consumers can only be removed with ``bypass=True`` and exactly one producer:
+        its consumers (and ``graph.outputs``) then read that producer instead (e.g. dropping a
+        ``Dropout``).  Otherwise ``ModelError`` naming the layer.
+        """
+        node = self.node(name)
+        consumers = list(self._g.successors(name))
+        if name in self.inputs:
+            raise ModelError(f"layer {name!r}: a model input cannot be removed")
+        if (consumers or name in self.outputs) and not bypass:
+            raise ModelError(f"layer {name!r}: it has consumers; remove it with bypass=True")
+        if bypass and len(set(node.inputs)) != 1:
+            raise ModelError(f"layer {name!r}: bypass needs exactly one producer, it has {node.inputs}")
+        self._topo = None
+        if bypass:
+            producer = node.inputs[0]
+            for succ in consumers:
+                consumer: Node = self._g.nodes[succ]["node"]
+                consumer.inputs = [producer if p == name else p for p in consumer.inputs]
+                self._g.add_edge(producer, succ)
+            self.outputs = [producer if n == name else n for n in self.outputs]
+        self._g.remove_node(name)
+        return node
+
     # -- queries --------------------------------------------------------------------------------
 
     def node(self, name: str) -> Node:
