@@ -446,8 +446,10 @@ def convert_and_optimize(
         def on_pass(name: str) -> None:
             bar.set_postfix_str(name)
 
-        results = run_flow(graph, flow, context, on_pass=on_pass)
-        bar.update(len(flow))
+        def on_done(name: str, changed: bool) -> None:
+            bar.update(1)
+
+        results = run_flow(graph, flow, context, on_pass=on_pass, on_done=on_done)
 
     user_io = cfg.get("IOType") if isinstance(cfg, Mapping) else None
     io_type = context.io_type or user_io or "io_parallel"

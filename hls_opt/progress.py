@@ -1,7 +1,7 @@
 """The one progress helper: bars on long steps, silenced by ``-q`` (``set_quiet(True)``).
 
-Bars go to stderr through tqdm when it is installed and stderr is a terminal (or when forced);
-otherwise a long step logs one line at INFO when it starts and when it ends.  Nothing here imports
+Bars go to stderr when stderr is a terminal (or when forced): tqdm's when it is installed, else a
+plain one-line bar; otherwise a long step logs one line at INFO when it starts and when it ends.  Nothing here imports
 TensorFlow.
 """
 
@@ -55,9 +55,43 @@ def _make_tqdm(total: int | None, desc: str) -> Any | None:
         return None
     try:
         from tqdm.auto import tqdm
-    except ImportError:  # tqdm is optional: fall back to log lines
-        return None
+    except ImportError:  # tqdm is optional: a plain one-line bar does the job
+        return _PlainBar(total, desc)
     return tqdm(total=total, desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True)
+
+
+class _PlainBar:
+    """A minimal tqdm stand-in: redraws ``desc [####    ] n/total postfix`` on one stderr line."""
+
+    width = 24
+
+    def __init__(self, total: int | None, desc: str) -> None:
+        self.total, self.desc, self.n, self.postfix = total, desc, 0, ""
+        self.start = time.perf_counter()
+        self._draw()
+
+    def _draw(self) -> None:
+        elapsed = time.perf_counter() - self.start
+        if self.total:
+            filled = int(self.width * min(self.n, self.total) / self.total)
+            body = f"[{'#' * filled}{' ' * (self.width - filled)}] {self.n}/{self.total}"
+        else:
+            body = f"{self.n}"
+        tail = f" {self.postfix}" if self.postfix else ""
+        sys.stderr.write(f"\r{self.desc} {body} {elapsed:.0f}s{tail}\033[K")
+        sys.stderr.flush()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        self._draw()
+
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        self.postfix = text
+        self._draw()
+
+    def close(self) -> None:
+        sys.stderr.write("\r\033[K")  # leave no bar behind (tqdm's leave=False)
+        sys.stderr.flush()
 
 
 @contextmanager

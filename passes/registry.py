@@ -116,10 +116,12 @@ def run_flow(
     flow: Sequence[str],
     context: PassContext,
     on_pass: Callable[[str], None] | None = None,
+    on_done: Callable[[str, bool], None] | None = None,
 ) -> list[tuple[str, bool]]:
     """Run the named passes in order on ``graph`` (in place).  Returns ``[(name, changed), …]``.
 
     Every name is looked up before the first pass runs, so a typo fails before any work is done.
+    ``on_pass(name)`` is called before and ``on_done(name, changed)`` after each pass (progress).
     """
     classes = [get_pass(name) for name in flow]
     results = []
@@ -130,4 +132,6 @@ def run_flow(
         logger.info("pass %s: %s", cls.name, "changed the graph" if changed else "no change")
         results.append((cls.name, changed))
         context.history.append((cls.name, changed))
+        if on_done is not None:
+            on_done(cls.name, changed)
     return results

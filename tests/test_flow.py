@@ -287,3 +287,94 @@ def test_fine_tuning_with_data_honours_rtol_and_accepts_paths(tmp_path):
     assert all({"target", "achieved", "metric", "accepted"} <= set(s) for s in rep["steps"])
     assert rep["final_metric"] >= 0.95 * rep["baseline_metric"]
     assert rep["total"]["after"]["dsp"] <= rep["total"]["before"]["dsp"]
+
+
+# ----------------------------------------------------------------------------------------------
+# data loading and progress
+
+
+def test_digits_split_is_fixed_and_complete():
+    from hls_opt.data import load_digits
+
+    a, b = load_digits(seed=0), load_digits(seed=0)
+    assert np.array_equal(a.X_train, b.X_train) and np.array_equal(a.y_val, b.y_val)
+    # 1797 samples: 20 % test (359), 20 % val (359), the rest train (1079).
+    assert (len(a.X_train), len(a.X_val), len(a.X_test)) == (1079, 359, 359)
+    assert a.X_train.dtype == np.float32 and a.X_train.min() >= 0 and a.X_train.max() <= 1
+    assert set(np.unique(a.y_train)) == set(range(10))
+    assert not np.array_equal(load_digits(seed=1).y_train, a.y_train)
+
+
+def test_training_data_from_tuple_dict_and_npz(tmp_path):
+    from hls_opt.data import load_training_data
+
+    X, y = np.zeros((5, 3), np.float32), np.arange(5)
+    t = load_training_data((X, y, X[:2], y[:2]))
+    assert t.X_val.shape == (2, 3)
+    d = load_training_data({"X_train": X, "y_train": y, "X_val": X, "y_val": y})
+    assert d.y_val.shape == (5,)
+    np.savez(tmp_path / "d.npz", X_train=X, y_train=y, X_val=X, y_val=y)
+    assert load_training_data(tmp_path / "d.npz").source == str(tmp_path / "d.npz")
+
+
+@pytest.mark.parametrize(
+    "data, needle",
+    [
+        ((np.zeros((5, 3)), np.zeros(4), np.zeros((2, 3)), np.zeros(2)), "y_train: 4 samples but X_train has 5"),
+        ((np.zeros((5, 3)), np.zeros(5), np.zeros((2, 4)), np.zeros(2)), "X_val: samples of shape"),
+        ((np.zeros((5, 3)), np.zeros(5), np.zeros((2, 3))), "sequence of 3"),
+        ((np.array(["a", "b"]), np.zeros(2), np.zeros((2, 3)), np.zeros(2)), "X_train: expected numbers"),
+        ({"X_train": np.zeros((2, 1))}, "missing y_train, X_val, y_val"),
+        (42, "expected a 4-tuple"),
+    ],
+)
+def test_bad_training_data(data, needle):
+    from hls_opt.data import load_training_data
+    from hls_opt.errors import DataError
+
+    with pytest.raises(DataError, match=needle):
+        load_training_data(data)
+
+
+def test_input_shape_check_names_the_feature_counts():
+    from hls_opt.data import check_input_shape, load_training_data
+    from hls_opt.errors import DataError
+
+    data = load_training_data((np.zeros((4, 63)), np.zeros(4), np.zeros((2, 63)), np.zeros(2)))
+    check_input_shape(data, (63,))
+    check_input_shape(data, (None,))
+    with pytest.raises(DataError, match="63 features per sample, the model expects 64"):
+        check_input_shape(data, (64,))
+    with pytest.raises(DataError, match=r"shape \(63,\), the model expects \(8, 8\)"):
+        check_input_shape(data, (8, 8))
+
+
+def test_quiet_silences_status_and_bars(capsys):
+    from hls_opt import progress
+
+    try:
+        progress.set_quiet(False)
+        progress.status("step one")
+        assert capsys.readouterr().err == "step one\n"
+        progress.set_quiet(True)
+        progress.status("step two")
+        progress.force_bars(True)
+        with progress.progress("bar", total=3) as bar:
+            bar.update(3)
+        assert capsys.readouterr().err == ""
+    finally:
+        progress.set_quiet(False)
+        progress.force_bars(False)
+
+
+def test_bars_are_drawn_when_forced(capsys):
+    # tqdm when installed, else the plain one-line bar: either way the description is drawn.
+    from hls_opt import progress
+
+    try:
+        progress.force_bars(True)
+        with progress.progress("crunching", total=2) as bar:
+            bar.update(2)
+        assert "crunching" in capsys.readouterr().err
+    finally:
+        progress.force_bars(False)
