@@ -305,6 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=level, format=f"{PROG}: %(levelname)s: %(message)s", stream=sys.stderr)
         logging.getLogger("hls_opt").setLevel(level)
         if not args.verbose:
+            # Keras logs through absl (e.g. "no training configuration found" for an .h5 file).
+            logging.getLogger("absl").setLevel(logging.ERROR)
             # Keras/TensorFlow UserWarnings (dataset shuffling, optimizer variables…) are not the
             # user's business on the command line; -v shows them.
             import warnings

@@ -110,3 +110,23 @@ def test_demo_prints_before_after_and_writes_outputs(tmp_path, capsys):
 def test_help_and_version_exit_zero():
     proc = subprocess.run([sys.executable, "-m", "hls_opt.cli", "--version"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.startswith("hls-opt ")
+
+
+def test_estimate_reads_h5_and_conv_models(tmp_path, capsys):
+    keras = pytest.importorskip("keras")
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
+        keras.layers.MaxPooling2D(name="pool"),
+        keras.layers.Flatten(name="flat"),
+        keras.layers.Dense(10, name="out"),
+    ])
+    model.save(tmp_path / "cnn.h5")
+    assert main(["estimate", str(tmp_path / "cnn.h5"), "--json"]) == 0
+    captured = capsys.readouterr()
+    rep = json.loads(captured.out)
+    dsp = {layer["name"]: layer["before"]["dsp"] for layer in rep["layers"]}
+    # hls4ml defaults (Latency, RF 1, 16-bit): one multiplier per weight.
+    # conv: 3·3·1·4 = 36 (one kernel instance); out: (3·3·4)·10 = 360 after 2×2 pooling of 6×6.
+    assert dsp["conv"] == 36 and dsp["out"] == 360 and rep["total"]["before"]["dsp"] == 396
+    assert captured.err == ""
