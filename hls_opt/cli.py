@@ -142,6 +142,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     # Everything below until the Keras import is cheap and TensorFlow-free.
     rtol = flow.check_rtol(args.rtol, "--rtol")
     epochs = _int_arg(args.epochs, "--epochs")
+    if args.data and epochs < 2:
+        raise ConfigError(f"--epochs: must be at least 2 with --data (the last epoch of a step is unmasked rewinding), got {epochs}")
     batch_size = _int_arg(args.batch_size, "--batch-size")
     objective = _named("--optimize", flow.check_objective, args.optimize)
     backend = _named("--backend", flow.check_backend, args.backend)

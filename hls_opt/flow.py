@@ -378,6 +378,10 @@ def convert_and_optimize(
     rtol = check_rtol(rtol)
     epochs = check_positive_int(epochs, "epochs")
     batch_size = check_positive_int(batch_size, "batch_size")
+    rewinding = int((optimize_kwargs or {}).get("rewinding_epochs", 1))
+    if data is not None and epochs <= rewinding:
+        # Each step fine-tunes (epochs − rewinding) masked epochs, then rewinds (REFERENCE §2.3).
+        raise ConfigError(f"epochs: must be larger than rewinding_epochs ({rewinding}) when fine-tuning, got {epochs}")
     objective = check_objective(objective)
     backend = check_backend(backend)
     sched = parse_scheduler(scheduler)

@@ -79,6 +79,8 @@ CASES = {
     "rtol zero": ({"--rtol": "0"}, None, "--rtol"),
     "rtol above one": ({"--rtol": "1.5"}, None, "--rtol"),
     "no loss anywhere": ({"model": "{root}/uncompiled.keras"}, None, "loss"),
+    "one epoch with data": ({"--epochs": "1"}, None, "--epochs"),
+    "unknown Keras loss": ({"--loss": "nosuchloss"}, None, "--loss"),
 }
 
 
