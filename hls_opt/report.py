@@ -299,16 +299,23 @@ def write_plots(report: Mapping[str, Any], directory: str | Path) -> list[Path]:
     layers = report.get("layers") or []
     total = report.get("total", {})
     keys = [k for k in resource_keys(total.get("before", {})) if total.get("before", {}).get(k)]
+    # Only layers that cost something (inputs, activations, reshapes would be empty bars).
+    layers = [layer for layer in layers if any((layer.get("before") or {}).get(k) for k in keys)]
     if layers and keys:
-        fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3.2), squeeze=False)
+        n_cols = min(4, len(keys))
+        n_rows = -(-len(keys) // n_cols)
+        fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.2 * n_cols, 3.0 * n_rows), squeeze=False)
         names = [layer["name"] for layer in layers]
         idx = np.arange(len(names))
-        for ax, k in zip(axes[0], keys):
+        for ax in axes.flat[len(keys):]:
+            ax.axis("off")
+        for ax, k in zip(axes.flat, keys):
             ax.bar(idx - 0.2, [layer.get("before", {}).get(k, 0) or 0 for layer in layers], 0.4, label="before")
             ax.bar(idx + 0.2, [(layer.get("after") or {}).get(k, 0) or 0 for layer in layers], 0.4, label="after")
             ax.set_title(RESOURCE_TITLES.get(k, k))
             ax.set_xticks(idx, names, rotation=60, ha="right", fontsize=7)
-        axes[0][0].legend(fontsize=7)
+        axes.flat[0].legend(fontsize=7)
+        fig.suptitle("Per-layer resources (estimated)")
         fig.tight_layout()
         path = directory / "layers.png"
         fig.savefig(path, dpi=100)
