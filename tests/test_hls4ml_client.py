@@ -31,7 +31,19 @@ def multiplier_limits(project: Path, hls_model) -> dict[str, int]:
     return limits
 
 
-def convert_and_check(result, X_val, tmp_path, name):
+def unoptimized_limits(baseline, result, tmp_path, name):
+    """hls4ml's multiplier caps for the *unpruned* baseline under the same emitted config."""
+    project = tmp_path / f"{name}_baseline"
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        baseline, hls_config=result.hls_config, io_type=result.io_type, output_dir=str(project), backend="Vivado"
+    )
+    hls_model.write()
+    limits = multiplier_limits(project, hls_model)
+    shutil.rmtree(project, ignore_errors=True)
+    return limits
+
+
+def convert_and_check(result, X_val, tmp_path, name, baseline=None):
     cfg = result.hls_config
     project = tmp_path / name
     hls_model = hls4ml.converters.convert_from_keras_model(
@@ -48,6 +60,13 @@ def convert_and_check(result, X_val, tmp_path, name):
         # 16-bit × 16-bit products: one DSP per multiplier, so our DSP figure is the multiplier count.
         assert limits[lname] == layer["after"]["dsp"], (lname, limits[lname], layer["after"])
         assert limits[lname] < layer["before"]["dsp"]
+    if baseline is not None:
+        # The same config on the unpruned model: hls4ml's own count is our "before" figure, and more.
+        base = unoptimized_limits(baseline, result, tmp_path, name)
+        for lname, layer in rewritten.items():
+            if layer["strategy"] == "ResourceUnrolled":
+                assert base[lname] == layer["before"]["dsp"], (lname, base[lname], layer["before"])
+                assert limits[lname] < base[lname]
     total_limits = sum(limits[n] for n, layer in rewritten.items() if layer["strategy"] == "ResourceUnrolled")
     total_before = sum(layer["before"]["dsp"] for n, layer in rewritten.items() if layer["strategy"] == "ResourceUnrolled")
     assert total_limits < total_before
@@ -80,7 +99,7 @@ def test_dense_model_through_hls4ml(tmp_path):
         epochs=2, batch_size=64, rtol=0.95,
     )
     assert result.io_type == "io_parallel"
-    limits, _ = convert_and_check(result, split.X_val, tmp_path, "dense")
+    limits, _ = convert_and_check(result, split.X_val, tmp_path, "dense", baseline=model)
     assert {"fc1", "fc2"} <= set(limits)
 
 
@@ -115,5 +134,5 @@ def test_conv_model_through_hls4ml_with_io_stream(tmp_path):
     conv = next(layer for layer in result.report["layers"] if layer["name"] == "conv")
     assert conv["rewritten"] and conv["strategy"] == "ResourceUnrolled"
     assert result.io_type == "io_stream" and result.hls_config["IOType"] == "io_stream"
-    limits, _ = convert_and_check(result, X_val, tmp_path, "conv")
+    limits, _ = convert_and_check(result, X_val, tmp_path, "conv", baseline=model)
     assert "conv" in limits
