@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hls_opt.errors import ConfigError, DataError, HlsOptError, ModelError
+from hls_opt.errors import ConfigError, ModelError
 
 logger = logging.getLogger(__name__)
 
@@ -494,8 +494,6 @@ def _single_input(model: Any) -> bool:
 
 
 __all__ = [
-    "HlsOptError",
-    "DataError",
     "OptimizationResult",
     "check_model_file",
     "convert_and_optimize",
