@@ -13,13 +13,17 @@ This replaces hls4ml's ``dsp_aware_pruning/knapsack.py`` (REFERENCE.md §1.10): 
 a pure-Python O(N·C) table, its multi-dimensional solvers need an OR-Tools API removed in 9.7
 (REFERENCE.md §7.15) and its greedy solver can return an infeasible item (§7.13).  Here:
 
-* ``'dynamic'``: exact dynamic programming for one constraint, compiled with numba; O(N·C) time
-  with a one-bit-per-cell traceback (not an N×C float table).
+* ``'dynamic'``: exact dynamic programming, compiled with numba; for one constraint O(N·C) time
+  with a one-bit-per-cell traceback (not an N×C float table); for M ≥ 2 constraints the same over
+  the table of capacity vectors (O(N·∏C), used while that table is small).
 * ``'branch_bound'``: exact depth-first branch and bound for any number of constraints, bounded by
   the LP (Dantzig) bound of a surrogate constraint, warm-started by greedy.
 * ``'greedy'``: always feasible; for one constraint at least half of the optimum.
 * ``'CBC_MIP'``: accepted for hls4ml compatibility and solved exactly (DP or branch and bound).
-* ``'auto'`` (default): the fastest exact method for the instance.
+* ``'auto'`` (default): the fastest exact method for the instance: equal weights → the top
+  values; a small table → DP; otherwise branch and bound, switching to the DP if it is not done
+  within a node budget worth a fraction of the DP; past the DP's size limit, branch and bound
+  stops after ``AUTO_TIME_LIMIT_S`` (logged as a warning) with its best solution so far.
 
 The numba kernels are compiled on the first call and cached on disk (``cache=True``, next to this
 file in ``__pycache__`` or in ``NUMBA_CACHE_DIR``), so the compile time (a few seconds) is paid
@@ -59,7 +63,8 @@ DP_DIRECT_CELLS = 1e6
 # Largest DP 'auto' and 'dynamic' will run: 2.4e9 cells ≈ 300 MB of traceback bits.  Past it,
 # branch and bound (exact, but time-limited under 'auto').
 DP_MAX_CELLS = 2.4e9
-# Largest capacity the DP keeps a float row for (8 bytes per unit of capacity: 400 MB).
+# Largest value table the DP keeps (capacity + 1, or its product over the rows; 8 bytes each:
+# 400 MB).
 DP_MAX_CAPACITY = 50_000_000
 # At most this many branch-and-bound nodes (and cells / 200) 'auto' spends on a one-constraint
 # instance before switching to the DP.
@@ -97,7 +102,10 @@ def solve_knapsack(
             constraint, in the units of the matching ``weights`` row.  A fractional capacity is
             rounded down (exact, since weights are integers); ``inf`` means unlimited.
         implementation: ``'auto'`` (default), ``'dynamic'``, ``'branch_bound'``, ``'greedy'`` or
-            ``'CBC_MIP'`` (hls4ml's name; solved exactly here, without OR-Tools).
+            ``'CBC_MIP'`` (hls4ml's name; solved exactly here, without OR-Tools, like ``'auto'``
+            with no time limit).  ``'dynamic'`` also accepts M ≥ 2 (hls4ml raises); when its table
+            would exceed ``DP_MAX_CELLS`` / ``DP_MAX_CAPACITY`` it logs a warning and uses branch
+            and bound.
         **kwargs: ``time_limit`` (seconds; branch and bound returns its best solution so far when
             it is exceeded and logs a warning; default unlimited, 30 s under ``'auto'``);
             ``scaling_factor`` (hls4ml's OR-Tools value scaling: accepted and ignored, values are
@@ -300,10 +308,36 @@ def _solve_into(
     return method
 
 
-def _dp_size(w_row: np.ndarray, c: int) -> tuple[int, int, int]:
-    g = math.gcd(int(np.gcd.reduce(w_row)), int(c))
-    cap = int(c) // g
-    return g, cap, w_row.size * (cap + 1)
+def _dp_reduce(w: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Each row and its capacity divided by their gcd; returns (weights, capacity, states, cells).
+
+    ``states`` is the size of the DP's value table (product of capacity + 1 over the rows) and
+    ``cells`` the work and traceback bits: at most items × states, fewer because the kernels skip
+    capacities that cannot reach the answer.
+    """
+    w2 = w.copy()
+    c2 = c.copy()
+    for k in range(w.shape[0]):
+        g = math.gcd(int(np.gcd.reduce(w[k])), int(c[k]))
+        if g > 1:
+            w2[k] //= g
+            c2[k] //= g
+    states = float(np.prod(c2.astype(np.float64) + 1.0))
+    # The cells the kernels actually visit (see _dp_kernel / _dp_kernel_multi).
+    prefix = np.cumsum(w2, axis=1)
+    rest = prefix[:, -1:] - prefix
+    low = np.maximum(w2, c2[:, None] - rest)
+    high = np.minimum(c2[:, None], prefix) if w.shape[0] == 1 else c2[:, None]
+    lengths = np.maximum(high - low + 1, 0).astype(np.float64)
+    return w2, c2, states, float(np.prod(lengths, axis=0).sum())
+
+
+def _run_dp(v: np.ndarray, w: np.ndarray, c: np.ndarray) -> np.ndarray:
+    if w.shape[0] == 1:
+        return _solve_dp(v, w[0], int(c[0]))
+    return np.flatnonzero(
+        _dp_kernel_multi(np.ascontiguousarray(v), np.ascontiguousarray(w, dtype=np.int64), c.astype(np.int64))
+    )
 
 
 def _solve_exact(
@@ -311,33 +345,31 @@ def _solve_exact(
 ) -> tuple[np.ndarray, str]:
     """Exact solve of a reduced instance (every item fits alone, every row binds, all values > 0)."""
     m = w.shape[0]
-    if m == 1:
-        g, cap, cells = _dp_size(w[0], int(c[0]))
-        dp_fits = cells <= DP_MAX_CELLS and cap <= DP_MAX_CAPACITY
-        if implementation == "dynamic":
-            if dp_fits:
-                return _solve_dp(v, w[0] // g, cap), "dynamic"
-            logger.warning(
-                "knapsack: 'dynamic' table of %d items × capacity %d is too large (limit %.2g cells, "
-                "capacity %d); solving with branch and bound instead",
-                v.size,
-                cap,
-                DP_MAX_CELLS,
-                DP_MAX_CAPACITY,
-            )
-        elif implementation in ("auto", "CBC_MIP") and dp_fits:
-            if cells <= DP_DIRECT_CELLS:
-                return _solve_dp(v, w[0] // g, cap), "dynamic"
-            # A larger table: branch and bound often proves optimality in a millisecond; if it does
-            # not within a node budget worth a fraction of the DP's time (a node costs tens of
-            # nanoseconds, a DP cell about one), the DP's predictable O(N·C) wins.
-            budget = int(min(AUTO_BB_PROBE_NODES, cells // 200))
-            pick, proven = _solve_bb(v, w, c, None, budget)
-            if proven:
-                return pick, "branch_bound"
-            return _solve_dp(v, w[0] // g, cap), "dynamic"
-    elif implementation == "dynamic":
-        logger.info("knapsack: 'dynamic' needs one constraint, got %d binding ones; using branch and bound", m)
+    wd, cd, states, cells = _dp_reduce(w, c)
+    dp_fits = cells <= DP_MAX_CELLS and states <= DP_MAX_CAPACITY + 1
+    name = "dynamic" if m == 1 else f"dynamic ({m}-D)"
+    if implementation == "dynamic":
+        if dp_fits:
+            return _run_dp(v, wd, cd), name
+        logger.warning(
+            "knapsack: 'dynamic' table of %d items × %.3g capacity states is too large (limits %.2g "
+            "cells, %d states); solving with branch and bound instead",
+            v.size,
+            states,
+            DP_MAX_CELLS,
+            DP_MAX_CAPACITY,
+        )
+    elif implementation in ("auto", "CBC_MIP") and dp_fits:
+        if cells <= DP_DIRECT_CELLS:
+            return _run_dp(v, wd, cd), name
+        # A larger table: branch and bound often proves optimality in a millisecond; if it does
+        # not within a node budget worth a fraction of the DP's time (a node costs tens of
+        # nanoseconds, a DP cell about one), the DP's predictable O(N·C) wins.
+        budget = int(min(AUTO_BB_PROBE_NODES, cells // 200))
+        pick, proven = _solve_bb(v, w, c, None, budget)
+        if proven:
+            return pick, "branch_bound"
+        return _run_dp(v, wd, cd), name
     if implementation == "auto" and time_limit is None:
         time_limit = AUTO_TIME_LIMIT_S
     pick, proven = _solve_bb(v, w, c, time_limit, None)
@@ -445,6 +477,121 @@ def _dp_kernel(values, weights, capacity):  # pragma: no cover - compiled
             if (bits[offset[i] // 8 + k // 8] >> (k % 8)) & 1:
                 take[i] = True
                 x -= weights[i]
+    return take
+
+
+@njit(cache=True)
+def _dp_kernel_multi(values, weights, capacity):  # pragma: no cover - compiled
+    """Exact DP for M >= 2 constraints over the flattened table of capacity vectors.
+
+    best[r] for every capacity vector r (row-major, last row fastest); one traceback bit per
+    visited cell.  For item i only the box r_k >= max(w_ik, c_k - (weight of items i+1.. in row k))
+    is updated: below w_ik the item cannot be taken (the entry stays), below c_k - rest the final
+    answer can never read it.  Cells are visited in decreasing order, so best[r - w_i] still holds
+    the previous item's value (0/1 knapsack).
+    """
+    n = values.shape[0]
+    m = weights.shape[0]
+    stride = np.empty(m, np.int64)
+    stride[m - 1] = 1
+    for k in range(m - 2, -1, -1):
+        stride[k] = stride[k + 1] * (capacity[k + 1] + 1)
+    n_states = stride[0] * (capacity[0] + 1)
+    rest = np.zeros(m, np.int64)
+    for i in range(n):
+        for k in range(m):
+            rest[k] += weights[k, i]
+    lo = np.empty((n, m), np.int64)
+    offset = np.empty(n + 1, np.int64)
+    offset[0] = 0
+    for i in range(n):
+        volume = np.int64(1)
+        for k in range(m):
+            rest[k] -= weights[k, i]
+            low = max(weights[k, i], capacity[k] - rest[k])
+            lo[i, k] = low
+            length = capacity[k] - low + 1
+            if length < 0:
+                length = 0
+            if k == m - 1:
+                length = ((length + 7) // 8) * 8  # each innermost run starts on a byte
+            volume *= length
+        offset[i + 1] = offset[i] + volume
+    bits = np.zeros(offset[n] // 8, np.uint8)
+    best = np.zeros(n_states, np.float64)
+    r = np.empty(m, np.int64)
+    last = m - 1
+    for i in range(n):
+        vi = values[i]
+        empty = False
+        shift = np.int64(0)
+        for k in range(m):
+            if lo[i, k] > capacity[k]:
+                empty = True
+            shift += weights[k, i] * stride[k]
+            r[k] = capacity[k]
+        if empty:
+            continue
+        pos = offset[i]
+        low_last = lo[i, last]
+        row_bits = ((capacity[last] - low_last + 1 + 7) // 8) * 8
+        while True:
+            # Innermost row: a contiguous run of the flattened table, walked downward.
+            base = np.int64(0)
+            for k in range(last):
+                base += r[k] * stride[k]
+            byte = pos >> 3
+            y = capacity[last]
+            while y >= low_last:
+                mask = np.int64(0)
+                stop = max(y - 7, low_last)
+                bit = np.int64(0)
+                for z in range(y, stop - 1, -1):
+                    f = base + z
+                    cand = best[f - shift] + vi
+                    if cand > best[f]:
+                        best[f] = cand
+                        mask |= np.int64(1) << bit
+                    bit += 1
+                bits[byte] = np.uint8(mask)
+                byte += 1
+                y = stop - 1
+            pos += row_bits
+            # Odometer over the outer rows, downward.
+            k = last - 1
+            while k >= 0:
+                if r[k] > lo[i, k]:
+                    r[k] -= 1
+                    break
+                r[k] = capacity[k]
+                k -= 1
+            if k < 0:
+                break
+    # Traceback from the full capacity vector.
+    take = np.zeros(n, np.bool_)
+    for k in range(m):
+        r[k] = capacity[k]
+    for i in range(n - 1, -1, -1):
+        inside = True
+        for k in range(m):
+            if r[k] < lo[i, k]:
+                inside = False
+                break
+        if not inside:
+            continue
+        # Position of r in item i's visiting order (every row downward from its capacity; the
+        # innermost runs padded to whole bytes).
+        row_bits = ((capacity[last] - lo[i, last] + 1 + 7) // 8) * 8
+        p = capacity[last] - r[last]
+        box_stride = row_bits
+        for k in range(last - 1, -1, -1):
+            p += (capacity[k] - r[k]) * box_stride
+            box_stride *= capacity[k] - lo[i, k] + 1
+        q = offset[i] + p
+        if (bits[q >> 3] >> (q & 7)) & 1:
+            take[i] = True
+            for k in range(m):
+                r[k] -= weights[k, i]
     return take
 
 

@@ -72,8 +72,8 @@ def test_hls4ml_1d_vector(implementation):
 
 @pytest.mark.parametrize("implementation", ALL)
 def test_hls4ml_2d_vector(implementation):
-    # Items 0 and 3 use (3+5, 3+1) = (8, 4) <= (8, 7) and are worth 22; 'dynamic' has two binding
-    # constraints here, so it hands over to branch and bound (hls4ml raises instead).
+    # Items 0 and 3 use (3+5, 3+1) = (8, 4) <= (8, 7) and are worth 22; 'dynamic' solves the two
+    # constraints with a 2-D table (hls4ml raises instead).
     values = np.array([10, 2, 6, 12, 3])
     weights = np.array([[3, 1, 4, 5, 5], [3, 2, 4, 1, 2]])
     capacity = np.array([8, 7])
@@ -383,13 +383,61 @@ def test_branch_bound_node_budget_reports_unproven():
     assert picked.size > 100
 
 
-def test_auto_time_limit_falls_back_and_logs(monkeypatch, caplog):
+def test_time_limit_returns_feasible_and_logs(monkeypatch, caplog):
     values, weights, capacity = hard_instance()
     monkeypatch.setattr(knapsack, "_BB_CHUNK_NODES", 500)
     with caplog.at_level(logging.WARNING, logger="hls_opt.knapsack"):
-        value, selected = solve_knapsack(values, weights, capacity, "auto", time_limit=1e-6)
+        value, selected = solve_knapsack(values, weights, capacity, "branch_bound", time_limit=1e-6)
     check_selection(values, weights, capacity, value, selected)
     assert any("time limit" in r.getMessage() for r in caplog.records)
+
+
+def test_auto_falls_back_past_the_size_limit_and_logs(monkeypatch, caplog):
+    # With the DP ruled out by its size limit, 'auto' runs branch and bound under AUTO_TIME_LIMIT_S
+    # and says so when it stops early.
+    values, weights, capacity = hard_instance()
+    monkeypatch.setattr(knapsack, "DP_MAX_CELLS", 0)
+    monkeypatch.setattr(knapsack, "AUTO_TIME_LIMIT_S", 1e-6)
+    monkeypatch.setattr(knapsack, "_BB_CHUNK_NODES", 500)
+    with caplog.at_level(logging.WARNING, logger="hls_opt.knapsack"):
+        value, selected = solve_knapsack(values, weights, capacity, "auto")
+    check_selection(values, weights, capacity, value, selected)
+    assert any("time limit" in r.getMessage() for r in caplog.records)
+
+
+def reference_dp2_value(values, weights, capacity) -> float:
+    """Value-only two-constraint DP in numpy: an independent oracle for the 2-D 'dynamic'."""
+    best = np.zeros((capacity[0] + 1, capacity[1] + 1))
+    for v, (a, b) in zip(values, weights.T):
+        if a <= capacity[0] and b <= capacity[1]:
+            best[a:, b:] = np.maximum(best[a:, b:], best[: capacity[0] + 1 - a, : capacity[1] + 1 - b] + v)
+    return float(best[-1, -1])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_two_constraint_dp_on_the_hard_class(seed):
+    # Values strongly correlated with one row (the class branch and bound finds hard): the 2-D DP
+    # ('dynamic', and 'auto' after its branch-and-bound probe) must match a plain numpy 2-D DP.
+    rng = np.random.default_rng(seed)
+    weights = rng.integers(1, 15, (2, 60))
+    values = weights[0] + 10 + rng.random(60)
+    capacity = weights.sum(axis=1) // 2
+    optimum = reference_dp2_value(values, weights, capacity)
+    for implementation in EXACT:
+        value, selected = solve_knapsack(values, weights, capacity, implementation)
+        check_selection(values, weights, capacity, value, selected)
+        assert_optimal(value, optimum)
+
+
+def test_three_constraint_dp_matches_branch_and_bound():
+    rng = np.random.default_rng(4)
+    weights = rng.integers(0, 9, (3, 40)) * np.array([[1], [2], [3]])  # rows 2 and 3 share a gcd
+    values = rng.random(40)
+    capacity = weights.sum(axis=1) // 3
+    value_dp, selected = solve_knapsack(values, weights, capacity, "dynamic")
+    value_bb, _ = solve_knapsack(values, weights, capacity, "branch_bound")
+    check_selection(values, weights, capacity, value_dp, selected)
+    assert_optimal(value_dp, value_bb)
 
 
 # --- hls4ml's own pure-Python DP as a second oracle (values only) ---------------------------------
