@@ -117,11 +117,35 @@ def kernel_layers(model: Any) -> list[Any]:
 def output_layer_names(model: Any) -> set[str]:
     """Weighted layers whose outputs (neurons / filters) are the model's outputs.
 
-    hls4ml uses "index ≥ index of the last layer with a kernel" (``keras/__init__.py`` L129-144);
-    we do the same, which covers Sequential and single-output functional models.
+    Walks back from every model output through layers without a kernel (activations, reshapes,
+    …) to the kernel layers that produce it.  hls4ml uses "index ≥ index of the last layer with a
+    kernel" (``keras/__init__.py`` L129-144), which misses the other heads of a multi-output
+    model; that rule stays as the fallback when the graph cannot be walked.
     """
     layers = kernel_layers(model)
-    return {layers[-1].name} if layers else set()
+    fallback = {layers[-1].name} if layers else set()
+    try:
+        found: set[str] = set()
+        seen: set[int] = set()
+        stack = list(model.outputs)
+        while stack:
+            tensor = stack.pop()
+            history = getattr(tensor, "_keras_history", None)
+            if history is None:
+                continue
+            op, node_index = history[0], history[1]
+            if id(op) in seen:
+                continue
+            seen.add(id(op))
+            kernel = getattr(op, "kernel", None)
+            if kernel is not None and hasattr(kernel, "shape") and len(kernel.shape) >= 2:
+                found.add(op.name)
+                continue
+            node = op._inbound_nodes[node_index]
+            stack.extend(node.input_tensors)
+        return found | fallback
+    except Exception:  # a model whose graph Keras does not expose (subclassed): hls4ml's rule
+        return fallback
 
 
 def prepare_attributes(model: Any, model_attributes: dict[str, Any], objective: Any) -> dict[str, Any]:

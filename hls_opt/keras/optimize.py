@@ -41,6 +41,7 @@ from hls_opt.keras.masking import (
 from hls_opt.keras.ranking import group_values
 from hls_opt.keras.regularizers import attach_regularizers, candidate_strengths, set_strength
 from hls_opt.keras.training import (
+    KeepBest,
     Predictor,
     StopWhenRecovered,
     Timer,
@@ -337,6 +338,19 @@ def run_optimization(
                     with timer.phase("training"):
                         work.fit(ds, epochs=rewinding_epochs, verbose=0, shuffle=False, callbacks=list(callbacks or []))
                 resume_weights = work.get_weights()
+
+        # ---- polish: the accepted model is the one returned, so it alone gets a full fine-tuning
+        # budget under its masks, keeping the epoch with the best validation metric
+        if best is not None and epochs > 0:
+            work.set_weights(best["weights"])
+            for name, constraint in constraints.items():
+                constraint.assign(best["masks"][name], best["offsets"][name])
+            keeper = KeepBest(evaluate, best["metric"], best["weights"], increasing)
+            with timer.phase("training"):
+                work.fit(ds, epochs=epochs, verbose=0, shuffle=False, callbacks=[keeper])
+            logger.info("polish: %s %.4f -> %.4f (epoch %d of %d)", metric.name, best["metric"],
+                        keeper.best_value, keeper.best_epoch, epochs)
+            best["weights"], best["metric"] = keeper.best_weights, float(keeper.best_value)
 
         # ---- the result: a clean copy of the caller's architecture with the best weights
         if best is None:

@@ -188,6 +188,27 @@ class StopWhenRecovered(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class KeepBest(keras.callbacks.Callback):
+    """Evaluates after every epoch and remembers the weights with the best validation metric."""
+
+    def __init__(self, evaluate: Callable[[], float], start_value: float, start_weights: list,
+                 increasing: bool) -> None:
+        super().__init__()
+        self.evaluate = evaluate
+        self.increasing = increasing
+        self.best_value = start_value
+        self.best_weights = start_weights
+        self.best_epoch = 0
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        value = self.evaluate()
+        # ties go to the later epoch: more training on the same mask at equal validation score
+        if at_least_as_good(value, self.best_value, self.increasing):
+            self.best_value = value
+            self.best_weights = self.model.get_weights()
+            self.best_epoch = epoch + 1
+
+
 class Timer:
     """Accumulates wall time per named phase."""
 
