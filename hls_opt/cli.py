@@ -118,7 +118,12 @@ def _named(field: str, call: Any, *args: Any) -> Any:
     try:
         return call(*args)
     except RegistryError as exc:
-        raise RegistryError(f"{field}: {exc}") from None
+        message = str(exc)
+        for bare in (field.lstrip("-"), "objective"):
+            if message.startswith(f"{bare}: "):  # the registry already named the field
+                message = message[len(bare) + 2 :]
+                break
+        raise RegistryError(f"{field}: {message}") from None
 
 
 def _keras_name(kind: str, name: str | None, field: str) -> Any:
@@ -232,7 +237,8 @@ def train_digits_baseline(split: Any, epochs: int = 30, seed: int = 0) -> Any:
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    model.fit(split.X_train, split.y_train, epochs=epochs, batch_size=32, verbose=0)
+    if epochs > 0:
+        model.fit(split.X_train, split.y_train, epochs=epochs, batch_size=32, verbose=0)
     return model
 
 

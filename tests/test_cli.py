@@ -12,23 +12,33 @@ import pytest
 from hls_opt.cli import main
 
 
-@pytest.fixture(scope="module")
-def digits_files(tmp_path_factory):
-    """A briefly trained digits MLP, the demo's config and the digits as an .npz."""
-    pytest.importorskip("keras")
+def _write_files(root, epochs):
     from hls_opt.cli import train_digits_baseline
     from hls_opt.config import config_from_keras_model, save_config
     from hls_opt.data import load_digits
 
-    root = tmp_path_factory.mktemp("cli")
     split = load_digits(seed=0)
-    model = train_digits_baseline(split, epochs=10)
+    model = train_digits_baseline(split, epochs=epochs)  # epochs=0: compiled, untrained
     model.save(root / "model.keras")
     cfg = config_from_keras_model(model, granularity="name", default_precision="ac_fixed<16,6>", default_reuse_factor=4)
     cfg["Model"]["Strategy"] = "Resource"
     save_config(cfg, root / "config.yml")
     np.savez(root / "data.npz", X_train=split.X_train, y_train=split.y_train, X_val=split.X_val, y_val=split.y_val)
     return root
+
+
+@pytest.fixture(scope="module")
+def digits_files(tmp_path_factory):
+    """The demo's untrained digits MLP (compiled), its config and the digits as an .npz."""
+    pytest.importorskip("keras")
+    return _write_files(tmp_path_factory.mktemp("cli"), epochs=0)
+
+
+@pytest.fixture(scope="module")
+def trained_files(tmp_path_factory):
+    """The same, briefly trained (for the slow tests that fine-tune against rtol)."""
+    pytest.importorskip("keras")
+    return _write_files(tmp_path_factory.mktemp("cli_trained"), epochs=10)
 
 
 def test_estimate_table_has_dsp_first_and_a_total_row(digits_files, capsys):
@@ -63,9 +73,9 @@ def test_estimate_without_config_uses_hls4ml_defaults(digits_files, capsys):
 
 
 @pytest.mark.slow
-def test_optimize_one_shot_writes_model_config_report(digits_files, tmp_path, capsys):
+def test_optimize_one_shot_writes_model_config_report(trained_files, tmp_path, capsys):
     out = tmp_path / "out"
-    code = main(["optimize", str(digits_files / "model.keras"), "--config", str(digits_files / "config.yml"),
+    code = main(["optimize", str(trained_files / "model.keras"), "--config", str(trained_files / "config.yml"),
                  "--optimize", "dsp", "--scheduler", "polynomial:3:0.5", "-o", str(out), "-q"])
     assert code == 0, capsys.readouterr().err
     printed = capsys.readouterr()
@@ -78,10 +88,10 @@ def test_optimize_one_shot_writes_model_config_report(digits_files, tmp_path, ca
 
 
 @pytest.mark.slow
-def test_optimize_with_data_fine_tunes(digits_files, tmp_path, capsys):
+def test_optimize_with_data_fine_tunes(trained_files, tmp_path, capsys):
     out = tmp_path / "out"
-    code = main(["optimize", str(digits_files / "model.keras"), "--config", str(digits_files / "config.yml"),
-                 "--data", str(digits_files / "data.npz"), "--optimize", "dsp", "--scheduler", "polynomial:2:0.5",
+    code = main(["optimize", str(trained_files / "model.keras"), "--config", str(trained_files / "config.yml"),
+                 "--data", str(trained_files / "data.npz"), "--optimize", "dsp", "--scheduler", "polynomial:2:0.5",
                  "--epochs", "2", "--rtol", "0.95", "-o", str(out), "-q"])
     assert code == 0, capsys.readouterr().err
     rep = json.loads((out / "report.json").read_text())
@@ -130,3 +140,15 @@ def test_estimate_reads_h5_and_conv_models(tmp_path, capsys):
     # conv: 3·3·1·4 = 36 (one kernel instance); out: (3·3·4)·10 = 360 after 2×2 pooling of 6×6.
     assert dsp["conv"] == 36 and dsp["out"] == 360 and rep["total"]["before"]["dsp"] == 396
     assert captured.err == ""
+
+
+def test_estimate_checks_its_arguments_before_importing_tensorflow(tmp_path):
+    code = (
+        "import sys; from hls_opt.cli import main; rc = main(sys.argv[1:]); "
+        "print('tensorflow' in sys.modules); sys.exit(rc)"
+    )
+    for argv in (["estimate", str(tmp_path / "missing.keras")], ["estimate", "m.keras", "--backend", "nosuch"]):
+        proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("hls-opt: error: ")
+        assert proc.stdout.strip() == "False"
