@@ -110,7 +110,8 @@ def test_hls4ml_all_fit_returns_all(implementation):
 def test_hls4ml_greedy_infeasible_case(implementation):
     # hls4ml's greedy returns (100, [1]) here although item 1 weighs 50 > 10 (REFERENCE.md §7.13).
     # Item 1 can never fit, so the only non-empty choice is item 0.
-    value, selected = solve_knapsack(np.array([1.0, 100.0]), np.array([[1, 50]]), np.array([10]), implementation)
+    values, weights, capacity = np.array([1.0, 100.0]), np.array([[1, 50]]), np.array([10])
+    value, selected = solve_knapsack(values, weights, capacity, implementation)
     assert value == 1.0
     assert selected.tolist() == [0]
 
@@ -119,7 +120,8 @@ def test_hls4ml_greedy_infeasible_case(implementation):
 def test_hls4ml_greedy_poor_case(implementation):
     # hls4ml's greedy takes item 0 (ratio 2) and stops at item 1 (ratio 1.2, does not fit): 10.
     # Items 0 and 2 weigh 5 + 1 = 6 <= 9 and are worth 11, the optimum; our greedy skips the misfit.
-    value, selected = solve_knapsack(np.array([10.0, 6.0, 1.0]), np.array([[5, 5, 1]]), np.array([9]), implementation)
+    values, weights, capacity = np.array([10.0, 6.0, 1.0]), np.array([[5, 5, 1]]), np.array([9])
+    value, selected = solve_knapsack(values, weights, capacity, implementation)
     assert value == 11.0
     assert selected.tolist() == [0, 2]
 
