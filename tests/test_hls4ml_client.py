@@ -84,19 +84,35 @@ def convert_and_check(result, X_val, tmp_path, name, baseline=None):
     return limits, agreement
 
 
-def test_dense_model_through_hls4ml(tmp_path):
-    import hls_opt
-    from hls_opt.cli import train_digits_baseline
-    from hls_opt.config import config_from_keras_model
+def test_dense_model_through_hls4ml_from_the_command_line(tmp_path):
+    """``hls-opt optimize … --optimize dsp`` → files → hls4ml: what the user does."""
+    import json
+    from types import SimpleNamespace
+
+    import keras
+
+    from hls_opt.cli import main, train_digits_baseline
+    from hls_opt.config import config_from_keras_model, load_config, save_config
     from hls_opt.data import load_digits
 
     split = load_digits(seed=0)
     model = train_digits_baseline(split, epochs=20)
+    model.save(tmp_path / "model.keras")
     cfg = config_from_keras_model(model, granularity="name", default_precision="ac_fixed<16,6>", default_reuse_factor=4)
     cfg["Model"]["Strategy"] = "Resource"
-    result = hls_opt.convert_and_optimize(
-        model, cfg, data=split.training_data(), objective="dsp", scheduler="polynomial:2:0.5",
-        epochs=2, batch_size=64, rtol=0.95,
+    save_config(cfg, tmp_path / "config.yml")
+    np.savez(tmp_path / "data.npz", X_train=split.X_train, y_train=split.y_train, X_val=split.X_val, y_val=split.y_val)
+    out = tmp_path / "out"
+    code = main(["optimize", str(tmp_path / "model.keras"), "--config", str(tmp_path / "config.yml"),
+                 "--data", str(tmp_path / "data.npz"), "--optimize", "dsp", "--scheduler", "polynomial:2:0.5",
+                 "--epochs", "2", "--rtol", "0.95", "-o", str(out), "-q"])
+    assert code == 0
+    emitted = load_config(out / "hls_config.yml")
+    result = SimpleNamespace(
+        model=keras.saving.load_model(out / "model.keras"),
+        hls_config=emitted,
+        io_type=emitted["IOType"],
+        report=json.loads((out / "report.json").read_text()),
     )
     assert result.io_type == "io_parallel"
     limits, _ = convert_and_check(result, split.X_val, tmp_path, "dense", baseline=model)
