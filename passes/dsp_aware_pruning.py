@@ -39,12 +39,27 @@ def objective_label(objective: Any) -> str:
 def resolve_objective(objective: Any) -> Any:
     """An estimator (class) for ``objective``: a registered name, a list of names joined by '+'
     (``['dsp', 'bram']`` → ``'dsp+bram'``), or a class/instance passed through."""
+    from itertools import permutations
+
+    from hls_opt.errors import RegistryError
     from hls_opt.objectives import get_objective
 
     if isinstance(objective, (list, tuple)):
         if len(objective) == 1:
             return resolve_objective(objective[0])
-        return get_objective("+".join(str(o) for o in objective))
+        if not objective or not all(isinstance(o, str) for o in objective):
+            raise RegistryError(
+                "objective: a list must hold registered objective names (e.g. ['dsp', 'bram']); "
+                "to combine estimator classes, register a multi-objective estimator"
+            )
+        names = [o.strip().lower() for o in objective]
+        # 'dsp,bram' and 'bram,dsp' both mean the registered 'dsp+bram'.
+        for order in permutations(names) if len(names) <= 4 else [names]:
+            try:
+                return get_objective("+".join(order))
+            except RegistryError:
+                continue
+        return get_objective("+".join(names))  # raises, naming the combination
     if isinstance(objective, str):
         return get_objective(objective)
     return objective

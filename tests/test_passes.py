@@ -306,3 +306,18 @@ def test_reduce_pass_removes_a_dead_neuron_and_keeps_reuse_factors_valid():
     # fc: 16×7, RF 4 valid (4 | 16). out: 7×4 at RF 2 is invalid (divisors of 7: 1, 7) → 1.
     assert graph.node("fc").config.reuse_factor == 4
     assert graph.node("out").config.reuse_factor in (1, 7)
+
+
+def test_objectives_resolve_from_names_lists_and_classes():
+    from hls_opt.objectives import get_objective
+    from hls_opt.passes.dsp_aware_pruning import objective_label, resolve_objective
+
+    dsp = get_objective("dsp")
+    assert resolve_objective("dsp") is dsp and resolve_objective(["dsp"]) is dsp and resolve_objective(dsp) is dsp
+    # Comma lists in either order name the registered combination.
+    assert resolve_objective(["bram", "dsp"]) is get_objective("dsp+bram")
+    assert objective_label(["dsp", "bram"]) == "dsp+bram" and objective_label(dsp) == dsp.__name__
+    with pytest.raises(RegistryError, match="dsp\\+ff"):
+        resolve_objective(["dsp", "ff"])
+    with pytest.raises(RegistryError, match="names"):
+        resolve_objective([dsp, dsp])
