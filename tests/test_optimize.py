@@ -197,3 +197,51 @@ def test_weight_sharing_groups_stay_shared(problem):
         kernel = out.model.get_layer(name).kernel.numpy()
         for col in np.flatnonzero((mask == 0).all(axis=0)):
             assert np.all(kernel[:, col] == kernel[0, col])  # one shared value per frozen neuron
+
+
+def test_conv_model_structured_flops_removes_filters_and_pattern_dsp_zeroes_reuse_rows():
+    from hls_opt.structures import zero_reuse_groups
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(160, 6, 6, 1)).astype("float32")
+    y = np.eye(3, dtype="float32")[rng.integers(0, 3, size=160)]
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(4, 3, activation="relu", name="c1"),
+                              keras.layers.Conv2D(4, 3, activation="relu", name="c2"), keras.layers.Flatten(),
+                              keras.layers.Dense(3, name="out")])
+    common = dict(scheduler=ConstantScheduler(final_sparsity=0.5, update_step=0.5), X_train=X[:120], y_train=y[:120],
+                  X_val=X[120:], y_val=y[120:], batch_size=32, epochs=2, optimizer=keras.optimizers.Adam(),
+                  loss_fn=keras.losses.CategoricalCrossentropy(from_logits=True), validation_metric="accuracy",
+                  increasing=True, rtol=0.0, tuner=None)
+    out = run_optimization(model, get_attributes_from_keras_model(model), "flops", **common)
+    assert out.reduced
+    filters = [out.model.get_layer(n).kernel.shape[-1] for n in ("c1", "c2")]
+    assert sum(filters) < 8 and out.model.get_layer("out").kernel.shape[-1] == 3
+    # Pattern groups on convolutions (RF 9: 9 transposed weights per multiplier), from an objective
+    # that asks for them on the Conv2D layers only; half of the 4 + 16 multipliers go.
+    class ConvPattern(_NoLastLayer):
+        @classmethod
+        def is_layer_optimizable(cls, a):
+            if len(a.weight_shape) != 4:
+                return False, None
+            return True, OptimizationAttributes("pattern", pruning=True, pattern_offset=int(np.prod(a.weight_shape)) // 9)
+
+        @classmethod
+        def layer_savings(cls, a):
+            return [1]
+
+    out = run_optimization(model, get_attributes_from_keras_model(model), ConvPattern, **common)
+    kernels = [out.model.get_layer(n).kernel.numpy() for n in ("c1", "c2")]
+    assert sum(zero_reuse_groups(k, 9) for k in kernels) == 10  # ⌊0.5 · 20⌋ multipliers removed
+    assert not np.any(out.model.get_layer("out").kernel.numpy() == 0)
+
+
+def test_every_output_head_keeps_its_neurons_under_structured_pruning():
+    from hls_opt.keras.masking import output_layer_names
+
+    inp = keras.Input((8,))
+    hidden = keras.layers.Dense(6, name="h")(inp)
+    head_a = keras.layers.Activation("softmax")(keras.layers.Dense(3, name="a")(hidden))
+    head_b = keras.layers.Dense(2, name="b")(hidden)
+    # hls4ml's "last weighted layer" rule would protect only "b"
+    assert output_layer_names(keras.Model(inp, [head_a, head_b])) == {"a", "b"}
