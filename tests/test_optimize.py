@@ -245,3 +245,23 @@ def test_every_output_head_keeps_its_neurons_under_structured_pruning():
     head_b = keras.layers.Dense(2, name="b")(hidden)
     # hls4ml's "last weighted layer" rule would protect only "b"
     assert output_layer_names(keras.Model(inp, [head_a, head_b])) == {"a", "b"}
+
+
+def test_decreasing_metric_regression():
+    # MSE (lower is better): acceptance is mse ≤ rtol · baseline with rtol > 1
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, 6)).astype("float32")
+    y = (X @ rng.normal(size=(6, 1))).astype("float32")
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(12, activation="relu", name="h"),
+                              keras.layers.Dense(1, name="o")])
+    model.compile(keras.optimizers.Adam(0.01), "mse")
+    model.fit(X[:200], y[:200], epochs=40, batch_size=32, verbose=0)
+    out = run_optimization(
+        model, get_attributes_from_keras_model(model), "params", ConstantScheduler(final_sparsity=0.4, update_step=0.2),
+        X[:200], y[:200], X[200:], y[200:], 32, 3, keras.optimizers.Adam(0.01), "mse",
+        keras.metrics.MeanSquaredError(), False, 1.5, tuner=None)
+    assert out.final_metric <= 1.5 * out.baseline_metric
+    mse = float(np.mean((out.model.predict(X[200:], verbose=0) - y[200:]) ** 2))
+    assert mse == pytest.approx(out.final_metric, rel=1e-4)
+    assert any(s["accepted"] and s["target"] > 0 for s in out.steps)
