@@ -265,3 +265,14 @@ def test_decreasing_metric_regression():
     mse = float(np.mean((out.model.predict(X[200:], verbose=0) - y[200:]) ** 2))
     assert mse == pytest.approx(out.final_metric, rel=1e-4)
     assert any(s["accepted"] and s["target"] > 0 for s in out.steps)
+
+
+def test_no_optimizable_layer_returns_the_baseline_without_training(problem):
+    class Nothing(_NoLastLayer):
+        @classmethod
+        def is_layer_optimizable(cls, a):
+            return False, None
+
+    out = run_optimization(**_args(problem, objective=Nothing))
+    assert out.steps == [] and out.masks == {}
+    assert all(np.array_equal(a, b) for a, b in zip(problem[0].get_weights(), out.model.get_weights()))

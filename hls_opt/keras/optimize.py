@@ -283,10 +283,12 @@ def run_optimization(
         target = float(scheduler.get_sparsity())
         bad_trials = 0
         fine_tune_epochs = epochs - rewinding_epochs
-        while True:
+        if not groups:
+            logger.warning("objective %s finds no optimizable layer in model %s; returning the baseline",
+                           getattr(objective, "__name__", type(objective).__name__), getattr(model, "name", "?"))
+        while groups:
             with timer.phase("solving"):
-                ranking_model_metric = ranking_metric
-                values = group_values(work, groups, ranking_model_metric, data=(X_val, y_val), loss_fn=loss,
+                values = group_values(work, groups, ranking_metric, data=(X_val, y_val), loss_fn=loss,
                                       normalise=not local)
                 selection = select_groups(groups, values, target, local=local, knapsack_solver=knapsack_solver)
                 masks, offsets = masks_from_selection(work, groups, selection)
