@@ -77,6 +77,8 @@ AUTO_TIME_LIMIT_S = 30.0
 REL_TOL = 1e-12
 # Branch-and-bound nodes per numba call between two checks of the time limit.
 _BB_CHUNK_NODES = 1_000_000
+# Items the surrogate-multiplier search looks at (a regular sample of larger instances).
+_MULTIPLIER_SAMPLE = 200_000
 
 
 # --------------------------------------------------------------------------------------------
@@ -359,30 +361,84 @@ def _solve_exact(
             DP_MAX_CELLS,
             DP_MAX_CAPACITY,
         )
-    elif implementation in ("auto", "CBC_MIP") and dp_fits:
-        if cells <= DP_DIRECT_CELLS:
-            return _run_dp(v, wd, cd), name
-        # A larger table: branch and bound often proves optimality in a millisecond; if it does
-        # not within a node budget worth a fraction of the DP's time (a node costs tens of
-        # nanoseconds, a DP cell about one), the DP's predictable O(N·C) wins.
-        budget = int(min(AUTO_BB_PROBE_NODES, cells // 200))
-        pick, proven = _solve_bb(v, w, c, None, budget)
-        if proven:
-            return pick, "branch_bound"
+        return _branch_and_bound(v, w, c, time_limit)
+    if implementation == "branch_bound":
+        return _branch_and_bound(v, w, c, time_limit)
+
+    # 'auto' and 'CBC_MIP'.
+    if dp_fits and cells <= DP_DIRECT_CELLS:
         return _run_dp(v, wd, cd), name
     if implementation == "auto" and time_limit is None:
         time_limit = AUTO_TIME_LIMIT_S
-    pick, proven = _solve_bb(v, w, c, time_limit, None)
+    start = time.perf_counter()
+    # Branch and bound often proves optimality in a millisecond; the probe's node budget is worth a
+    # fraction of the DP's time (a node costs tens of nanoseconds, a DP cell one or two).
+    budget = int(min(AUTO_BB_PROBE_NODES, cells // 200)) if dp_fits else AUTO_BB_PROBE_NODES
+    pick, proven, mu = _solve_bb(v, w, c, None, budget)
+    if proven:
+        return pick, "branch_bound"
+    # The probe's incumbent and the LP prices fix most items (reduced-cost fixing); the rest, the
+    # core, is a much smaller knapsack on the capacity left.
+    lower = float(v[pick].sum())
+    fixed_in, core = _reduced_cost_fixing(v, w, c, mu, lower)
+    if core.size < v.size:
+        left = c - w[:, fixed_in].sum(axis=1)
+        if np.any(left < 0):
+            # The items every better solution must hold do not fit together: the incumbent is optimal.
+            return pick, "branch_bound + reduced costs"
+        remaining = None if time_limit is None else max(time_limit - (time.perf_counter() - start), 1e-3)
+        core_selected = np.zeros(core.size, np.bool_)
+        method = _solve_into(v[core], w[:, core], left, implementation, remaining, core_selected)
+        better = np.concatenate((fixed_in, core[core_selected]))
+        logger.debug(
+            "knapsack: reduced costs fixed %d of %d items, core of %d solved by %s",
+            v.size - core.size,
+            v.size,
+            core.size,
+            method,
+        )
+        if float(v[better].sum()) > lower:
+            return np.sort(better), f"reduced costs + {method}"
+        return pick, f"reduced costs + {method} (incumbent kept)"
+    if dp_fits:
+        return _run_dp(v, wd, cd), name
+    remaining = None if time_limit is None else max(time_limit - (time.perf_counter() - start), 1e-3)
+    return _branch_and_bound(v, w, c, remaining)
+
+
+def _branch_and_bound(
+    v: np.ndarray, w: np.ndarray, c: np.ndarray, time_limit: float | None
+) -> tuple[np.ndarray, str]:
+    pick, proven, _ = _solve_bb(v, w, c, time_limit, None)
     if not proven:
         logger.warning(
             "knapsack: branch and bound stopped at the time limit of %.3g s on %d items × %d "
             "constraints; returning the best solution found (at least the greedy one), not proven optimal",
             time_limit,
             v.size,
-            m,
+            w.shape[0],
         )
         return pick, "branch_bound (time limit)"
     return pick, "branch_bound"
+
+
+def _reduced_cost_fixing(
+    v: np.ndarray, w: np.ndarray, c: np.ndarray, mu: np.ndarray, lower: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Items every solution worth more than ``lower`` must take / may choose: (fixed_in, core).
+
+    For prices mu >= 0, L = mu·c + sum_j max(0, d_j) with d_j = v_j − mu·w_j bounds every solution
+    (Lagrangian weak duality); a solution that goes against the sign of d_j is worth at most
+    L − |d_j|.  So an item with |d_j| > L − lower is fixed in (d_j > 0) or out (d_j < 0) for any
+    solution better than ``lower`` (Martello & Toth's reduction).  The slack keeps float rounding
+    on the safe side (fewer items fixed).
+    """
+    d = v - mu @ w
+    bound = float(mu @ c) + float(np.maximum(d, 0.0).sum())
+    gap = bound - lower + 1e-9 * float(v.sum())
+    fixed_in = np.flatnonzero(d > gap)
+    core = np.flatnonzero(np.abs(d) <= gap)
+    return fixed_in, core
 
 
 # --------------------------------------------------------------------------------------------
@@ -679,10 +735,17 @@ def _surrogate_multipliers(v: np.ndarray, a: np.ndarray) -> np.ndarray:
     u = np.full(m, 1.0 / m)
     if m == 1:
         return u
+    cap = 1.0  # rows are normalised to capacity 1
+    if v.size > _MULTIPLIER_SAMPLE:
+        # Every k-th item with the capacity scaled alike: the search only needs the bound's shape.
+        step = v.size // _MULTIPLIER_SAMPLE
+        v = v[::step]
+        cap = float(np.mean(a[:, ::step].sum(axis=1) / a.sum(axis=1)))
+        a = a[:, ::step]
 
     def bound(uu: np.ndarray) -> float:
         uu = np.maximum(uu, 1e-9)
-        return _lp_bound(v, uu @ a, float(uu.sum()))
+        return _lp_bound(v, uu @ a, cap * float(uu.sum()))
 
     for _ in range(2 if m > 2 else 1):
         for k in range(m if m > 2 else 1):
@@ -711,8 +774,12 @@ def _surrogate_multipliers(v: np.ndarray, a: np.ndarray) -> np.ndarray:
 
 def _solve_bb(
     v: np.ndarray, w: np.ndarray, c: np.ndarray, time_limit: float | None, node_limit: int | None
-) -> tuple[np.ndarray, bool]:
-    """Depth-first branch and bound; returns (item indices, proven optimal)."""
+) -> tuple[np.ndarray, bool, np.ndarray]:
+    """Depth-first branch and bound; returns (item indices, proven optimal, multipliers).
+
+    The multipliers mu (M,) >= 0 price each unit of capacity per row: the surrogate multipliers
+    times the critical efficiency of the root LP, i.e. the dual of the surrogate LP relaxation.
+    """
     n = v.size
     m = w.shape[0]
     a = w / c[:, None].astype(np.float64)  # c > 0: every row binds
@@ -729,6 +796,8 @@ def _solve_bb(
     ps = np.concatenate(([0.0], np.cumsum(ss)))
     us = u / c.astype(np.float64)  # multipliers on the raw integer rows
     eps = REL_TOL * float(pv[-1])
+    critical = int(np.searchsorted(ps, float(u.sum()), side="right")) - 1
+    mu = us * (float(eff[critical]) if critical < n else 0.0)
 
     # Warm start: greedy in this order (with skipping).
     best_x = np.zeros(n, np.int8)
@@ -756,7 +825,7 @@ def _solve_bb(
         if deadline is not None and time.perf_counter() > deadline:
             proven = False
             break
-    return np.sort(order[best_x.astype(np.bool_)]), proven
+    return np.sort(order[best_x.astype(np.bool_)]), proven, mu
 
 
 @njit(cache=True)

@@ -378,7 +378,7 @@ def hard_instance():
 
 def test_branch_bound_node_budget_reports_unproven():
     values, weights, capacity = hard_instance()
-    picked, proven = knapsack._solve_bb(values, weights, capacity, None, 1000)
+    picked, proven, _ = knapsack._solve_bb(values, weights, capacity, None, 1000)
     assert not proven
     assert np.all(weights[:, picked].sum(axis=1) <= capacity)
     # The incumbent starts from greedy in surrogate-efficiency order: about half the items fit.
@@ -405,6 +405,36 @@ def test_auto_falls_back_past_the_size_limit_and_logs(monkeypatch, caplog):
         value, selected = solve_knapsack(values, weights, capacity, "auto")
     check_selection(values, weights, capacity, value, selected)
     assert any("time limit" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("m", [1, 2])
+def test_auto_reduced_cost_fixing_stays_exact(monkeypatch, caplog, m):
+    # Few distinct weights and random values (structured pruning): with the DP ruled out and a
+    # tiny branch-and-bound probe, 'auto' fixes items by reduced costs and solves the core.  The
+    # optimum comes from 'dynamic' before the limits are lowered.
+    rng = np.random.default_rng(8 + m)
+    weights = rng.choice([3, 5, 8, 16], (m, 120))
+    values = np.abs(rng.normal(size=120))
+    capacity = weights.sum(axis=1) // 2
+    optimum, _ = solve_knapsack(values, weights, capacity, "dynamic")
+    monkeypatch.setattr(knapsack, "DP_MAX_CELLS", 0)
+    monkeypatch.setattr(knapsack, "AUTO_BB_PROBE_NODES", 1)
+    with caplog.at_level(logging.DEBUG, logger="hls_opt.knapsack"):
+        value, selected = solve_knapsack(values, weights, capacity, "auto")
+    check_selection(values, weights, capacity, value, selected)
+    assert_optimal(value, optimum)
+    assert any("reduced costs fixed" in r.getMessage() for r in caplog.records)
+
+
+def test_reduced_cost_fixing_by_hand():
+    # One row, capacity 4, prices mu = 1 per unit: reduced costs d = v - w = (5-2, 1-2, 2.5-2) =
+    # (3, -1, 0.5); bound L = 4 + 3 + 0.5 = 7.5.  With a known solution worth 7 ({0, 2}, weight 4)
+    # the gap is 0.5: item 0 (d = 3 > 0.5) is fixed in, item 1 (d = -1) fixed out, item 2 stays.
+    fixed_in, core = knapsack._reduced_cost_fixing(
+        np.array([5.0, 1.0, 2.5]), np.array([[2, 2, 2]]), np.array([4]), np.array([1.0]), 7.0
+    )
+    assert fixed_in.tolist() == [0]
+    assert core.tolist() == [2]
 
 
 def reference_dp2_value(values, weights, capacity) -> float:
