@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 #: Samples used for gradient / Hessian / oracle estimates (taken from the front of the data).
 MAX_RANKING_SAMPLES = 1024
 ORACLE_SAMPLES = 512
+ORACLE_CHUNK = 256
 HUTCHINSON_PROBES = 16
 
 
@@ -112,46 +113,84 @@ def hessian_diagonals(model: Any, names: list[str], data: Any, loss_fn: Any, pro
 def oracle_values(model: Any, layer_groups: list[Any], data: Any, loss_fn: Any) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
     """Measured loss increase when each group is pruned (and, if allowed, shared); by layer name.
 
-    One forward pass on a fixed batch of ≤ ``ORACLE_SAMPLES`` samples per group and option, with
-    a single traced function (the kernel is assigned in place and restored afterwards).
+    One forward pass on a fixed batch of ≤ ``ORACLE_SAMPLES`` samples per group and option.  The
+    passes run inside one traced function per layer (``tf.map_fn`` over chunks of groups, each a
+    ``model.stateless_call`` with that group's weights changed), so the model's variables are
+    never touched and Python is not in the inner loop.
     """
     import tensorflow as tf
 
     X, y = _ranking_data(data, ORACLE_SAMPLES)
     loss = _loss_function(loss_fn)
     Xt, yt = tf.constant(X), tf.constant(y)
-
-    @tf.function
-    def batch_loss() -> Any:
-        return tf.reduce_mean(loss(yt, model(Xt, training=False)))
-
-    base = float(batch_loss())
+    base = float(tf.reduce_mean(loss(yt, model(Xt, training=False))))
     out: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     for g in layer_groups:
         var = model.get_layer(g.name).kernel
         original = np.asarray(var.numpy())
         prune_d, share_d = group_deltas(original, g.ids, g.n_groups, g.sizes)
-        flat_ids = g.ids.reshape(-1)
-        order = np.argsort(flat_ids, kind="stable")
-        bounds = np.concatenate([[0], np.cumsum(g.sizes)])
+        # every structure has equal-sized groups: members as an (n_groups, size) index table,
+        # padded to whole chunks so one trace serves every call
+        members = np.argsort(g.ids.reshape(-1), kind="stable").reshape(g.n_groups, -1).astype(np.int32)
+        chunk = min(ORACLE_CHUNK, g.n_groups)
+        pad = (-g.n_groups) % chunk
+        padded = np.concatenate([members, members[:pad]]) if pad else members
+        losses = _oracle_function(model, var, loss, Xt, yt)
         results = []
         for deltas, wanted in ((prune_d, g.pruning), (share_d, g.sharing)):
             if not wanted:
                 results.append(None)
                 continue
-            vals = np.zeros(g.n_groups)
-            flat_delta = deltas.reshape(-1)
-            for k in range(g.n_groups):
-                idx = order[bounds[k] : bounds[k + 1]]
-                trial = original.reshape(-1).copy()
-                trial[idx] = trial[idx] - flat_delta[idx]
-                var.assign(trial.reshape(original.shape))
-                vals[k] = float(batch_loss()) - base
+            delta_flat = tf.constant(deltas.reshape(-1), dtype=var.dtype)
+            vals = np.concatenate([
+                np.asarray(losses(tf.constant(padded[i : i + chunk]), delta_flat, Xt, yt))
+                for i in range(0, len(padded), chunk)
+            ])[: g.n_groups].astype(np.float64) - base
             results.append(np.maximum(vals, 0.0))
-        var.assign(original)
         prune_v = results[0] if results[0] is not None else np.full(g.n_groups, np.inf)
         out[g.name] = (prune_v, results[1])
     return out
+
+
+def _oracle_function(model: Any, var: Any, loss: Any, Xt: Any, yt: Any) -> Any:
+    """The traced "loss with these weights changed" function for one kernel, cached on the model
+    (one trace per kernel for a whole optimization run, not one per step)."""
+    import tensorflow as tf
+
+    cache = model.__dict__.setdefault("_hls_opt_oracle_cache", {})
+    key = (id(var), id(loss))
+    if key in cache:
+        return cache[key]
+    trainable = list(model.trainable_variables)
+    non_trainable = list(model.non_trainable_variables)
+    kernel_pos = next(i for i, v in enumerate(trainable) if v is var)
+    shape = tuple(var.shape)
+
+    # a fixed signature (unknown chunk length, any batch) gives exactly one trace
+    signature = [
+        tf.TensorSpec((None, None), tf.int32),
+        tf.TensorSpec((int(np.prod(shape)),), var.dtype),
+        tf.TensorSpec((None, *Xt.shape[1:]), Xt.dtype),
+        tf.TensorSpec((None, *yt.shape[1:]), yt.dtype),
+    ]
+
+    @tf.function(input_signature=signature)
+    def losses(idx_chunk: Any, delta_flat: Any, Xt: Any, yt: Any) -> Any:
+        flat = tf.reshape(trainable[kernel_pos].value, [-1])
+        others = [v.value for v in trainable]
+        fixed = [v.value for v in non_trainable]
+
+        def one(idx: Any) -> Any:
+            changed = tf.tensor_scatter_nd_sub(flat, idx[:, None], tf.gather(delta_flat, idx))
+            tv = list(others)
+            tv[kernel_pos] = tf.reshape(changed, shape)
+            pred, _ = model.stateless_call(tv, fixed, Xt, training=False)
+            return tf.reduce_mean(loss(yt, pred))
+
+        return tf.map_fn(one, idx_chunk, fn_output_signature=tf.float32)
+
+    cache[key] = losses
+    return losses
 
 
 def group_values(
