@@ -276,3 +276,48 @@ def test_no_optimizable_layer_returns_the_baseline_without_training(problem):
     out = run_optimization(**_args(problem, objective=Nothing))
     assert out.steps == [] and out.masks == {}
     assert all(np.array_equal(a, b) for a, b in zip(problem[0].get_weights(), out.model.get_weights()))
+
+
+def test_bayesian_tuner_without_keras_tuner_falls_back_and_logs_once(problem, caplog, monkeypatch):
+    import logging
+
+    import hls_opt.keras.optimize as optimize_module
+
+    monkeypatch.setitem(sys.modules, "keras_tuner", None)  # "not installed", whatever the machine has
+    monkeypatch.setattr(optimize_module, "_logged_tuner_fallback", False)
+    sched = ConstantScheduler(final_sparsity=0.2, update_step=0.2)
+    with caplog.at_level(logging.INFO, logger="hls_opt.keras.optimize"):
+        run_optimization(**_args(problem, tuner="Bayesian", scheduler=sched))
+        run_optimization(**_args(problem, tuner="Bayesian", scheduler=sched))
+    fallback = [r for r in caplog.records if "built-in regularisation search" in r.getMessage()]
+    assert len(fallback) == 1 and fallback[0].levelno == logging.INFO
+
+
+def test_bayesian_tuner_drives_the_search_when_keras_tuner_is_installed(problem, monkeypatch):
+    # A stand-in for keras-tuner's documented subclassing API (BayesianOptimization(hypermodel=None,
+    # max_trials=…, directory=…, project_name=…, overwrite=…); run_trial(trial) returning the float
+    # to minimise; trial.hyperparameters.Choice(name, values)).  It proposes the values in order.
+    import types
+
+    proposed = []
+
+    class HP:
+        def Choice(self, name, values):  # noqa: N802 - keras-tuner's name
+            value = values[len(proposed) % len(values)]
+            proposed.append(value)
+            return value
+
+    class BayesianOptimization:
+        def __init__(self, hypermodel=None, objective=None, max_trials=10, directory=None, project_name=None,
+                     overwrite=False, **kwargs):
+            self.max_trials = max_trials
+            assert directory and os.path.isdir(directory)
+
+        def search(self, *args, **kwargs):
+            self.results = [self.run_trial(types.SimpleNamespace(hyperparameters=HP())) for _ in range(self.max_trials)]
+
+    monkeypatch.setitem(sys.modules, "keras_tuner", types.SimpleNamespace(BayesianOptimization=BayesianOptimization))
+    out = run_optimization(**_args(problem, tuner="Bayesian", regularization_range=[1e-4, 1e-3],
+                                   scheduler=ConstantScheduler(final_sparsity=0.2, update_step=0.2)))
+    assert proposed == [0.0, 1e-4, 1e-3]  # max_trials = min(5, 3 values)
+    assert out.regularization_strength in proposed

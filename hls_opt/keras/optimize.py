@@ -421,29 +421,25 @@ def _choose_strength(
     non-zero candidate is trained ``min(2, epochs // 2)`` epochs from the baseline, then scored by
     the validation metric after a one-shot prune to ``probe`` sparsity (what the regulariser is
     for), among candidates whose unpruned metric still meets ``rtol``.  Zero is free: the model
-    is already converged.  ``tuner='Manual'``: hls4ml's fixed ``rrange[0]``, no search.
+    is already converged.  ``tuner='Bayesian'`` with keras-tuner installed: keras-tuner proposes up
+    to 5 strengths from ``[0] + rrange``, scored the same way.  ``'Hyperband'``, or ``'Bayesian'``
+    without keras-tuner: the built-in search (logged once at INFO).  ``tuner='Manual'``: hls4ml's
+    fixed ``rrange[0]``, no search.
     """
-    global _logged_tuner_fallback
     if tuner == "Manual":
         strength = float(rrange[0]) if rrange else 0.0
         set_strength(regs, strength)
         return strength
-    if tuner in ("Bayesian", "Hyperband"):
-        try:
-            import keras_tuner  # noqa: F401
-            available = True
-        except ImportError:
-            available = False
-        if not _logged_tuner_fallback:
-            logger.info("tuner=%r: %s; using the built-in regularisation search", tuner,
-                        "keras-tuner is not installed" if not available
-                        else "the built-in search is cheaper and scores validation data")
-            _logged_tuner_fallback = True
     search_epochs = max(1, min(2, epochs // 2))
     start = work.get_weights()
     probe_metric = "l1" if ranking_metric == "oracle" else ranking_metric
-    best: tuple[float, float, list] | None = None
-    for strength in candidate_strengths(rrange):
+    tried: dict[float, tuple[bool, float, list]] = {}
+
+    def score(strength: float) -> tuple[bool, float, list]:
+        """(meets rtol unpruned, one-shot pruned score (higher = better), trained weights); memoised."""
+        strength = float(strength)
+        if strength in tried:
+            return tried[strength]
         work.set_weights(start)
         set_strength(regs, strength)
         if strength > 0:
@@ -458,17 +454,63 @@ def _choose_strength(
         pruned = evaluate()
         work.set_weights(trained)
         ok = meets(unpruned, baseline, rtol, increasing)
-        score = pruned if increasing else -pruned
         logger.info("regularisation %.3g: unpruned %.4f, one-shot at %.3f sparsity %.4f%s",
                     strength, unpruned, probe, pruned, "" if ok else " (unpruned fails rtol)")
-        if ok and (best is None or score > best[0]):
-            best = (score, strength, trained)
-    if best is None:
-        best = (0.0, 0.0, start)
-    work.set_weights(best[2])
-    set_strength(regs, best[1])
+        tried[strength] = (ok, pruned if increasing else -pruned, trained)
+        return tried[strength]
+
+    if not (tuner == "Bayesian" and _keras_tuner_search(score, rrange, directory_hint="hls_opt_regularisation")):
+        if tuner in ("Bayesian", "Hyperband"):
+            _log_tuner_fallback(tuner)
+        for strength in candidate_strengths(rrange):
+            score(strength)
+    passing = [(v[1], -k, k) for k, v in tried.items() if v[0]]  # best score, then the smaller strength
+    strength = max(passing)[2] if passing else 0.0
+    work.set_weights(tried[strength][2] if strength in tried else start)
+    set_strength(regs, strength)
     _reset_optimizer(work.optimizer)
-    return best[1]
+    return strength
+
+
+def _log_tuner_fallback(tuner: str) -> None:
+    global _logged_tuner_fallback
+    if _logged_tuner_fallback:
+        return
+    try:
+        import keras_tuner  # noqa: F401
+
+        reason = "only 'Bayesian' is run through keras-tuner"
+    except ImportError:
+        reason = "keras-tuner is not installed"
+    logger.info("tuner=%r: %s; using the built-in regularisation search", tuner, reason)
+    _logged_tuner_fallback = True
+
+
+def _keras_tuner_search(score: Any, rrange: list[float], directory_hint: str, max_trials: int = 5) -> bool:
+    """Bayesian search over ``[0] + rrange`` with keras-tuner (when installed); False if unavailable.
+
+    The tuner only proposes strengths; each proposal is scored by ``score`` (validation metric
+    after a one-shot prune, as the built-in search) and the caller picks the best of everything
+    scored.  Trials run in a temporary directory, removed afterwards.
+    """
+    try:
+        import keras_tuner as kt
+    except ImportError:
+        return False
+    import tempfile
+
+    values = [0.0] + sorted({float(v) for v in rrange if float(v) > 0})
+
+    class StrengthSearch(kt.BayesianOptimization):
+        def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> float:
+            ok, value, _ = score(trial.hyperparameters.Choice("strength", values))
+            return -value if ok else 1e9  # keras-tuner minimises a returned float; 1e9 = "fails rtol"
+
+    with tempfile.TemporaryDirectory(prefix="hls_opt_tuning_") as tmp:
+        search = StrengthSearch(max_trials=min(max_trials, len(values)), directory=tmp,
+                                project_name=directory_hint, overwrite=True)
+        search.search()
+    return True
 
 
 # --------------------------------------------------------------------------------------------
