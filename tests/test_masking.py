@@ -65,6 +65,7 @@ class _Objective:
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_masked_weights_stay_exactly_zero_through_fit_and_take_new_masks_by_assign():
     # linear hidden layer: a zeroed ReLU neuron with zero bias would be dead and could not regrow
     model = _mlp(activation="linear")
@@ -91,6 +92,7 @@ def test_masked_weights_stay_exactly_zero_through_fit_and_take_new_masks_by_assi
     assert np.any(kernel[1:, :3] != 0)  # released weights train again
 
 
+@pytest.mark.slow
 def test_shared_weights_stay_at_their_offset_through_fit():
     model = _mlp()
     X, y = _data()
