@@ -149,6 +149,8 @@ def _check_data(X: Any, y: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
     if X is None or y is None:
         raise DataError(f"{what}: X and y are required")
     X, y = np.asarray(X), np.asarray(y)
+    if X.ndim == 0 or y.ndim == 0 or X.dtype == object:
+        raise DataError(f"{what}: expected array-like X and y (numpy arrays), got {type(X).__name__}")
     if len(X) == 0 or len(X) != len(y):
         raise DataError(f"{what}: X has {len(X)} samples and y has {len(y)}; need the same, non-zero number")
     return X, y
