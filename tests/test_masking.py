@@ -246,3 +246,11 @@ def test_saliency_without_data_is_a_data_error():
     model = _mlp()
     with pytest.raises(DataError):
         compute_masks(model, get_attributes_from_keras_model(model), 0.5, _Objective(), ranking_metric="saliency")
+
+
+def test_local_masks_cut_every_layer_by_the_same_fraction():
+    # local=True: one knapsack per layer, each keeps ⌊(1 − s)·n⌋ of its n weights
+    # (d0: 8·6 = 48 → keep ⌊0.6·48⌋ = 28; out: 6·4 = 24 → keep ⌊0.6·24⌋ = 14)
+    model = _mlp()
+    masks, _ = compute_masks(model, get_attributes_from_keras_model(model), 0.4, _Objective(), local=True)
+    assert {n: int(m.sum()) for n, m in masks.items()} == {"d0": 28, "out": 14}

@@ -321,3 +321,17 @@ def test_bayesian_tuner_drives_the_search_when_keras_tuner_is_installed(problem,
                                    scheduler=ConstantScheduler(final_sparsity=0.2, update_step=0.2)))
     assert proposed == [0.0, 1e-4, 1e-3]  # max_trials = min(5, 3 values)
     assert out.regularization_strength in proposed
+
+
+def test_reduction_of_a_structured_result_keeps_predictions(problem):
+    # What run_optimization relies on for GPU FLOPs: removing all-zero neurons changes nothing.
+    from hls_opt.keras.reduction import reduce_model
+
+    model, _, _, Xva, _ = problem
+    pruned = keras.models.clone_model(model)
+    weights = [w.copy() for w in model.get_weights()]
+    weights[0][:, [1, 4, 9]] = 0.0  # three hidden neurons without inputs (their bias still acts)
+    pruned.set_weights(weights)
+    reduced = reduce_model(pruned)
+    assert reduced.get_layer("hidden").kernel.shape[-1] == 13
+    np.testing.assert_allclose(reduced.predict(Xva, verbose=0), pruned.predict(Xva, verbose=0), rtol=1e-5, atol=1e-5)
