@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -574,13 +575,16 @@ def _looks_like_attributes(value: Any) -> bool:
 
 
 def attributes_for(keras_model: Any, hls_config_or_attributes: Any) -> dict[str, Any]:
-    """Model attributes from an hls4ml config dict, or the attributes dict itself (the seed passes those)."""
+    """Model attributes from an hls4ml config (dict or YAML/JSON path), or the attributes dict itself
+    (the seed passes those); ``None`` means hls4ml's defaults."""
     if _looks_like_attributes(hls_config_or_attributes):
         return hls_config_or_attributes
     from hls_opt import attributes as attributes_module
 
     if hls_config_or_attributes is None:
         return attributes_module.get_attributes_from_keras_model(keras_model)
+    if isinstance(hls_config_or_attributes, (str, os.PathLike)):  # a YAML / JSON config file
+        return attributes_module.get_attributes_from_keras_model_and_hls4ml_config(keras_model, hls_config_or_attributes)
     if not isinstance(hls_config_or_attributes, dict):
         raise ConfigError(
             f"hls_config: expected an hls4ml config dict or a model-attributes dict, got "
