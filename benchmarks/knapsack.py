@@ -1,7 +1,7 @@
 """Benchmark: hls_opt.knapsack against hls4ml's knapsack and brute force, measured in the same run.
 
     .venv/bin/python benchmarks/knapsack.py            # full table (about a minute)
-    .venv/bin/python benchmarks/knapsack.py --quick    # skips the 20 000-item DP
+    .venv/bin/python benchmarks/knapsack.py --quick    # skips the 20 000- and 100 000-item instances
 
 hls4ml's ``dsp_aware_pruning/knapsack.py`` is loaded by file path from the installed hls4ml
 (importing ``hls4ml.optimization`` would pull TensorFlow and QKeras).  If that fails, a faithful
@@ -191,7 +191,7 @@ BB_TIME_LIMIT_S = 10.0
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="skip the 20 000-item DP")
+    parser.add_argument("--quick", action="store_true", help="skip the 20 000- and 100 000-item instances")
     args = parser.parse_args()
     rng = np.random.default_rng(2026)
     hls4ml_module, hls4ml_source = load_hls4ml_knapsack()
@@ -297,7 +297,38 @@ def main() -> None:
             feasible = bool(np.all(weights[:, list(hsel)].sum(axis=1) <= capacity))
             note = f"{float(hv) / optimum:.4%} of optimum{'' if feasible else ', INFEASIBLE'}"
             rows.append((label, "hls4ml 'greedy'", ht, float(hv), note))
-    logging.getLogger("hls_opt.knapsack").removeHandler(records)
+    # 3b. Structured-pruning-like: many items, few distinct costs, random importances.
+    if not args.quick:
+        rng_big = np.random.default_rng(0)  # an instance where plain branch and bound stalls
+        weights = rng_big.choice([3, 5, 8, 16], (1, 100_000))
+        values = np.abs(rng_big.normal(size=100_000))
+        capacity = weights.sum(axis=1) // 2
+        label = "N=100 000, M=1, weights ∈ {3,5,8,16}"
+        records.messages.clear()
+        knapsack_logger = logging.getLogger("hls_opt.knapsack")
+        old_level = knapsack_logger.level
+        knapsack_logger.setLevel(logging.DEBUG)  # to see how 'auto' solved it
+        records.setLevel(logging.DEBUG)
+        (value_auto, _), t_auto = timed(solve_knapsack, values, weights, capacity, "auto")
+        knapsack_logger.setLevel(old_level)
+        records.setLevel(logging.WARNING)
+        auto_stopped = any("time limit" in msg for msg in records.messages)
+        fixed = [msg for msg in records.messages if "reduced costs fixed" in msg]
+        records.messages.clear()
+        (value_bb, _), t_bb = timed(solve_knapsack, values, weights, capacity, "branch_bound",
+                                    time_limit=BB_TIME_LIMIT_S)
+        bb_stopped = any("time limit" in msg for msg in records.messages)
+        how = f"exact ({fixed[-1].removeprefix('knapsack: ')})" if fixed else "exact"
+        rows.append((label, "hls_opt 'auto'", t_auto, value_auto,
+                     "stopped at the time limit" if auto_stopped else how))
+        rows.append((label, "hls_opt 'branch_bound'", t_bb, value_bb,
+                     f"stopped at time_limit={BB_TIME_LIMIT_S:g} s: {value_bb / value_auto:.6%} of 'auto'"
+                     if bb_stopped else "search exhausted"))
+        (value_g, _), t_g = timed(solve_knapsack, values, weights, capacity, "greedy")
+        rows.append((label, "hls_opt 'greedy'", t_g, value_g, f"{value_g / value_auto:.6%} of 'auto'"))
+        cells = weights.shape[1] * (float(capacity[0]) + 1)
+        rows.append((label, "hls_opt 'dynamic'", float("nan"), float("nan"),
+                     f"not run: table of {cells:.1e} cells, over DP_MAX_CELLS"))
 
     # 4. Brute force where it is possible: N = 20, M = 2 and M = 3.
     for m in (2, 3):
@@ -312,6 +343,7 @@ def main() -> None:
             ok = "= oracle" if abs(value - opt) <= 1e-9 * opt else f"{value / opt:.4%} of oracle"
             rows.append((label, f"hls_opt '{impl}'", t, value, ok))
 
+    logging.getLogger("hls_opt.knapsack").removeHandler(records)
     print("| instance | method | solve time (s) | value | note |")
     print("|---|---|---:|---:|---|")
     for label, method, t, value, note in rows:
