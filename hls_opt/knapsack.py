@@ -17,17 +17,21 @@ a pure-Python O(N·C) table, its multi-dimensional solvers need an OR-Tools API 
   with a one-bit-per-cell traceback (not an N×C float table); for M ≥ 2 constraints the same over
   the table of capacity vectors (O(N·∏C), used while that table is small).
 * ``'branch_bound'``: exact depth-first branch and bound for any number of constraints, bounded by
-  the LP (Dantzig) bound of a surrogate constraint, warm-started by greedy.
+  the LP bound (Dantzig, tightened to Martello-Toth U2) of a surrogate constraint, warm-started by
+  greedy.
 * ``'greedy'``: always feasible; for one constraint at least half of the optimum.
-* ``'CBC_MIP'``: accepted for hls4ml compatibility and solved exactly (DP or branch and bound).
+* ``'CBC_MIP'``: accepted for hls4ml compatibility and solved exactly, as ``'auto'`` without a
+  time limit.
 * ``'auto'`` (default): the fastest exact method for the instance: equal weights → the top
-  values; a small table → DP; otherwise branch and bound, switching to the DP if it is not done
-  within a node budget worth a fraction of the DP; past the DP's size limit, branch and bound
-  stops after ``AUTO_TIME_LIMIT_S`` (logged as a warning) with its best solution so far.
+  values; a small table → DP; otherwise a branch-and-bound probe with a node budget worth a
+  fraction of the DP, then reduced-cost fixing around the probe's solution and the same again on
+  the remaining core, then the DP if its table fits; past that, branch and bound stops after
+  ``AUTO_TIME_LIMIT_S`` (logged as a warning) with its best solution so far.
 
-The numba kernels are compiled on the first call and cached on disk (``cache=True``, next to this
-file in ``__pycache__`` or in ``NUMBA_CACHE_DIR``), so the compile time (a few seconds) is paid
-once per installation, not once per process.  Importing this module compiles nothing.
+The numba kernels are compiled on the first call and cached on disk (``cache=True``: in
+``__pycache__`` next to this file, numba's per-user cache when that is read-only, or
+``NUMBA_CACHE_DIR``), so the compile time (about 2 s for all kernels) is paid once per
+installation, not once per process.  Importing this module compiles nothing.
 
 Conventions (all implementations):
 
@@ -56,9 +60,8 @@ logger = logging.getLogger(__name__)
 
 IMPLEMENTATIONS = ("auto", "dynamic", "branch_bound", "greedy", "CBC_MIP")
 
-# 'auto' picks dynamic programming for one constraint up to this many table cells (items × capacity
-# after reduction) without trying anything else (well under a millisecond); the traceback costs
-# one bit per cell.
+# 'auto' picks dynamic programming up to this many table cells (items × capacity after reduction)
+# without trying anything else (about a millisecond); the traceback costs one bit per cell.
 DP_DIRECT_CELLS = 1e6
 # Largest DP 'auto' and 'dynamic' will run: 2.4e9 cells ≈ 300 MB of traceback bits.  Past it,
 # branch and bound (exact, but time-limited under 'auto').
@@ -66,12 +69,12 @@ DP_MAX_CELLS = 2.4e9
 # Largest value table the DP keeps (capacity + 1, or its product over the rows; 8 bytes each:
 # 400 MB).
 DP_MAX_CAPACITY = 50_000_000
-# At most this many branch-and-bound nodes (and cells / 200) 'auto' spends on a one-constraint
-# instance before switching to the DP.
+# At most this many branch-and-bound nodes (and DP cells / 200) 'auto' spends before it turns to
+# reduced-cost fixing and the DP.
 AUTO_BB_PROBE_NODES = 2_000_000
-# Seconds 'auto' lets branch and bound run on an instance the DP cannot take; past it the best
-# solution found so far (never worse than greedy) is returned and a warning is logged.  Override
-# with ``time_limit=``.
+# Seconds 'auto' spends in all on an instance the DP cannot take; past it the best branch-and-bound
+# solution so far (never worse than greedy) is returned and a warning is logged.  Override with
+# ``time_limit=``.
 AUTO_TIME_LIMIT_S = 30.0
 # Relative tolerance of the exact methods (fraction of values.sum()).
 REL_TOL = 1e-12

@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib.util
 import logging
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -504,3 +506,16 @@ def test_dynamic_matches_hls4ml_dynamic_values(capsys):
         value, _ = solve_knapsack(values, weights, capacity, "dynamic")
         assert_optimal(value, float(their_value))
     capsys.readouterr()  # hls4ml prints progress lines
+
+
+def test_import_is_cheap_and_compiles_nothing():
+    # Importing the module must not pull TensorFlow/Keras nor compile a numba kernel (compilation
+    # happens on the first call, and is cached on disk).
+    code = (
+        "import sys, hls_opt.knapsack as k; "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; "
+        "assert not k._dp_kernel.signatures and not k._bb_kernel.signatures; print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
