@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 
 from hls_opt.config import IOType, LayerConfig, Strategy
+from hls_opt.config import parse_strategy as parse_config_strategy
+from hls_opt.errors import ConfigError
 from hls_opt.ir.nodes import ConvND, WeightedNode
 from hls_opt.precision import DEFAULT_PRECISION, Precision
 from hls_opt.resources import (
@@ -61,21 +63,16 @@ DEFAULT_CONFIG = LayerConfig(
 def parse_strategy(value: Any) -> Strategy:
     """A :class:`Strategy` from an enum or any of hls4ml's spellings.
 
-    hls4ml lower-cases and snake-cases the strategy; anything it does not know becomes Latency
-    (REFERENCE.md §4.4), and so here.  ``Unrolled`` (the seed's spelling) is accepted as
-    ResourceUnrolled, as hls-opt's config reader does.
+    The spellings are the config reader's (:func:`hls_opt.config.parse_strategy`); a value it
+    rejects becomes Latency here, as hls4ml silently does (REFERENCE.md §4.4), because a resource
+    model must answer for hand-built hls4ml attributes too.
     """
     if isinstance(value, Strategy):
         return value
-    text = str(getattr(value, "value", value)).replace("_", "").lower()
-    return {
-        "latency": Strategy.LATENCY,
-        "resource": Strategy.RESOURCE,
-        "resourceunrolled": Strategy.RESOURCE_UNROLLED,
-        "unrolled": Strategy.RESOURCE_UNROLLED,
-        "distributedarithmetic": Strategy.DISTRIBUTED_ARITHMETIC,
-        "da": Strategy.DISTRIBUTED_ARITHMETIC,
-    }.get(text, Strategy.LATENCY)
+    try:
+        return parse_config_strategy(getattr(value, "value", value))
+    except ConfigError:
+        return Strategy.LATENCY
 
 
 def as_precision(value: Any, fallback: Precision = DEFAULT_PRECISION) -> Precision:
