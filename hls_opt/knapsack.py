@@ -786,8 +786,14 @@ def _solve_bb(
     n = v.size
     m = w.shape[0]
     a = w / c[:, None].astype(np.float64)  # c > 0: every row binds
-    u = _surrogate_multipliers(v, a)
-    s = u @ a  # > 0: every item has a positive weight in some row
+    if m == 1:
+        # One row: the surrogate is the constraint itself, kept in integers (exact float sums up to
+        # 2**53) so that an item filling the capacity exactly is never judged not to fit.
+        us = np.ones(1)
+        slack = 0.0
+    else:
+        us = _surrogate_multipliers(v, a) / c.astype(np.float64)  # multipliers on the raw rows
+    s = us @ w.astype(np.float64)  # > 0: every item has a positive weight in some row
     # Decreasing surrogate efficiency, ties by index: the order of the Dantzig bound and of
     # branching (take first).
     order = np.lexsort((np.arange(n), -(v / s))).astype(np.int64)
@@ -797,9 +803,12 @@ def _solve_bb(
     eff = vs / ss
     pv = np.concatenate(([0.0], np.cumsum(vs)))
     ps = np.concatenate(([0.0], np.cumsum(ss)))
-    us = u / c.astype(np.float64)  # multipliers on the raw integer rows
+    if m > 1:
+        # Float surrogate sums carry rounding; enlarging the surrogate capacity a little keeps the
+        # bound valid (a relaxation of a relaxation) where an exact fit would round to a misfit.
+        slack = 1e-9 * float(ps[-1])
     eps = REL_TOL * float(pv[-1])
-    critical = int(np.searchsorted(ps, float(u.sum()), side="right")) - 1
+    critical = int(np.searchsorted(ps, float(us @ c), side="right")) - 1
     mu = us * (float(eff[critical]) if critical < n else 0.0)
 
     # Warm start: greedy in this order (with skipping).
@@ -816,7 +825,7 @@ def _solve_bb(
     budget = node_limit
     while True:
         chunk = _BB_CHUNK_NODES if budget is None else min(_BB_CHUNK_NODES, budget)
-        _bb_kernel(vs, ws, eff, pv, ps, us, eps, x, rem, istate, fstate, best_x, chunk)
+        _bb_kernel(vs, ws, eff, pv, ps, us, slack, eps, x, rem, istate, fstate, best_x, chunk)
         if istate[2]:
             proven = True
             break
@@ -832,12 +841,15 @@ def _solve_bb(
 
 
 @njit(cache=True)
-def _bb_kernel(v, w, eff, pv, ps, u, eps, x, rem, istate, fstate, best_x, max_nodes):  # pragma: no cover
+def _bb_kernel(  # pragma: no cover - compiled
+    v, w, eff, pv, ps, u, slack, eps, x, rem, istate, fstate, best_x, max_nodes
+):
     """Resumable depth-first branch and bound over items sorted by decreasing surrogate efficiency.
 
     Node at depth j: items < j decided (x), ``rem`` the capacity left per row.  Bound: the current
     value plus the Dantzig bound of items j.. on the surrogate constraint sum_k u_k·w_k ≤
-    sum_k u_k·rem_k (a relaxation of the M constraints), found by binary search on prefix sums.
+    sum_k u_k·rem_k + slack (a relaxation of the M constraints), found by binary search on prefix
+    sums.
     Take-branch first when the item fits.  State lives in the arrays so the caller can check a
     time limit between calls; istate[2] = 1 when the search space is exhausted (optimal).
     """
@@ -861,7 +873,7 @@ def _bb_kernel(v, w, eff, pv, ps, u, eps, x, rem, istate, fstate, best_x, max_no
             cap = 0.0
             for k in range(m):
                 cap += u[k] * rem[k]
-            target = ps[j] + cap
+            target = ps[j] + cap + slack
             # largest t in [j, n] with ps[t] <= target
             a = j
             b = n

@@ -328,6 +328,39 @@ def test_float_ties_do_not_break_optimality():
         assert_optimal(value, brute_force(values, weights, np.array([2])))
 
 
+@pytest.mark.parametrize("implementation", EXACT)
+def test_items_that_fill_the_capacity_exactly(implementation):
+    # Regression (found by a random stress run): with surrogate weights w/7 in floats, item 2
+    # (weight 5) "did not fit" the remaining 5/7 after rounding and branch and bound pruned the
+    # optimum.  Optimum {2, 3, 4}: weight 5+1+1 = 7, value 5.13+1.66+1.61 = 8.40 > {0, 1} = 8.13.
+    values = np.array([4.28, 3.85, 5.13, 1.66, 1.61])
+    value, selected = solve_knapsack(values, np.array([[4, 3, 5, 1, 1]]), np.array([7]), implementation)
+    assert selected.tolist() == [2, 3, 4]
+    assert_optimal(value, 5.13 + 1.66 + 1.61)
+    # Same with a free item (1) and capacity 14 = 5 + 9 exactly: {0, 4} + free item 1 = 2.5.
+    values = np.array([0.7, 0.9, 0.6, 0.6, 0.9])
+    value, selected = solve_knapsack(values, np.array([[5, 0, 3, 8, 9]]), np.array([14]), implementation)
+    assert selected.tolist() == [0, 1, 4]
+    assert_optimal(value, 2.5)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_branch_bound_matches_dynamic_on_medium_instances(seed):
+    # Beyond brute force (N = 25..60): the two exact methods are independent algorithms.  Small
+    # integer weights make exact fits frequent (the case that once broke the bound).
+    rng = np.random.default_rng(500 + seed)
+    for _ in range(40):
+        n = int(rng.integers(25, 61))
+        m = int(rng.integers(1, 3))
+        weights = rng.integers(0, 13, (m, n))
+        values = rng.random(n) if rng.random() < 0.5 else np.round(rng.random(n), 1)
+        capacity = weights.sum(axis=1) // int(rng.integers(2, 5))
+        value_dp, _ = solve_knapsack(values, weights, capacity, "dynamic")
+        value_bb, selected = solve_knapsack(values, weights, capacity, "branch_bound")
+        check_selection(values, weights, capacity, value_bb, selected)
+        assert_optimal(value_bb, value_dp)
+
+
 # --- bad input: ValueError naming the argument ----------------------------------------------------
 
 GOOD_V = np.array([1.0, 2.0])
