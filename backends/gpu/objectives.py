@@ -11,7 +11,6 @@ from typing import Any
 
 from hls_opt.backends.fpga import as_precision
 from hls_opt.objectives import ObjectiveEstimator, _core
-from hls_opt.resources import get_backend
 
 BACKEND = "gpu"
 
@@ -30,10 +29,7 @@ class GPUFLOPEstimator(ObjectiveEstimator):
 
     @classmethod
     def layer_resources(cls, layer_attributes: Any) -> list[int]:
-        v = _core.view(layer_attributes)
-        if v is None:
-            return [0]
-        return [get_backend(BACKEND).estimate(v.node, v.dense_kernel).flops]
+        return _core.unpruned_resources(layer_attributes, BACKEND, "flops")
 
     @classmethod
     def layer_savings(cls, layer_attributes: Any) -> list[int]:
@@ -57,10 +53,7 @@ class MemoryEstimator(ObjectiveEstimator):
 
     @classmethod
     def layer_resources(cls, layer_attributes: Any) -> list[int]:
-        v = _core.view(layer_attributes)
-        if v is None:
-            return [0]
-        return [get_backend(BACKEND).estimate(v.node, v.dense_kernel).memory_bits]
+        return _core.unpruned_resources(layer_attributes, BACKEND, "memory_bits")
 
     @classmethod
     def layer_savings(cls, layer_attributes: Any) -> list[int]:

@@ -83,10 +83,7 @@ class VivadoDSPEstimator(ObjectiveEstimator):
 
     @classmethod
     def layer_resources(cls, layer_attributes: Any) -> list[int]:
-        v = _core.view(layer_attributes)
-        if v is None:
-            return [0]
-        return [_backend().estimate(v.node, v.dense_kernel, v.input_precision).dsp]
+        return _core.unpruned_resources(layer_attributes, BACKEND, "dsp")
 
     @classmethod
     def layer_savings(cls, layer_attributes: Any) -> list[int]:
@@ -112,10 +109,7 @@ class VivadoFFEstimator(ObjectiveEstimator):
 
     @classmethod
     def layer_resources(cls, layer_attributes: Any) -> list[int]:
-        v = _core.view(layer_attributes)
-        if v is None:
-            return [0]
-        return [_backend().estimate(v.node, v.dense_kernel, v.input_precision).ff]
+        return _core.unpruned_resources(layer_attributes, BACKEND, "ff")
 
     @classmethod
     def layer_savings(cls, layer_attributes: Any) -> list[int]:
@@ -194,10 +188,7 @@ class VivadoBRAMEstimator(ObjectiveEstimator):
 
     @classmethod
     def layer_resources(cls, layer_attributes: Any) -> list[int]:
-        v = _core.view(layer_attributes)
-        if v is None:
-            return [0]
-        return [_backend().estimate(v.node, v.dense_kernel, v.input_precision).bram]
+        return _core.unpruned_resources(layer_attributes, BACKEND, "bram")
 
     @classmethod
     def layer_savings(cls, layer_attributes: Any) -> list[int]:
@@ -223,11 +214,7 @@ class VivadoMultiObjectiveEstimator(ObjectiveEstimator):
 
     @classmethod
     def layer_resources(cls, layer_attributes: Any) -> list[int]:
-        v = _core.view(layer_attributes)
-        if v is None:
-            return [0, 0]
-        r = _backend().estimate(v.node, v.dense_kernel, v.input_precision)
-        return [r.dsp, r.bram]
+        return _core.unpruned_resources(layer_attributes, BACKEND, "dsp", "bram")
 
     @classmethod
     def layer_savings(cls, layer_attributes: Any) -> list[int]:

@@ -170,6 +170,18 @@ def view(attrs: Any) -> LayerView | None:
     return LayerView(node=node, input_precision=args.get("input_precision"))
 
 
+def unpruned_resources(attrs: Any, backend: str, *fields: str) -> list[int]:
+    """``[estimate.<field> …]`` of the unpruned layer from backend ``backend``'s resource model
+    (zeros, one per field, for a layer without a kernel): every estimator's ``layer_resources``."""
+    v = view(attrs)
+    if v is None:
+        return [0] * len(fields)
+    from hls_opt.resources import get_backend
+
+    estimate = get_backend(backend).estimate(v.node, v.dense_kernel, v.input_precision)
+    return [int(getattr(estimate, f)) for f in fields]
+
+
 # --------------------------------------------------------------------------------------------------
 # what one group covers
 
