@@ -153,6 +153,8 @@ class DspAwarePruning(Pass):
             ranking_metric=ctx.ranking_metric,
             local=ctx.local,
             knapsack_solver=ctx.knapsack_solver,
+            # masks and weights must keep the graph's shapes; the `reduce` pass removes neurons later
+            reduce_structures=False,
             **ctx.optimize_kwargs,
         )
         # The loop fine-tunes every layer; read its weights back through the frontend so the

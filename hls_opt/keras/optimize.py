@@ -209,10 +209,14 @@ def run_optimization(
     tuner: str | None = "Bayesian",
     knapsack_solver: str = "auto",
     regularization_range: Any = None,
+    reduce_structures: bool | None = None,
 ) -> OptimizationOutcome:
     """Optimize a copy of ``model`` for ``objective``; see :func:`optimize_model` for the arguments.
 
     ``directory`` is accepted for compatibility and not written to (best weights are kept in memory).
+    ``reduce_structures``: remove pruned neurons/filters from the returned model; ``None`` means
+    hls4ml's rule (only for the GPU FLOPs objective).  The compiler flow passes ``False`` because
+    its own ``reduce`` pass does that after the rewrite, on weights that still match its graph.
     """
     from hls_opt.progress import status
 
@@ -377,7 +381,9 @@ def run_optimization(
         result = clone_model(model)
         result.set_weights(final_weights)
         reduced = False
-        if best is not None and reduces_structures(objective):
+        if reduce_structures is None:
+            reduce_structures = reduces_structures(objective)
+        if best is not None and reduce_structures:
             result, reduced = _reduce(result)
         if reduced:
             final_metric_value = metric(y_val, Predictor(result)(X_val))
