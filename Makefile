@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/hls-opt demo -o demo-output
 
 test: $(STAMP)
+	$(BIN)/python -m ruff check hls_opt passes backends tests benchmarks
 	$(BIN)/python -m pytest -q tests
 
 lint: $(STAMP)

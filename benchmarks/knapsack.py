@@ -315,20 +315,43 @@ def main() -> None:
         auto_stopped = any("time limit" in msg for msg in records.messages)
         fixed = [msg for msg in records.messages if "reduced costs fixed" in msg]
         records.messages.clear()
-        (value_bb, _), t_bb = timed(solve_knapsack, values, weights, capacity, "branch_bound",
-                                    time_limit=BB_TIME_LIMIT_S)
+        (value_bb, _), t_bb = timed(
+            solve_knapsack, values, weights, capacity, "branch_bound", time_limit=BB_TIME_LIMIT_S
+        )
         bb_stopped = any("time limit" in msg for msg in records.messages)
         how = f"exact ({fixed[-1].removeprefix('knapsack: ')})" if fixed else "exact"
-        rows.append((label, "hls_opt 'auto'", t_auto, value_auto,
-                     "stopped at the time limit" if auto_stopped else how))
-        rows.append((label, "hls_opt 'branch_bound'", t_bb, value_bb,
-                     f"stopped at time_limit={BB_TIME_LIMIT_S:g} s: {value_bb / value_auto:.6%} of 'auto'"
-                     if bb_stopped else "search exhausted"))
+        rows.append(
+            (
+                label,
+                "hls_opt 'auto'",
+                t_auto,
+                value_auto,
+                "stopped at the time limit" if auto_stopped else how,
+            )
+        )
+        rows.append(
+            (
+                label,
+                "hls_opt 'branch_bound'",
+                t_bb,
+                value_bb,
+                f"stopped at time_limit={BB_TIME_LIMIT_S:g} s: {value_bb / value_auto:.6%} of 'auto'"
+                if bb_stopped
+                else "search exhausted",
+            )
+        )
         (value_g, _), t_g = timed(solve_knapsack, values, weights, capacity, "greedy")
         rows.append((label, "hls_opt 'greedy'", t_g, value_g, f"{value_g / value_auto:.6%} of 'auto'"))
         cells = weights.shape[1] * (float(capacity[0]) + 1)
-        rows.append((label, "hls_opt 'dynamic'", float("nan"), float("nan"),
-                     f"not run: table of {cells:.1e} cells, over DP_MAX_CELLS"))
+        rows.append(
+            (
+                label,
+                "hls_opt 'dynamic'",
+                float("nan"),
+                float("nan"),
+                f"not run: table of {cells:.1e} cells, over DP_MAX_CELLS",
+            )
+        )
 
     # 4. Brute force where it is possible: N = 20, M = 2 and M = 3.
     for m in (2, 3):
@@ -352,8 +375,10 @@ def main() -> None:
         print(f"| {label} | {method} | {ts} | {vs} | {note} |")
     print()
 
-    print("| numba compile (fresh process) | import (s) | first 'dynamic' M=1 call (s) | "
-          "first 'branch_bound' call (s) | first 'dynamic' M=2 call (s) |")
+    print(
+        "| numba compile (fresh process) | import (s) | first 'dynamic' M=1 call (s) | "
+        "first 'branch_bound' call (s) | first 'dynamic' M=2 call (s) |"
+    )
     print("|---|---:|---:|---:|---:|")
     for label, imp, dp, bb, dp2 in compile_times():
         print(f"| {label} | {imp:.3f} | {dp:.3f} | {bb:.3f} | {dp2:.3f} |")
@@ -361,8 +386,10 @@ def main() -> None:
     if target is not None:
         speedup, same = target
         verdict = "met" if speedup >= 100 and same else "NOT met"
-        print(f"Target ≥ 100× vs {ref_name} at N=2000, C=10 000 with the same optimum: "
-              f"{speedup:,.0f}× — {verdict}.")
+        print(
+            f"Target ≥ 100× vs {ref_name} at N=2000, C=10 000 with the same optimum: "
+            f"{speedup:,.0f}× — {verdict}."
+        )
 
 
 if __name__ == "__main__":

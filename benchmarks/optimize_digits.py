@@ -38,9 +38,12 @@ def load_digits_split(seed: int = 0) -> dict[str, np.ndarray]:
     X, y = X[order], y[order]
     n_train, n_val = int(0.6 * len(X)), int(0.2 * len(X))
     return {
-        "X_train": X[:n_train], "y_train": y[:n_train],
-        "X_val": X[n_train : n_train + n_val], "y_val": y[n_train : n_train + n_val],
-        "X_test": X[n_train + n_val :], "y_test": y[n_train + n_val :],
+        "X_train": X[:n_train],
+        "y_train": y[:n_train],
+        "X_val": X[n_train : n_train + n_val],
+        "y_val": y[n_train : n_train + n_val],
+        "X_test": X[n_train + n_val :],
+        "y_test": y[n_train + n_val :],
     }
 
 
@@ -48,10 +51,14 @@ def baseline_model(split: dict[str, np.ndarray], seed: int = 0, epochs: int = 30
     import keras
 
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential([
-        keras.Input((64,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(32, activation="relu"),
-        keras.layers.Dense(10),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
     model.compile(keras.optimizers.Adam(), keras.losses.CategoricalCrossentropy(from_logits=True))
     model.fit(split["X_train"], split["y_train"], epochs=epochs, batch_size=64, verbose=0)
     return model
@@ -86,8 +93,9 @@ def run(objective_name: str, model, split, ranking: str):
     from hls_opt.scheduler import PolynomialScheduler
 
     if objective_name == "dsp":
-        cfg = config_from_keras_model(model, granularity="name", default_precision="ac_fixed<16,6>",
-                                      default_reuse_factor=4)
+        cfg = config_from_keras_model(
+            model, granularity="name", default_precision="ac_fixed<16,6>", default_reuse_factor=4
+        )
         cfg["IOType"] = "io_parallel"
         cfg["Model"]["Strategy"] = "Resource"
         attrs, objective, cutoff = attributes_for(model, cfg), VivadoDSPEstimator, 3
@@ -97,10 +105,23 @@ def run(objective_name: str, model, split, ranking: str):
         cutoff = 1
     start = time.perf_counter()
     out = run_optimization(
-        model, attrs, objective, PolynomialScheduler(5, final_sparsity=0.5),
-        split["X_train"], split["y_train"], split["X_val"], split["y_val"], 64, 5,
-        keras.optimizers.Adam(), keras.losses.CategoricalCrossentropy(from_logits=True),
-        keras.metrics.CategoricalAccuracy(), True, 0.975, cutoff_bad_trials=cutoff, ranking_metric=ranking,
+        model,
+        attrs,
+        objective,
+        PolynomialScheduler(5, final_sparsity=0.5),
+        split["X_train"],
+        split["y_train"],
+        split["X_val"],
+        split["y_val"],
+        64,
+        5,
+        keras.optimizers.Adam(),
+        keras.losses.CategoricalCrossentropy(from_logits=True),
+        keras.metrics.CategoricalAccuracy(),
+        True,
+        0.975,
+        cutoff_bad_trials=cutoff,
+        ranking_metric=ranking,
     )
     wall = time.perf_counter() - start
     return out, wall
@@ -108,8 +129,12 @@ def run(objective_name: str, model, split, ranking: str):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=1,
-                        help="seeds 0..N-1 (each a new split and baseline); accuracies averaged, median wall time")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="seeds 0..N-1 (each a new split and baseline); accuracies averaged, median wall time",
+    )
     parser.add_argument("--ranking", default="l1")
     args = parser.parse_args()
 
@@ -122,13 +147,27 @@ def main() -> None:
             out, wall = run(name, model, split, args.ranking)
             before, after = measured_resource(name, model), measured_resource(name, out.model)
             t = out.timings
-            runs[name].append((base_test, accuracy(out.model, split["X_test"], split["y_test"]), before, after,
-                               wall, t["training"], t["regularisation"], t["solving"]))
+            runs[name].append(
+                (
+                    base_test,
+                    accuracy(out.model, split["X_test"], split["y_test"]),
+                    before,
+                    after,
+                    wall,
+                    t["training"],
+                    t["regularisation"],
+                    t["solving"],
+                )
+            )
 
-    header = (f"{'objective':9} {'test acc base→opt':>18} {'resource before→after':>23} {'cut':>6} "
-              f"{'wall s':>7} {'train':>6} {'reg':>6} {'solve':>6} {'hls4ml s (quoted)':>18} {'speed-up':>8}")
-    print(f"digits 64-64-32-10, PolynomialScheduler(5, 0.5), 5 epochs/step, batch 64, rtol 0.975, "
-          f"ranking {args.ranking}, seeds {args.seeds} (accuracy/resources: mean; times: median)")
+    header = (
+        f"{'objective':9} {'test acc base→opt':>18} {'resource before→after':>23} {'cut':>6} "
+        f"{'wall s':>7} {'train':>6} {'reg':>6} {'solve':>6} {'hls4ml s (quoted)':>18} {'speed-up':>8}"
+    )
+    print(
+        f"digits 64-64-32-10, PolynomialScheduler(5, 0.5), 5 epochs/step, batch 64, rtol 0.975, "
+        f"ranking {args.ranking}, seeds {args.seeds} (accuracy/resources: mean; times: median)"
+    )
     print(header)
     print("-" * len(header))
     for name, rows in runs.items():
@@ -136,13 +175,19 @@ def main() -> None:
         b, o, r0, r1 = arr[:, :4].mean(axis=0)
         wall, tr, rg, sv = np.median(arr[:, 4:], axis=0)
         ref = HLS4ML_REFERENCE[name]
-        print(f"{name:9} {b:>8.3f} → {o:<7.3f} {r0:>10.0f} → {r1:<10.0f} {1 - r1 / r0:>6.1%} {wall:>7.1f} {tr:>6.1f} "
-              f"{rg:>6.1f} {sv:>6.2f} {ref:>18.0f} {ref / wall:>7.1f}×")
-    print(f"hls4ml 1.3 reference (quoted, cannot run here: Keras 2 only): params 45 s, FLOPs 40 s, DSP 46 s, "
-          f"60–65 % in keras-tuner; test accuracy {HLS4ML_ACCURACY[0]} → {HLS4ML_ACCURACY[1]} at the 50 % cap.")
-    print("train = fine-tuning + rewinding + polish epochs; reg = regularisation search (its training included); "
-          "solve = ranking + knapsack. Resources measured on the returned model: params = non-zero weights, "
-          "flops = 2·n_in·n_out + n_out of the reduced model, dsp = unrolled multipliers BF − Z at RF 4.")
+        print(
+            f"{name:9} {b:>8.3f} → {o:<7.3f} {r0:>10.0f} → {r1:<10.0f} {1 - r1 / r0:>6.1%} {wall:>7.1f} {tr:>6.1f} "
+            f"{rg:>6.1f} {sv:>6.2f} {ref:>18.0f} {ref / wall:>7.1f}×"
+        )
+    print(
+        f"hls4ml 1.3 reference (quoted, cannot run here: Keras 2 only): params 45 s, FLOPs 40 s, DSP 46 s, "
+        f"60–65 % in keras-tuner; test accuracy {HLS4ML_ACCURACY[0]} → {HLS4ML_ACCURACY[1]} at the 50 % cap."
+    )
+    print(
+        "train = fine-tuning + rewinding + polish epochs; reg = regularisation search (its training included); "
+        "solve = ranking + knapsack. Resources measured on the returned model: params = non-zero weights, "
+        "flops = 2·n_in·n_out + n_out of the reduced model, dsp = unrolled multipliers BF − Z at RF 4."
+    )
 
 
 if __name__ == "__main__":

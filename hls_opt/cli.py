@@ -57,29 +57,47 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Hardware-aware pruning for hls4ml models (Keras 3).")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log details; tracebacks on internal errors")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log details; tracebacks on internal errors"
+    )
     # -q / -v are accepted after the command too (SUPPRESS: absent there → the global value stays).
     common = _Parser(add_help=False)
-    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress output")
+    common.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress output"
+    )
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     opt = sub.add_parser("optimize", parents=[common], help="optimize a model for a hardware objective")
     opt.add_argument("model", metavar="MODEL", help="trained Keras model (.keras or .h5)")
     opt.add_argument("--config", metavar="CFG", help="hls4ml config (YAML/JSON); default: hls4ml's defaults")
-    opt.add_argument("--data", metavar="DATA", help=".npz with X_train, y_train, X_val, y_val; "
-                     "without it: one-shot pruning, no fine-tuning")
-    opt.add_argument("--optimize", metavar="OBJ", default="dsp",
-                     help="objective: dsp, bram, ff, flops, params, memory, dsp+bram (or a comma list)")
+    opt.add_argument(
+        "--data",
+        metavar="DATA",
+        help=".npz with X_train, y_train, X_val, y_val; without it: one-shot pruning, no fine-tuning",
+    )
+    opt.add_argument(
+        "--optimize",
+        metavar="OBJ",
+        default="dsp",
+        help="objective: dsp, bram, ff, flops, params, memory, dsp+bram (or a comma list)",
+    )
     opt.add_argument("--rtol", default="0.975", help="accepted metric ratio to the baseline, in (0, 1]")
-    opt.add_argument("--scheduler", default="polynomial:5:0.5",
-                     help="polynomial:STEPS[:FINAL[:POWER]] | constant:STEP[:FINAL] | binary:FINAL[:THRESHOLD]")
+    opt.add_argument(
+        "--scheduler",
+        default="polynomial:5:0.5",
+        help="polynomial:STEPS[:FINAL[:POWER]] | constant:STEP[:FINAL] | binary:FINAL[:THRESHOLD]",
+    )
     opt.add_argument("--epochs", default="10", help="epochs per pruning step")
     opt.add_argument("--batch-size", default="128")
     opt.add_argument("--backend", default="vivado")
     opt.add_argument("--loss", help="Keras loss name (default: the model's compile config)")
-    opt.add_argument("--metric", help="Keras metric name (default: the model's compile config, else accuracy)")
-    opt.add_argument("--optimizer", help="Keras optimizer name (default: the model's compile config, else adam)")
+    opt.add_argument(
+        "--metric", help="Keras metric name (default: the model's compile config, else accuracy)"
+    )
+    opt.add_argument(
+        "--optimizer", help="Keras optimizer name (default: the model's compile config, else adam)"
+    )
     opt.add_argument("-o", "--output", metavar="OUT", required=True, help="output folder")
     opt.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
 
@@ -148,7 +166,9 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     rtol = flow.check_rtol(args.rtol, "--rtol")
     epochs = _int_arg(args.epochs, "--epochs")
     if args.data and epochs < 2:
-        raise ConfigError(f"--epochs: must be at least 2 with --data (the last epoch of a step is unmasked rewinding), got {epochs}")
+        raise ConfigError(
+            f"--epochs: must be at least 2 with --data (the last epoch of a step is unmasked rewinding), got {epochs}"
+        )
     batch_size = _int_arg(args.batch_size, "--batch-size")
     objective = _named("--optimize", flow.check_objective, args.optimize)
     backend = _named("--backend", flow.check_backend, args.backend)
@@ -230,7 +250,11 @@ def train_digits_baseline(split: Any, epochs: int = 30, seed: int = 0) -> Any:
     layers = [keras.Input((split.X_train.shape[1],), name="pixels")]
     for i, units in enumerate(DEMO_LAYERS):
         last = i == len(DEMO_LAYERS) - 1
-        layers.append(keras.layers.Dense(units, activation=None if last else "relu", name="logits" if last else f"fc{i + 1}"))
+        layers.append(
+            keras.layers.Dense(
+                units, activation=None if last else "relu", name="logits" if last else f"fc{i + 1}"
+            )
+        )
     model = keras.Sequential(layers, name="digits_mlp")
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=3e-3),
@@ -248,7 +272,9 @@ def _accuracy(model: Any, X: Any, y: Any) -> float:
     return float(np.mean(np.argmax(model.predict(X, verbose=0), axis=-1) == y))
 
 
-def run_demo(out: str | Path = "demo-output", *, epochs: int | None = None, baseline_epochs: int | None = None) -> str:
+def run_demo(
+    out: str | Path = "demo-output", *, epochs: int | None = None, baseline_epochs: int | None = None
+) -> str:
     """The README's main job: digits → baseline → optimize for DSPs → outputs + a before/after table.
 
     Returns the text to print.  ``epochs`` (per pruning step, default 5) and ``baseline_epochs``
@@ -265,7 +291,9 @@ def run_demo(out: str | Path = "demo-output", *, epochs: int | None = None, base
     with progress.progress("training the baseline"):
         model = train_digits_baseline(split, epochs=baseline_epochs or 30)
     acc_before = _accuracy(model, split.X_test, split.y_test)
-    cfg = config_from_keras_model(model, granularity="name", default_precision="ac_fixed<16,6>", default_reuse_factor=4)
+    cfg = config_from_keras_model(
+        model, granularity="name", default_precision="ac_fixed<16,6>", default_reuse_factor=4
+    )
     cfg["Model"]["Strategy"] = "Resource"
     progress.status(f"demo: baseline test accuracy {acc_before:.3f}; optimizing for DSPs")
     result = flow.convert_and_optimize(

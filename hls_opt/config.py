@@ -141,11 +141,19 @@ def parse_strategy(text: str | Strategy, *, key: str = "Strategy") -> Strategy:
         return strategy  # say it once per key and spelling, not once per layer
     _ALREADY_LOGGED.add((key, stripped))
     if stripped.replace("_", "").lower() == "unrolled":
-        log.info("%s: 'Unrolled' read as ResourceUnrolled (it is written back as 'ResourceUnrolled', "
-                 "the spelling hls4ml understands)", key)
+        log.info(
+            "%s: 'Unrolled' read as ResourceUnrolled (it is written back as 'ResourceUnrolled', "
+            "the spelling hls4ml understands)",
+            key,
+        )
     elif strategy is not Strategy.LATENCY and _hls4ml_snake_case(stripped) not in _HLS4ML_UNDERSTANDS:
-        log.warning("%s: '%s' read as %s; hls4ml itself would silently treat this spelling as Latency "
-                    "- write '%s'", key, text, strategy.value, strategy.value)
+        log.warning(
+            "%s: '%s' read as %s; hls4ml itself would silently treat this spelling as Latency - write '%s'",
+            key,
+            text,
+            strategy.value,
+            strategy.value,
+        )
     return strategy
 
 
@@ -279,11 +287,22 @@ def _resolve_precision(
             skipped.append(path)
             continue
         if skipped:
-            log.debug("%s: %s precision 'auto' at %s resolved to %s from %s",
-                      layer_name, variable, ", ".join(skipped), value, path)
+            log.debug(
+                "%s: %s precision 'auto' at %s resolved to %s from %s",
+                layer_name,
+                variable,
+                ", ".join(skipped),
+                value,
+                path,
+            )
         return value
-    log.debug("%s: no concrete %s precision configured%s; using hls4ml's default %s", layer_name, variable,
-              f" ('auto' at {', '.join(skipped)})" if skipped else "", DEFAULT_PRECISION)
+    log.debug(
+        "%s: no concrete %s precision configured%s; using hls4ml's default %s",
+        layer_name,
+        variable,
+        f" ('auto' at {', '.join(skipped)})" if skipped else "",
+        DEFAULT_PRECISION,
+    )
     return DEFAULT_PRECISION
 
 
@@ -435,10 +454,19 @@ _WEIGHTED_CLASSES = _CONV_CLASSES | {"Dense"}
 _TABLE_ACTIVATIONS = {"Activation", "ThresholdedReLU", "LeakyReLU", "ELU", "PReLU", "HardActivation"}
 _POOLING_CLASSES = {"MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D"}
 _GLOBAL_POOLING_CLASSES = {
-    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
 }
 _PLAIN_CLASSES = {  # hls4ml classes that take nothing beyond Trace and result precision
-    "InputLayer", "Reshape", "Transpose", "ZeroPadding1D", "ZeroPadding2D", "UpSampling1D", "UpSampling2D",
+    "InputLayer",
+    "Reshape",
+    "Transpose",
+    "ZeroPadding1D",
+    "ZeroPadding2D",
+    "UpSampling1D",
+    "UpSampling2D",
 }
 
 # Keras class -> hls4ml class, where they differ (hls4ml/converters/keras_v3/core.py, merge.py, and
@@ -649,8 +677,12 @@ def config_from_keras_model(
             cls in _KNOWN_SAME_NAME or cls in _KERAS_TO_HLS4ML or cls in _ACTIVATION_LAYERS
         ) and not isinstance(layer, keras.Model)
         if not known:
-            log.warning("layer %r (%s): hls4ml has no Keras converter for this class; giving it a minimal "
-                        "config entry", layer.name, cls)
+            log.warning(
+                "layer %r (%s): hls4ml has no Keras converter for this class; giving it a minimal "
+                "config entry",
+                layer.name,
+                cls,
+            )
         entries.extend(hls4ml_layers(layer))
 
     backend_key = backend.lower() if backend is not None else None

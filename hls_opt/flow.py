@@ -52,8 +52,10 @@ def check_rtol(rtol: Any, field_name: str = "rtol") -> float:
 
 
 def check_positive_int(value: Any, field_name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int,)) and not (
-        isinstance(value, float) and value.is_integer()
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int,))
+        and not (isinstance(value, float) and value.is_integer())
     ):
         raise ConfigError(f"{field_name}: expected an integer >= {minimum}, got {value!r}")
     if int(value) < minimum:
@@ -145,7 +147,9 @@ def parse_scheduler(spec: Any) -> Any:
         return default_scheduler()
     if not isinstance(spec, str):
         if not hasattr(spec, "final_sparsity"):
-            raise ConfigError(f"scheduler: expected a scheduler or a 'kind:args' string, got {type(spec).__name__}")
+            raise ConfigError(
+                f"scheduler: expected a scheduler or a 'kind:args' string, got {type(spec).__name__}"
+            )
         return spec
     kind, *args = [part.strip() for part in spec.split(":")]
     try:
@@ -261,7 +265,9 @@ def compile_for_keras(model: Any, loss: Any, optimizer: Any, metric: Any) -> Non
     opt = optimizer
     if opt is not None and not isinstance(opt, str):
         opt = type(opt).from_config(opt.get_config())
-    metrics = [metric] if isinstance(metric, str) else ([keras.metrics.get(_metric_name(metric))] if metric else [])
+    metrics = (
+        [metric] if isinstance(metric, str) else ([keras.metrics.get(_metric_name(metric))] if metric else [])
+    )
     try:
         model.compile(optimizer=opt or "adam", loss=loss, metrics=metrics)
     except (ValueError, TypeError):
@@ -381,7 +387,9 @@ def convert_and_optimize(
     rewinding = int((optimize_kwargs or {}).get("rewinding_epochs", 1))
     if data is not None and epochs <= rewinding:
         # Each step fine-tunes (epochs − rewinding) masked epochs, then rewinds (REFERENCE §2.3).
-        raise ConfigError(f"epochs: must be larger than rewinding_epochs ({rewinding}) when fine-tuning, got {epochs}")
+        raise ConfigError(
+            f"epochs: must be larger than rewinding_epochs ({rewinding}) when fine-tuning, got {epochs}"
+        )
     objective = check_objective(objective)
     backend = check_backend(backend)
     sched = parse_scheduler(scheduler)

@@ -235,7 +235,9 @@ def format_table(report: Mapping[str, Any], *, before_after: bool | None = None)
     widths = [max(len(r[i]) for r in [header, *rows, total_row]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
 
     rule = "-" * len(line(header))
     return "\n".join([line(header), rule, *[line(r) for r in rows], rule, line(total_row)])
@@ -245,7 +247,9 @@ def summary_text(report: Mapping[str, Any]) -> str:
     """A few lines for the terminal: mode, objective, total change of the objective resources, metric."""
     total = report.get("total", {})
     tb, ta = total.get("before", {}), total.get("after", {})
-    lines = [f"mode: {report.get('mode')}  objective: {report.get('objective')}  backend: {report.get('backend')}"]
+    lines = [
+        f"mode: {report.get('mode')}  objective: {report.get('objective')}  backend: {report.get('backend')}"
+    ]
     for k in resource_keys(tb):
         if tb.get(k) != ta.get(k) and tb.get(k):
             change = 100.0 * (1 - float(ta.get(k) or 0) / float(tb[k]))
@@ -307,11 +311,15 @@ def write_plots(report: Mapping[str, Any], directory: str | Path) -> list[Path]:
         fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.2 * n_cols, 3.0 * n_rows), squeeze=False)
         names = [layer["name"] for layer in layers]
         idx = np.arange(len(names))
-        for ax in axes.flat[len(keys):]:
+        for ax in axes.flat[len(keys) :]:
             ax.axis("off")
         for ax, k in zip(axes.flat, keys):
-            ax.bar(idx - 0.2, [layer.get("before", {}).get(k, 0) or 0 for layer in layers], 0.4, label="before")
-            ax.bar(idx + 0.2, [(layer.get("after") or {}).get(k, 0) or 0 for layer in layers], 0.4, label="after")
+            ax.bar(
+                idx - 0.2, [layer.get("before", {}).get(k, 0) or 0 for layer in layers], 0.4, label="before"
+            )
+            ax.bar(
+                idx + 0.2, [(layer.get("after") or {}).get(k, 0) or 0 for layer in layers], 0.4, label="after"
+            )
             ax.set_title(RESOURCE_TITLES.get(k, k))
             ax.set_xticks(idx, names, rotation=60, ha="right", fontsize=7)
         axes.flat[0].legend(fontsize=7)

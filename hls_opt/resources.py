@@ -304,8 +304,13 @@ def load_entry_points(force: bool = False) -> list[str]:
             try:
                 target = ep.load()
             except Exception as exc:  # a third-party import error: report, keep going
-                logger.warning("entry point %s = %s (group %s) failed to load: %s", ep.name, ep.value,
-                               ENTRY_POINT_GROUP, exc)
+                logger.warning(
+                    "entry point %s = %s (group %s) failed to load: %s",
+                    ep.name,
+                    ep.value,
+                    ENTRY_POINT_GROUP,
+                    exc,
+                )
                 continue
             _apply_entry_point(ep.name, ep.value, target)
             loaded.append(ep.name)

@@ -40,7 +40,9 @@ class StructureType(str, Enum):
             return cls(str(value).lower())
         except ValueError:
             names = ", ".join(s.value for s in cls)
-            raise ValueError(f"structure: unknown structure type {value!r} (expected one of {names})") from None
+            raise ValueError(
+                f"structure: unknown structure type {value!r} (expected one of {names})"
+            ) from None
 
 
 def mult_shape(kernel_shape: tuple[int, ...]) -> tuple[int, int]:
@@ -92,7 +94,9 @@ def group_ids(
     if structure is StructureType.PATTERN:
         rf = int(reuse_factor)
         if rf < 1 or size % rf:
-            raise ValueError(f"pattern groups: reuse factor {rf} does not divide the {size} weights of {shape}")
+            raise ValueError(
+                f"pattern groups: reuse factor {rf} does not divide the {size} weights of {shape}"
+            )
         n_rows = size // rf
         if consecutive < 1 or n_rows % consecutive:
             raise ValueError(

@@ -159,7 +159,9 @@ class DspAwarePruning(Pass):
         )
         # The loop fine-tunes every layer; read its weights back through the frontend so the
         # names match the graph's (Keras' own weight names).
-        tuned = from_keras(outcome.model, copy.deepcopy(ctx.hls_config) if ctx.hls_config is not None else None)
+        tuned = from_keras(
+            outcome.model, copy.deepcopy(ctx.hls_config) if ctx.hls_config is not None else None
+        )
         weights = {node.name: dict(node.weights) for node in tuned.nodes() if node.weights}
         return PruningPlan(
             objective=objective_label(ctx.objective),

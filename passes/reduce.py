@@ -14,8 +14,9 @@ import dataclasses
 import logging
 from typing import Any
 
-from hls_opt.config import Strategy
 from hls_opt.passes.registry import Pass, register_pass
+
+from hls_opt.config import Strategy
 
 logger = logging.getLogger(__name__)
 
@@ -37,12 +38,19 @@ class Reduce(Pass):
         for node in reduced.nodes():
             old = graph.node(node.name)
             new = node
-            resized = node.has_kernel and old.weights.get("kernel") is not None and (
-                old.weights["kernel"].shape != node.weights["kernel"].shape
+            resized = (
+                node.has_kernel
+                and old.weights.get("kernel") is not None
+                and (old.weights["kernel"].shape != node.weights["kernel"].shape)
             )
-            if resized and node.config is not None and node.config.strategy in (
-                Strategy.RESOURCE,
-                Strategy.RESOURCE_UNROLLED,
+            if (
+                resized
+                and node.config is not None
+                and node.config.strategy
+                in (
+                    Strategy.RESOURCE,
+                    Strategy.RESOURCE_UNROLLED,
+                )
             ):
                 rf = int(backend.snap_reuse_factor(node, node.config.reuse_factor, node.config.strategy))
                 if rf != node.config.reuse_factor:

@@ -89,7 +89,9 @@ def register_pass(cls: type[Pass]) -> type[Pass]:
         raise RegistryError(f"pass {cls.__name__}: name {name!r} is not kebab-case")
     existing = _REGISTRY.get(name)
     if existing is not None and existing is not cls:
-        raise RegistryError(f"pass {name!r}: already registered by {existing.__module__}.{existing.__qualname__}")
+        raise RegistryError(
+            f"pass {name!r}: already registered by {existing.__module__}.{existing.__qualname__}"
+        )
     _REGISTRY[name] = cls
     return cls
 

@@ -25,9 +25,9 @@ import logging
 from typing import Any
 
 import numpy as np
+from hls_opt.passes.registry import Pass, register_pass
 
 from hls_opt.config import IOType, Strategy
-from hls_opt.passes.registry import Pass, register_pass
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,9 @@ def rewritten_config(node: Any, backend: Any) -> Any:
         # No valid RF > 1 for this layer: Latency is the strategy under which zeros still save multipliers.
         return dataclasses.replace(cfg, strategy=Strategy.LATENCY, reuse_factor=1)
     if snapped != rf:
-        logger.warning("%s: reuse factor %d is not valid for the unrolled strategy; using %d", node.name, rf, snapped)
+        logger.warning(
+            "%s: reuse factor %d is not valid for the unrolled strategy; using %d", node.name, rf, snapped
+        )
     return dataclasses.replace(cfg, strategy=Strategy.RESOURCE_UNROLLED, reuse_factor=snapped)
 
 
@@ -76,14 +78,18 @@ class UnrolledRewrite(Pass):
             if tuned:
                 for key, value in tuned.items():
                     if key in weights and weights[key].shape != value.shape:
-                        raise ValueError(f"{node.name}: plan weight {key} has shape {value.shape}, graph has {weights[key].shape}")
+                        raise ValueError(
+                            f"{node.name}: plan weight {key} has shape {value.shape}, graph has {weights[key].shape}"
+                        )
                     weights[key] = np.array(value, copy=True)
             new_config = node.config
             mask = plan.masks.get(node.name)
             if mask is not None and node.has_kernel:
                 kernel = weights["kernel"]
                 if mask.shape != kernel.shape:
-                    raise ValueError(f"{node.name}: mask shape {mask.shape} does not match kernel {kernel.shape}")
+                    raise ValueError(
+                        f"{node.name}: mask shape {mask.shape} does not match kernel {kernel.shape}"
+                    )
                 offset = plan.offsets.get(node.name)
                 kernel = kernel * mask.astype(kernel.dtype)
                 if offset is not None:
@@ -109,5 +115,10 @@ class UnrolledRewrite(Pass):
             ctx.notes.append("io_stream: a rewritten convolution needs it for the unrolled strategy")
             for node in list(graph.nodes()):
                 if node.config is not None and node.config.io_type is not IOType.STREAM:
-                    graph.replace(node.name, dataclasses.replace(node, config=dataclasses.replace(node.config, io_type=IOType.STREAM)))
+                    graph.replace(
+                        node.name,
+                        dataclasses.replace(
+                            node, config=dataclasses.replace(node.config, io_type=IOType.STREAM)
+                        ),
+                    )
         return changed

@@ -160,13 +160,24 @@ for _model in MODELS:
     for _granularity in ("model", "type", "name"):
         for _backend in (None, "Vivado"):
             CASES.append(
-                (f"{_model}__{_granularity}__{(_backend or 'none').lower()}", _model,
-                 {"granularity": _granularity, "backend": _backend})
+                (
+                    f"{_model}__{_granularity}__{(_backend or 'none').lower()}",
+                    _model,
+                    {"granularity": _granularity, "backend": _backend},
+                )
             )
 CASES.append(
-    ("mlp__name__vivado_custom", "mlp",
-     {"granularity": "name", "backend": "Vivado", "default_precision": "ap_fixed<8,3>",
-      "default_reuse_factor": 4, "max_precision": "fixed<24,12>"})
+    (
+        "mlp__name__vivado_custom",
+        "mlp",
+        {
+            "granularity": "name",
+            "backend": "Vivado",
+            "default_precision": "ap_fixed<8,3>",
+            "default_reuse_factor": 4,
+            "max_precision": "fixed<24,12>",
+        },
+    )
 )
 CASES.append(
     ("rnn__name__vivado_rf3", "rnn", {"granularity": "name", "backend": "vivado", "default_reuse_factor": 3})

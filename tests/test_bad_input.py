@@ -23,10 +23,18 @@ def files(tmp_path_factory):
     keras = pytest.importorskip("keras")
     root = tmp_path_factory.mktemp("bad_input")
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(8, activation="relu", name="fc"),
-                              keras.layers.Dense(10, name="out")])
-    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(8, activation="relu", name="fc"),
+            keras.layers.Dense(10, name="out"),
+        ]
+    )
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     model.save(root / "model.keras")
     bare = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, name="out")])
     bare.save(root / "uncompiled.keras")
@@ -65,9 +73,17 @@ def optimize_args(files, out, **over):
 # Each case: (what, overrides of the optimize arguments, file to create, text the error must name)
 CASES = {
     "missing model": ({"model": "{root}/nope.keras"}, None, "nope.keras"),
-    "random-bytes model": ({"model": "{tmp}/random.keras"}, ("random.keras", os.urandom(256)), "random.keras"),
+    "random-bytes model": (
+        {"model": "{tmp}/random.keras"},
+        ("random.keras", os.urandom(256)),
+        "random.keras",
+    ),
     "random-bytes h5 model": ({"model": "{tmp}/random.h5"}, ("random.h5", os.urandom(256)), "random.h5"),
-    "unparsable YAML": ({"--config": "{tmp}/broken.yml"}, ("broken.yml", b"Model: [unclosed\n  - :"), "broken.yml"),
+    "unparsable YAML": (
+        {"--config": "{tmp}/broken.yml"},
+        ("broken.yml", b"Model: [unclosed\n  - :"),
+        "broken.yml",
+    ),
     "unknown precision": (
         {"--config": "{tmp}/prec.yml"},
         ("prec.yml", b"Model:\n  Precision: ap_fixd<16,6>\n  ReuseFactor: 1\n"),
@@ -93,7 +109,9 @@ def _materialise(files, tmp_path, overrides, create):
     elif create == "narrow":
         X = np.zeros((4, 63), np.float32)
         np.savez(tmp_path / "narrow.npz", X_train=X, y_train=np.zeros(4), X_val=X, y_val=np.zeros(4))
-    return {k: (v.format(root=files, tmp=tmp_path) if isinstance(v, str) else v) for k, v in overrides.items()}
+    return {
+        k: (v.format(root=files, tmp=tmp_path) if isinstance(v, str) else v) for k, v in overrides.items()
+    }
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -152,7 +170,9 @@ def test_argument_errors_are_one_line_too(capsys):
     assert_one_line_error(*run_cli(capsys, "optimize"), "required")
     assert_one_line_error(*run_cli(capsys, "frobnicate"), "frobnicate")
     assert_one_line_error(*run_cli(capsys, "optimize", "m.keras", "-o", "x", "--epochs", "0"), "--epochs")
-    assert_one_line_error(*run_cli(capsys, "optimize", "m.keras", "-o", "x", "--scheduler", "cubic:3"), "scheduler")
+    assert_one_line_error(
+        *run_cli(capsys, "optimize", "m.keras", "-o", "x", "--scheduler", "cubic:3"), "scheduler"
+    )
 
 
 def test_subprocess_bad_model_exits_2_before_importing_tensorflow(tmp_path):
@@ -165,10 +185,15 @@ def test_subprocess_bad_model_exits_2_before_importing_tensorflow(tmp_path):
     )
     proc = subprocess.run(
         [sys.executable, "-c", code, "optimize", str(bad), "-o", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[1],
     )
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [f"hls-opt: error: {bad}: not a Keras model file (a .keras file is a zip archive)"]
+    assert proc.stderr.strip().splitlines() == [
+        f"hls-opt: error: {bad}: not a Keras model file (a .keras file is a zip archive)"
+    ]
     assert proc.stdout.strip() == "False"
     assert not (tmp_path / "out").exists()
 
@@ -183,9 +208,19 @@ def test_console_script_reports_bad_data_after_loading_tensorflow_quietly(files,
         pytest.skip("console script not installed in this environment")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
     proc = subprocess.run(
-        [str(script), "optimize", str(files / "model.keras"), "--data", str(tmp_path / "narrow.npz"),
-         "-o", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=300, env=env,
+        [
+            str(script),
+            "optimize",
+            str(files / "model.keras"),
+            "--data",
+            str(tmp_path / "narrow.npz"),
+            "-o",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == [

@@ -20,10 +20,14 @@ def _write_files(root, epochs):
     split = load_digits(seed=0)
     model = train_digits_baseline(split, epochs=epochs)  # epochs=0: compiled, untrained
     model.save(root / "model.keras")
-    cfg = config_from_keras_model(model, granularity="name", default_precision="ac_fixed<16,6>", default_reuse_factor=4)
+    cfg = config_from_keras_model(
+        model, granularity="name", default_precision="ac_fixed<16,6>", default_reuse_factor=4
+    )
     cfg["Model"]["Strategy"] = "Resource"
     save_config(cfg, root / "config.yml")
-    np.savez(root / "data.npz", X_train=split.X_train, y_train=split.y_train, X_val=split.X_val, y_val=split.y_val)
+    np.savez(
+        root / "data.npz", X_train=split.X_train, y_train=split.y_train, X_val=split.X_val, y_val=split.y_val
+    )
     return root
 
 
@@ -42,7 +46,10 @@ def trained_files(tmp_path_factory):
 
 
 def test_estimate_table_has_dsp_first_and_a_total_row(digits_files, capsys):
-    assert main(["estimate", str(digits_files / "model.keras"), "--config", str(digits_files / "config.yml")]) == 0
+    assert (
+        main(["estimate", str(digits_files / "model.keras"), "--config", str(digits_files / "config.yml")])
+        == 0
+    )
     out = capsys.readouterr().out.splitlines()
     header = out[0].split()
     assert header[4] == "DSP"  # layer, type, strategy, RF, then DSP as the first resource column
@@ -52,7 +59,15 @@ def test_estimate_table_has_dsp_first_and_a_total_row(digits_files, capsys):
 
 
 def test_estimate_json_follows_the_report_schema(digits_files, capsys):
-    code = main(["estimate", str(digits_files / "model.keras"), "--config", str(digits_files / "config.yml"), "--json"])
+    code = main(
+        [
+            "estimate",
+            str(digits_files / "model.keras"),
+            "--config",
+            str(digits_files / "config.yml"),
+            "--json",
+        ]
+    )
     assert code == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["backend"] == "vivado"
@@ -75,8 +90,21 @@ def test_estimate_without_config_uses_hls4ml_defaults(digits_files, capsys):
 @pytest.mark.slow
 def test_optimize_one_shot_writes_model_config_report(trained_files, tmp_path, capsys):
     out = tmp_path / "out"
-    code = main(["optimize", str(trained_files / "model.keras"), "--config", str(trained_files / "config.yml"),
-                 "--optimize", "dsp", "--scheduler", "polynomial:3:0.5", "-o", str(out), "-q"])
+    code = main(
+        [
+            "optimize",
+            str(trained_files / "model.keras"),
+            "--config",
+            str(trained_files / "config.yml"),
+            "--optimize",
+            "dsp",
+            "--scheduler",
+            "polynomial:3:0.5",
+            "-o",
+            str(out),
+            "-q",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     printed = capsys.readouterr()
     assert {"model.keras", "hls_config.yml", "report.json"} <= {p.name for p in out.iterdir()}
@@ -90,9 +118,27 @@ def test_optimize_one_shot_writes_model_config_report(trained_files, tmp_path, c
 @pytest.mark.slow
 def test_optimize_with_data_fine_tunes(trained_files, tmp_path, capsys):
     out = tmp_path / "out"
-    code = main(["optimize", str(trained_files / "model.keras"), "--config", str(trained_files / "config.yml"),
-                 "--data", str(trained_files / "data.npz"), "--optimize", "dsp", "--scheduler", "polynomial:2:0.5",
-                 "--epochs", "2", "--rtol", "0.95", "-o", str(out), "-q"])
+    code = main(
+        [
+            "optimize",
+            str(trained_files / "model.keras"),
+            "--config",
+            str(trained_files / "config.yml"),
+            "--data",
+            str(trained_files / "data.npz"),
+            "--optimize",
+            "dsp",
+            "--scheduler",
+            "polynomial:2:0.5",
+            "--epochs",
+            "2",
+            "--rtol",
+            "0.95",
+            "-o",
+            str(out),
+            "-q",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     rep = json.loads((out / "report.json").read_text())
     assert rep["mode"] == "fine-tuned" and rep["steps"]
@@ -118,19 +164,23 @@ def test_demo_prints_before_after_and_writes_outputs(tmp_path, capsys):
 
 
 def test_help_and_version_exit_zero():
-    proc = subprocess.run([sys.executable, "-m", "hls_opt.cli", "--version"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hls_opt.cli", "--version"], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0 and proc.stdout.startswith("hls-opt ")
 
 
 def test_estimate_reads_h5_and_conv_models(tmp_path, capsys):
     keras = pytest.importorskip("keras")
-    model = keras.Sequential([
-        keras.Input((8, 8, 1)),
-        keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
-        keras.layers.MaxPooling2D(name="pool"),
-        keras.layers.Flatten(name="flat"),
-        keras.layers.Dense(10, name="out"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
+            keras.layers.MaxPooling2D(name="pool"),
+            keras.layers.Flatten(name="flat"),
+            keras.layers.Dense(10, name="out"),
+        ]
+    )
     model.save(tmp_path / "cnn.h5")
     assert main(["estimate", str(tmp_path / "cnn.h5"), "--json"]) == 0
     captured = capsys.readouterr()
@@ -147,8 +197,13 @@ def test_estimate_checks_its_arguments_before_importing_tensorflow(tmp_path):
         "import sys; from hls_opt.cli import main; rc = main(sys.argv[1:]); "
         "print('tensorflow' in sys.modules); sys.exit(rc)"
     )
-    for argv in (["estimate", str(tmp_path / "missing.keras")], ["estimate", "m.keras", "--backend", "nosuch"]):
-        proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+    for argv in (
+        ["estimate", str(tmp_path / "missing.keras")],
+        ["estimate", "m.keras", "--backend", "nosuch"],
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120
+        )
         assert proc.returncode == 2, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("hls-opt: error: ")
         assert proc.stdout.strip() == "False"

@@ -89,10 +89,13 @@ def test_strategy_logging(caplog):
     parse_strategy("RESOURCE", key="test_logging.B")
     parse_strategy("Resource", key="test_logging.C")  # hls4ml reads this one right: nothing to say
     records = [(r.levelno, r.getMessage()) for r in caplog.records]
-    assert any(level == logging.INFO and "test_logging.A" in msg and "ResourceUnrolled" in msg
-               for level, msg in records)
-    assert any(level == logging.WARNING and "test_logging.B" in msg and "Latency" in msg
-               for level, msg in records)
+    assert any(
+        level == logging.INFO and "test_logging.A" in msg and "ResourceUnrolled" in msg
+        for level, msg in records
+    )
+    assert any(
+        level == logging.WARNING and "test_logging.B" in msg and "Latency" in msg for level, msg in records
+    )
     assert not any("test_logging.C" in msg for _, msg in records)
     # said once per key and spelling, not once per layer
     caplog.clear()
@@ -102,8 +105,12 @@ def test_strategy_logging(caplog):
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("io_parallel", IOType.PARALLEL), ("io_stream", IOType.STREAM), ("IO_Stream", IOType.STREAM),
-     (IOType.STREAM, IOType.STREAM)],
+    [
+        ("io_parallel", IOType.PARALLEL),
+        ("io_stream", IOType.STREAM),
+        ("IO_Stream", IOType.STREAM),
+        (IOType.STREAM, IOType.STREAM),
+    ],
 )
 def test_io_type(text, expected):
     assert parse_io_type(text) is expected
@@ -123,8 +130,14 @@ def test_bad_io_type(text):
 def test_none_gives_hls4ml_defaults():
     cfg = resolve_layer_config(None, "dense", "Dense")
     assert cfg == LayerConfig(
-        weight=fx(16, 6), bias=fx(16, 6), result=fx(16, 6), accum=fx(16, 6),
-        reuse_factor=1, strategy=Strategy.LATENCY, io_type=IOType.PARALLEL, parallelization_factor=1,
+        weight=fx(16, 6),
+        bias=fx(16, 6),
+        result=fx(16, 6),
+        accum=fx(16, 6),
+        reuse_factor=1,
+        strategy=Strategy.LATENCY,
+        io_type=IOType.PARALLEL,
+        parallelization_factor=1,
     )
     assert DEFAULT_PRECISION == fx(16, 6)
     assert resolve_layer_config({}, "dense", "Dense") == cfg
@@ -186,8 +199,12 @@ def test_names_and_types_match_ignoring_case():
 
 def test_entries_differing_in_case_merge_later_wins():
     # hls4ml stores per-variable values in flat lower-cased dicts, so such entries merge.
-    config = {"LayerName": {"D": {"Precision": {"weight": "ap_fixed<5,2>", "bias": "ap_fixed<6,2>"}},
-                            "d": {"Precision": {"bias": "ap_fixed<7,2>"}}}}
+    config = {
+        "LayerName": {
+            "D": {"Precision": {"weight": "ap_fixed<5,2>", "bias": "ap_fixed<6,2>"}},
+            "d": {"Precision": {"bias": "ap_fixed<7,2>"}},
+        }
+    }
     cfg = resolve_layer_config(config, "d", "Dense")
     assert (cfg.weight.width, cfg.bias.width) == (5, 7)
 
@@ -202,8 +219,10 @@ def test_model_precision_as_string_and_auto_chain(caplog):
     cfg = resolve_layer_config(config, "d", "Dense")
     # every candidate is 'auto' until the Model default
     assert cfg.weight == cfg.result == cfg.bias == cfg.accum == fx(18, 8)
-    assert any("LayerName.d.Precision.weight" in r.getMessage() and "Model.Precision" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "LayerName.d.Precision.weight" in r.getMessage() and "Model.Precision" in r.getMessage()
+        for r in caplog.records
+    )
 
 
 def test_all_auto_falls_back_to_hls4ml_default():
@@ -236,23 +255,37 @@ def test_reuse_factor_strategy_parallelization_precedence():
     # c1: everything from LayerName
     c1 = resolve_layer_config(config, "c1", "Conv2D")
     assert (c1.reuse_factor, c1.strategy, c1.parallelization_factor, c1.io_type) == (
-        9, Strategy.RESOURCE_UNROLLED, 2, IOType.STREAM)
+        9,
+        Strategy.RESOURCE_UNROLLED,
+        2,
+        IOType.STREAM,
+    )
     # c2: RF and PF from LayerType, Strategy from Model
     c2 = resolve_layer_config(config, "c2", "Conv2D")
     assert (c2.reuse_factor, c2.strategy, c2.parallelization_factor) == (3, Strategy.RESOURCE, 4)
     # a Dense: RF and Strategy from Model; PF not taken from Model (hls4ml reads it per layer only)
     d = resolve_layer_config(config, "d", "Dense")
     assert (d.reuse_factor, d.strategy, d.parallelization_factor, d.io_type) == (
-        2, Strategy.RESOURCE, 1, IOType.STREAM)
+        2,
+        Strategy.RESOURCE,
+        1,
+        IOType.STREAM,
+    )
 
 
 def test_hlsconfig_wrapped_form():
-    wrapped = {"KerasModel": "model.keras", "OutputDir": "prj", "IOType": "io_stream",
-               "HLSConfig": {"Model": {"Precision": "ap_fixed<8,2>", "ReuseFactor": 4}}}
+    wrapped = {
+        "KerasModel": "model.keras",
+        "OutputDir": "prj",
+        "IOType": "io_stream",
+        "HLSConfig": {"Model": {"Precision": "ap_fixed<8,2>", "ReuseFactor": 4}},
+    }
     cfg = resolve_layer_config(wrapped, "d", "Dense")
     assert (cfg.weight, cfg.reuse_factor, cfg.io_type) == (fx(8, 2), 4, IOType.STREAM)
-    assert unwrap_hls_config(wrapped) == {"Model": {"Precision": "ap_fixed<8,2>", "ReuseFactor": 4},
-                                          "IOType": "io_stream"}
+    assert unwrap_hls_config(wrapped) == {
+        "Model": {"Precision": "ap_fixed<8,2>", "ReuseFactor": 4},
+        "IOType": "io_stream",
+    }
 
 
 def test_resolution_does_not_mutate_the_config():
@@ -262,27 +295,57 @@ def test_resolution_does_not_mutate_the_config():
 
 
 BAD_CONFIGS = [
-    ({"LayerName": {"dense_1": {"Precision": {"weight": "ap_fixed<abc>"}}}}, PrecisionError,
-     r"^LayerName\.dense_1\.Precision\.weight: cannot parse 'ap_fixed<abc>'"),
-    ({"LayerName": {"dense_1": {"Precision": "ap_fixed<16"}}}, PrecisionError,
-     r"^LayerName\.dense_1\.Precision: cannot parse 'ap_fixed<16'"),
-    ({"Model": {"Precision": {"default": "float"}}}, PrecisionError,
-     r"^Model\.Precision\.default: cannot parse 'float' \(floating-point"),
-    ({"LayerType": {"Dense": {"Precision": {"result": "foo<8>"}}}}, PrecisionError,
-     r"^LayerType\.Dense\.Precision\.result: cannot parse 'foo<8>'"),
-    ({"LayerName": {"dense_1": {"ReuseFactor": 0}}}, ConfigError,
-     r"^LayerName\.dense_1\.ReuseFactor: expected a positive integer, got 0"),
-    ({"LayerName": {"dense_1": {"ReuseFactor": 2.5}}}, ConfigError,
-     r"^LayerName\.dense_1\.ReuseFactor: expected a positive integer, got 2\.5"),
-    ({"LayerType": {"Dense": {"ReuseFactor": "four"}}}, ConfigError,
-     r"^LayerType\.Dense\.ReuseFactor: expected a positive integer, got 'four'"),
-    ({"Model": {"ReuseFactor": True}}, ConfigError,
-     r"^Model\.ReuseFactor: expected a positive integer, got True"),
+    (
+        {"LayerName": {"dense_1": {"Precision": {"weight": "ap_fixed<abc>"}}}},
+        PrecisionError,
+        r"^LayerName\.dense_1\.Precision\.weight: cannot parse 'ap_fixed<abc>'",
+    ),
+    (
+        {"LayerName": {"dense_1": {"Precision": "ap_fixed<16"}}},
+        PrecisionError,
+        r"^LayerName\.dense_1\.Precision: cannot parse 'ap_fixed<16'",
+    ),
+    (
+        {"Model": {"Precision": {"default": "float"}}},
+        PrecisionError,
+        r"^Model\.Precision\.default: cannot parse 'float' \(floating-point",
+    ),
+    (
+        {"LayerType": {"Dense": {"Precision": {"result": "foo<8>"}}}},
+        PrecisionError,
+        r"^LayerType\.Dense\.Precision\.result: cannot parse 'foo<8>'",
+    ),
+    (
+        {"LayerName": {"dense_1": {"ReuseFactor": 0}}},
+        ConfigError,
+        r"^LayerName\.dense_1\.ReuseFactor: expected a positive integer, got 0",
+    ),
+    (
+        {"LayerName": {"dense_1": {"ReuseFactor": 2.5}}},
+        ConfigError,
+        r"^LayerName\.dense_1\.ReuseFactor: expected a positive integer, got 2\.5",
+    ),
+    (
+        {"LayerType": {"Dense": {"ReuseFactor": "four"}}},
+        ConfigError,
+        r"^LayerType\.Dense\.ReuseFactor: expected a positive integer, got 'four'",
+    ),
+    (
+        {"Model": {"ReuseFactor": True}},
+        ConfigError,
+        r"^Model\.ReuseFactor: expected a positive integer, got True",
+    ),
     ({"Model": {"ReuseFactor": -2}}, ConfigError, r"^Model\.ReuseFactor: expected a positive integer"),
-    ({"LayerName": {"dense_1": {"Strategy": "Fastest"}}}, ConfigError,
-     r"^LayerName\.dense_1\.Strategy: unknown strategy 'Fastest'"),
-    ({"LayerName": {"dense_1": {"ParallelizationFactor": 0}}}, ConfigError,
-     r"^LayerName\.dense_1\.ParallelizationFactor: expected a positive integer"),
+    (
+        {"LayerName": {"dense_1": {"Strategy": "Fastest"}}},
+        ConfigError,
+        r"^LayerName\.dense_1\.Strategy: unknown strategy 'Fastest'",
+    ),
+    (
+        {"LayerName": {"dense_1": {"ParallelizationFactor": 0}}},
+        ConfigError,
+        r"^LayerName\.dense_1\.ParallelizationFactor: expected a positive integer",
+    ),
     ({"IOType": "io_fast"}, ConfigError, r"^IOType: unknown IO type 'io_fast'"),
     ({"Model": "Latency"}, ConfigError, r"^Model: expected a mapping, got str"),
     ({"LayerName": ["dense_1"]}, ConfigError, r"^LayerName: expected a mapping, got list"),
@@ -303,8 +366,10 @@ def test_hls_config_not_a_mapping():
 
 def test_shadowed_bad_values_are_not_consulted():
     # Like hls4ml, a value hidden behind a higher-precedence one is never parsed.
-    config = {"Model": {"Precision": "ap_fixed<nope>", "ReuseFactor": "x"},
-              "LayerName": {"d": {"Precision": "ap_fixed<8,3>", "ReuseFactor": 2}}}
+    config = {
+        "Model": {"Precision": "ap_fixed<nope>", "ReuseFactor": "x"},
+        "LayerName": {"d": {"Precision": "ap_fixed<8,3>", "ReuseFactor": 2}},
+    }
     cfg = resolve_layer_config(config, "d", "Dense")
     assert (cfg.weight, cfg.reuse_factor) == (fx(8, 3), 2)
     with pytest.raises(PrecisionError, match=r"^Model\.Precision: cannot parse"):
@@ -321,14 +386,19 @@ HLS4ML_ORACLE_CONFIGS = [
     {
         "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 2, "Strategy": "Resource"},
         "LayerType": {"dense": {"Precision": {"accum": "ap_fixed<24,10>"}, "Strategy": "latency"}},
-        "LayerName": {"D1": {"Precision": {"weight": "ap_int<4>"}, "ReuseFactor": 8,
-                             "Strategy": "Resource_Unrolled"},
-                      "d2": {"Precision": "ac_fixed<10,2,false>", "ReuseFactor": 4},
-                      "c1": {"Strategy": "DistributedArithmetic"}},
+        "LayerName": {
+            "D1": {"Precision": {"weight": "ap_int<4>"}, "ReuseFactor": 8, "Strategy": "Resource_Unrolled"},
+            "d2": {"Precision": "ac_fixed<10,2,false>", "ReuseFactor": 4},
+            "c1": {"Strategy": "DistributedArithmetic"},
+        },
     },
 ]
 ORACLE_LAYERS = [
-    ("d1", "Dense"), ("d2", "Dense"), ("d3", "Dense"), ("c1", "Conv2D"), ("bn", "BatchNormalization")
+    ("d1", "Dense"),
+    ("d2", "Dense"),
+    ("d3", "Dense"),
+    ("c1", "Conv2D"),
+    ("bn", "BatchNormalization"),
 ]
 
 
@@ -339,9 +409,12 @@ def test_resolution_agrees_with_hls4ml(index):
     graph = pytest.importorskip("hls4ml.model.graph", reason="hls4ml not installed")
     config = HLS4ML_ORACLE_CONFIGS[index]
     theirs = graph.HLSConfig({"HLSConfig": config, "Backend": "Vivado"})
-    snake = {Strategy.LATENCY: "latency", Strategy.RESOURCE: "resource",
-             Strategy.RESOURCE_UNROLLED: "resource_unrolled",
-             Strategy.DISTRIBUTED_ARITHMETIC: "distributed_arithmetic"}
+    snake = {
+        Strategy.LATENCY: "latency",
+        Strategy.RESOURCE: "resource",
+        Strategy.RESOURCE_UNROLLED: "resource_unrolled",
+        Strategy.DISTRIBUTED_ARITHMETIC: "distributed_arithmetic",
+    }
     for name, cls in ORACLE_LAYERS:
         layer = SimpleNamespace(name=name, class_name=cls)
         ours = resolve_layer_config(config, name, cls)
@@ -359,11 +432,21 @@ def test_resolution_agrees_with_hls4ml(index):
 # ------------------------------------------------------------------------------------------
 
 SAMPLE = {
-    "Model": {"Precision": {"default": "ap_fixed<16,6>"}, "ReuseFactor": 1, "Strategy": "Latency",
-              "BramFactor": 1_000_000_000, "TraceOutput": False},
+    "Model": {
+        "Precision": {"default": "ap_fixed<16,6>"},
+        "ReuseFactor": 1,
+        "Strategy": "Latency",
+        "BramFactor": 1_000_000_000,
+        "TraceOutput": False,
+    },
     "IOType": "io_parallel",
-    "LayerName": {"dense_1": {"Precision": {"weight": "ap_fixed<8,3>", "result": "auto"}, "ReuseFactor": 4,
-                              "Strategy": "ResourceUnrolled"}},
+    "LayerName": {
+        "dense_1": {
+            "Precision": {"weight": "ap_fixed<8,3>", "result": "auto"},
+            "ReuseFactor": 4,
+            "Strategy": "ResourceUnrolled",
+        }
+    },
 }
 
 
@@ -376,13 +459,17 @@ def test_save_load_round_trip(tmp_path, suffix):
 
 
 def test_save_writes_enums_and_precisions_as_hls4ml_strings(tmp_path):
-    config = {"Model": {"Strategy": Strategy.RESOURCE_UNROLLED,
-                        "Precision": parse_precision("ap_fixed<8,3>")},
-              "IOType": IOType.STREAM, "LayerName": {"d": {"Precision": {"result": AUTO}}}}
+    config = {
+        "Model": {"Strategy": Strategy.RESOURCE_UNROLLED, "Precision": parse_precision("ap_fixed<8,3>")},
+        "IOType": IOType.STREAM,
+        "LayerName": {"d": {"Precision": {"result": AUTO}}},
+    }
     save_config(config, tmp_path / "c.yml")
     assert load_config(tmp_path / "c.yml") == {
         "Model": {"Strategy": "ResourceUnrolled", "Precision": "fixed<8,3,TRN,WRAP,0>"},
-        "IOType": "io_stream", "LayerName": {"d": {"Precision": {"result": "auto"}}}}
+        "IOType": "io_stream",
+        "LayerName": {"d": {"Precision": {"result": "auto"}}},
+    }
 
 
 def test_dump_yaml_keeps_key_order():
@@ -398,7 +485,8 @@ def test_load_hls4ml_project_file_layout(tmp_path):
         "HLSConfig:\n  Model:\n    Precision: ap_fixed<16,6>\n    ReuseFactor: 2\n"
     )
     assert load_config(path) == {
-        "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 2}, "IOType": "io_stream"
+        "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 2},
+        "IOType": "io_stream",
     }
 
 
@@ -407,7 +495,7 @@ def test_load_hls4ml_project_file_layout(tmp_path):
     [
         ("missing.yml", None, "no such file"),
         ("bad.yml", "Model: [1, 2\n", "not valid YAML (line"),
-        ("bad.json", "{\"Model\": }", "not valid JSON (line 1"),
+        ("bad.json", '{"Model": }', "not valid JSON (line 1"),
         ("list.yml", "- 1\n- 2\n", "expected a mapping of hls4ml settings at the top level, got list"),
         ("empty.yml", "", "got an empty file"),
         ("scalar.yml", "hello\n", "got str"),
@@ -518,7 +606,8 @@ def test_hls4ml_layers_split_activations(golden_models):
     cnn = golden_models["cnn2d"]
     assert hls4ml_layers(cnn.get_layer("conv")) == [("conv", "Conv2D"), ("conv_relu", "Activation")]
     assert hls4ml_layers(cnn.get_layer("branch_b")) == [
-        ("branch_b", "Dense"), ("branch_b_softmax", "Softmax")
+        ("branch_b", "Dense"),
+        ("branch_b_softmax", "Softmax"),
     ]
     assert hls4ml_layer_class(cnn.get_layer("relu")) == "ThresholdedReLU"  # hls4ml 1.3's reading of ReLU()
     assert hls4ml_layer_class(cnn.get_layer("flatten")) == "Reshape"
@@ -556,6 +645,7 @@ def test_validate_checks_entries_no_layer_would_consult():
     config = {"Model": {"Precision": "ap_fixed<nope>"}, "LayerName": {"d": {"Precision": "ap_fixed<8,3>"}}}
     with pytest.raises(PrecisionError, match=r"^cfg\.yml: Model\.Precision: cannot parse 'ap_fixed<nope>'"):
         validate_config(config, source="cfg.yml")
-    with pytest.raises(ConfigError,
-                       match=r"^LayerName\.d\.Precision\.table: expected a precision string, got 3"):
+    with pytest.raises(
+        ConfigError, match=r"^LayerName\.d\.Precision\.table: expected a precision string, got 3"
+    ):
         validate_config({"LayerName": {"d": {"Precision": {"table": 3}}}})

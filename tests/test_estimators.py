@@ -66,16 +66,27 @@ def attrs_for(node):
 
 def dense_attrs(n_in=16, n_out=8, **kw):
     return attrs_for(
-        Dense(name="d", input_shapes=[(n_in,)], output_shape=(n_out,),
-              weights={"kernel": np.ones((n_in, n_out), np.float32)}, config=cfg(**kw))
+        Dense(
+            name="d",
+            input_shapes=[(n_in,)],
+            output_shape=(n_out,),
+            weights={"kernel": np.ones((n_in, n_out), np.float32)},
+            config=cfg(**kw),
+        )
     )
 
 
 def conv_attrs(**kw):
     # Conv2D kernel (3,3,3,4), input 8×8×3, 'same' → output 8×8×4 (REFERENCE §3.2)
     return attrs_for(
-        Conv2D(name="c", input_shapes=[(8, 8, 3)], output_shape=(8, 8, 4),
-               weights={"kernel": np.ones((3, 3, 3, 4), np.float32)}, config=cfg(**kw), filters=4)
+        Conv2D(
+            name="c",
+            input_shapes=[(8, 8, 3)],
+            output_shape=(8, 8, 4),
+            weights={"kernel": np.ones((3, 3, 3, 4), np.float32)},
+            config=cfg(**kw),
+            filters=4,
+        )
     )
 
 
@@ -127,20 +138,43 @@ def test_gpu_flop_estimator():
 
 DSP_ROWS = [
     # (config, default structure, resources, {structure: saving}, reasoning / difference from hls4ml)
-    (dict(rf=1, strategy=L), (U, 1, 1), [128], {U: 1, S: 16, (PAT, 32, 1): 4, B: 8},
-     "Latency RF 1: every zero weight folds a multiplier; a neuron is 16 (hls4ml: 1)"),
-    (dict(rf=4, strategy=L), (PAT, 32, 1), [32], {U: 0, S: 4, (PAT, 32, 1): 1, (PAT, 32, 2): 2, B: 2},
-     "Latency RF 4: cap ⌈128/4⌉ − ⌊nz/4⌋, a group of 4 zeros saves 1 (hls4ml: unstructured, saving 0)"),
-    (dict(rf=4, strategy=R), (PAT, 32, 1), [32], {U: 0, S: 4, (PAT, 32, 1): 1, (PAT, 32, 2): 2, B: 2},
-     "Resource RF 4 (target unrolled): one reuse row = one multiplier; a neuron = 16/4 rows (hls4ml: 0)"),
-    (dict(rf=4, strategy=RU), (PAT, 32, 1), [32], {(PAT, 32, 1): 1},
-     "ResourceUnrolled RF 4: same"),
-    (dict(rf=1, strategy=R), (U, 1, 1), [128], {U: 1},
-     "Resource RF 1: constants folded (hls4ml: pattern P=128, same saving)"),
-    (dict(rf=4, strategy=R, w="ap_fixed<32,8>"), (PAT, 32, 1), [64], {(PAT, 32, 1): 2},
-     "32-bit weights: 2 DSP48E2 per multiplier"),
-    (dict(rf=5, strategy=R), (PAT, 32, 1), [32], {(PAT, 32, 1): 1},
-     "RF 5 invalid → hls4ml (and we) use 4"),
+    (
+        dict(rf=1, strategy=L),
+        (U, 1, 1),
+        [128],
+        {U: 1, S: 16, (PAT, 32, 1): 4, B: 8},
+        "Latency RF 1: every zero weight folds a multiplier; a neuron is 16 (hls4ml: 1)",
+    ),
+    (
+        dict(rf=4, strategy=L),
+        (PAT, 32, 1),
+        [32],
+        {U: 0, S: 4, (PAT, 32, 1): 1, (PAT, 32, 2): 2, B: 2},
+        "Latency RF 4: cap ⌈128/4⌉ − ⌊nz/4⌋, a group of 4 zeros saves 1 (hls4ml: unstructured, saving 0)",
+    ),
+    (
+        dict(rf=4, strategy=R),
+        (PAT, 32, 1),
+        [32],
+        {U: 0, S: 4, (PAT, 32, 1): 1, (PAT, 32, 2): 2, B: 2},
+        "Resource RF 4 (target unrolled): one reuse row = one multiplier; a neuron = 16/4 rows (hls4ml: 0)",
+    ),
+    (dict(rf=4, strategy=RU), (PAT, 32, 1), [32], {(PAT, 32, 1): 1}, "ResourceUnrolled RF 4: same"),
+    (
+        dict(rf=1, strategy=R),
+        (U, 1, 1),
+        [128],
+        {U: 1},
+        "Resource RF 1: constants folded (hls4ml: pattern P=128, same saving)",
+    ),
+    (
+        dict(rf=4, strategy=R, w="ap_fixed<32,8>"),
+        (PAT, 32, 1),
+        [64],
+        {(PAT, 32, 1): 2},
+        "32-bit weights: 2 DSP48E2 per multiplier",
+    ),
+    (dict(rf=5, strategy=R), (PAT, 32, 1), [32], {(PAT, 32, 1): 1}, "RF 5 invalid → hls4ml (and we) use 4"),
 ]
 
 
@@ -180,13 +214,23 @@ def test_ff_estimator():
 
 BRAM_ROWS = [
     # (weight type, resources, default consecutive, saving per group, reasoning)
-    ("ap_fixed<16,6>", [15], 8, [3],
-     "ROM 4×512 bits; 16-bit slices never align with 36-bit blocks in a divisor of 32 rows → "
-     "8 rows = 128 bits free ⌊128/36⌋ = 3 blocks (a lower bound; hls4ml: c = 5, unusable)"),
+    (
+        "ap_fixed<16,6>",
+        [15],
+        8,
+        [3],
+        "ROM 4×512 bits; 16-bit slices never align with 36-bit blocks in a divisor of 32 rows → "
+        "8 rows = 128 bits free ⌊128/36⌋ = 3 blocks (a lower bound; hls4ml: c = 5, unusable)",
+    ),
     ("ap_fixed<18,8>", [16], 2, [1], "2 rows × 18 bits = one 36-bit block, exact (hls4ml: c = 2, same)"),
     ("ap_fixed<9,3>", [8], 4, [1], "4 × 9 = 36, exact (hls4ml: c = 4, same)"),
-    ("ap_fixed<12,4>", [11], 16, [5],
-     "12-bit: 3 × 12 = 36 but 3 ∤ 32 rows; 4 and 8 rows waste 25 %, 16 rows = 192 bits free 5 blocks"),
+    (
+        "ap_fixed<12,4>",
+        [11],
+        16,
+        [5],
+        "12-bit: 3 × 12 = 36 but 3 ∤ 32 rows; 4 and 8 rows waste 25 %, 16 rows = 192 bits free 5 blocks",
+    ),
 ]
 
 
@@ -280,11 +324,18 @@ ORACLE_CASES = [
 @pytest.mark.parametrize("kind,config", ORACLE_CASES)
 @pytest.mark.parametrize(
     "est,field",
-    [(VivadoDSPEstimator, "dsp"), (VivadoFFEstimator, "ff"), (VivadoBRAMEstimator, "bram"),
-     (ParameterEstimator, "params"), (GPUFLOPEstimator, "flops"), (MemoryEstimator, "memory_bits")],
+    [
+        (VivadoDSPEstimator, "dsp"),
+        (VivadoFFEstimator, "ff"),
+        (VivadoBRAMEstimator, "bram"),
+        (ParameterEstimator, "params"),
+        (GPUFLOPEstimator, "flops"),
+        (MemoryEstimator, "memory_bits"),
+    ],
 )
 def test_savings_equal_the_resource_model_difference(kind, config, est, field):
     from hls_opt.backends.vivado.objectives import target_reuse_factor
+
     from hls_opt.objectives import _core
 
     a = dense_attrs(**config) if kind == "dense" else conv_attrs(**config)
@@ -327,7 +378,14 @@ def test_savings_equal_the_resource_model_difference(kind, config, est, field):
 def test_hand_built_attributes_without_a_node():
     Dense_ = type("Dense", (), {})
     a = LayerAttributes(
-        "d", Dense_, [], (16, 8), (16,), (8,), True, OptimizationAttributes(),
+        "d",
+        Dense_,
+        [],
+        (16, 8),
+        (16,),
+        (8,),
+        True,
+        OptimizationAttributes(),
         {"hls4ml_attributes": hls4mlAttributes(16, 8, "io_parallel", "Resource", P16, P16, 4)},
     )
     assert a.node is None
@@ -351,8 +409,9 @@ def test_hand_built_attributes_without_a_node():
 def test_hls4ml_precision_objects_are_accepted():
     types = pytest.importorskip("hls4ml.model.types", reason="the hls4ml extra is not installed")
     Dense_ = type("Dense", (), {})
-    h = hls4mlAttributes(16, 8, "io_parallel", "Resource", types.FixedPrecisionType(32, 8),
-                         types.FixedPrecisionType(16, 6), 4)
+    h = hls4mlAttributes(
+        16, 8, "io_parallel", "Resource", types.FixedPrecisionType(32, 8), types.FixedPrecisionType(16, 6), 4
+    )
     args = {"hls4ml_attributes": h}
     a = LayerAttributes("d", Dense_, [], (16, 8), (16,), (8,), True, OptimizationAttributes(), args)
     assert VivadoDSPEstimator.layer_resources(a) == [64]  # 32-bit weights: 2 DSP48E2 per multiplier
@@ -380,8 +439,12 @@ def test_unweighted_graph_node_attributes():
 def test_objective_names():
     assert OBJECTIVE_NAMES == ("params", "flops", "dsp", "ff", "bram", "dsp+bram", "memory")
     expected = {
-        "params": ParameterEstimator, "flops": GPUFLOPEstimator, "dsp": VivadoDSPEstimator,
-        "ff": VivadoFFEstimator, "bram": VivadoBRAMEstimator, "dsp+bram": VivadoMultiObjectiveEstimator,
+        "params": ParameterEstimator,
+        "flops": GPUFLOPEstimator,
+        "dsp": VivadoDSPEstimator,
+        "ff": VivadoFFEstimator,
+        "bram": VivadoBRAMEstimator,
+        "dsp+bram": VivadoMultiObjectiveEstimator,
         "memory": MemoryEstimator,
     }
     for name, cls in expected.items():
@@ -401,9 +464,10 @@ def test_objective_names():
 
 
 def test_hls4ml_import_paths():
+    from hls_opt.backends.vivado.objectives import VivadoDSPEstimator as Native
+
     import hls_opt.objectives.gpu_objectives as g
     import hls_opt.objectives.vivado_objectives as v
-    from hls_opt.backends.vivado.objectives import VivadoDSPEstimator as Native
 
     assert v.VivadoDSPEstimator is Native and g.GPUFLOPEstimator is GPUFLOPEstimator
     assert {"VivadoDSPEstimator", "VivadoFFEstimator", "VivadoMultiObjectiveEstimator"} <= set(v.__all__)

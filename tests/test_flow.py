@@ -32,12 +32,23 @@ def dense_graph(n_in: int = 16, n_out: int = 8, rf: int = 4, strategy: Strategy 
     g = Graph("hand")
     g.add(ir.Input("in", output_shape=(n_in,)))
     for name, src, a, b in (("fc", "in", n_in, n_out), ("out", "fc", n_out, 4)):
-        g.add(ir.Dense(name, inputs=[src], input_shapes=[(a,)], output_shape=(b,),
-                       weights={"kernel": rng.uniform(0.1, 1, (a, b)).astype(np.float32),
-                                "bias": np.zeros(b, np.float32)},
-                       config=layer_config(rf, strategy), units=b))
+        g.add(
+            ir.Dense(
+                name,
+                inputs=[src],
+                input_shapes=[(a,)],
+                output_shape=(b,),
+                weights={
+                    "kernel": rng.uniform(0.1, 1, (a, b)).astype(np.float32),
+                    "bias": np.zeros(b, np.float32),
+                },
+                config=layer_config(rf, strategy),
+                units=b,
+            )
+        )
     g.inputs, g.outputs = ["in"], ["out"]
     return g
+
 
 # ----------------------------------------------------------------------------------------------
 # arguments
@@ -60,7 +71,9 @@ def test_scheduler_strings(spec, kind, final, extra):
         assert getattr(sched, key) == value
 
 
-@pytest.mark.parametrize("spec", ["poly:5", "polynomial", "polynomial:x:0.5", "polynomial:2.5:0.5", "binary:1.5"])
+@pytest.mark.parametrize(
+    "spec", ["poly:5", "polynomial", "polynomial:x:0.5", "polynomial:2.5:0.5", "binary:1.5"]
+)
 def test_bad_scheduler_strings(spec):
     with pytest.raises(ConfigError, match="scheduler"):
         parse_scheduler(spec)
@@ -71,7 +84,19 @@ def test_default_scheduler_is_five_polynomial_steps_to_half():
     assert type(sched).__name__ == "PolynomialScheduler" and sched.final_sparsity == 0.5
 
 
-@pytest.mark.parametrize("value, ok", [(1.0, True), (0.975, True), (1e-9, True), (0, False), (-0.1, False), (1.01, False), ("abc", False), (True, False)])
+@pytest.mark.parametrize(
+    "value, ok",
+    [
+        (1.0, True),
+        (0.975, True),
+        (1e-9, True),
+        (0, False),
+        (-0.1, False),
+        (1.01, False),
+        ("abc", False),
+        (True, False),
+    ],
+)
 def test_rtol_must_be_in_zero_one(value, ok):
     if ok:
         assert check_rtol(value) == pytest.approx(float(value))
@@ -95,7 +120,12 @@ def rewritten_graph():
 
 
 USER = {
-    "Model": {"Precision": {"default": "ac_fixed<16,6>"}, "ReuseFactor": 4, "Strategy": "Resource", "BramFactor": 1000000000},
+    "Model": {
+        "Precision": {"default": "ac_fixed<16,6>"},
+        "ReuseFactor": 4,
+        "Strategy": "Resource",
+        "BramFactor": 1000000000,
+    },
     "LayerName": {
         "fc": {"Precision": {"weight": "ac_fixed<16,6>", "result": "auto"}, "ReuseFactor": 4},
         "out": {"Precision": {"weight": "ac_fixed<12,4>"}, "Trace": True},
@@ -131,8 +161,10 @@ def test_emitted_model_strategy_follows_when_every_weighted_layer_agrees():
 
 
 def test_unrolled_spelling_is_accepted_but_never_emitted():
-    user = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 4, "Strategy": "Unrolled"},
-            "LayerType": {"Dense": {"Strategy": "unrolled"}}}
+    user = {
+        "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 4, "Strategy": "Unrolled"},
+        "LayerType": {"Dense": {"Strategy": "unrolled"}},
+    }
     cfg = emit_hls_config(rewritten_graph(), user, {"fc"})
     text = dump_config_yaml(cfg)
     assert "Unrolled" not in text.replace("ResourceUnrolled", "")
@@ -155,13 +187,22 @@ REPORT = {
     "baseline_metric": 0.96,
     "final_metric": 0.95,
     "layers": [
-        {"name": "fc", "type": "Dense", "strategy": "ResourceUnrolled", "reuse_factor": 4,
-         "strategy_before": "Resource", "reuse_factor_before": 4,
-         "before": {"dsp": 32, "bram": 0, "lut": 0, "ff": 0, "flops": 264, "params": 128},
-         "after": {"dsp": 16, "bram": 0, "lut": 0, "ff": 0, "flops": 136, "params": 64}, "sparsity": 0.5},
+        {
+            "name": "fc",
+            "type": "Dense",
+            "strategy": "ResourceUnrolled",
+            "reuse_factor": 4,
+            "strategy_before": "Resource",
+            "reuse_factor_before": 4,
+            "before": {"dsp": 32, "bram": 0, "lut": 0, "ff": 0, "flops": 264, "params": 128},
+            "after": {"dsp": 16, "bram": 0, "lut": 0, "ff": 0, "flops": 136, "params": 64},
+            "sparsity": 0.5,
+        },
     ],
-    "total": {"before": {"dsp": 32, "bram": 0, "lut": 0, "ff": 0, "flops": 264, "params": 128},
-              "after": {"dsp": 16, "bram": 0, "lut": 0, "ff": 0, "flops": 136, "params": 64}},
+    "total": {
+        "before": {"dsp": 32, "bram": 0, "lut": 0, "ff": 0, "flops": 264, "params": 128},
+        "after": {"dsp": 16, "bram": 0, "lut": 0, "ff": 0, "flops": 136, "params": 64},
+    },
     "steps": [{"target": 0.5, "achieved": {"dsp": 16}, "metric": 0.95, "accepted": True}],
 }
 
@@ -229,7 +270,7 @@ def test_plots_are_written_when_matplotlib_is_there(tmp_path):
 
 
 def digits_model(epochs: int = 15):
-    keras = pytest.importorskip("keras")
+    pytest.importorskip("keras")
     from hls_opt.cli import train_digits_baseline
     from hls_opt.data import load_digits
 
@@ -240,7 +281,9 @@ def digits_model(epochs: int = 15):
 def demo_config(model):
     from hls_opt.config import config_from_keras_model
 
-    cfg = config_from_keras_model(model, granularity="name", default_precision="ac_fixed<16,6>", default_reuse_factor=4)
+    cfg = config_from_keras_model(
+        model, granularity="name", default_precision="ac_fixed<16,6>", default_reuse_factor=4
+    )
     cfg["Model"]["Strategy"] = "Resource"
     return cfg
 
@@ -253,7 +296,9 @@ def test_two_argument_call_prunes_one_shot_and_says_so(tmp_path):
     kernels_before = [w.copy() for w in model.get_weights()]
     cfg = demo_config(model)
     result = hls_opt.convert_and_optimize(model, cfg)
-    assert all(np.array_equal(a, b) for a, b in zip(kernels_before, model.get_weights()))  # caller's model intact
+    assert all(
+        np.array_equal(a, b) for a, b in zip(kernels_before, model.get_weights())
+    )  # caller's model intact
     rep = result.report
     assert rep["mode"] == "one-shot" and any("one-shot" in n for n in rep["notes"])
     assert rep["total"]["after"]["dsp"] < rep["total"]["before"]["dsp"]
@@ -277,10 +322,18 @@ def test_fine_tuning_with_data_honours_rtol_and_accepts_paths(tmp_path):
     model, split = digits_model(epochs=15)
     model.save(tmp_path / "m.keras")
     save_config(demo_config(model), tmp_path / "c.yml")
-    np.savez(tmp_path / "d.npz", X_train=split.X_train, y_train=split.y_train, X_val=split.X_val, y_val=split.y_val)
+    np.savez(
+        tmp_path / "d.npz", X_train=split.X_train, y_train=split.y_train, X_val=split.X_val, y_val=split.y_val
+    )
     result = hls_opt.convert_and_optimize(
-        str(tmp_path / "m.keras"), str(tmp_path / "c.yml"), data=str(tmp_path / "d.npz"),
-        objective="dsp", scheduler="polynomial:2:0.5", epochs=2, batch_size=64, rtol=0.95,
+        str(tmp_path / "m.keras"),
+        str(tmp_path / "c.yml"),
+        data=str(tmp_path / "d.npz"),
+        objective="dsp",
+        scheduler="polynomial:2:0.5",
+        epochs=2,
+        batch_size=64,
+        rtol=0.95,
     )
     rep = result.report
     assert rep["mode"] == "fine-tuned" and rep["steps"]
@@ -301,8 +354,14 @@ def test_every_objective_fine_tunes_through_the_flow(objective, resource):
 
     model, split = digits_model(epochs=15)
     result = hls_opt.convert_and_optimize(
-        model, demo_config(model), data=(split.X_train, split.y_train, split.X_val, split.y_val),
-        objective=objective, scheduler="polynomial:2:0.5", epochs=2, batch_size=64, rtol=0.95,
+        model,
+        demo_config(model),
+        data=(split.X_train, split.y_train, split.X_val, split.y_val),
+        objective=objective,
+        scheduler="polynomial:2:0.5",
+        epochs=2,
+        batch_size=64,
+        rtol=0.95,
     )
     rep = result.report
     assert rep["total"]["after"][resource] < rep["total"]["before"][resource]
@@ -344,7 +403,10 @@ def test_training_data_from_tuple_dict_and_npz(tmp_path):
 @pytest.mark.parametrize(
     "data, needle",
     [
-        ((np.zeros((5, 3)), np.zeros(4), np.zeros((2, 3)), np.zeros(2)), "y_train: 4 samples but X_train has 5"),
+        (
+            (np.zeros((5, 3)), np.zeros(4), np.zeros((2, 3)), np.zeros(2)),
+            "y_train: 4 samples but X_train has 5",
+        ),
         ((np.zeros((5, 3)), np.zeros(5), np.zeros((2, 4)), np.zeros(2)), "X_val: samples of shape"),
         ((np.zeros((5, 3)), np.zeros(5), np.zeros((2, 3))), "sequence of 3"),
         ((np.array(["a", "b"]), np.zeros(2), np.zeros((2, 3)), np.zeros(2)), "X_train: expected numbers"),

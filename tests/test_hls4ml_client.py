@@ -17,7 +17,8 @@ hls4ml = pytest.importorskip("hls4ml", reason="the hls4ml extra is not installed
 pytestmark = [pytest.mark.slow, pytest.mark.hls4ml]
 
 ALLOCATION = re.compile(
-    r"class dense_resource_unrolled_(\w+)\b.*?#pragma HLS ALLOCATION operation instances=mul limit=(\d+)", re.S
+    r"class dense_resource_unrolled_(\w+)\b.*?#pragma HLS ALLOCATION operation instances=mul limit=(\d+)",
+    re.S,
 )
 
 
@@ -35,7 +36,11 @@ def unoptimized_limits(baseline, result, tmp_path, name):
     """hls4ml's multiplier caps for the *unpruned* baseline under the same emitted config."""
     project = tmp_path / f"{name}_baseline"
     hls_model = hls4ml.converters.convert_from_keras_model(
-        baseline, hls_config=result.hls_config, io_type=result.io_type, output_dir=str(project), backend="Vivado"
+        baseline,
+        hls_config=result.hls_config,
+        io_type=result.io_type,
+        output_dir=str(project),
+        backend="Vivado",
     )
     hls_model.write()
     limits = multiplier_limits(project, hls_model)
@@ -68,7 +73,9 @@ def convert_and_check(result, X_val, tmp_path, name, baseline=None):
                 assert base[lname] == layer["before"]["dsp"], (lname, base[lname], layer["before"])
                 assert limits[lname] < base[lname]
     total_limits = sum(limits[n] for n, layer in rewritten.items() if layer["strategy"] == "ResourceUnrolled")
-    total_before = sum(layer["before"]["dsp"] for n, layer in rewritten.items() if layer["strategy"] == "ResourceUnrolled")
+    total_before = sum(
+        layer["before"]["dsp"] for n, layer in rewritten.items() if layer["strategy"] == "ResourceUnrolled"
+    )
     assert total_limits < total_before
 
     hls_model.compile()
@@ -76,9 +83,11 @@ def convert_and_check(result, X_val, tmp_path, name, baseline=None):
     y_hls = np.asarray(hls_model.predict(X)).reshape(len(X), -1)
     y_keras = result.model.predict(X_val, verbose=0).reshape(len(X), -1)
     agreement = float(np.mean(np.argmax(y_hls, axis=1) == np.argmax(y_keras, axis=1)))
-    print(f"\n{name}: hls4ml mul limits {limits}; estimated DSP after "
-          f"{ {n: layer['after']['dsp'] for n, layer in rewritten.items()} }, before "
-          f"{ {n: layer['before']['dsp'] for n, layer in rewritten.items()} }; argmax agreement {agreement:.4f}")
+    print(
+        f"\n{name}: hls4ml mul limits {limits}; estimated DSP after "
+        f"{ {n: layer['after']['dsp'] for n, layer in rewritten.items()} }, before "
+        f"{ {n: layer['before']['dsp'] for n, layer in rewritten.items()} }; argmax agreement {agreement:.4f}"
+    )
     assert agreement >= 0.97, agreement
     shutil.rmtree(project, ignore_errors=True)
     return limits, agreement
@@ -98,14 +107,40 @@ def test_dense_model_through_hls4ml_from_the_command_line(tmp_path):
     split = load_digits(seed=0)
     model = train_digits_baseline(split, epochs=20)
     model.save(tmp_path / "model.keras")
-    cfg = config_from_keras_model(model, granularity="name", default_precision="ac_fixed<16,6>", default_reuse_factor=4)
+    cfg = config_from_keras_model(
+        model, granularity="name", default_precision="ac_fixed<16,6>", default_reuse_factor=4
+    )
     cfg["Model"]["Strategy"] = "Resource"
     save_config(cfg, tmp_path / "config.yml")
-    np.savez(tmp_path / "data.npz", X_train=split.X_train, y_train=split.y_train, X_val=split.X_val, y_val=split.y_val)
+    np.savez(
+        tmp_path / "data.npz",
+        X_train=split.X_train,
+        y_train=split.y_train,
+        X_val=split.X_val,
+        y_val=split.y_val,
+    )
     out = tmp_path / "out"
-    code = main(["optimize", str(tmp_path / "model.keras"), "--config", str(tmp_path / "config.yml"),
-                 "--data", str(tmp_path / "data.npz"), "--optimize", "dsp", "--scheduler", "polynomial:2:0.5",
-                 "--epochs", "2", "--rtol", "0.95", "-o", str(out), "-q"])
+    code = main(
+        [
+            "optimize",
+            str(tmp_path / "model.keras"),
+            "--config",
+            str(tmp_path / "config.yml"),
+            "--data",
+            str(tmp_path / "data.npz"),
+            "--optimize",
+            "dsp",
+            "--scheduler",
+            "polynomial:2:0.5",
+            "--epochs",
+            "2",
+            "--rtol",
+            "0.95",
+            "-o",
+            str(out),
+            "-q",
+        ]
+    )
     assert code == 0
     emitted = load_config(out / "hls_config.yml")
     result = SimpleNamespace(
@@ -130,22 +165,35 @@ def test_conv_model_through_hls4ml_with_io_stream(tmp_path):
     X_train = split.X_train.reshape(-1, 8, 8, 1)
     X_val = split.X_val.reshape(-1, 8, 8, 1)
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((8, 8, 1)),
-        keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
-        keras.layers.Flatten(name="flatten"),
-        keras.layers.Dense(10, name="logits"),
-    ])
-    model.compile(optimizer=keras.optimizers.Adam(3e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
+            keras.layers.Flatten(name="flatten"),
+            keras.layers.Dense(10, name="logits"),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     model.fit(X_train, split.y_train, epochs=15, batch_size=32, verbose=0)
-    cfg = config_from_keras_model(model, granularity="name", default_precision="ac_fixed<16,6>", default_reuse_factor=4)
+    cfg = config_from_keras_model(
+        model, granularity="name", default_precision="ac_fixed<16,6>", default_reuse_factor=4
+    )
     cfg["Model"]["Strategy"] = "Resource"
     # Conv 3×3×1→4: n_in = 9, valid RFs {1, 3, 9, 18, 36}; use 9 (one multiplier per filter row).
     cfg["LayerName"]["conv"]["ReuseFactor"] = 9
     result = hls_opt.convert_and_optimize(
-        model, cfg, data=(X_train, split.y_train, X_val, split.y_val), objective="dsp",
-        scheduler="polynomial:2:0.5", epochs=2, batch_size=64, rtol=0.95,
+        model,
+        cfg,
+        data=(X_train, split.y_train, X_val, split.y_val),
+        objective="dsp",
+        scheduler="polynomial:2:0.5",
+        epochs=2,
+        batch_size=64,
+        rtol=0.95,
     )
     conv = next(layer for layer in result.report["layers"] if layer["name"] == "conv")
     assert conv["rewritten"] and conv["strategy"] == "ResourceUnrolled"

@@ -99,9 +99,7 @@ def _config_structs(out: Path) -> dict[str, dict[str, int]]:
     text = (out / "firmware" / "parameters.h").read_text()
     structs = {}
     for m in re.finditer(r"struct (config\w+) : nnet::\w+ \{(.*?)\n\};", text, re.S):
-        fields = dict(
-            (k, int(v)) for k, v in re.findall(r"static const unsigned (\w+) = (\d+);", m.group(2))
-        )
+        fields = dict((k, int(v)) for k, v in re.findall(r"static const unsigned (\w+) = (\d+);", m.group(2)))
         structs[m.group(1)] = fields
     return structs
 
@@ -162,7 +160,7 @@ def test_dense_resource_unrolled_matches_hls4ml(tmp_path, io_type):
         }
         hm, out = _convert(model, layer_cfg, io_type, tmp_path, f"dense{c}")
         limits = _unrolled_limits(out)
-        for i, (k, (_, _, rf, pattern)) in enumerate(zip(kernels, chain)):
+        for i, (k, (_, _, rf, _pattern)) in enumerate(zip(kernels, chain)):
             layer = hm.graph[f"d{i}"]
             assert layer.get_attr("reuse_factor") == rf, "test case must use an RF hls4ml accepts"
             limit, products = limits[layer.index]
@@ -224,8 +222,13 @@ def test_conv_io_stream_resource_unrolled_matches_hls4ml(tmp_path):
         model = keras.Sequential([keras.Input(in_shape), layer_cls(kshape[-1], kshape[:-2], name="conv")])
         k = _pattern_zeros(kshape, rf, 0.5, rng)
         model.get_layer("conv").set_weights([k, np.zeros(kshape[-1], "float32")])
-        hm, out = _convert(model, {"conv": {"Strategy": "ResourceUnrolled", "ReuseFactor": rf}}, "io_stream",
-                           tmp_path, f"conv{c}")
+        hm, out = _convert(
+            model,
+            {"conv": {"Strategy": "ResourceUnrolled", "ReuseFactor": rf}},
+            "io_stream",
+            tmp_path,
+            f"conv{c}",
+        )
         layer = hm.graph["conv"]
         assert layer.get_attr("reuse_factor") == rf
         limit, products = _unrolled_limits(out)[layer.index]

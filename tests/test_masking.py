@@ -41,17 +41,31 @@ def _data(n: int = 64, n_in: int = 8, n_out: int = 4, seed: int = 0) -> tuple[np
 class _Objective:
     """A hand-made objective: every Dense layer optimizable with the given structure; saving per group."""
 
-    def __init__(self, structure: str = "unstructured", saving: int = 1, sharing: bool = False,
-                 pruning: bool = True, rf: int = 1, skip: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        structure: str = "unstructured",
+        saving: int = 1,
+        sharing: bool = False,
+        pruning: bool = True,
+        rf: int = 1,
+        skip: tuple[str, ...] = (),
+    ) -> None:
         self.structure, self.saving, self.sharing, self.pruning, self.rf, self.skip = (
-            structure, saving, sharing, pruning, rf, skip)
+            structure,
+            saving,
+            sharing,
+            pruning,
+            rf,
+            skip,
+        )
 
     def is_layer_optimizable(self, a):
         if not a.weight_shape or a.name in self.skip:
             return False, None
         size = int(np.prod(a.weight_shape))
-        return True, OptimizationAttributes(self.structure, pruning=self.pruning, weight_sharing=self.sharing,
-                                            pattern_offset=size // self.rf)
+        return True, OptimizationAttributes(
+            self.structure, pruning=self.pruning, weight_sharing=self.sharing, pattern_offset=size // self.rf
+        )
 
     def layer_resources(self, a):
         return [int(np.prod(a.weight_shape))] if a.weight_shape else [0]
@@ -152,8 +166,18 @@ def test_non_optimizable_layers_are_skipped():
 def _groups(name: str, values: np.ndarray, saving: int, pruning: bool = True, sharing: bool = False):
     n = len(values)
     ids = np.arange(n).reshape(n, 1)
-    g = LayerGroups(name, (n, 1), StructureType.UNSTRUCTURED, ids, n, np.array([float(saving)]),
-                    np.array([float(n * saving)]), pruning, sharing, group_sizes(ids, n))
+    g = LayerGroups(
+        name,
+        (n, 1),
+        StructureType.UNSTRUCTURED,
+        ids,
+        n,
+        np.array([float(saving)]),
+        np.array([float(n * saving)]),
+        pruning,
+        sharing,
+        group_sizes(ids, n),
+    )
     return g
 
 
@@ -245,7 +269,9 @@ def test_saliency_without_data_is_a_data_error():
 
     model = _mlp()
     with pytest.raises(DataError):
-        compute_masks(model, get_attributes_from_keras_model(model), 0.5, _Objective(), ranking_metric="saliency")
+        compute_masks(
+            model, get_attributes_from_keras_model(model), 0.5, _Objective(), ranking_metric="saliency"
+        )
 
 
 def test_local_masks_cut_every_layer_by_the_same_fraction():

@@ -30,8 +30,13 @@ def problem():
     teacher = rng.normal(size=(8, 3))
     y = np.eye(3, dtype="float32")[np.argmax(X @ teacher, axis=1)]
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu", name="hidden"),
-                              keras.layers.Dense(3, name="logits")])
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(16, activation="relu", name="hidden"),
+            keras.layers.Dense(3, name="logits"),
+        ]
+    )
     model.compile(keras.optimizers.Adam(0.01), keras.losses.CategoricalCrossentropy(from_logits=True))
     model.fit(X[:400], y[:400], epochs=30, batch_size=32, verbose=0)
     return model, X[:400], y[:400], X[400:], y[400:]
@@ -40,11 +45,22 @@ def problem():
 def _args(problem, **overrides):
     model, Xtr, ytr, Xva, yva = problem
     args = dict(
-        model=model, model_attributes=get_attributes_from_keras_model(model), objective=ParameterEstimator,
-        scheduler=PolynomialScheduler(3, final_sparsity=0.5), X_train=Xtr, y_train=ytr, X_val=Xva, y_val=yva,
-        batch_size=32, epochs=3, optimizer=keras.optimizers.Adam(0.01),
+        model=model,
+        model_attributes=get_attributes_from_keras_model(model),
+        objective=ParameterEstimator,
+        scheduler=PolynomialScheduler(3, final_sparsity=0.5),
+        X_train=Xtr,
+        y_train=ytr,
+        X_val=Xva,
+        y_val=yva,
+        batch_size=32,
+        epochs=3,
+        optimizer=keras.optimizers.Adam(0.01),
         loss_fn=keras.losses.CategoricalCrossentropy(from_logits=True),
-        validation_metric=keras.metrics.CategoricalAccuracy(), increasing=True, rtol=0.9, tuner=None,
+        validation_metric=keras.metrics.CategoricalAccuracy(),
+        increasing=True,
+        rtol=0.9,
+        tuner=None,
     )
     args.update(overrides)
     return args
@@ -98,7 +114,9 @@ def test_caller_objects_are_not_consumed(problem):
 
 def test_too_tight_rtol_returns_the_baseline_weights(problem):
     # rtol 1.5 with an increasing metric: no step can reach 1.5× the baseline accuracy
-    args = _args(problem, rtol=1.5, epochs=2, scheduler=ConstantScheduler(final_sparsity=0.5, update_step=0.25))
+    args = _args(
+        problem, rtol=1.5, epochs=2, scheduler=ConstantScheduler(final_sparsity=0.5, update_step=0.25)
+    )
     out = run_optimization(**args)
     assert not any(s["accepted"] for s in out.steps)
     assert len(out.steps) == 2  # cutoff_bad_trials = 1: stop after two consecutive failures
@@ -114,8 +132,14 @@ def test_metric_as_name_or_callable_and_objective_as_instance_or_name(problem):
         return float(np.mean(np.argmax(y_true, 1) == np.argmax(y_pred, 1)))
 
     for metric, objective in (("accuracy", ParameterEstimator()), (acc, "params")):
-        out = run_optimization(**_args(problem, validation_metric=metric, objective=objective,
-                                       scheduler=ConstantScheduler(final_sparsity=0.3, update_step=0.3)))
+        out = run_optimization(
+            **_args(
+                problem,
+                validation_metric=metric,
+                objective=objective,
+                scheduler=ConstantScheduler(final_sparsity=0.3, update_step=0.3),
+            )
+        )
         assert out.baseline_metric == pytest.approx(acc(yva, model.predict(Xva, verbose=0)))
         assert out.final_metric >= 0.9 * out.baseline_metric
         assert _accuracy(out.model, Xva, yva) == pytest.approx(out.final_metric)
@@ -173,8 +197,9 @@ def test_returned_model_loads_in_a_fresh_process_without_hls_opt(problem, tmp_pa
         " for l in m.layers)\n"
     )
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                            cwd=str(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=str(tmp_path)
+    )
     assert result.returncode == 0, result.stderr[-2000:]
 
 
@@ -190,8 +215,14 @@ def test_weight_sharing_groups_stay_shared(problem):
         def layer_savings(cls, a):
             return [1]
 
-    out = run_optimization(**_args(problem, objective=Sharing, rtol=0.0,
-                                   scheduler=ConstantScheduler(final_sparsity=0.25, update_step=0.25)))
+    out = run_optimization(
+        **_args(
+            problem,
+            objective=Sharing,
+            rtol=0.0,
+            scheduler=ConstantScheduler(final_sparsity=0.25, update_step=0.25),
+        )
+    )
     assert out.shared_groups > 0 and out.pruned_groups == 0
     for name, mask in out.masks.items():
         kernel = out.model.get_layer(name).kernel.numpy()
@@ -206,17 +237,35 @@ def test_conv_model_structured_flops_removes_filters_and_pattern_dsp_zeroes_reus
     X = rng.normal(size=(160, 6, 6, 1)).astype("float32")
     y = np.eye(3, dtype="float32")[rng.integers(0, 3, size=160)]
     keras.utils.set_random_seed(1)
-    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(4, 3, activation="relu", name="c1"),
-                              keras.layers.Conv2D(4, 3, activation="relu", name="c2"), keras.layers.Flatten(),
-                              keras.layers.Dense(3, name="out")])
-    common = dict(scheduler=ConstantScheduler(final_sparsity=0.5, update_step=0.5), X_train=X[:120], y_train=y[:120],
-                  X_val=X[120:], y_val=y[120:], batch_size=32, epochs=2, optimizer=keras.optimizers.Adam(),
-                  loss_fn=keras.losses.CategoricalCrossentropy(from_logits=True), validation_metric="accuracy",
-                  increasing=True, rtol=0.0, tuner=None)
+    model = keras.Sequential(
+        [
+            keras.Input((6, 6, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu", name="c1"),
+            keras.layers.Conv2D(4, 3, activation="relu", name="c2"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, name="out"),
+        ]
+    )
+    common = dict(
+        scheduler=ConstantScheduler(final_sparsity=0.5, update_step=0.5),
+        X_train=X[:120],
+        y_train=y[:120],
+        X_val=X[120:],
+        y_val=y[120:],
+        batch_size=32,
+        epochs=2,
+        optimizer=keras.optimizers.Adam(),
+        loss_fn=keras.losses.CategoricalCrossentropy(from_logits=True),
+        validation_metric="accuracy",
+        increasing=True,
+        rtol=0.0,
+        tuner=None,
+    )
     out = run_optimization(model, get_attributes_from_keras_model(model), "flops", **common)
     assert out.reduced
     filters = [out.model.get_layer(n).kernel.shape[-1] for n in ("c1", "c2")]
     assert sum(filters) < 8 and out.model.get_layer("out").kernel.shape[-1] == 3
+
     # Pattern groups on convolutions (RF 9: 9 transposed weights per multiplier), from an objective
     # that asks for them on the Conv2D layers only; half of the 4 + 16 multipliers go.
     class ConvPattern(_NoLastLayer):
@@ -224,7 +273,9 @@ def test_conv_model_structured_flops_removes_filters_and_pattern_dsp_zeroes_reus
         def is_layer_optimizable(cls, a):
             if len(a.weight_shape) != 4:
                 return False, None
-            return True, OptimizationAttributes("pattern", pruning=True, pattern_offset=int(np.prod(a.weight_shape)) // 9)
+            return True, OptimizationAttributes(
+                "pattern", pruning=True, pattern_offset=int(np.prod(a.weight_shape)) // 9
+            )
 
         @classmethod
         def layer_savings(cls, a):
@@ -253,14 +304,33 @@ def test_decreasing_metric_regression():
     X = rng.normal(size=(300, 6)).astype("float32")
     y = (X @ rng.normal(size=(6, 1))).astype("float32")
     keras.utils.set_random_seed(2)
-    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(12, activation="relu", name="h"),
-                              keras.layers.Dense(1, name="o")])
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(12, activation="relu", name="h"),
+            keras.layers.Dense(1, name="o"),
+        ]
+    )
     model.compile(keras.optimizers.Adam(0.01), "mse")
     model.fit(X[:200], y[:200], epochs=40, batch_size=32, verbose=0)
     out = run_optimization(
-        model, get_attributes_from_keras_model(model), "params", ConstantScheduler(final_sparsity=0.4, update_step=0.2),
-        X[:200], y[:200], X[200:], y[200:], 32, 3, keras.optimizers.Adam(0.01), "mse",
-        keras.metrics.MeanSquaredError(), False, 1.5, tuner=None)
+        model,
+        get_attributes_from_keras_model(model),
+        "params",
+        ConstantScheduler(final_sparsity=0.4, update_step=0.2),
+        X[:200],
+        y[:200],
+        X[200:],
+        y[200:],
+        32,
+        3,
+        keras.optimizers.Adam(0.01),
+        "mse",
+        keras.metrics.MeanSquaredError(),
+        False,
+        1.5,
+        tuner=None,
+    )
     assert out.final_metric <= 1.5 * out.baseline_metric
     mse = float(np.mean((out.model.predict(X[200:], verbose=0) - y[200:]) ** 2))
     assert mse == pytest.approx(out.final_metric, rel=1e-4)
@@ -308,17 +378,35 @@ def test_bayesian_tuner_drives_the_search_when_keras_tuner_is_installed(problem,
             return value
 
     class BayesianOptimization:
-        def __init__(self, hypermodel=None, objective=None, max_trials=10, directory=None, project_name=None,
-                     overwrite=False, **kwargs):
+        def __init__(
+            self,
+            hypermodel=None,
+            objective=None,
+            max_trials=10,
+            directory=None,
+            project_name=None,
+            overwrite=False,
+            **kwargs,
+        ):
             self.max_trials = max_trials
             assert directory and os.path.isdir(directory)
 
         def search(self, *args, **kwargs):
-            self.results = [self.run_trial(types.SimpleNamespace(hyperparameters=HP())) for _ in range(self.max_trials)]
+            self.results = [
+                self.run_trial(types.SimpleNamespace(hyperparameters=HP())) for _ in range(self.max_trials)
+            ]
 
-    monkeypatch.setitem(sys.modules, "keras_tuner", types.SimpleNamespace(BayesianOptimization=BayesianOptimization))
-    out = run_optimization(**_args(problem, tuner="Bayesian", regularization_range=[1e-4, 1e-3],
-                                   scheduler=ConstantScheduler(final_sparsity=0.2, update_step=0.2)))
+    monkeypatch.setitem(
+        sys.modules, "keras_tuner", types.SimpleNamespace(BayesianOptimization=BayesianOptimization)
+    )
+    out = run_optimization(
+        **_args(
+            problem,
+            tuner="Bayesian",
+            regularization_range=[1e-4, 1e-3],
+            scheduler=ConstantScheduler(final_sparsity=0.2, update_step=0.2),
+        )
+    )
     assert proposed == [0.0, 1e-4, 1e-3]  # max_trials = min(5, 3 values)
     assert out.regularization_strength in proposed
 
@@ -334,4 +422,6 @@ def test_reduction_of_a_structured_result_keeps_predictions(problem):
     pruned.set_weights(weights)
     reduced = reduce_model(pruned)
     assert reduced.get_layer("hidden").kernel.shape[-1] == 13
-    np.testing.assert_allclose(reduced.predict(Xva, verbose=0), pruned.predict(Xva, verbose=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        reduced.predict(Xva, verbose=0), pruned.predict(Xva, verbose=0), rtol=1e-5, atol=1e-5
+    )

@@ -5,11 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from hls_opt.config import IOType, LayerConfig, Strategy
-from hls_opt.errors import RegistryError
-from hls_opt.ir import nodes as ir
-from hls_opt.ir.graph import Graph
 from hls_opt.passes import (
     Pass,
     PassContext,
@@ -21,6 +16,11 @@ from hls_opt.passes import (
     run_flow,
     unregister_pass,
 )
+
+from hls_opt.config import IOType, LayerConfig, Strategy
+from hls_opt.errors import RegistryError
+from hls_opt.ir import nodes as ir
+from hls_opt.ir.graph import Graph
 from hls_opt.precision import parse_precision
 from hls_opt.structures import group_ids, zero_reuse_groups
 
@@ -31,7 +31,9 @@ def layer_config(rf: int = 1, strategy: Strategy = Strategy.LATENCY) -> LayerCon
     return LayerConfig(weight=P16, bias=P16, result=P16, accum=P16, reuse_factor=rf, strategy=strategy)
 
 
-def dense_graph(n_in: int = 16, n_out: int = 8, rf: int = 4, strategy: Strategy = Strategy.RESOURCE, seed: int = 0):
+def dense_graph(
+    n_in: int = 16, n_out: int = 8, rf: int = 4, strategy: Strategy = Strategy.RESOURCE, seed: int = 0
+):
     """Input(n_in) → Dense 'fc' (n_in→n_out) → Dense 'out' (n_out→4), all weights non-zero."""
     rng = np.random.default_rng(seed)
     g = Graph("hand")
@@ -130,7 +132,9 @@ def test_default_flow_reduces_only_for_flops():
 def test_pruning_plan_is_immutable_and_independent_of_its_inputs():
     mask = np.ones((4, 2), np.float32)
     mask[0, 0] = 0
-    plan = PruningPlan(objective="dsp", mode="one-shot", target=0.5, masks={"fc": mask}, steps=[{"target": 0.5}])
+    plan = PruningPlan(
+        objective="dsp", mode="one-shot", target=0.5, masks={"fc": mask}, steps=[{"target": 0.5}]
+    )
     mask[1, 1] = 0  # changing the producer's array afterwards must not change the plan
     assert plan.masks["fc"][1, 1] == 1
     with pytest.raises(ValueError):
@@ -258,7 +262,11 @@ def tiny_model():
     keras = pytest.importorskip("keras")
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
-        [keras.Input((16,)), keras.layers.Dense(8, activation="relu", name="fc"), keras.layers.Dense(4, name="out")]
+        [
+            keras.Input((16,)),
+            keras.layers.Dense(8, activation="relu", name="fc"),
+            keras.layers.Dense(4, name="out"),
+        ]
     )
     return model
 
@@ -286,7 +294,11 @@ def test_dsp_aware_pruning_one_shot_produces_a_plan_of_whole_reuse_groups():
     assert plan.mode == "one-shot" and plan.target == 0.5 and len(plan.steps) == 1
     assert np.array_equal(graph.node("fc").kernel, kernel_before)  # the pass only plans
     # Every reuse group (RF 4 for fc) is entirely kept or entirely pruned.
-    rows = (plan.masks["fc"].reshape(-1)[np.argsort(group_ids((16, 8), "pattern", reuse_factor=4)[0].reshape(-1), kind="stable")]).reshape(-1, 4)
+    rows = (
+        plan.masks["fc"].reshape(-1)[
+            np.argsort(group_ids((16, 8), "pattern", reuse_factor=4)[0].reshape(-1), kind="stable")
+        ]
+    ).reshape(-1, 4)
     assert set(rows.sum(axis=1)) <= {0.0, 4.0}
 
 
@@ -309,11 +321,16 @@ def test_reduce_pass_removes_a_dead_neuron_and_keeps_reuse_factors_valid():
 
 
 def test_objectives_resolve_from_names_lists_and_classes():
-    from hls_opt.objectives import get_objective
     from hls_opt.passes.dsp_aware_pruning import objective_label, resolve_objective
 
+    from hls_opt.objectives import get_objective
+
     dsp = get_objective("dsp")
-    assert resolve_objective("dsp") is dsp and resolve_objective(["dsp"]) is dsp and resolve_objective(dsp) is dsp
+    assert (
+        resolve_objective("dsp") is dsp
+        and resolve_objective(["dsp"]) is dsp
+        and resolve_objective(dsp) is dsp
+    )
     # Comma lists in either order name the registered combination.
     assert resolve_objective(["bram", "dsp"]) is get_objective("dsp+bram")
     assert objective_label(["dsp", "bram"]) == "dsp+bram" and objective_label(dsp) == dsp.__name__

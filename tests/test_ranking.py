@@ -17,17 +17,30 @@ from hls_opt.structures import StructureType, group_ids, group_sizes  # noqa: E4
 
 def _linear(kernel: np.ndarray, name: str = "lin") -> keras.Model:
     """y = x · W, no bias: every metric has a closed form for it under MSE."""
-    model = keras.Sequential([keras.Input((kernel.shape[0],)), keras.layers.Dense(kernel.shape[1], use_bias=False,
-                                                                                  name=name)])
+    model = keras.Sequential(
+        [keras.Input((kernel.shape[0],)), keras.layers.Dense(kernel.shape[1], use_bias=False, name=name)]
+    )
     model.get_layer(name).kernel.assign(kernel.astype("float32"))
     return model
 
 
-def _groups(model: keras.Model, name: str, structure: str = "unstructured", sharing: bool = False) -> LayerGroups:
+def _groups(
+    model: keras.Model, name: str, structure: str = "unstructured", sharing: bool = False
+) -> LayerGroups:
     shape = tuple(model.get_layer(name).kernel.shape)
     ids, n = group_ids(shape, structure)
-    return LayerGroups(name, shape, StructureType.parse(structure), ids, n, np.array([1.0]), np.array([float(n)]),
-                       True, sharing, group_sizes(ids, n))
+    return LayerGroups(
+        name,
+        shape,
+        StructureType.parse(structure),
+        ids,
+        n,
+        np.array([1.0]),
+        np.array([float(n)]),
+        True,
+        sharing,
+        group_sizes(ids, n),
+    )
 
 
 # Kernel 3 inputs → 2 outputs.  Input 2 is always zero in the data, so its (large) weights do
@@ -100,8 +113,13 @@ def test_global_normalisation_puts_layers_on_one_scale():
     # Two layers with the same relative pattern, one 10× larger: after normalisation by the
     # layer's mean group value they rank identically, for every structure.
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4, name="a", use_bias=False),
-                              keras.layers.Dense(4, name="b", use_bias=False)])
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(4, name="a", use_bias=False),
+            keras.layers.Dense(4, name="b", use_bias=False),
+        ]
+    )
     base = np.arange(1.0, 17.0).reshape(4, 4)
     model.get_layer("a").kernel.assign(base.astype("float32"))
     model.get_layer("b").kernel.assign((10 * base).astype("float32"))

@@ -50,7 +50,13 @@ def cfg(w="ap_fixed<16,6>", rf=1, strategy=L, io=IOType.PARALLEL, pf=1, result="
     weight = prec(w)
     res = prec(result)
     return LayerConfig(
-        weight=weight, bias=weight, result=res, accum=P16, reuse_factor=rf, strategy=strategy, io_type=io,
+        weight=weight,
+        bias=weight,
+        result=res,
+        accum=P16,
+        reuse_factor=rf,
+        strategy=strategy,
+        io_type=io,
         parallelization_factor=pf,
     )
 
@@ -106,46 +112,98 @@ def test_resource_vector_is_frozen_with_named_int_fields():
 
 DSP_TABLE = [
     # (node, expected DSPs, reasoning)
-    (dense(ones(16, 8), rf=4, strategy=R), 32,
-     "Resource RF 4: block factor ⌈128/4⌉ = 32 multipliers; 16×16 fits one 27×18 slice"),
-    (dense(ones(16, 8), w="ap_fixed<8,3>", rf=4, strategy=R), 0,
-     "8-bit weights < 9-bit threshold: products go to LUTs"),
-    (dense(ones(16, 8), w="ap_fixed<32,16>", rf=4, strategy=R), 64,
-     "32-bit weight: 32 = 27 + 5 → 2 tiles on the 27-bit port (16 on 18: 1) → 2 slices × 32"),
-    (dense(ones(16, 8), w="ap_fixed<26,6>", rf=4, strategy=R), 32,
-     "26×16 fits 27×18: 1 slice each"),
-    (dense(ones(16, 8), rf=1, strategy=L), 128,
-     "Latency RF 1: one multiplier per non-zero weight"),
-    (dense(np.where(np.arange(128).reshape(16, 8) < 40, 0, 1), rf=1, strategy=L), 88,
-     "Latency RF 1 with 40 zeros: 128 − 40"),
-    (dense(np.where(np.arange(128).reshape(16, 8) < 10, 0, 1), rf=4, strategy=L), 30,
-     "Latency RF 4: ⌈128/4⌉ − ⌊10/4⌋ = 32 − 2"),
-    (dense(zero_rows((16, 8), 4, list(range(16))), rf=4, strategy=R), 32,
-     "Resource RF 4, half the reuse rows zero: zeros save nothing"),
-    (dense(zero_rows((16, 8), 4, list(range(0, 32, 2))), rf=4, strategy=RU), 16,
-     "ResourceUnrolled RF 4, 16 of 32 rows zero: 32 − 16 (REFERENCE §5 verified example)"),
-    (dense(np.tile([[0, 1], [1, 0]], (8, 4)), rf=4, strategy=RU), 32,
-     "ResourceUnrolled, 64 zeros scattered so no row of 4 is empty: no saving"),
-    (dense(zero_rows((4, 8), 8, [1]), rf=8, strategy=RU), 7,
-     "RF 8 > n_in 4: hls4ml's cap ⌈32/min(4,8)⌉ − Z = 8 − 1 (not BF − Z = 3)"),
-    (dense(np.where(np.arange(128).reshape(16, 8) < 9, 0, 1), rf=1, strategy=RU), 119,
-     "unrolled with RF 1 falls back to Resource RF 1: constants folded, 128 − 9"),
-    (dense(ones(16, 8), rf=5, strategy=RU), 32,
-     "RF 5 invalid: unrolled-valid {2,4,8,16,32,64}, nearest 4 → 32 multipliers"),
-    (dense(ones(16, 8), rf=6, strategy=R), 32,
-     "RF 6: 4 and 8 equally near → the smaller, 4 (hls4ml's tie rule)"),
-    (dense(ones(16, 8), rf=4, strategy=Strategy.DISTRIBUTED_ARITHMETIC), 0,
-     "distributed arithmetic: shift-and-add, no multiplier"),
-    (conv2d(ones(3, 3, 3, 4), (8, 8), rf=9, strategy=R), 12,
-     "Conv2D as matmul n_in = 3·3·3 = 27, n_out 4: ⌈108/9⌉ = 12 (one copy, PF 1)"),
-    (conv2d(ones(3, 3, 3, 4), (8, 8), rf=9, strategy=R, pf=4), 48,
-     "io_parallel Resource, ParallelizationFactor 4: the pixel loop of a partition is unrolled → 4 × 12"),
-    (conv2d(zero_rows((3, 3, 3, 4), 9, [0, 1, 2, 3, 4, 5]), (8, 8), rf=9, strategy=RU), 12,
-     "unrolled conv under io_parallel falls back to Resource: zero rows save nothing"),
-    (conv2d(zero_rows((3, 3, 3, 4), 9, [0, 1, 2, 3, 4, 5]), (8, 8), rf=9, strategy=RU, io=IOType.STREAM), 6,
-     "io_stream unrolled conv, one kernel instance: 12 − 6 zero rows"),
-    (conv2d(ones(3, 3, 3, 4), (8, 8), rf=3, strategy=L, pf=4), 36,
-     "Latency conv: ALLOCATION covers the whole function, one kernel's cap ⌈108/3⌉ whatever the PF"),
+    (
+        dense(ones(16, 8), rf=4, strategy=R),
+        32,
+        "Resource RF 4: block factor ⌈128/4⌉ = 32 multipliers; 16×16 fits one 27×18 slice",
+    ),
+    (
+        dense(ones(16, 8), w="ap_fixed<8,3>", rf=4, strategy=R),
+        0,
+        "8-bit weights < 9-bit threshold: products go to LUTs",
+    ),
+    (
+        dense(ones(16, 8), w="ap_fixed<32,16>", rf=4, strategy=R),
+        64,
+        "32-bit weight: 32 = 27 + 5 → 2 tiles on the 27-bit port (16 on 18: 1) → 2 slices × 32",
+    ),
+    (dense(ones(16, 8), w="ap_fixed<26,6>", rf=4, strategy=R), 32, "26×16 fits 27×18: 1 slice each"),
+    (dense(ones(16, 8), rf=1, strategy=L), 128, "Latency RF 1: one multiplier per non-zero weight"),
+    (
+        dense(np.where(np.arange(128).reshape(16, 8) < 40, 0, 1), rf=1, strategy=L),
+        88,
+        "Latency RF 1 with 40 zeros: 128 − 40",
+    ),
+    (
+        dense(np.where(np.arange(128).reshape(16, 8) < 10, 0, 1), rf=4, strategy=L),
+        30,
+        "Latency RF 4: ⌈128/4⌉ − ⌊10/4⌋ = 32 − 2",
+    ),
+    (
+        dense(zero_rows((16, 8), 4, list(range(16))), rf=4, strategy=R),
+        32,
+        "Resource RF 4, half the reuse rows zero: zeros save nothing",
+    ),
+    (
+        dense(zero_rows((16, 8), 4, list(range(0, 32, 2))), rf=4, strategy=RU),
+        16,
+        "ResourceUnrolled RF 4, 16 of 32 rows zero: 32 − 16 (REFERENCE §5 verified example)",
+    ),
+    (
+        dense(np.tile([[0, 1], [1, 0]], (8, 4)), rf=4, strategy=RU),
+        32,
+        "ResourceUnrolled, 64 zeros scattered so no row of 4 is empty: no saving",
+    ),
+    (
+        dense(zero_rows((4, 8), 8, [1]), rf=8, strategy=RU),
+        7,
+        "RF 8 > n_in 4: hls4ml's cap ⌈32/min(4,8)⌉ − Z = 8 − 1 (not BF − Z = 3)",
+    ),
+    (
+        dense(np.where(np.arange(128).reshape(16, 8) < 9, 0, 1), rf=1, strategy=RU),
+        119,
+        "unrolled with RF 1 falls back to Resource RF 1: constants folded, 128 − 9",
+    ),
+    (
+        dense(ones(16, 8), rf=5, strategy=RU),
+        32,
+        "RF 5 invalid: unrolled-valid {2,4,8,16,32,64}, nearest 4 → 32 multipliers",
+    ),
+    (
+        dense(ones(16, 8), rf=6, strategy=R),
+        32,
+        "RF 6: 4 and 8 equally near → the smaller, 4 (hls4ml's tie rule)",
+    ),
+    (
+        dense(ones(16, 8), rf=4, strategy=Strategy.DISTRIBUTED_ARITHMETIC),
+        0,
+        "distributed arithmetic: shift-and-add, no multiplier",
+    ),
+    (
+        conv2d(ones(3, 3, 3, 4), (8, 8), rf=9, strategy=R),
+        12,
+        "Conv2D as matmul n_in = 3·3·3 = 27, n_out 4: ⌈108/9⌉ = 12 (one copy, PF 1)",
+    ),
+    (
+        conv2d(ones(3, 3, 3, 4), (8, 8), rf=9, strategy=R, pf=4),
+        48,
+        "io_parallel Resource, ParallelizationFactor 4: the pixel loop of a partition is unrolled → 4 × 12",
+    ),
+    (
+        conv2d(zero_rows((3, 3, 3, 4), 9, [0, 1, 2, 3, 4, 5]), (8, 8), rf=9, strategy=RU),
+        12,
+        "unrolled conv under io_parallel falls back to Resource: zero rows save nothing",
+    ),
+    (
+        conv2d(zero_rows((3, 3, 3, 4), 9, [0, 1, 2, 3, 4, 5]), (8, 8), rf=9, strategy=RU, io=IOType.STREAM),
+        6,
+        "io_stream unrolled conv, one kernel instance: 12 − 6 zero rows",
+    ),
+    (
+        conv2d(ones(3, 3, 3, 4), (8, 8), rf=3, strategy=L, pf=4),
+        36,
+        "Latency conv: ALLOCATION covers the whole function, one kernel's cap ⌈108/3⌉ whatever the PF",
+    ),
 ]
 
 
@@ -193,17 +251,26 @@ def test_input_precision_defaults_to_the_layers_result_type():
 # BRAM (18 Kb blocks)
 
 BRAM_TABLE = [
-    (dense(ones(16, 8), rf=4, strategy=R), 15,
-     "ROM 4 deep × 32·16 = 512 bits wide → 512×36 aspect: ⌈512/36⌉ = 15 (hls4ml's multi estimator too)"),
+    (
+        dense(ones(16, 8), rf=4, strategy=R),
+        15,
+        "ROM 4 deep × 32·16 = 512 bits wide → 512×36 aspect: ⌈512/36⌉ = 15 (hls4ml's multi estimator too)",
+    ),
     (dense(ones(16, 8), w="ap_fixed<8,3>", rf=4, strategy=R), 8, "width 32·8 = 256 → ⌈256/36⌉ = 8"),
     (dense(ones(16, 8), w="ap_fixed<18,8>", rf=4, strategy=R), 16, "width 32·18 = 576 = 16·36 exactly"),
-    (dense(zero_rows((16, 8), 4, list(range(16))), rf=4, strategy=RU), 8,
-     "unrolled: 16 zero rows never read → width 16·16 = 256 → 8 blocks"),
+    (
+        dense(zero_rows((16, 8), 4, list(range(16))), rf=4, strategy=RU),
+        8,
+        "unrolled: 16 zero rows never read → width 16·16 = 256 → 8 blocks",
+    ),
     (dense(zero_rows((16, 8), 4, list(range(16))), rf=4, strategy=R), 15, "Resource reads every slice: 15"),
     (dense(ones(16, 8), rf=1, strategy=R), 0, "RF 1: weights in logic, no BRAM"),
     (dense(ones(16, 8), rf=4, strategy=L), 0, "Latency: weights are constants, no BRAM"),
-    (dense(ones(64, 32), rf=1024, strategy=R), 2,
-     "RF 1024 (= 64·16): ROM 1024 × 2·16 = 32 bits → 1K×18 ×2 or 512×36 ×2 stacked → 2"),
+    (
+        dense(ones(64, 32), rf=1024, strategy=R),
+        2,
+        "RF 1024 (= 64·16): ROM 1024 × 2·16 = 32 bits → 1K×18 ×2 or 512×36 ×2 stacked → 2",
+    ),
     (dense(ones(16, 8), rf=64, strategy=R), 1, "ROM 64 × 32 bits → one 512×36 block"),
 ]
 
@@ -480,12 +547,27 @@ def _graph():
     g.add(Input(name="x", output_shape=(16,), config=cfg()))
     k = ones(16, 8)
     k[:, 0] = 0
-    g.add(Dense(name="d1", inputs=["x"], input_shapes=[(16,)], output_shape=(8,),
-                weights={"kernel": k, "bias": np.zeros(8, np.float32)}, config=cfg(rf=4, strategy=R)))
+    g.add(
+        Dense(
+            name="d1",
+            inputs=["x"],
+            input_shapes=[(16,)],
+            output_shape=(8,),
+            weights={"kernel": k, "bias": np.zeros(8, np.float32)},
+            config=cfg(rf=4, strategy=R),
+        )
+    )
     g.add(Activation(name="relu", inputs=["d1"], input_shapes=[(8,)], output_shape=(8,), activation="relu"))
-    g.add(Dense(name="d2", inputs=["relu"], input_shapes=[(8,)], output_shape=(4,),
-                weights={"kernel": ones(8, 4), "bias": np.zeros(4, np.float32)},
-                config=cfg(w="ap_fixed<8,3>", rf=1, strategy=L)))
+    g.add(
+        Dense(
+            name="d2",
+            inputs=["relu"],
+            input_shapes=[(8,)],
+            output_shape=(4,),
+            weights={"kernel": ones(8, 4), "bias": np.zeros(4, np.float32)},
+            config=cfg(w="ap_fixed<8,3>", rf=1, strategy=L),
+        )
+    )
     g.inputs, g.outputs = ["x"], ["d2"]
     return g
 
@@ -513,8 +595,13 @@ def test_estimate_graph_table_and_report():
     report = estimate_report(g, "vivado")
     assert report["backend"] == "vivado"
     layer = report["layers"][1]
-    assert layer == {"name": "d1", "type": "Dense", "strategy": "Resource", "reuse_factor": 4,
-                     "before": est["d1"].as_dict()}
+    assert layer == {
+        "name": "d1",
+        "type": "Dense",
+        "strategy": "Resource",
+        "reuse_factor": 4,
+        "before": est["d1"].as_dict(),
+    }
     assert report["total"]["before"] == tot
     import json
 

@@ -33,27 +33,48 @@ def seed_setup():
     X, y = X[order], y[order]
     n_train, n_val = int(0.6 * len(X)), int(0.2 * len(X))
     split = dict(
-        X_train=X[:n_train], y_train=y[:n_train],
-        X_val=X[n_train : n_train + n_val], y_val=y[n_train : n_train + n_val],
-        X_test=X[n_train + n_val :], y_test=y[n_train + n_val :],
+        X_train=X[:n_train],
+        y_train=y[:n_train],
+        X_val=X[n_train : n_train + n_val],
+        y_val=y[n_train : n_train + n_val],
+        X_test=X[n_train + n_val :],
+        y_test=y[n_train + n_val :],
     )
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((64,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(32, activation="relu"),
-        keras.layers.Dense(10),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
     model.compile(Adam(), CategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     model.fit(split["X_train"], split["y_train"], epochs=30, batch_size=64, verbose=0)
     shared = dict(
-        scheduler=PolynomialScheduler(5, final_sparsity=0.5), optimizer=Adam(),
-        loss_fn=CategoricalCrossentropy(from_logits=True), metric=CategoricalAccuracy(),
+        scheduler=PolynomialScheduler(5, final_sparsity=0.5),
+        optimizer=Adam(),
+        loss_fn=CategoricalCrossentropy(from_logits=True),
+        metric=CategoricalAccuracy(),
     )
     return model, split, shared
 
 
 def _call_args(split, shared, epochs=5, batch_size=64):
-    return (shared["scheduler"], split["X_train"], split["y_train"], split["X_val"], split["y_val"], batch_size,
-            epochs, shared["optimizer"], shared["loss_fn"], shared["metric"], True, 0.975)
+    return (
+        shared["scheduler"],
+        split["X_train"],
+        split["y_train"],
+        split["X_val"],
+        split["y_val"],
+        batch_size,
+        epochs,
+        shared["optimizer"],
+        shared["loss_fn"],
+        shared["metric"],
+        True,
+        0.975,
+    )
 
 
 def _val_accuracy(model, split):
@@ -97,7 +118,11 @@ def test_seed_gpu_flops_structured(seed_setup):
 
     def flops(m):
         a = get_attributes_from_keras_model(m)
-        return sum(GPUFLOPEstimator.layer_resources(a[layer.name])[0] for layer in m.layers if hasattr(layer, "units"))
+        return sum(
+            GPUFLOPEstimator.layer_resources(a[layer.name])[0]
+            for layer in m.layers
+            if hasattr(layer, "units")
+        )
 
     assert flops(optimized) < flops(model)
     _check_untouched_and_within_rtol(model, before, optimized, split)
@@ -111,11 +136,14 @@ def test_seed_vivado_dsp_pattern(seed_setup):
 
     model, split, shared = seed_setup
     before = [w.copy() for w in model.get_weights()]
-    hls_config = config_from_keras_model(model, granularity="name", default_precision="ac_fixed<16, 6>",
-                                         default_reuse_factor=4)
+    hls_config = config_from_keras_model(
+        model, granularity="name", default_precision="ac_fixed<16, 6>", default_reuse_factor=4
+    )
     hls_config["IOType"] = "io_parallel"
     hls_config["Model"]["Strategy"] = "Resource"
-    optimized = optimize_keras_model_for_hls4ml(model, hls_config, VivadoDSPEstimator, *_call_args(split, shared))
+    optimized = optimize_keras_model_for_hls4ml(
+        model, hls_config, VivadoDSPEstimator, *_call_args(split, shared)
+    )
 
     # DSPs of the unrolled kernels (REFERENCE §5): BF − Z per layer, BF = ∏W / RF, Z = all-zero reuse rows
     def dsps(m):
@@ -136,7 +164,11 @@ def test_seed_dsp_with_attributes_in_the_config_slot(seed_setup):
 
     model, split, shared = seed_setup
     attrs = get_attributes_from_keras_model(model)
-    optimized = optimize_keras_model_for_hls4ml(model, attrs, VivadoDSPEstimator, *_call_args(split, shared, epochs=2))
-    zeros = sum(int((layer.kernel.numpy() == 0).sum()) for layer in optimized.layers if hasattr(layer, "kernel"))
+    optimized = optimize_keras_model_for_hls4ml(
+        model, attrs, VivadoDSPEstimator, *_call_args(split, shared, epochs=2)
+    )
+    zeros = sum(
+        int((layer.kernel.numpy() == 0).sum()) for layer in optimized.layers if hasattr(layer, "kernel")
+    )
     assert zeros > 0
     assert _val_accuracy(optimized, split) >= 0.975 * _val_accuracy(model, split)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from hls_opt.backends.fpga import as_precision
+
 from hls_opt.objectives import ObjectiveEstimator, _core
 
 BACKEND = "gpu"

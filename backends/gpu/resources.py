@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
 from hls_opt.backends.fpga import DEFAULT_CONFIG, as_precision, gpu_flops, nonzero_outputs
+
 from hls_opt.ir.nodes import ConvND, WeightedNode
 from hls_opt.resources import Backend, ResourceVector
 from hls_opt.structures import mult_shape

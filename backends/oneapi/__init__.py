@@ -14,6 +14,7 @@ blocks (512×40 … 16K×1).
 from __future__ import annotations
 
 from hls_opt.backends.fpga import M20K, FPGABackend, signed_width, tiles
+
 from hls_opt.precision import Precision
 from hls_opt.resources import ceil_div, register_backend
 

@@ -19,6 +19,7 @@ import logging
 from typing import Any
 
 from hls_opt.backends.fpga import FPGABackend, MatMul, parse_strategy, resolve_matmul
+
 from hls_opt.config import Strategy
 from hls_opt.objectives import ObjectiveEstimator, _core
 from hls_opt.resources import ceil_div, get_backend

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hls_opt.backends.fpga import BRAM18K, FPGABackend, signed_width, tiles
+
 from hls_opt.precision import Precision
 
 

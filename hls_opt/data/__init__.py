@@ -96,7 +96,9 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
     with npz:
         missing = [k for k in DATA_KEYS if k not in npz.files]
         if missing:
-            raise DataError(f"{path}: missing {', '.join(missing)} (an .npz with {', '.join(DATA_KEYS)} is needed)")
+            raise DataError(
+                f"{path}: missing {', '.join(missing)} (an .npz with {', '.join(DATA_KEYS)} is needed)"
+            )
         try:
             return {k: npz[k] for k in DATA_KEYS}
         except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:

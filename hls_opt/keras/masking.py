@@ -65,7 +65,10 @@ class MaskConstraint(keras.constraints.Constraint):
         self.offset.assign(np.zeros_like(mask) if offset is None else np.asarray(offset, dtype="float32"))
 
     def get_config(self) -> dict[str, Any]:
-        return {"mask": np.asarray(self.mask.numpy()).tolist(), "offset": np.asarray(self.offset.numpy()).tolist()}
+        return {
+            "mask": np.asarray(self.mask.numpy()).tolist(),
+            "offset": np.asarray(self.offset.numpy()).tolist(),
+        }
 
 
 def attach_mask_constraints(model: Any, names: list[str]) -> dict[str, MaskConstraint]:
@@ -175,8 +178,12 @@ def prepare_attributes(model: Any, model_attributes: dict[str, Any], objective: 
         try:
             optimizable, oa = objective.is_layer_optimizable(a)
         except Exception as exc:  # an estimator that does not know this layer type
-            logger.warning("layer %s: objective %s cannot handle it (%s); not optimized",
-                           layer.name, _objective_name(objective), exc)
+            logger.warning(
+                "layer %s: objective %s cannot handle it (%s); not optimized",
+                layer.name,
+                _objective_name(objective),
+                exc,
+            )
             continue
         oa = copy.copy(oa) if oa is not None else None
         if oa is None:
@@ -233,8 +240,12 @@ def build_layer_groups(model: Any, attrs: dict[str, Any], objective: Any) -> lis
                 offset = int(getattr(oa, "pattern_offset", 1))
                 if offset < 1 or size % offset:
                     raise ValueError(f"pattern_offset {offset} does not divide the {size} weights")
-                ids, n = group_ids(shape, structure, reuse_factor=size // offset,
-                                   consecutive=int(getattr(oa, "consecutive_patterns", 1)))
+                ids, n = group_ids(
+                    shape,
+                    structure,
+                    reuse_factor=size // offset,
+                    consecutive=int(getattr(oa, "consecutive_patterns", 1)),
+                )
             elif structure is StructureType.BLOCK:
                 ids, n = group_ids(shape, structure, block_shape=tuple(getattr(oa, "block_shape", (1, 1))))
             else:
@@ -248,9 +259,16 @@ def build_layer_groups(model: Any, attrs: dict[str, Any], objective: Any) -> lis
             savings = np.zeros_like(resources) if not np.any(savings) else np.resize(savings, resources.shape)
         groups.append(
             LayerGroups(
-                name=layer.name, kernel_shape=shape, structure=structure, ids=ids, n_groups=n,
-                savings=savings, resources=resources, pruning=bool(getattr(oa, "pruning", False)),
-                sharing=bool(getattr(oa, "weight_sharing", False)), sizes=group_sizes(ids, n),
+                name=layer.name,
+                kernel_shape=shape,
+                structure=structure,
+                ids=ids,
+                n_groups=n,
+                savings=savings,
+                resources=resources,
+                pruning=bool(getattr(oa, "pruning", False)),
+                sharing=bool(getattr(oa, "weight_sharing", False)),
+                sizes=group_sizes(ids, n),
             )
         )
     return groups
@@ -310,16 +328,18 @@ def _fallback_knapsack(values: np.ndarray, weights: np.ndarray, capacity: np.nda
             if w[i] > cap:
                 continue
             cand = best[: cap + 1 - w[i]] + values[i]
-            better = cand > best[w[i]:]
-            take[i, w[i]:] = better
-            best[w[i]:] = np.where(better, cand, best[w[i]:])
+            better = cand > best[w[i] :]
+            take[i, w[i] :] = better
+            best[w[i] :] = np.where(better, cand, best[w[i] :])
         c, chosen = cap, []
         for i in range(n - 1, -1, -1):
             if take[i, c]:
                 chosen.append(i)
                 c -= w[i]
         return np.sort(np.asarray(chosen, dtype=np.int64))
-    ratio = values / np.maximum((weights / np.maximum(weights.max(axis=1, keepdims=True), 1)).sum(axis=0), 1e-12)
+    ratio = values / np.maximum(
+        (weights / np.maximum(weights.max(axis=1, keepdims=True), 1)).sum(axis=0), 1e-12
+    )
     used = np.zeros(weights.shape[0])
     chosen = []
     for i in np.argsort(-ratio, kind="stable"):
@@ -424,7 +444,9 @@ def masks_from_selection(
     return masks, offsets
 
 
-def achieved_resources(layer_groups: list[LayerGroups], selection: Selection, total: np.ndarray) -> np.ndarray:
+def achieved_resources(
+    layer_groups: list[LayerGroups], selection: Selection, total: np.ndarray
+) -> np.ndarray:
     """Model resources (objective units, shape ``(M,)``) after removing/sharing the unkept groups."""
     out = np.asarray(total, dtype=np.float64).copy()
     for g in layer_groups:

@@ -143,7 +143,9 @@ def reduces_structures(objective: Any) -> bool:
 def _check_scheduler(scheduler: Any) -> None:
     for method in ("get_sparsity", "update_step", "repair_step"):
         if not callable(getattr(scheduler, method, None)):
-            raise ConfigError(f"scheduler {scheduler!r}: expected an OptimizationScheduler (missing {method}())")
+            raise ConfigError(
+                f"scheduler {scheduler!r}: expected an OptimizationScheduler (missing {method}())"
+            )
 
 
 def _check_data(X: Any, y: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -230,7 +232,9 @@ def run_optimization(
         if rewinding_epochs < 0 or epochs <= rewinding_epochs:
             raise ConfigError(f"epochs ({epochs}) must be larger than rewinding_epochs ({rewinding_epochs})")
         if ranking_metric not in SUPPORTED_METRICS:
-            raise ConfigError(f"ranking_metric {ranking_metric!r}: expected one of {', '.join(SUPPORTED_METRICS)}")
+            raise ConfigError(
+                f"ranking_metric {ranking_metric!r}: expected one of {', '.join(SUPPORTED_METRICS)}"
+            )
         if tuner is not None and tuner not in SUPPORTED_TUNERS:
             raise ConfigError(f"tuner {tuner!r}: expected None or one of {', '.join(SUPPORTED_TUNERS)}")
         if int(batch_size) < 1:
@@ -262,21 +266,43 @@ def run_optimization(
 
         baseline = evaluate()
         baseline_weights = work.get_weights()
-        logger.info("baseline %s on validation data: %.4f; %d optimizable layers; %s",
-                    metric.name, baseline, len(groups),
-                    ", ".join(f"{n} {v:.0f}" for n, v in zip(names, total)))
+        logger.info(
+            "baseline %s on validation data: %.4f; %d optimizable layers; %s",
+            metric.name,
+            baseline,
+            len(groups),
+            ", ".join(f"{n} {v:.0f}" for n, v in zip(names, total)),
+        )
         if verbose:
-            status(f"hls-opt: baseline {metric.name} {baseline:.4f}, "
-                   + ", ".join(f"{n} {v:.0f}" for n, v in zip(names, total)))
+            status(
+                f"hls-opt: baseline {metric.name} {baseline:.4f}, "
+                + ", ".join(f"{n} {v:.0f}" for n, v in zip(names, total))
+            )
 
         # ---- regularisation before pruning
         strength = 0.0
         if groups:
             with timer.phase("regularisation"):
                 strength = _choose_strength(
-                    work, regs, constraints, groups, ds, evaluate, baseline, increasing, rtol,
-                    tuner, rrange, epochs, _probe_sparsity(scheduler), ranking_metric, local,
-                    knapsack_solver, (X_val, y_val), loss, timer,
+                    work,
+                    regs,
+                    constraints,
+                    groups,
+                    ds,
+                    evaluate,
+                    baseline,
+                    increasing,
+                    rtol,
+                    tuner,
+                    rrange,
+                    epochs,
+                    _probe_sparsity(scheduler),
+                    ranking_metric,
+                    local,
+                    knapsack_solver,
+                    (X_val, y_val),
+                    loss,
+                    timer,
                 )
             logger.info("regularisation strength %.3g", strength)
             # The penalty shaped the weights before the first cut; during masked fine-tuning it
@@ -291,13 +317,19 @@ def run_optimization(
         bad_trials = 0
         fine_tune_epochs = epochs - rewinding_epochs
         if not groups:
-            logger.warning("objective %s finds no optimizable layer in model %s; returning the baseline",
-                           getattr(objective, "__name__", type(objective).__name__), getattr(model, "name", "?"))
+            logger.warning(
+                "objective %s finds no optimizable layer in model %s; returning the baseline",
+                getattr(objective, "__name__", type(objective).__name__),
+                getattr(model, "name", "?"),
+            )
         while groups:
             with timer.phase("solving"):
-                values = group_values(work, groups, ranking_metric, data=(X_val, y_val), loss_fn=loss,
-                                      normalise=not local)
-                selection = select_groups(groups, values, target, local=local, knapsack_solver=knapsack_solver)
+                values = group_values(
+                    work, groups, ranking_metric, data=(X_val, y_val), loss_fn=loss, normalise=not local
+                )
+                selection = select_groups(
+                    groups, values, target, local=local, knapsack_solver=knapsack_solver
+                )
                 masks, offsets = masks_from_selection(work, groups, selection)
             apply_masks(work, masks, offsets)
             for name, constraint in constraints.items():
@@ -312,24 +344,35 @@ def run_optimization(
                 value = stopper.last if stopper.last is not None else evaluate()
             accepted = meets(value, baseline, rtol, increasing)
             achieved = achieved_resources(groups, selection, total)
-            steps.append({
-                "target": target,
-                "achieved": {n: float(v) for n, v in zip(names, achieved)},
-                "metric": float(value),
-                "accepted": bool(accepted),
-                "epochs": int(epochs_run),
-            })
-            line = (f"step {len(steps)}: target {target:.3f} | "
-                    + ", ".join(f"{n} {a:.0f}/{t:.0f}" for n, a, t in zip(names, achieved, total))
-                    + f" | {metric.name} {value:.4f} (baseline {baseline:.4f}) | "
-                    + ("accepted" if accepted else "rejected") + f" | {epochs_run} epochs")
+            steps.append(
+                {
+                    "target": target,
+                    "achieved": {n: float(v) for n, v in zip(names, achieved)},
+                    "metric": float(value),
+                    "accepted": bool(accepted),
+                    "epochs": int(epochs_run),
+                }
+            )
+            line = (
+                f"step {len(steps)}: target {target:.3f} | "
+                + ", ".join(f"{n} {a:.0f}/{t:.0f}" for n, a, t in zip(names, achieved, total))
+                + f" | {metric.name} {value:.4f} (baseline {baseline:.4f}) | "
+                + ("accepted" if accepted else "rejected")
+                + f" | {epochs_run} epochs"
+            )
             logger.info(line)
             if verbose:
                 status("hls-opt: " + line)
             if accepted:
                 bad_trials = 0
-                best = {"weights": work.get_weights(), "masks": masks, "offsets": offsets,
-                        "selection": selection, "metric": float(value), "achieved": achieved}
+                best = {
+                    "weights": work.get_weights(),
+                    "masks": masks,
+                    "offsets": offsets,
+                    "selection": selection,
+                    "metric": float(value),
+                    "achieved": achieved,
+                }
                 go, target = scheduler.update_step()
             else:
                 bad_trials += 1
@@ -345,7 +388,13 @@ def run_optimization(
                     for name, constraint in constraints.items():
                         constraint.assign(np.ones_like(masks[name]), None)
                     with timer.phase("training"):
-                        work.fit(ds, epochs=rewinding_epochs, verbose=0, shuffle=False, callbacks=list(callbacks or []))
+                        work.fit(
+                            ds,
+                            epochs=rewinding_epochs,
+                            verbose=0,
+                            shuffle=False,
+                            callbacks=list(callbacks or []),
+                        )
                 resume_weights = work.get_weights()
 
         # ---- polish: the accepted model is the one returned, so it alone gets a full fine-tuning
@@ -357,8 +406,14 @@ def run_optimization(
             keeper = KeepBest(evaluate, best["metric"], best["weights"], increasing)
             with timer.phase("training"):
                 work.fit(ds, epochs=epochs, verbose=0, shuffle=False, callbacks=[keeper])
-            logger.info("polish: %s %.4f -> %.4f (epoch %d of %d)", metric.name, best["metric"],
-                        keeper.best_value, keeper.best_epoch, epochs)
+            logger.info(
+                "polish: %s %.4f -> %.4f (epoch %d of %d)",
+                metric.name,
+                best["metric"],
+                keeper.best_value,
+                keeper.best_epoch,
+                epochs,
+            )
             best["weights"], best["metric"] = keeper.best_weights, float(keeper.best_value)
 
         # ---- the result: a clean copy of the caller's architecture with the best weights
@@ -388,25 +443,38 @@ def run_optimization(
         if reduced:
             final_metric_value = metric(y_val, Predictor(result)(X_val))
         keras_metric = metric.keras_metric()
-        result.compile(optimizer=fresh_optimizer(optimizer), loss=fresh_loss(loss_fn),
-                       metrics=[keras_metric] if keras_metric is not None else None)
+        result.compile(
+            optimizer=fresh_optimizer(optimizer),
+            loss=fresh_loss(loss_fn),
+            metrics=[keras_metric] if keras_metric is not None else None,
+        )
     timings = dict(timer.totals)
     for key in ("training", "regularisation", "solving", "evaluation"):
         timings.setdefault(key, 0.0)
-    summary = (f"done: {metric.name} {baseline:.4f} -> {final_metric_value:.4f}; "
-               + ", ".join(f"{n} {t:.0f} -> {f:.0f}" for n, t, f in zip(names, total, final_resources))
-               + f"; {pruned} groups pruned, {shared} shared; {timings['total']:.1f} s "
-               + f"(training {timings['training']:.1f}, regularisation {timings['regularisation']:.1f}, "
-               + f"solving {timings['solving']:.1f})")
+    summary = (
+        f"done: {metric.name} {baseline:.4f} -> {final_metric_value:.4f}; "
+        + ", ".join(f"{n} {t:.0f} -> {f:.0f}" for n, t, f in zip(names, total, final_resources))
+        + f"; {pruned} groups pruned, {shared} shared; {timings['total']:.1f} s "
+        + f"(training {timings['training']:.1f}, regularisation {timings['regularisation']:.1f}, "
+        + f"solving {timings['solving']:.1f})"
+    )
     logger.info(summary)
     if verbose:
         status("hls-opt: " + summary)
     return OptimizationOutcome(
-        model=result, masks=masks, offsets=offsets, steps=steps, baseline_metric=float(baseline),
-        final_metric=float(final_metric_value), shared_groups=shared, pruned_groups=pruned, timings=timings,
+        model=result,
+        masks=masks,
+        offsets=offsets,
+        steps=steps,
+        baseline_metric=float(baseline),
+        final_metric=float(final_metric_value),
+        shared_groups=shared,
+        pruned_groups=pruned,
+        timings=timings,
         baseline_resources={n: float(v) for n, v in zip(names, total)},
         final_resources={n: float(v) for n, v in zip(names, final_resources)},
-        regularization_strength=float(strength), reduced=reduced,
+        regularization_strength=float(strength),
+        reduced=reduced,
     )
 
 
@@ -420,9 +488,25 @@ def _reduce(model: Any) -> tuple[Any, bool]:
 
 
 def _choose_strength(
-    work: Any, regs: dict, constraints: dict, groups: list, ds: Any, evaluate: Any, baseline: float,
-    increasing: bool, rtol: float, tuner: str | None, rrange: list[float], epochs: int, probe: float,
-    ranking_metric: str, local: bool, knapsack_solver: str, val_data: tuple, loss: Any, timer: Timer,
+    work: Any,
+    regs: dict,
+    constraints: dict,
+    groups: list,
+    ds: Any,
+    evaluate: Any,
+    baseline: float,
+    increasing: bool,
+    rtol: float,
+    tuner: str | None,
+    rrange: list[float],
+    epochs: int,
+    probe: float,
+    ranking_metric: str,
+    local: bool,
+    knapsack_solver: str,
+    val_data: tuple,
+    loss: Any,
+    timer: Timer,
 ) -> float:
     """Pick the regularisation strength; leaves ``work`` trained with it (no retraining later).
 
@@ -453,7 +537,9 @@ def _choose_strength(
         set_strength(regs, strength)
         if strength > 0:
             _reset_optimizer(work.optimizer)
-            work.fit(ds, epochs=search_epochs, verbose=0, shuffle=False)  # timed as "regularisation" by the caller
+            work.fit(
+                ds, epochs=search_epochs, verbose=0, shuffle=False
+            )  # timed as "regularisation" by the caller
         unpruned = evaluate()
         trained = work.get_weights()
         values = group_values(work, groups, probe_metric, data=val_data, loss_fn=loss, normalise=not local)
@@ -463,12 +549,20 @@ def _choose_strength(
         pruned = evaluate()
         work.set_weights(trained)
         ok = meets(unpruned, baseline, rtol, increasing)
-        logger.info("regularisation %.3g: unpruned %.4f, one-shot at %.3f sparsity %.4f%s",
-                    strength, unpruned, probe, pruned, "" if ok else " (unpruned fails rtol)")
+        logger.info(
+            "regularisation %.3g: unpruned %.4f, one-shot at %.3f sparsity %.4f%s",
+            strength,
+            unpruned,
+            probe,
+            pruned,
+            "" if ok else " (unpruned fails rtol)",
+        )
         tried[strength] = (ok, pruned if increasing else -pruned, trained)
         return tried[strength]
 
-    if not (tuner == "Bayesian" and _keras_tuner_search(score, rrange, directory_hint="hls_opt_regularisation")):
+    if not (
+        tuner == "Bayesian" and _keras_tuner_search(score, rrange, directory_hint="hls_opt_regularisation")
+    ):
         if tuner in ("Bayesian", "Hyperband"):
             _log_tuner_fallback(tuner)
         for strength in candidate_strengths(rrange):
@@ -516,8 +610,12 @@ def _keras_tuner_search(score: Any, rrange: list[float], directory_hint: str, ma
             return -value if ok else 1e9  # keras-tuner minimises a returned float; 1e9 = "fails rtol"
 
     with tempfile.TemporaryDirectory(prefix="hls_opt_tuning_") as tmp:
-        search = StrengthSearch(max_trials=min(max_trials, len(values)), directory=tmp,
-                                project_name=directory_hint, overwrite=True)
+        search = StrengthSearch(
+            max_trials=min(max_trials, len(values)),
+            directory=tmp,
+            project_name=directory_hint,
+            overwrite=True,
+        )
         search.search()
     return True
 
@@ -566,17 +664,39 @@ def optimize_model(
     none passed), without hls-opt's masks or regularisers.
     """
     return run_optimization(
-        model, model_attributes, objective, scheduler, X_train, y_train, X_val, y_val, batch_size, epochs,
-        optimizer, loss_fn, validation_metric, increasing, rtol, callbacks=callbacks,
-        ranking_metric=ranking_metric, local=local, verbose=verbose, rewinding_epochs=rewinding_epochs,
-        cutoff_bad_trials=cutoff_bad_trials, directory=directory, tuner=tuner,
-        knapsack_solver=knapsack_solver, regularization_range=regularization_range,
+        model,
+        model_attributes,
+        objective,
+        scheduler,
+        X_train,
+        y_train,
+        X_val,
+        y_val,
+        batch_size,
+        epochs,
+        optimizer,
+        loss_fn,
+        validation_metric,
+        increasing,
+        rtol,
+        callbacks=callbacks,
+        ranking_metric=ranking_metric,
+        local=local,
+        verbose=verbose,
+        rewinding_epochs=rewinding_epochs,
+        cutoff_bad_trials=cutoff_bad_trials,
+        directory=directory,
+        tuner=tuner,
+        knapsack_solver=knapsack_solver,
+        regularization_range=regularization_range,
     ).model
 
 
 def _looks_like_attributes(value: Any) -> bool:
-    return isinstance(value, dict) and bool(value) and all(
-        hasattr(v, "weight_shape") and hasattr(v, "optimization_attributes") for v in value.values()
+    return (
+        isinstance(value, dict)
+        and bool(value)
+        and all(hasattr(v, "weight_shape") and hasattr(v, "optimization_attributes") for v in value.values())
     )
 
 
@@ -590,13 +710,17 @@ def attributes_for(keras_model: Any, hls_config_or_attributes: Any) -> dict[str,
     if hls_config_or_attributes is None:
         return attributes_module.get_attributes_from_keras_model(keras_model)
     if isinstance(hls_config_or_attributes, (str, os.PathLike)):  # a YAML / JSON config file
-        return attributes_module.get_attributes_from_keras_model_and_hls4ml_config(keras_model, hls_config_or_attributes)
+        return attributes_module.get_attributes_from_keras_model_and_hls4ml_config(
+            keras_model, hls_config_or_attributes
+        )
     if not isinstance(hls_config_or_attributes, dict):
         raise ConfigError(
             f"hls_config: expected an hls4ml config dict or a model-attributes dict, got "
             f"{type(hls_config_or_attributes).__name__}"
         )
-    return attributes_module.get_attributes_from_keras_model_and_hls4ml_config(keras_model, hls_config_or_attributes)
+    return attributes_module.get_attributes_from_keras_model_and_hls4ml_config(
+        keras_model, hls_config_or_attributes
+    )
 
 
 def optimize_keras_model_for_hls4ml(
@@ -633,9 +757,29 @@ def optimize_keras_model_for_hls4ml(
     """
     attributes = attributes_for(keras_model, hls_config)
     return optimize_model(
-        keras_model, attributes, objective, scheduler, X_train, y_train, X_val, y_val, batch_size, epochs,
-        optimizer, loss_fn, validation_metric, increasing, rtol, callbacks=callbacks,
-        ranking_metric=ranking_metric, local=local, verbose=verbose, rewinding_epochs=rewinding_epochs,
-        cutoff_bad_trials=cutoff_bad_trials, directory=directory, tuner=tuner,
-        knapsack_solver=knapsack_solver, regularization_range=regularization_range,
+        keras_model,
+        attributes,
+        objective,
+        scheduler,
+        X_train,
+        y_train,
+        X_val,
+        y_val,
+        batch_size,
+        epochs,
+        optimizer,
+        loss_fn,
+        validation_metric,
+        increasing,
+        rtol,
+        callbacks=callbacks,
+        ranking_metric=ranking_metric,
+        local=local,
+        verbose=verbose,
+        rewinding_epochs=rewinding_epochs,
+        cutoff_bad_trials=cutoff_bad_trials,
+        directory=directory,
+        tuner=tuner,
+        knapsack_solver=knapsack_solver,
+        regularization_range=regularization_range,
     )

@@ -41,7 +41,9 @@ def _segment_sum(values: np.ndarray, ids: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(ids.reshape(-1), weights=np.asarray(values, dtype=np.float64).reshape(-1), minlength=n)
 
 
-def group_deltas(kernel: np.ndarray, ids: np.ndarray, n_groups: int, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def group_deltas(
+    kernel: np.ndarray, ids: np.ndarray, n_groups: int, sizes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-weight change under pruning (``w``) and under sharing (``w − group mean``)."""
     kernel = np.asarray(kernel, dtype=np.float64)
     means = _segment_sum(kernel, ids, n_groups) / np.maximum(sizes, 1)
@@ -65,7 +67,9 @@ def _ranking_data(data: Any, limit: int) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(X[:limit]), np.asarray(y[:limit])
 
 
-def kernel_gradients(model: Any, names: list[str], data: Any, loss_fn: Any, batch_size: int = 256) -> dict[str, np.ndarray]:
+def kernel_gradients(
+    model: Any, names: list[str], data: Any, loss_fn: Any, batch_size: int = 256
+) -> dict[str, np.ndarray]:
     """∂L/∂kernel averaged over ``data`` (≤ ``MAX_RANKING_SAMPLES`` samples), by layer name."""
     import tensorflow as tf
 
@@ -86,8 +90,9 @@ def kernel_gradients(model: Any, names: list[str], data: Any, loss_fn: Any, batc
     return {n: t / max(n_seen, 1) for n, t in zip(names, total)}
 
 
-def hessian_diagonals(model: Any, names: list[str], data: Any, loss_fn: Any, probes: int = HUTCHINSON_PROBES,
-                      seed: int = 0) -> dict[str, np.ndarray]:
+def hessian_diagonals(
+    model: Any, names: list[str], data: Any, loss_fn: Any, probes: int = HUTCHINSON_PROBES, seed: int = 0
+) -> dict[str, np.ndarray]:
     """diag(∂²L/∂kernel²) by Hutchinson's estimator (mean of z ⊙ Hz, z Rademacher), by layer name."""
     import tensorflow as tf
 
@@ -110,7 +115,9 @@ def hessian_diagonals(model: Any, names: list[str], data: Any, loss_fn: Any, pro
     return {n: t / probes for n, t in zip(names, total)}
 
 
-def oracle_values(model: Any, layer_groups: list[Any], data: Any, loss_fn: Any) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+def oracle_values(
+    model: Any, layer_groups: list[Any], data: Any, loss_fn: Any
+) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
     """Measured loss increase when each group is pruned (and, if allowed, shared); by layer name.
 
     One forward pass on a fixed batch of ≤ ``ORACLE_SAMPLES`` samples per group and option.  The
@@ -142,10 +149,15 @@ def oracle_values(model: Any, layer_groups: list[Any], data: Any, loss_fn: Any) 
                 results.append(None)
                 continue
             delta_flat = tf.constant(deltas.reshape(-1), dtype=var.dtype)
-            vals = np.concatenate([
-                np.asarray(losses(tf.constant(padded[i : i + chunk]), delta_flat, Xt, yt))
-                for i in range(0, len(padded), chunk)
-            ])[: g.n_groups].astype(np.float64) - base
+            vals = (
+                np.concatenate(
+                    [
+                        np.asarray(losses(tf.constant(padded[i : i + chunk]), delta_flat, Xt, yt))
+                        for i in range(0, len(padded), chunk)
+                    ]
+                )[: g.n_groups].astype(np.float64)
+                - base
+            )
             results.append(np.maximum(vals, 0.0))
         prune_v = results[0] if results[0] is not None else np.full(g.n_groups, np.inf)
         out[g.name] = (prune_v, results[1])

@@ -80,8 +80,10 @@ def attach_regularizers(model: Any, layer_groups: list[Any]) -> dict[str, GroupR
 def set_strength(regularizers: dict[str, GroupRegularizer], strength: float) -> None:
     """One strength for every layer: lasso where the layer prunes, variance where it shares."""
     for reg in regularizers.values():
-        reg.set_strength(strength if getattr(reg, "pruning", True) else 0.0,
-                         strength if getattr(reg, "sharing", False) else 0.0)
+        reg.set_strength(
+            strength if getattr(reg, "pruning", True) else 0.0,
+            strength if getattr(reg, "sharing", False) else 0.0,
+        )
 
 
 def candidate_strengths(regularization_range: Any, n: int = 2) -> list[float]:

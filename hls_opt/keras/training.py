@@ -36,7 +36,9 @@ def fresh_optimizer(optimizer: Any) -> Any:
     try:
         return type(optimizer).from_config(optimizer.get_config())
     except Exception as exc:  # a hand-written optimizer without a round-trippable config
-        raise ModelError(f"optimizer {type(optimizer).__name__}: cannot be rebuilt from its config ({exc})") from None
+        raise ModelError(
+            f"optimizer {type(optimizer).__name__}: cannot be rebuilt from its config ({exc})"
+        ) from None
 
 
 def fresh_loss(loss_fn: Any) -> Any:
@@ -167,7 +169,11 @@ def train_dataset(X: Any, y: Any, batch_size: int, seed: int = 0) -> Any:
 
     n = len(X)
     ds = tf.data.Dataset.from_tensor_slices((X, y))
-    return ds.shuffle(min(n, 10_000), seed=seed, reshuffle_each_iteration=True).batch(int(batch_size)).prefetch(2)
+    return (
+        ds.shuffle(min(n, 10_000), seed=seed, reshuffle_each_iteration=True)
+        .batch(int(batch_size))
+        .prefetch(2)
+    )
 
 
 class StopWhenRecovered(keras.callbacks.Callback):
@@ -191,8 +197,9 @@ class StopWhenRecovered(keras.callbacks.Callback):
 class KeepBest(keras.callbacks.Callback):
     """Evaluates after every epoch and remembers the weights with the best validation metric."""
 
-    def __init__(self, evaluate: Callable[[], float], start_value: float, start_weights: list,
-                 increasing: bool) -> None:
+    def __init__(
+        self, evaluate: Callable[[], float], start_value: float, start_weights: list, increasing: bool
+    ) -> None:
         super().__init__()
         self.evaluate = evaluate
         self.increasing = increasing
@@ -228,4 +235,6 @@ class _Phase:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.timer.totals[self.name] = self.timer.totals.get(self.name, 0.0) + time.perf_counter() - self.start
+        self.timer.totals[self.name] = (
+            self.timer.totals.get(self.name, 0.0) + time.perf_counter() - self.start
+        )
