@@ -409,7 +409,9 @@ def run_optimization(
                 constraint.assign(best["masks"][name], best["offsets"][name])
             keeper = KeepBest(evaluate, best["metric"], best["weights"], increasing)
             with timer.phase("training"):
-                work.fit(ds, epochs=POLISH_EPOCHS_FACTOR * epochs, verbose=0, shuffle=False, callbacks=[keeper])
+                work.fit(
+                    ds, epochs=POLISH_EPOCHS_FACTOR * epochs, verbose=0, shuffle=False, callbacks=[keeper]
+                )
             logger.info(
                 "polish: %s %.4f -> %.4f (epoch %d of %d)",
                 metric.name,
