@@ -151,9 +151,12 @@ def resolve_matmul(backend: FPGABackend, node: Any, input_precision: Any = None)
     copies = 1
     if is_conv and io_type is IOType.PARALLEL and strategy is Strategy.RESOURCE:
         # nnet_conv{1,2}d_resource.h: the pixel loop of a partition is unrolled; pixels per
-        # partition = ParallelizationFactor (n_partitions = pixels / PF).
+        # partition = ParallelizationFactor (n_partitions = pixels / PF).  hls4ml first snaps PF
+        # to the nearest divisor of the output pixels (vivado_backend.py init_conv1d/init_conv2d,
+        # get_valid_conv_partition_splits + get_closest_reuse_factor).
         pf = max(1, int(getattr(cfg, "parallelization_factor", 1) or 1))
-        copies = min(pf, max(1, n_pixels))
+        pixels = max(1, n_pixels)
+        copies = closest_reuse_factor([d for d in range(1, pixels + 1) if pixels % d == 0], pf)
     weight = as_precision(cfg.weight)
     result = as_precision(cfg.result)
     data = as_precision(input_precision, fallback=result) if input_precision is not None else result

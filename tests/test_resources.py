@@ -190,6 +190,17 @@ DSP_TABLE = [
         "io_parallel Resource, ParallelizationFactor 4: the pixel loop of a partition is unrolled → 4 × 12",
     ),
     (
+        conv2d(ones(3, 3, 3, 4), (8, 8), rf=9, strategy=R, pf=3),
+        24,
+        "PF 3 does not divide the 64 pixels; hls4ml (vivado_backend.py init_conv2d) snaps it to the "
+        "nearest divisor of 64, 2 or 4 tied → the smaller, 2 → 2 × 12",
+    ),
+    (
+        conv2d(ones(3, 3, 3, 4), (2, 2), rf=9, strategy=R, pf=8),
+        48,
+        "PF 8 > 4 pixels: hls4ml snaps it to the largest divisor, 4 → 4 × 12",
+    ),
+    (
         conv2d(zero_rows((3, 3, 3, 4), 9, [0, 1, 2, 3, 4, 5]), (8, 8), rf=9, strategy=RU),
         12,
         "unrolled conv under io_parallel falls back to Resource: zero rows save nothing",
