@@ -15,7 +15,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from hls_opt.errors import DataError, ModelError
+from hls_opt.errors import ConfigError, DataError, ModelError
 
 logger = logging.getLogger(__name__)
 
@@ -88,11 +88,14 @@ class ValidationMetric:
             if metric.lower() in ("accuracy", "acc"):
                 self._fn = _accuracy_for(np.asarray(y_example))
             else:
-                resolved = keras.metrics.get(metric)
+                try:
+                    resolved = keras.metrics.get(metric)
+                except ValueError:
+                    raise ConfigError(f"validation_metric {metric!r}: not a Keras metric name") from None
                 if isinstance(resolved, keras.metrics.Metric):
                     self._metric = type(resolved).from_config(resolved.get_config())
                 else:
-                    self._fn = lambda t, p, f=resolved: float(np.mean(keras.ops.convert_to_numpy(f(t, p))))
+                    self._fn = _mean_of(resolved)
         elif isinstance(metric, keras.metrics.Metric):
             self.name = metric.name
             try:
@@ -101,7 +104,7 @@ class ValidationMetric:
                 self._metric = copy.deepcopy(metric)
         elif callable(metric):
             self.name = getattr(metric, "__name__", "metric")
-            self._fn = metric
+            self._fn = _mean_of(metric)
         else:
             raise DataError(f"validation_metric {metric!r}: expected a Keras metric, its name, or a callable")
 
@@ -119,6 +122,11 @@ class ValidationMetric:
         if self._metric is not None:
             return type(self._metric).from_config(self._metric.get_config())
         return self._given_name
+
+
+def _mean_of(fn: Callable[[Any, Any], Any]) -> Callable[[np.ndarray, np.ndarray], float]:
+    """``fn`` reduced to one float: Keras' metric functions return one value per sample."""
+    return lambda t, p: float(np.mean(keras.ops.convert_to_numpy(fn(t, p))))
 
 
 def _accuracy_for(y: np.ndarray) -> Callable[[np.ndarray, np.ndarray], float]:
