@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import numbers
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -170,11 +171,12 @@ def parse_io_type(text: str | IOType, *, key: str = "IOType") -> IOType:
 
 
 def _parse_positive_int(value: Any, key: str) -> int:
-    # YAML yields ints; also accept an integral float (4.0) or a digit string ("4"), never a bool.
+    # YAML yields ints; also accept numpy integers (numbers.Integral), an integral float (4.0) or
+    # a digit string ("4"), never a bool.
     if isinstance(value, bool):
         number = None
-    elif isinstance(value, int):
-        number = value
+    elif isinstance(value, numbers.Integral):
+        number = int(value)
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
     elif isinstance(value, str) and value.strip().isdigit():

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from hls_opt.config import (
@@ -379,6 +380,18 @@ def test_shadowed_bad_values_are_not_consulted():
 def test_reuse_factor_integral_forms():
     assert resolve_layer_config({"Model": {"ReuseFactor": 4.0}}, "d", "Dense").reuse_factor == 4
     assert resolve_layer_config({"Model": {"ReuseFactor": "8"}}, "d", "Dense").reuse_factor == 8
+    # A config filled in by code often holds numpy integers (e.g. an RF from np.argmin over a
+    # sweep); np.int64(4) is an integer like 4 (hls4ml takes it), not "not a positive integer".
+    config = {
+        "Model": {"ReuseFactor": np.int64(4)},
+        "LayerName": {"c": {"ParallelizationFactor": np.int32(2)}},
+    }
+    resolved = resolve_layer_config(config, "c", "Conv2D")
+    assert (resolved.reuse_factor, resolved.parallelization_factor) == (4, 2)
+    assert type(resolved.reuse_factor) is int
+    from hls_opt.config import validate_config
+
+    validate_config(config)
 
 
 HLS4ML_ORACLE_CONFIGS = [
