@@ -28,6 +28,7 @@ import numpy as np
 from hls_opt.passes.registry import Pass, register_pass
 
 from hls_opt.config import IOType, Strategy
+from hls_opt.errors import ModelError
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class UnrolledRewrite(Pass):
             if tuned:
                 for key, value in tuned.items():
                     if key in weights and weights[key].shape != value.shape:
-                        raise ValueError(
+                        raise ModelError(
                             f"{node.name}: plan weight {key} has shape {value.shape}, graph has {weights[key].shape}"
                         )
                     weights[key] = np.array(value, copy=True)
@@ -87,13 +88,14 @@ class UnrolledRewrite(Pass):
             if mask is not None and node.has_kernel:
                 kernel = weights["kernel"]
                 if mask.shape != kernel.shape:
-                    raise ValueError(
+                    raise ModelError(
                         f"{node.name}: mask shape {mask.shape} does not match kernel {kernel.shape}"
                     )
                 offset = plan.offsets.get(node.name)
+                # the same rule as MaskConstraint: pruned weights 0, shared ones (mask 0) at the offset
                 kernel = kernel * mask.astype(kernel.dtype)
                 if offset is not None:
-                    kernel = kernel + np.broadcast_to(offset, kernel.shape).astype(kernel.dtype) * (mask != 0)
+                    kernel = kernel + np.broadcast_to(offset, kernel.shape).astype(kernel.dtype)
                 weights["kernel"] = kernel
                 if np.any(mask == 0) and node.config is not None:
                     new_config = rewritten_config(node, backend)

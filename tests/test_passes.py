@@ -18,7 +18,7 @@ from hls_opt.passes import (
 )
 
 from hls_opt.config import IOType, LayerConfig, Strategy
-from hls_opt.errors import RegistryError
+from hls_opt.errors import ModelError, RegistryError
 from hls_opt.ir import nodes as ir
 from hls_opt.ir.graph import Graph
 from hls_opt.precision import parse_precision
@@ -213,6 +213,32 @@ def test_unrolled_rewrite_applies_fine_tuned_weights_to_every_layer():
     assert get_pass("unrolled-rewrite")(ctx).apply(g) is True
     assert np.array_equal(g.node("out").kernel, new_out)
     assert ctx.rewritten == set()  # weights changed but nothing pruned: configs stay the user's
+
+
+def test_unrolled_rewrite_writes_shared_weights_at_their_offset():
+    # The plan's rule (MaskConstraint): kernel · mask + offset.  Neuron 0 of 'fc' is shared at
+    # 0.25 (mask 0, offset 0.25); neuron 1 is pruned (mask 0, offset 0); the rest are kept.
+    g = dense_graph(16, 8, rf=1)
+    kept = g.node("fc").kernel.copy()
+    mask = np.ones((16, 8), np.float32)
+    mask[:, :2] = 0
+    offset = np.zeros((16, 8), np.float32)
+    offset[:, 0] = 0.25
+    plan = PruningPlan(
+        objective="dsp", mode="one-shot", target=0.1, masks={"fc": mask}, offsets={"fc": offset}
+    )
+    get_pass("unrolled-rewrite")(PassContext(plan=plan)).apply(g)
+    fc = g.node("fc").kernel
+    np.testing.assert_array_equal(fc[:, 0], 0.25)
+    np.testing.assert_array_equal(fc[:, 1], 0.0)
+    np.testing.assert_array_equal(fc[:, 2:], kept[:, 2:])
+
+
+def test_unrolled_rewrite_names_the_layer_of_a_mask_that_does_not_fit():
+    g = dense_graph(16, 8, rf=4)
+    plan = PruningPlan(objective="dsp", mode="one-shot", target=0.5, masks={"fc": np.ones((8, 16))})
+    with pytest.raises(ModelError, match="fc: mask shape"):
+        get_pass("unrolled-rewrite")(PassContext(plan=plan)).apply(g)
 
 
 def test_unrolled_rewrite_without_a_plan_changes_nothing():
