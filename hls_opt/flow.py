@@ -369,6 +369,8 @@ def convert_and_optimize(
     - ``data``: ``(X_train, y_train, X_val, y_val)`` or an ``.npz`` with those keys.  Without data:
       one-shot post-training pruning to the scheduler's final sparsity (the report says
       ``"mode": "one-shot"``); with data: fine-tuning, accepting only steps within ``rtol``.
+    - ``rtol``: in (0, 1]; a step is accepted when its metric is ≥ ``rtol`` · baseline (higher is
+      better) or ≤ baseline / ``rtol`` (lower is better, ``increasing=False``).
     - ``objective``: a registered name (``'dsp'``, ``'bram'``, ``'dsp+bram'``, …), a comma string
       or list of names, or an estimator class.
     - ``loss``/``optimizer``/``metric``: default to the model's compile config; with data, a loss
@@ -444,7 +446,9 @@ def convert_and_optimize(
             optimizer=optimizer,
             metric=metric,
             increasing=bool(increasing),
-            rtol=rtol,
+            # The flow's rtol is a ratio in (0, 1] in either direction; the loop takes hls4ml's
+            # factor (accept metric ≤ rtol · baseline when lower is better), so invert it there.
+            rtol=rtol if increasing else 1.0 / rtol,
             epochs=epochs,
             batch_size=batch_size,
         ),

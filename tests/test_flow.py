@@ -372,6 +372,40 @@ def test_every_objective_fine_tunes_through_the_flow(objective, resource):
         assert units[-1] == 10 and sum(units[:-1]) < 64 + 32
 
 
+@pytest.mark.slow
+def test_a_lower_is_better_metric_accepts_steps_within_rtol():
+    # Regression y = x0 − x1 + noise, fitted exactly by a 4→1 Dense with kernel [1, −1, 0, 0]:
+    # pruning half of the 4 kernel weights (params objective) removes the two zeros, so every step
+    # scores exactly the baseline MSE.  "Within rtol = 0.9" for MSE means ≤ baseline / 0.9; the
+    # flow used to pass rtol on unchanged, so MSE ≤ 0.9 · baseline was asked and every step failed.
+    import keras
+
+    import hls_opt
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(96, 4)).astype("float32")
+    y = (X[:, :1] - X[:, 1:2] + 0.1 * rng.normal(size=(96, 1))).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, name="out")])
+    model.set_weights([np.array([[1.0], [-1.0], [0.0], [0.0]], "float32"), np.zeros(1, "float32")])
+    result = hls_opt.convert_and_optimize(
+        model,
+        None,
+        data=(X[:64], y[:64], X[64:], y[64:]),
+        objective="params",
+        scheduler="constant:0.5:0.5",
+        loss="mse",
+        metric="mse",  # lower is better: increasing defaults to False from the name
+        epochs=2,
+        batch_size=32,
+        rtol=0.9,
+        optimize_kwargs={"tuner": "Manual", "regularization_range": [0.0]},
+    )
+    steps = result.report["steps"]
+    assert steps and all(s["accepted"] for s in steps)
+    assert result.report["final_metric"] <= result.report["baseline_metric"] / 0.9
+    np.testing.assert_array_equal(result.model.get_layer("out").get_weights()[0][2:], 0.0)
+
+
 # ----------------------------------------------------------------------------------------------
 # data loading and progress
 
