@@ -28,7 +28,8 @@ import keras
 import numpy as np
 
 from hls_opt.errors import DataError, ModelError
-from hls_opt.structures import StructureType, group_ids, group_sizes
+from hls_opt.keras.ranking import group_means
+from hls_opt.structures import StructureType, expand_group_mask, group_ids, group_sizes
 
 logger = logging.getLogger(__name__)
 
@@ -298,55 +299,11 @@ def layer_total_resources(model: Any, attrs: dict[str, Any], objective: Any) -> 
 
 
 def _knapsack(values: np.ndarray, weights: np.ndarray, capacity: np.ndarray, solver: str) -> np.ndarray:
-    """Indices of the items kept; delegates to :func:`hls_opt.knapsack.solve_knapsack`."""
-    try:
-        from hls_opt.knapsack import solve_knapsack
-    except ImportError:  # pragma: no cover - only before hls_opt.knapsack landed
-        return _fallback_knapsack(values, weights, capacity)
+    """Indices of the items kept (:func:`hls_opt.knapsack.solve_knapsack`)."""
+    from hls_opt.knapsack import solve_knapsack
+
     _, selected = solve_knapsack(values, weights, capacity, implementation=solver)
     return np.asarray(selected, dtype=np.int64)
-
-
-def _fallback_knapsack(values: np.ndarray, weights: np.ndarray, capacity: np.ndarray) -> np.ndarray:
-    """Private stand-in for ``solve_knapsack`` (equal weights: top-k; 1-D: exact DP; else greedy)."""
-    n = values.size
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    if np.all(weights.sum(axis=1) <= capacity):
-        return np.arange(n)
-    if np.all(weights == weights[:, :1]):
-        per = weights[:, 0]
-        k = n if not np.any(per) else int(min(capacity[d] // per[d] for d in range(len(per)) if per[d] > 0))
-        order = np.argsort(-values, kind="stable")
-        return np.sort(order[:k])
-    if weights.shape[0] == 1:
-        w = weights[0].astype(np.int64)
-        cap = int(capacity[0])
-        best = np.zeros(cap + 1)
-        take = np.zeros((n, cap + 1), dtype=bool)
-        for i in range(n):
-            if w[i] > cap:
-                continue
-            cand = best[: cap + 1 - w[i]] + values[i]
-            better = cand > best[w[i] :]
-            take[i, w[i] :] = better
-            best[w[i] :] = np.where(better, cand, best[w[i] :])
-        c, chosen = cap, []
-        for i in range(n - 1, -1, -1):
-            if take[i, c]:
-                chosen.append(i)
-                c -= w[i]
-        return np.sort(np.asarray(chosen, dtype=np.int64))
-    ratio = values / np.maximum(
-        (weights / np.maximum(weights.max(axis=1, keepdims=True), 1)).sum(axis=0), 1e-12
-    )
-    used = np.zeros(weights.shape[0])
-    chosen = []
-    for i in np.argsort(-ratio, kind="stable"):
-        if np.all(used + weights[:, i] <= capacity):
-            used += weights[:, i]
-            chosen.append(i)
-    return np.sort(np.asarray(chosen, dtype=np.int64))
 
 
 @dataclass
@@ -433,12 +390,10 @@ def masks_from_selection(
     for g in layer_groups:
         keep = selection.keep[g.name]
         shared = selection.shared[g.name]
-        masks[g.name] = keep.astype(np.float32)[g.ids]
+        masks[g.name] = expand_group_mask(keep, g.ids)
         offset = np.zeros(g.kernel_shape, dtype=np.float32)
         if np.any(shared):
-            kernel = np.asarray(model.get_layer(g.name).kernel.numpy(), dtype=np.float64)
-            sums = np.bincount(g.ids.reshape(-1), weights=kernel.reshape(-1), minlength=g.n_groups)
-            means = sums / np.maximum(g.sizes, 1)
+            means = group_means(model.get_layer(g.name).kernel.numpy(), g.ids, g.n_groups, g.sizes)
             offset = np.where(shared[g.ids], means[g.ids], 0.0).astype(np.float32)
         offsets[g.name] = offset
     return masks, offsets

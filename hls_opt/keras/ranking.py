@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from hls_opt.errors import DataError
+from hls_opt.structures import group_norms
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +42,17 @@ def _segment_sum(values: np.ndarray, ids: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(ids.reshape(-1), weights=np.asarray(values, dtype=np.float64).reshape(-1), minlength=n)
 
 
+def group_means(kernel: np.ndarray, ids: np.ndarray, n_groups: int, sizes: np.ndarray) -> np.ndarray:
+    """Mean weight of every group, shape ``(n_groups,)`` (the value a shared group is frozen at)."""
+    return _segment_sum(kernel, ids, n_groups) / np.maximum(sizes, 1)
+
+
 def group_deltas(
     kernel: np.ndarray, ids: np.ndarray, n_groups: int, sizes: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-weight change under pruning (``w``) and under sharing (``w − group mean``)."""
     kernel = np.asarray(kernel, dtype=np.float64)
-    means = _segment_sum(kernel, ids, n_groups) / np.maximum(sizes, 1)
-    return kernel, kernel - means[ids]
+    return kernel, kernel - group_means(kernel, ids, n_groups, sizes)[ids]
 
 
 def _loss_function(loss_fn: Any) -> Any:
@@ -238,10 +243,8 @@ def group_values(
         prune_d, share_d = group_deltas(kernel, g.ids, g.n_groups, g.sizes)
 
         def score(d: np.ndarray, g: Any = g) -> np.ndarray:
-            if metric == "l1":
-                return _segment_sum(np.abs(d), g.ids, g.n_groups)
-            if metric == "l2":
-                return np.sqrt(_segment_sum(d * d, g.ids, g.n_groups))
+            if metric in ("l1", "l2"):
+                return group_norms(d, g.ids, g.n_groups, p=1 if metric == "l1" else 2)
             if metric == "saliency":
                 return _segment_sum(np.abs(per_weight[g.name] * d), g.ids, g.n_groups)
             # hessian: OBD, ½ h d²; a negative curvature estimate is noise: clip at 0
