@@ -318,15 +318,12 @@ def load_entry_points(force: bool = False) -> list[str]:
 
 
 def _apply_entry_point(name: str, value: str, target: Any) -> None:
-    from hls_opt.objectives import ObjectiveEstimator, register_objective
+    from hls_opt.objectives import missing_estimator_method, register_objective
 
     try:
         if isinstance(target, Backend) or (isinstance(target, type) and issubclass(target, Backend)):
             register_backend(target)
-        elif (isinstance(target, type) and issubclass(target, ObjectiveEstimator)) or all(
-            callable(getattr(target, m, None))
-            for m in ("is_layer_optimizable", "layer_resources", "layer_savings")
-        ):  # an estimator, also one written for hls4ml without our base class
+        elif missing_estimator_method(target) is None:  # also one written for hls4ml without our base
             register_objective(name, target)
         elif callable(target):
             target()

@@ -113,6 +113,18 @@ def _normalise(name: str) -> str:
     return "+".join(parts)
 
 
+_ESTIMATOR_METHODS = ("is_layer_optimizable", "layer_resources", "layer_savings")
+
+
+def missing_estimator_method(obj: Any) -> str | None:
+    """The first of an estimator's three methods ``obj`` lacks, or None when it has them all
+    (an estimator need not subclass :class:`ObjectiveEstimator`: hls4ml-written ones don't)."""
+    for method in _ESTIMATOR_METHODS:
+        if not callable(getattr(obj, method, None)):
+            return method
+    return None
+
+
 def register_objective(name: str, estimator: Any) -> None:
     """Register ``estimator`` (a class with the three classmethods, or an instance) as ``name``.
 
@@ -121,9 +133,9 @@ def register_objective(name: str, estimator: Any) -> None:
     key = _normalise(name)
     if not key:
         raise RegistryError("register_objective: empty objective name")
-    for method in ("is_layer_optimizable", "layer_resources", "layer_savings"):
-        if not callable(getattr(estimator, method, None)):
-            raise RegistryError(f"objective {name!r}: {estimator!r} has no {method}()")
+    method = missing_estimator_method(estimator)
+    if method is not None:
+        raise RegistryError(f"objective {name!r}: {estimator!r} has no {method}()")
     with _LOCK:
         if key in _OBJECTIVES or key in _BUILTIN_OBJECTIVES:
             existing = _OBJECTIVES.get(key, _BUILTIN_OBJECTIVES.get(key))
@@ -165,11 +177,11 @@ def get_objective(objective: Any) -> Any:
     Unknown names raise RegistryError listing the known ones.
     """
     if not isinstance(objective, str):
-        for method in ("is_layer_optimizable", "layer_resources", "layer_savings"):
-            if not callable(getattr(objective, method, None)):
-                raise RegistryError(
-                    f"objective: {objective!r} is neither a name nor an estimator (no {method}())"
-                )
+        method = missing_estimator_method(objective)
+        if method is not None:
+            raise RegistryError(
+                f"objective: {objective!r} is neither a name nor an estimator (no {method}())"
+            )
         return objective
     key = _normalise(objective)
     with _LOCK:
@@ -202,6 +214,7 @@ __all__ = [
     "ParameterEstimator",
     "available_objectives",
     "get_objective",
+    "missing_estimator_method",
     "register_objective",
     "unregister_objective",
 ]

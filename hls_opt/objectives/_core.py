@@ -29,25 +29,21 @@ class LayerView:
     input_precision: Any  # the multiplier's data operand, or None (node's result type stands in)
 
     @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(int(d) for d in self.node.kernel.shape)
-
-    @property
     def n_weights(self) -> int:
-        return int(np.prod(self.shape))
+        return int(self.node.kernel.size)
 
     @property
     def n_in(self) -> int:
-        return int(np.prod(self.shape[:-1]))
+        return self.node.n_in  # the matrix-multiply view, hls_opt.structures.mult_shape
 
     @property
     def n_out(self) -> int:
-        return self.shape[-1]
+        return self.node.n_out
 
     @property
     def dense_kernel(self) -> np.ndarray:
         """An all-non-zero kernel of the layer's shape: 'the unpruned layer'."""
-        return np.ones(self.shape, dtype=np.float32)
+        return np.ones(self.node.kernel.shape, dtype=np.float32)
 
 
 @dataclass(frozen=True)
