@@ -218,6 +218,22 @@ def nonzero_outputs(kernel: np.ndarray) -> int:
     return int(np.count_nonzero(k.reshape(-1, k.shape[-1]).any(axis=0)))
 
 
+def weight_costs(node: Any, kernel: np.ndarray) -> dict[str, int]:
+    """The strategy-independent part of a Dense / Conv estimate, shared by every backend:
+    ``flops`` of the outputs still fed (:func:`gpu_flops`), ``params`` (non-zero kernel weights)
+    and ``memory_bits`` (those weights at the weight precision)."""
+    k = np.asarray(kernel)
+    n_in, _ = mult_shape(k.shape)
+    cfg = node.config if node.config is not None else DEFAULT_CONFIG
+    n_pixels = int(node.n_pixels) if isinstance(node, ConvND) else 1
+    nnz = int(np.count_nonzero(k))
+    return {
+        "flops": gpu_flops(n_in, nonzero_outputs(k), n_pixels),
+        "params": nnz,
+        "memory_bits": nnz * as_precision(cfg.weight).width,
+    }
+
+
 def gpu_flops(n_in: int, kept_outputs: int, n_pixels: int) -> int:
     """FLOPs of the kept outputs: ``(2·n_in + 1)`` per output per pixel.
 
@@ -320,7 +336,6 @@ class FPGABackend(Backend):
         k = np.asarray(node.kernel if kernel is None else kernel)
         mults = multipliers(mm, k)
         lut_mult = not self.uses_dsp(mm.data, mm.weight)
-        nnz = int(np.count_nonzero(k))
         width = rom_width_bits(mm, k)
         bram = self.memory.blocks(mm.reuse_factor, width) if width else 0
         ff, lut = self.fabric(mm, mults, lut_mult)
@@ -329,9 +344,7 @@ class FPGABackend(Backend):
             bram=bram,
             lut=lut,
             ff=ff,
-            flops=gpu_flops(mm.n_in, nonzero_outputs(k), mm.n_pixels),
-            params=nnz,
-            memory_bits=nnz * mm.weight.width,
+            **weight_costs(node, k),
         )
 
     def product_bits(self, mm: MatMul) -> int:

@@ -11,11 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from hls_opt.backends.fpga import DEFAULT_CONFIG, as_precision, gpu_flops, nonzero_outputs
+from hls_opt.backends.fpga import weight_costs
 
-from hls_opt.ir.nodes import ConvND, WeightedNode
+from hls_opt.ir.nodes import WeightedNode
 from hls_opt.resources import Backend, ResourceVector
-from hls_opt.structures import mult_shape
 
 
 class GPUBackend(Backend):
@@ -28,13 +27,4 @@ class GPUBackend(Backend):
 def _weighted(
     backend: GPUBackend, node: Any, kernel: np.ndarray | None, input_precision: Any
 ) -> ResourceVector:
-    k = np.asarray(node.kernel if kernel is None else kernel)
-    n_in, _ = mult_shape(k.shape)
-    n_pixels = int(node.n_pixels) if isinstance(node, ConvND) else 1
-    cfg = node.config if node.config is not None else DEFAULT_CONFIG
-    nnz = int(np.count_nonzero(k))
-    return ResourceVector(
-        flops=gpu_flops(n_in, nonzero_outputs(k), n_pixels),
-        params=nnz,
-        memory_bits=nnz * as_precision(cfg.weight).width,
-    )
+    return ResourceVector(**weight_costs(node, node.kernel if kernel is None else kernel))
