@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +75,9 @@ _RESOURCE_NAMES = {
     "VivadoMultiObjectiveEstimator": ("dsp", "bram"),
 }
 _logged_tuner_fallback = False
+# keras-tuner's oracle seed for the regularisation search; not 0, which keras-tuner reads as
+# "no seed" and replaces by a random one (keras_tuner/src/engine/oracle.py, ``seed or randint``).
+_TUNER_SEED = 1
 
 
 @dataclass(frozen=True)
@@ -587,10 +591,15 @@ def _log_tuner_fallback(tuner: str) -> None:
         return
     try:
         import keras_tuner  # noqa: F401
-
-        reason = "only 'Bayesian' is run through keras-tuner"
     except ImportError:
         reason = "keras-tuner is not installed"
+    else:
+        reason = (
+            "keras-tuner's BayesianOptimization needs scipy and scikit-learn "
+            "(pip install 'keras-tuner[bayesian]')"
+            if tuner == "Bayesian"
+            else "only 'Bayesian' is run through keras-tuner"
+        )
     logger.info("tuner=%r: %s; using the built-in regularisation search", tuner, reason)
     _logged_tuner_fallback = True
 
@@ -600,7 +609,11 @@ def _keras_tuner_search(score: Any, rrange: list[float], directory_hint: str, ma
 
     The tuner only proposes strengths; each proposal is scored by ``score`` (validation metric
     after a one-shot prune, as the built-in search) and the caller picks the best of everything
-    scored.  Trials run in a temporary directory, removed afterwards.
+    scored.  Trials run in a temporary directory, removed afterwards.  False as well when
+    keras-tuner lacks scipy / scikit-learn (its ``bayesian`` extra).  The oracle is seeded, so
+    the same scores give the same proposals; keras-tuner prints nothing (``verbose=0``; its
+    display would also clear a notebook's output); an error while scoring is re-raised as it
+    is (keras-tuner would record it as a failed trial and go on, or stop with a RuntimeError).
     """
     try:
         import keras_tuner as kt
@@ -609,20 +622,40 @@ def _keras_tuner_search(score: Any, rrange: list[float], directory_hint: str, ma
     import tempfile
 
     values = [0.0] + sorted({float(v) for v in rrange if float(v) > 0})
+    failures: list[BaseException] = []
 
     class StrengthSearch(kt.BayesianOptimization):
         def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> float:
-            ok, value, _ = score(trial.hyperparameters.Choice("strength", values))
+            try:
+                ok, value, _ = score(trial.hyperparameters.Choice("strength", values))
+            except Exception as exc:
+                failures.append(exc)
+                raise kt.errors.FatalError(f"scoring a regularisation strength failed: {exc}") from exc
             return -value if ok else 1e9  # keras-tuner minimises a returned float; 1e9 = "fails rtol"
 
     with tempfile.TemporaryDirectory(prefix="hls_opt_tuning_") as tmp:
-        search = StrengthSearch(
-            max_trials=min(max_trials, len(values)),
-            directory=tmp,
-            project_name=directory_hint,
-            overwrite=True,
-        )
-        search.search()
+        try:
+            search = StrengthSearch(
+                max_trials=min(max_trials, len(values)),
+                seed=_TUNER_SEED,
+                directory=tmp,
+                project_name=directory_hint,
+                overwrite=True,
+            )
+        except ImportError:  # keras-tuner without its 'bayesian' extra (scipy, scikit-learn)
+            return False
+        try:
+            with warnings.catch_warnings():
+                # scikit-learn's Gaussian process warns about length-scale bounds on a handful of
+                # one-dimensional points; noise to the user, the proposals are still valid.
+                warnings.filterwarnings("ignore", module=r"sklearn\.gaussian_process")
+                # keras-tuner 1.4's oracle calls threading.currentThread() (deprecated in 3.10).
+                warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"keras_tuner")
+                search.search(verbose=0)
+        except kt.errors.FatalError:
+            if failures:
+                raise failures[0] from None
+            raise
     return True
 
 
