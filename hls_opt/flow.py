@@ -379,7 +379,7 @@ def convert_and_optimize(
     - ``output_dir``: when given, :meth:`OptimizationResult.save` is called on it.
     """
     from hls_opt import progress
-    from hls_opt.data import check_input_shape, load_training_data
+    from hls_opt.data import check_input_shape, check_targets, load_training_data
     from hls_opt.passes import PassContext, TrainingSettings, default_flow, get_pass
 
     # 1. Values (no files, no TensorFlow).
@@ -412,6 +412,8 @@ def convert_and_optimize(
         keras_model = load_model(model)
     if training_data is not None and _single_input(keras_model):
         check_input_shape(training_data, tuple(keras_model.input_shape[1:]))
+    if training_data is not None and _single_output(keras_model):
+        check_targets(training_data, tuple(keras_model.output_shape[1:]))
     if cfg is None:
         from hls_opt.config import config_from_keras_model
 
@@ -501,7 +503,15 @@ def convert_and_optimize(
 
 
 def _single_input(model: Any) -> bool:
-    shape = getattr(model, "input_shape", None)
+    return _single_shape(getattr(model, "input_shape", None))
+
+
+def _single_output(model: Any) -> bool:
+    return _single_shape(getattr(model, "output_shape", None))
+
+
+def _single_shape(shape: Any) -> bool:
+    # Keras gives one tuple for a single tensor, a list/tuple of tuples for several
     return isinstance(shape, tuple) and (len(shape) == 0 or not isinstance(shape[0], tuple))
 
 

@@ -91,6 +91,8 @@ CASES = {
     ),
     "data without y_val": ({"--data": "{tmp}/noyval.npz"}, "noyval", "y_val"),
     "wrong feature count": ({"--data": "{tmp}/narrow.npz"}, "narrow", "63"),
+    # 10 outputs, labels 10..11: Keras used to fail inside fit (internal error, exit 1)
+    "labels beyond the outputs": ({"--data": "{tmp}/labels.npz"}, "labels", "class ids 10..11"),
     "unknown objective": ({"--optimize": "dsps"}, None, "--optimize"),
     "rtol zero": ({"--rtol": "0"}, None, "--rtol"),
     "rtol above one": ({"--rtol": "1.5"}, None, "--rtol"),
@@ -106,6 +108,9 @@ def _materialise(files, tmp_path, overrides, create):
     elif create == "noyval":
         X = np.zeros((4, 64), np.float32)
         np.savez(tmp_path / "noyval.npz", X_train=X, y_train=np.zeros(4), X_val=X)
+    elif create == "labels":
+        X, y = np.zeros((4, 64), np.float32), np.array([10, 11, 10, 11])
+        np.savez(tmp_path / "labels.npz", X_train=X, y_train=y, X_val=X, y_val=y)
     elif create == "narrow":
         X = np.zeros((4, 63), np.float32)
         np.savez(tmp_path / "narrow.npz", X_train=X, y_train=np.zeros(4), X_val=X, y_val=np.zeros(4))

@@ -456,6 +456,28 @@ def test_bad_training_data(data, needle):
         load_training_data(data)
 
 
+def test_target_check_names_labels_that_do_not_fit_the_output():
+    from hls_opt.data import check_targets, load_training_data
+    from hls_opt.errors import DataError
+
+    X = np.zeros((4, 2))
+
+    def data(y_train, y_val):
+        return load_training_data((X, y_train, X[:2], y_val))
+
+    sparse = np.array([0, 2, 1, 2])
+    check_targets(data(sparse, sparse[:2]), (3,))  # class ids 0..2 for 3 outputs
+    check_targets(data(np.eye(3)[sparse], np.eye(3)[:2]), (3,))  # one-hot, 3 columns
+    check_targets(data(np.zeros(4), np.ones(2)), (1,))  # binary / regression, one output
+    check_targets(data(np.full(4, 0.5), np.ones(2)), (None,))  # unknown width: nothing to check
+    # sparse + 1 = [1, 3, 2, 3]: label 3 does not exist among 3 outputs (Keras fails deep inside fit)
+    with pytest.raises(DataError, match="y_train: class ids 1..3, the model has 3 outputs"):
+        check_targets(data(sparse + 1, sparse[:2]), (3,))
+    # one-hot with 4 columns for 3 outputs
+    with pytest.raises(DataError, match=r"y_val: targets of shape \(4,\), the model outputs \(3,\)"):
+        check_targets(data(np.eye(3)[sparse], np.eye(4)[:2]), (3,))
+
+
 def test_input_shape_check_names_the_feature_counts():
     from hls_opt.data import check_input_shape, load_training_data
     from hls_opt.errors import DataError

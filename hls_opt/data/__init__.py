@@ -160,3 +160,28 @@ def check_input_shape(data: TrainingData, input_shape: tuple[int | None, ...]) -
                     f"{data.source}: {key}: {got[0]} features per sample, the model expects {expected[0]}"
                 )
             raise DataError(f"{data.source}: {key}: samples of shape {got}, the model expects {expected}")
+
+
+def check_targets(data: TrainingData, output_shape: tuple[int | None, ...]) -> None:
+    """Raise :class:`DataError` when ``y_train``/``y_val`` cannot be the targets of the model's output.
+
+    ``output_shape`` excludes the batch dimension.  Targets of the output's shape (one-hot,
+    regression) fit; one label per sample (shape ``()`` or ``(1,)``) with several outputs is read
+    as class ids, which must lie in ``0 .. outputs − 1``.  Anything else of the output's rank must
+    match it dimension by dimension (``None`` matches any size); other layouts are left to the loss.
+    """
+    expected = tuple(output_shape)
+    for key in ("y_train", "y_val"):
+        y = getattr(data, key)
+        got = y.shape[1:]
+        if len(expected) == 1 and expected[0] is not None and int(expected[0]) > 1 and got in ((), (1,)):
+            n_classes = int(expected[0])
+            if np.issubdtype(y.dtype, np.floating) and not np.all(np.mod(y, 1) == 0):
+                continue  # not class ids: the loss decides
+            low, high = int(np.min(y)), int(np.max(y))
+            if low < 0 or high >= n_classes:
+                raise DataError(
+                    f"{data.source}: {key}: class ids {low}..{high}, the model has {n_classes} outputs"
+                )
+        elif len(got) == len(expected) and any(e is not None and int(e) != g for e, g in zip(expected, got)):
+            raise DataError(f"{data.source}: {key}: targets of shape {got}, the model outputs {expected}")
