@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from hls_opt.config import IOType, LayerConfig, Strategy
+from hls_opt.config import DEFAULT_LAYER_CONFIG, IOType, LayerConfig, Strategy
 from hls_opt.config import parse_strategy as parse_config_strategy
 from hls_opt.errors import ConfigError
 from hls_opt.ir.nodes import ConvND, WeightedNode
@@ -54,10 +54,8 @@ from hls_opt.structures import mult_shape, zero_reuse_groups
 
 logger = logging.getLogger(__name__)
 
-#: hls4ml's default layer configuration (``config_from_keras_model`` defaults, API.md §1).
-DEFAULT_CONFIG = LayerConfig(
-    weight=DEFAULT_PRECISION, bias=DEFAULT_PRECISION, result=DEFAULT_PRECISION, accum=DEFAULT_PRECISION
-)
+#: hls4ml's default layer configuration (the config module's, for nodes without a config).
+DEFAULT_CONFIG = DEFAULT_LAYER_CONFIG
 
 
 def parse_strategy(value: Any) -> Strategy:

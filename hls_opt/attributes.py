@@ -31,7 +31,15 @@ from typing import Any
 
 import numpy as np
 
-from hls_opt.config import IOType, LayerConfig, Strategy, load_config, parse_io_type, parse_strategy
+from hls_opt.config import (
+    DEFAULT_LAYER_CONFIG,
+    IOType,
+    LayerConfig,
+    Strategy,
+    load_config,
+    parse_io_type,
+    parse_strategy,
+)
 from hls_opt.errors import ConfigError
 from hls_opt.ir import nodes as ir
 from hls_opt.ir.graph import Graph
@@ -295,7 +303,7 @@ def attributes_from_graph(graph: Graph, names: list[str] | None = None) -> dict[
             input_shape = [tuple(s) for s in node.input_shapes]
         args: dict[str, Any] = {}
         if isinstance(node, (ir.Dense, ir.Conv1D, ir.Conv2D)):
-            config = node.config if node.config is not None else _default_layer_config()
+            config = node.config if node.config is not None else DEFAULT_LAYER_CONFIG
             args["hls4ml_attributes"] = hls4mlAttributes.from_layer_config(node.n_in, node.n_out, config)
         result[name] = LayerAttributes(
             name,
@@ -310,12 +318,6 @@ def attributes_from_graph(graph: Graph, names: list[str] | None = None) -> dict[
             node=node,
         )
     return result
-
-
-def _default_layer_config() -> LayerConfig:
-    from hls_opt.config import resolve_layer_config
-
-    return resolve_layer_config(None, "", "")
 
 
 def _model_layer_names(model: Any) -> list[str]:

@@ -35,6 +35,7 @@ from hls_opt.precision import (
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "DEFAULT_LAYER_CONFIG",
     "DEFAULT_PRECISION",
     "IOType",
     "LayerConfig",
@@ -88,6 +89,13 @@ class LayerConfig:
     strategy: Strategy = Strategy.LATENCY
     io_type: IOType = IOType.PARALLEL
     parallelization_factor: int = 1
+
+
+#: hls4ml's settings for a layer no config mentions: ``fixed<16,6>`` everywhere, reuse factor 1,
+#: Latency, io_parallel (``config_from_keras_model`` defaults, API.md §1).
+DEFAULT_LAYER_CONFIG = LayerConfig(
+    weight=DEFAULT_PRECISION, bias=DEFAULT_PRECISION, result=DEFAULT_PRECISION, accum=DEFAULT_PRECISION
+)
 
 
 # --------------------------------------------------------------------------------------------

@@ -109,19 +109,19 @@ def _kind(attrs: Any) -> str | None:
 
 
 def _config_from_hls4ml_attributes(h: Any) -> Any:
-    from hls_opt.backends.fpga import DEFAULT_CONFIG, as_precision, parse_strategy
-    from hls_opt.config import IOType
+    from hls_opt.backends.fpga import as_precision, parse_strategy
+    from hls_opt.config import DEFAULT_LAYER_CONFIG, IOType, LayerConfig
 
     if h is None:
-        return DEFAULT_CONFIG
+        return DEFAULT_LAYER_CONFIG
     weight = as_precision(getattr(h, "weight_precision", None))
     result = as_precision(getattr(h, "output_precision", None))
     io = str(getattr(h, "io_type", "io_parallel") or "io_parallel")
-    return DEFAULT_CONFIG.__class__(
+    return LayerConfig(
         weight=weight,
         bias=weight,
         result=result,
-        accum=DEFAULT_CONFIG.accum,
+        accum=DEFAULT_LAYER_CONFIG.accum,
         reuse_factor=max(1, int(getattr(h, "reuse_factor", 1) or 1)),
         strategy=parse_strategy(getattr(h, "strategy", "Latency")),
         io_type=IOType.STREAM if io.lower() == "io_stream" else IOType.PARALLEL,
