@@ -93,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--backend", default="vivado")
     opt.add_argument("--loss", help="Keras loss name (default: the model's compile config)")
     opt.add_argument(
-        "--metric", help="Keras metric name (default: the model's compile config, else accuracy)"
+        "--metric",
+        help="Keras metric name (default: the model's compile config, else accuracy for a "
+        "classification loss, else the loss)",
     )
     opt.add_argument(
         "--optimizer", help="Keras optimizer name (default: the model's compile config, else adam)"

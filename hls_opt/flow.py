@@ -258,6 +258,16 @@ def metric_increasing(metric: Any) -> bool:
     return True
 
 
+def default_metric(loss: Any) -> tuple[Any, bool]:
+    """``(metric, lower_is_better)`` when neither the caller nor the model names a metric:
+    ``'accuracy'`` for a classification loss (cross-entropy, hinge), else the loss itself (so a
+    regression model is not scored by thresholding its outputs at 0.5)."""
+    name = _metric_name(loss).lower() if loss is not None else ""
+    if loss is None or any(word in name for word in ("crossentropy", "hinge")):
+        return "accuracy", False
+    return loss, True
+
+
 def compile_for_keras(model: Any, loss: Any, optimizer: Any, metric: Any) -> None:
     """Compile a (new) model with fresh copies of the training settings so it saves with them."""
     import keras
@@ -374,7 +384,9 @@ def convert_and_optimize(
     - ``objective``: a registered name (``'dsp'``, ``'bram'``, ``'dsp+bram'``, …), a comma string
       or list of names, or an estimator class.
     - ``loss``/``optimizer``/``metric``: default to the model's compile config; with data, a loss
-      from neither is a :class:`ConfigError`.  ``increasing`` defaults from the metric's name.
+      from neither is a :class:`ConfigError`.  No metric from either: ``'accuracy'`` for a
+      classification loss, else the loss (lower is better).  ``increasing`` defaults from the
+      metric's name.
     - ``passes``: the pass list (default :func:`hls_opt.passes.default_flow`).
     - ``output_dir``: when given, :meth:`OptimizationResult.save` is called on it.
     """
@@ -422,9 +434,14 @@ def convert_and_optimize(
     from_model = training_settings_from_model(keras_model)
     loss = loss if loss is not None else from_model.get("loss")
     optimizer = optimizer if optimizer is not None else from_model.get("optimizer", "adam")
-    metric = metric if metric is not None else from_model.get("metric", "accuracy")
     if training_data is not None and loss is None:
         raise ConfigError("loss: the model has no compile config with a loss and none was given (--loss)")
+    if metric is None:
+        metric = from_model.get("metric")
+    if metric is None:
+        metric, lower_is_better = default_metric(loss)
+        if increasing is None:
+            increasing = not lower_is_better
     if increasing is None:
         increasing = metric_increasing(metric)
 

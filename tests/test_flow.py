@@ -372,12 +372,10 @@ def test_every_objective_fine_tunes_through_the_flow(objective, resource):
         assert units[-1] == 10 and sum(units[:-1]) < 64 + 32
 
 
-@pytest.mark.slow
-def test_a_lower_is_better_metric_accepts_steps_within_rtol():
-    # Regression y = x0 − x1 + noise, fitted exactly by a 4→1 Dense with kernel [1, −1, 0, 0]:
-    # pruning half of the 4 kernel weights (params objective) removes the two zeros, so every step
-    # scores exactly the baseline MSE.  "Within rtol = 0.9" for MSE means ≤ baseline / 0.9; the
-    # flow used to pass rtol on unchanged, so MSE ≤ 0.9 · baseline was asked and every step failed.
+def _exact_regression(compile_loss=None, **flow_args):
+    """y = x0 − x1 + noise, fitted exactly by a 4→1 Dense with kernel [1, −1, 0, 0], through the
+    flow with the params objective at 50 %: pruning 2 of the 4 kernel weights removes the two zeros,
+    so every step scores exactly the baseline.  Returns (result, validation MSE of the model)."""
     import keras
 
     import hls_opt
@@ -387,23 +385,41 @@ def test_a_lower_is_better_metric_accepts_steps_within_rtol():
     y = (X[:, :1] - X[:, 1:2] + 0.1 * rng.normal(size=(96, 1))).astype("float32")
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, name="out")])
     model.set_weights([np.array([[1.0], [-1.0], [0.0], [0.0]], "float32"), np.zeros(1, "float32")])
+    if compile_loss is not None:
+        model.compile("adam", compile_loss)
+    val_mse = float(np.mean((X[64:, :1] - X[64:, 1:2] - y[64:]) ** 2))
     result = hls_opt.convert_and_optimize(
         model,
         None,
         data=(X[:64], y[:64], X[64:], y[64:]),
         objective="params",
         scheduler="constant:0.5:0.5",
-        loss="mse",
-        metric="mse",  # lower is better: increasing defaults to False from the name
         epochs=2,
         batch_size=32,
-        rtol=0.9,
         optimize_kwargs={"tuner": "Manual", "regularization_range": [0.0]},
+        **flow_args,
     )
+    return result, val_mse
+
+
+@pytest.mark.slow
+def test_a_lower_is_better_metric_accepts_steps_within_rtol():
+    # "Within rtol = 0.9" for MSE means ≤ baseline / 0.9; the flow used to pass rtol on unchanged,
+    # so MSE ≤ 0.9 · baseline was asked and every step failed, even those scoring the baseline.
+    result, _ = _exact_regression(loss="mse", metric="mse", rtol=0.9)  # increasing: False from the name
     steps = result.report["steps"]
     assert steps and all(s["accepted"] for s in steps)
     assert result.report["final_metric"] <= result.report["baseline_metric"] / 0.9
     np.testing.assert_array_equal(result.model.get_layer("out").get_weights()[0][2:], 0.0)
+
+
+@pytest.mark.slow
+def test_a_model_compiled_with_a_regression_loss_only_is_scored_by_that_loss():
+    # No metric anywhere and an MSE loss: 'accuracy' (the classification default) would threshold
+    # continuous targets at 0.5; the validation metric is the loss itself, lower is better.
+    result, val_mse = _exact_regression(compile_loss="mse", rtol=0.9)
+    assert result.report["baseline_metric"] == pytest.approx(val_mse, rel=1e-5)
+    assert result.report["steps"] and all(s["accepted"] for s in result.report["steps"])
 
 
 # ----------------------------------------------------------------------------------------------
