@@ -128,13 +128,9 @@ def resolve_matmul(backend: FPGABackend, node: Any, input_precision: Any = None)
     cfg: LayerConfig = node.config if getattr(node, "config", None) is not None else DEFAULT_CONFIG
     n_in, n_out = mult_shape(node.kernel.shape)
     is_conv = isinstance(node, ConvND)
-    strategy = parse_strategy(cfg.strategy)
     io_type = IOType(getattr(cfg.io_type, "value", cfg.io_type) or IOType.PARALLEL.value)
     rf = max(1, int(cfg.reuse_factor or 1))
-    # hls4ml's fallbacks (vivado_backend.py init_dense / init_conv*): unrolled needs RF > 1 and,
-    # for convolutions, io_stream; otherwise it becomes Resource.
-    if strategy is Strategy.RESOURCE_UNROLLED and (rf == 1 or (is_conv and io_type is IOType.PARALLEL)):
-        strategy = Strategy.RESOURCE
+    strategy = backend.implemented_strategy(parse_strategy(cfg.strategy), rf, is_conv, io_type)
     if strategy in (Strategy.RESOURCE, Strategy.RESOURCE_UNROLLED):
         valid = hls4ml_valid_reuse_factors(n_in, n_out)
         if strategy is Strategy.RESOURCE_UNROLLED and len(valid) > 1:
@@ -307,6 +303,18 @@ class FPGABackend(Backend):
             return 0
         return self.dsp_per_multiplier(data, weight)
 
+    def implemented_strategy(
+        self, strategy: Strategy, rf: int, is_conv: bool = False, io_type: IOType = IOType.STREAM
+    ) -> Strategy:
+        """The strategy hls4ml really implements for a layer configured with ``strategy``.
+
+        Vivado/Vitis (``vivado_backend.py`` ``init_dense`` / ``init_conv*``): the unrolled strategy
+        needs RF > 1 and, for convolutions, io_stream; otherwise it becomes Resource.
+        """
+        if strategy is Strategy.RESOURCE_UNROLLED and (rf == 1 or (is_conv and io_type is IOType.PARALLEL)):
+            return Strategy.RESOURCE
+        return strategy
+
     # -- reuse factors ---------------------------------------------------------------------------------
 
     def valid_reuse_factors(self, node: Any, strategy: Any = None) -> list[int]:
@@ -322,7 +330,8 @@ class FPGABackend(Backend):
         if strategy is None:
             cfg = getattr(node, "config", None)
             strategy = cfg.strategy if cfg is not None else Strategy.LATENCY
-        if parse_strategy(strategy) is Strategy.RESOURCE_UNROLLED:
+        # (the strategy a layer gets at an RF > 1: the unrolled one where the backend has it)
+        if self.implemented_strategy(parse_strategy(strategy), 2) is Strategy.RESOURCE_UNROLLED:
             valid = [rf for rf in valid[:-1] if rf > 1]
         return valid
 

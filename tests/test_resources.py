@@ -363,6 +363,29 @@ def test_oneapi_dsp_geometry():
     assert be.estimate(dense(ones(16, 8), rf=4, strategy=R), input_precision=P16).bram == 13
 
 
+def test_oneapi_implements_every_dense_as_resource():
+    # hls4ml's oneAPI backend (oneapi_backend.py init_dense / init_conv1d / init_conv2d) sets
+    # strategy 'resource' whatever the config says and snaps RF with the maximum included;
+    # the unrolled code generator is a Vivado/Vitis pass.  So Latency and ResourceUnrolled cost
+    # what Resource costs: Dense 16→8 at RF 4 → BF = 128/4 = 32 multipliers (zeros save none),
+    # 16×16 products two per block → 16 blocks.
+    be = get_backend("oneapi")
+    half_zero = zero_rows((16, 8), 4, list(range(16)))  # 16 of the 32 reuse rows all zero
+    for strategy in (L, R, RU):
+        node = dense(half_zero, rf=4, strategy=strategy)
+        assert be.estimate(node, input_precision=P16).dsp == 16, strategy
+    # RF = 128 = n_in·n_out is valid for Resource (include_max_rf) but not for the unrolled strategy:
+    # oneAPI keeps 128 → BF 1 → one multiplier; 24-bit weights need a whole 27×27 block → 1
+    # (the unrolled rule would snap to 64 → 2 multipliers → 2 blocks).
+    node = dense(ones(16, 8), w="ap_fixed<24,8>", rf=128, strategy=RU)
+    assert be.estimate(node, input_precision=P16).dsp == 1
+    assert be.valid_reuse_factors(dense(ones(16, 8), rf=128, strategy=RU))[-1] == 128
+    # The Vivado model keeps hls4ml's Vivado rules: Latency folds ⌊64/4⌋ = 16 of 32, unrolled drops
+    # the 16 empty rows.
+    assert vivado(dense(half_zero, rf=4, strategy=L)).dsp == 16
+    assert vivado(dense(half_zero, rf=4, strategy=RU)).dsp == 16
+
+
 # --------------------------------------------------------------------------------------------------
 # reuse factors
 

@@ -7,14 +7,17 @@ through the entry point ``oneapi = "hls_opt.backends.oneapi:register"`` of the g
 DSP geometry (Intel Agilex / Stratix 10 variable-precision DSP block): one block holds either
 two independent signed 18×19 multipliers or one signed 27×27 multiplier; wider products tile
 onto several 27×27 blocks.  Multiplier counts per strategy are hls4ml's (shared with the
-Vivado model, :mod:`hls_opt.backends.fpga`); weights of Resource layers with RF > 1 go to M20K
-blocks (512×40 … 16K×1).
+Vivado model, :mod:`hls_opt.backends.fpga`), except that hls4ml's oneAPI backend implements every
+Dense / Conv layer as Resource whatever its ``Strategy`` (``oneapi_backend.py`` ``init_dense`` /
+``init_conv1d`` / ``init_conv2d`` set ``strategy = 'resource'``; the unrolled code generator is a
+Vivado/Vitis pass); weights of Resource layers with RF > 1 go to M20K blocks (512×40 … 16K×1).
 """
 
 from __future__ import annotations
 
 from hls_opt.backends.fpga import M20K, FPGABackend, signed_width, tiles
 
+from hls_opt.config import IOType, Strategy
 from hls_opt.precision import Precision
 from hls_opt.resources import ceil_div, register_backend
 
@@ -24,6 +27,12 @@ class OneAPIBackend(FPGABackend):
 
     name = "oneapi"
     memory = M20K
+
+    def implemented_strategy(
+        self, strategy: Strategy, rf: int, is_conv: bool = False, io_type: IOType = IOType.STREAM
+    ) -> Strategy:
+        """Always Resource (hls4ml's oneAPI backend ignores the configured strategy)."""
+        return Strategy.RESOURCE
 
     def fits_half_block(self, data: Precision, weight: Precision) -> bool:
         """Whether the product fits one 18×19 half of a DSP block (either orientation)."""
