@@ -269,19 +269,24 @@ def default_metric(loss: Any) -> tuple[Any, bool]:
 
 
 def compile_for_keras(model: Any, loss: Any, optimizer: Any, metric: Any) -> None:
-    """Compile a (new) model with fresh copies of the training settings so it saves with them."""
+    """Compile a (new) model with fresh copies of the training settings so it saves with them.
+
+    The metric goes in by its Keras name; one Keras does not know (a plain callable) is left out.
+    """
     import keras
 
-    opt = optimizer
-    if opt is not None and not isinstance(opt, str):
-        opt = type(opt).from_config(opt.get_config())
-    metrics = (
-        [metric] if isinstance(metric, str) else ([keras.metrics.get(_metric_name(metric))] if metric else [])
-    )
+    from hls_opt.keras.training import fresh_loss, fresh_optimizer
+
+    metrics = []
+    if metric:
+        try:
+            metrics = [metric if isinstance(metric, str) else keras.metrics.get(_metric_name(metric))]
+        except ValueError:
+            logger.info("metric %s: not a Keras metric; the returned model is compiled without it", metric)
     try:
-        model.compile(optimizer=opt or "adam", loss=loss, metrics=metrics)
+        model.compile(optimizer=fresh_optimizer(optimizer), loss=fresh_loss(loss), metrics=metrics)
     except (ValueError, TypeError):
-        model.compile(optimizer=opt or "adam", loss=loss)
+        model.compile(optimizer=fresh_optimizer(optimizer), loss=fresh_loss(loss))
 
 
 # ------------------------------------------------------------------------------------------

@@ -422,6 +422,25 @@ def test_a_model_compiled_with_a_regression_loss_only_is_scored_by_that_loss():
     assert result.report["steps"] and all(s["accepted"] for s in result.report["steps"])
 
 
+def test_the_returned_model_is_compiled_whatever_form_the_metric_took():
+    # A plain callable (API.md §1) has no Keras name: the model is compiled without it, not a
+    # ValueError after the whole optimization.  The caller's optimizer object is not shared.
+    import keras
+
+    from hls_opt.flow import compile_for_keras
+
+    def within_ten_percent(y_true, y_pred):
+        return float(np.mean(np.abs(y_pred - y_true) <= 0.1 * np.abs(y_true)))
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    given = keras.optimizers.SGD(0.5)
+    compile_for_keras(model, "mse", given, within_ten_percent)
+    assert model.compiled and model.optimizer is not given
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.5)
+    compile_for_keras(model, "mse", None, keras.metrics.MeanAbsoluteError())
+    assert model.compiled
+
+
 # ----------------------------------------------------------------------------------------------
 # data loading and progress
 
