@@ -178,8 +178,9 @@ def multipliers(mm: MatMul, kernel: np.ndarray) -> int:
         return 0
     if mm.strategy is Strategy.LATENCY or rf == 1:
         # Latency cap (core_templates.py): DIV_ROUNDUP(n, RF) - n_zeros / RF; Resource RF=1 folds
-        # constant zeros the same way (RF = 1: one multiplier per non-zero weight).
-        return max(0, ceil_div(mm.n, rf) - nz // rf)
+        # constant zeros the same way (RF = 1: one multiplier per non-zero weight), in each of the
+        # io_parallel conv Resource kernel's unrolled pixel copies (copies is 1 for Latency).
+        return max(0, ceil_div(mm.n, rf) - nz // rf) * mm.copies
     if mm.strategy is Strategy.RESOURCE:
         return mm.block_factor * mm.copies
     # ResourceUnrolled, RF > 1 (unrolled_codegen.py): ceil(n / min(n_in, RF)) - all-zero reuse groups.

@@ -190,6 +190,12 @@ DSP_TABLE = [
         "io_parallel Resource, ParallelizationFactor 4: the pixel loop of a partition is unrolled → 4 × 12",
     ),
     (
+        conv2d(ones(3, 3, 3, 4), (8, 8), rf=1, strategy=R, pf=4),
+        432,
+        "io_parallel Resource at RF 1, PF 4: nnet_conv2d_resource.h unrolls the 4 pixels of a "
+        "partition over the block_factor = 108 products (no ALLOCATION cap) → 4 × 108",
+    ),
+    (
         conv2d(ones(3, 3, 3, 4), (8, 8), rf=9, strategy=R, pf=3),
         24,
         "PF 3 does not divide the 64 pixels; hls4ml (vivado_backend.py init_conv2d) snaps it to the "
