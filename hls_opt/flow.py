@@ -326,8 +326,11 @@ class OptimizationResult:
         parent = target.parent if str(target.parent) else Path(".")
         if target.exists() and not target.is_dir():
             raise ConfigError(f"{target}: exists and is not a directory")
-        parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+        except OSError as exc:  # a folder the user cannot write to is bad input, not an internal error
+            raise ConfigError(f"{target}: cannot create the output folder ({exc.strerror or exc})") from None
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

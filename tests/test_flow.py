@@ -256,6 +256,14 @@ def test_save_writes_everything_or_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary folder left behind
 
 
+def test_an_output_folder_that_cannot_be_created_is_a_config_error_naming_it(tmp_path):
+    (tmp_path / "file").write_text("x")  # a file where the output folder's parent should be
+    ok = OptimizationResult(model=_FakeModel(), hls_config={"Model": {}}, graph=None, report=REPORT)
+    with pytest.raises(ConfigError, match="file/out: cannot create the output folder"):
+        ok.save(tmp_path / "file" / "out", plots=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
 def test_plots_are_written_when_matplotlib_is_there(tmp_path):
     pytest.importorskip("matplotlib")
     from hls_opt.report import write_plots
