@@ -113,15 +113,9 @@ class OptimizationOutcome:
 
 def resolve_objective(objective: Any) -> Any:
     """An estimator class or instance from a class, an instance or a registered name (API.md §3)."""
-    try:
-        from hls_opt.objectives import get_objective
-    except ImportError:  # pragma: no cover - only before hls_opt.objectives landed
-        get_objective = None
-    if get_objective is not None:
-        return get_objective(objective)
-    if isinstance(objective, str):
-        raise ConfigError(f"objective {objective!r}: no objective registry available")
-    return objective
+    from hls_opt.objectives import get_objective
+
+    return get_objective(objective)
 
 
 def _mro_names(objective: Any) -> list[str]:
@@ -445,11 +439,13 @@ def run_optimization(
             pruned = int(sum(int(np.sum(~sel.keep[n] & ~sel.shared[n])) for n in sel.keep))
         result = clone_model(model)
         result.set_weights(final_weights)
-        reduced = False
         if reduce_structures is None:
             reduce_structures = reduces_structures(objective)
-        if best is not None and reduce_structures:
-            result, reduced = _reduce(result)
+        reduced = bool(best is not None and reduce_structures)
+        if reduced:
+            from hls_opt.keras.reduction import reduce_model
+
+            result = reduce_model(result)
         if reduced:
             final_metric_value = metric(y_val, Predictor(result)(X_val))
         keras_metric = metric.keras_metric()
@@ -486,15 +482,6 @@ def run_optimization(
         regularization_strength=float(strength),
         reduced=reduced,
     )
-
-
-def _reduce(model: Any) -> tuple[Any, bool]:
-    try:
-        from hls_opt.keras.reduction import reduce_model
-    except ImportError:  # pragma: no cover - only before hls_opt.keras.reduction landed
-        logger.warning("hls_opt.keras.reduction is not available; pruned neurons stay in the model")
-        return model, False
-    return reduce_model(model), True
 
 
 def _choose_strength(
