@@ -446,7 +446,6 @@ def run_optimization(
             from hls_opt.keras.reduction import reduce_model
 
             result = reduce_model(result)
-        if reduced:
             final_metric_value = metric(y_val, Predictor(result)(X_val))
         keras_metric = metric.keras_metric()
         result.compile(
