@@ -19,6 +19,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from hls_opt.structures import group_sizes
+
 logger = logging.getLogger(__name__)
 
 
@@ -29,7 +31,7 @@ class GroupRegularizer(keras.regularizers.Regularizer):
     def __init__(self, ids: Any, n_groups: int, alpha: float = 0.0, beta: float = 0.0) -> None:
         self.ids = np.asarray(ids, dtype=np.int32)
         self.n_groups = int(n_groups)
-        sizes = np.bincount(self.ids.reshape(-1), minlength=self.n_groups).astype("float32")
+        sizes = group_sizes(self.ids, self.n_groups).astype("float32")
         self._flat_ids = keras.ops.convert_to_tensor(self.ids.reshape(-1))
         self._sizes = keras.ops.convert_to_tensor(np.maximum(sizes, 1.0))
         self._sqrt_sizes = keras.ops.convert_to_tensor(np.sqrt(np.maximum(sizes, 1.0)))
