@@ -222,7 +222,8 @@ class LayerAttributes:
         if node is not None and node.config is not None and hls is not None:
             synced = _config_following(node.config, hls)
             if synced != node.config:
-                node.config = synced  # our own copy of the node (attributes never share the graph's)
+                # A new node object: the one passed in may be the caller's (a graph's node).
+                node = self._node = dataclasses.replace(node, config=synced)
         return node
 
     @node.setter

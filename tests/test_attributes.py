@@ -299,6 +299,21 @@ def test_node_config_follows_edits_of_the_hls4ml_attributes(mlp):
     assert attrs["fc2"].node.config.reuse_factor == 1
 
 
+def test_reading_node_does_not_change_a_node_the_caller_passed_in():
+    # A hand-built LayerAttributes may wrap the caller's own node (e.g. graph.node('d')); syncing
+    # it with args['hls4ml_attributes'] (RF 4 here, the node says 1) must give the attributes a
+    # changed copy, not rewrite the caller's node.
+    from hls_opt.config import DEFAULT_LAYER_CONFIG
+
+    node = Dense(name="d", weights={"kernel": np.ones((4, 2), np.float32)}, config=DEFAULT_LAYER_CONFIG)
+    hls = hls4mlAttributes(4, 2, "io_parallel", "Resource", P16, P16, 4)
+    la = LayerAttributes(
+        "d", Dense, [], (4, 2), (4,), (2,), False, None, {"hls4ml_attributes": hls}, node=node
+    )
+    assert la.node.config.reuse_factor == 4 and la.node.config.strategy.value == "Resource"
+    assert node.config is DEFAULT_LAYER_CONFIG and node.config.reuse_factor == 1
+
+
 def test_attributes_are_independent_of_the_model(mlp):
     before = [w.copy() for w in mlp.get_weights()]
     config = mlp.get_config()
