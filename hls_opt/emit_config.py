@@ -24,7 +24,7 @@ import copy
 import logging
 from typing import Any
 
-from hls_opt.config import IOType, Strategy
+from hls_opt.config import IOType, Strategy, parse_io_type
 
 logger = logging.getLogger(__name__)
 
@@ -97,10 +97,9 @@ def emit_hls_config(
     elif "Strategy" not in model_cfg:
         model_cfg["Strategy"] = Strategy.LATENCY.value
 
-    if io_type is not None:
-        cfg["IOType"] = IOType(io_type).value
-    else:
-        cfg["IOType"] = IOType(cfg.get("IOType", IOType.PARALLEL.value)).value
+    cfg["IOType"] = parse_io_type(
+        io_type if io_type is not None else cfg.get("IOType", IOType.PARALLEL)
+    ).value
     return cfg
 
 

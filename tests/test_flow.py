@@ -171,6 +171,13 @@ def test_unrolled_spelling_is_accepted_but_never_emitted():
     assert cfg["LayerType"]["Dense"]["Strategy"] == "ResourceUnrolled"
 
 
+def test_emitted_io_type_is_written_in_hls4ml_spelling_whatever_the_users_case():
+    # the config reader accepts any letter case (config.parse_io_type); emitting must too
+    cfg = emit_hls_config(dense_graph(), {"Model": {"Strategy": "Latency"}, "IOType": "IO_Stream"})
+    assert cfg["IOType"] == "io_stream"
+    assert emit_hls_config(dense_graph(), None, io_type="IO_PARALLEL")["IOType"] == "io_parallel"
+
+
 def test_emitted_config_round_trips_through_yaml(tmp_path):
     cfg = emit_hls_config(rewritten_graph(), USER, {"fc"})
     save_config(cfg, tmp_path / "c.yml")
