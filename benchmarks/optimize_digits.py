@@ -81,7 +81,7 @@ def measured_resource(name: str, model) -> float:
     return float(sum(k.size // 4 - zero_reuse_groups(k, 4) for k in kernels))
 
 
-def run(objective_name: str, model, split, ranking: str):
+def run(objective_name: str, model, split, ranking: str, tuner: str | None = None):
     import keras
 
     from hls_opt.attributes import get_attributes_from_keras_model
@@ -122,6 +122,7 @@ def run(objective_name: str, model, split, ranking: str):
         0.975,
         cutoff_bad_trials=cutoff,
         ranking_metric=ranking,
+        tuner=tuner,
     )
     wall = time.perf_counter() - start
     return out, wall
@@ -136,7 +137,14 @@ def main() -> None:
         help="seeds 0..N-1 (each a new split and baseline); accuracies averaged, median wall time",
     )
     parser.add_argument("--ranking", default="l1")
+    parser.add_argument(
+        "--tuner",
+        default="builtin",
+        choices=["builtin", "Bayesian"],
+        help="regularisation search: hls-opt's built-in one (default) or keras-tuner's Bayesian",
+    )
     args = parser.parse_args()
+    tuner = None if args.tuner == "builtin" else args.tuner
 
     runs: dict[str, list[tuple]] = {"params": [], "flops": [], "dsp": []}
     for seed in range(args.seeds):
@@ -144,7 +152,7 @@ def main() -> None:
         model = baseline_model(split, seed)
         base_test = accuracy(model, split["X_test"], split["y_test"])
         for name in runs:
-            out, wall = run(name, model, split, args.ranking)
+            out, wall = run(name, model, split, args.ranking, tuner)
             before, after = measured_resource(name, model), measured_resource(name, out.model)
             t = out.timings
             runs[name].append(
@@ -166,7 +174,7 @@ def main() -> None:
     )
     print(
         f"digits 64-64-32-10, PolynomialScheduler(5, 0.5), 5 epochs/step, batch 64, rtol 0.975, "
-        f"ranking {args.ranking}, seeds {args.seeds} (accuracy/resources: mean; times: median)"
+        f"ranking {args.ranking}, search {args.tuner}, seeds {args.seeds} (accuracy/resources: mean; times: median)"
     )
     print(header)
     print("-" * len(header))
