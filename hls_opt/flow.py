@@ -249,13 +249,21 @@ def _metric_name(metric: Any) -> str:
     return str(getattr(metric, "name", None) or getattr(metric, "__name__", "") or type(metric).__name__)
 
 
+#: Name fragments of lower-is-better metrics (Keras' names and aliases, and their class names).
+_LOWER_IS_BETTER = (
+    "loss", "error", "crossentropy", "hinge", "mse", "mae", "mape", "msle",
+    "divergence", "kld", "poisson", "logcosh", "false_neg", "false_pos", "falseneg", "falsepos",
+)  # fmt: skip
+
+
 def metric_increasing(metric: Any) -> bool:
     """Whether higher is better for a metric: accuracy-, AUC-, precision/recall-like → True;
-    loss/error-like → False; unknown → True."""
-    name = _metric_name(metric).lower()
-    if any(word in name for word in ("loss", "error", "crossentropy", "hinge", "mse", "mae", "mape", "msle")):
-        return False
-    return True
+    loss/error/divergence-like and false-positive/negative counts → False; unknown → True.
+    A Keras metric object is also judged by its class, so a renamed ``MeanSquaredError`` stays lower-is-better."""
+    names = [_metric_name(metric).lower()]
+    if not isinstance(metric, str) and hasattr(metric, "name"):  # Keras metric / loss objects
+        names.append(type(metric).__name__.lower())
+    return not any(word in name for name in names for word in _LOWER_IS_BETTER)
 
 
 def default_metric(loss: Any) -> tuple[Any, bool]:

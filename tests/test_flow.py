@@ -437,6 +437,37 @@ def test_a_model_compiled_with_a_regression_loss_only_is_scored_by_that_loss():
     assert result.report["steps"] and all(s["accepted"] for s in result.report["steps"])
 
 
+@pytest.mark.parametrize(
+    "metric, higher_is_better",
+    [
+        ("accuracy", True),
+        ("auc", True),
+        ("mse", False),
+        ("sparse_categorical_crossentropy", False),
+        # lower is better although the name has no "loss"/"error" in it
+        ("kl_divergence", False),
+        ("kld", False),
+        ("poisson", False),
+        ("logcosh", False),
+        ("false_negatives", False),
+    ],
+)
+def test_the_metric_direction_follows_from_its_name(metric, higher_is_better):
+    from hls_opt.flow import metric_increasing
+
+    assert metric_increasing(metric) is higher_is_better
+
+
+def test_a_renamed_keras_metric_keeps_the_direction_of_its_class():
+    import keras
+
+    from hls_opt.flow import metric_increasing
+
+    assert metric_increasing(keras.metrics.MeanSquaredError(name="val_score")) is False
+    assert metric_increasing(keras.metrics.KLDivergence()) is False
+    assert metric_increasing(keras.metrics.CategoricalAccuracy(name="acc")) is True
+
+
 def test_the_returned_model_is_compiled_whatever_form_the_metric_took():
     # A plain callable (API.md §1) has no Keras name: the model is compiled without it, not a
     # ValueError after the whole optimization.  The caller's optimizer object is not shared.
