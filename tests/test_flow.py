@@ -525,6 +525,11 @@ def test_training_data_from_tuple_dict_and_npz(tmp_path):
         ((np.zeros((5, 3)), np.zeros(5), np.zeros((2, 4)), np.zeros(2)), "X_val: samples of shape"),
         ((np.zeros((5, 3)), np.zeros(5), np.zeros((2, 3))), "sequence of 3"),
         ((np.array(["a", "b"]), np.zeros(2), np.zeros((2, 3)), np.zeros(2)), "X_train: expected numbers"),
+        # a NaN in the data turns every loss and metric into NaN far from the cause
+        (
+            (np.zeros((2, 3)), np.zeros(2), np.zeros((2, 3)), np.array([0.0, np.nan])),
+            "y_val: 1 value is not finite",
+        ),
         ({"X_train": np.zeros((2, 1))}, "missing y_train, X_val, y_val"),
         (42, "expected a 4-tuple"),
     ],

@@ -79,6 +79,12 @@ def _check_array(value: Any, key: str, source: str) -> np.ndarray:
         raise DataError(f"{source}: {key}: expected numbers, got dtype {array.dtype}")
     if array.ndim == 0 or array.shape[0] == 0:
         raise DataError(f"{source}: {key}: expected at least one sample, got shape {array.shape}")
+    if np.issubdtype(array.dtype, np.inexact):
+        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+        if bad:
+            raise DataError(
+                f"{source}: {key}: {bad} value{'s are' if bad > 1 else ' is'} not finite (NaN or inf)"
+            )
     return array
 
 
