@@ -235,3 +235,45 @@ def test_conv_io_stream_resource_unrolled_matches_hls4ml(tmp_path):
         node = _node(kind, "conv", k, rf, Strategy.RESOURCE_UNROLLED, IOType.STREAM)
         assert _ours(node) == limit, (kind, kshape, rf)
         assert products == np.count_nonzero(k)
+
+
+def test_conv_parallelization_factor_snapping_matches_hls4ml(tmp_path):
+    """io_parallel Resource convolutions unroll the pixels of one partition: hls4ml snaps the
+    ParallelizationFactor to a divisor of the output pixels and writes ``n_partitions = pixels / PF``
+    into the conv's config; our multiplier count is ``block_factor × PF`` at that snapped PF.
+    Conv2D 3×3×3→4 on an 8×8 input: 6×6 = 36 output pixels, n_in = 27, RF 9 → block factor 12;
+    PF 5 → 4 (4 and 6 tie; the smaller) → 48; PF 7 → 6 → 72; PF 50 → 36 → 432."""
+    import keras
+
+    backend = get_backend("vivado")
+    for pf in (5, 7, 50):
+        model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="conv")])
+        hm, out = _convert(
+            model,
+            {"conv": {"Strategy": "Resource", "ReuseFactor": 9, "ParallelizationFactor": pf}},
+            "io_parallel",
+            tmp_path,
+            f"pf{pf}",
+        )
+        layer = hm.graph["conv"]
+        structs = _config_structs(out)
+        cfg, mult = structs[f"config{layer.index}"], structs[f"config{layer.index}_mult"]
+        hls_pf = 36 // cfg["n_partitions"]
+        assert layer.get_attr("parallelization_factor") == hls_pf
+        node = Conv2D(
+            name="conv",
+            weights={"kernel": np.ones((3, 3, 3, 4), "float32")},
+            config=LayerConfig(
+                weight=P16,
+                bias=P16,
+                result=P16,
+                accum=P16,
+                reuse_factor=9,
+                strategy=Strategy.RESOURCE,
+                io_type=IOType.PARALLEL,
+                parallelization_factor=pf,
+            ),
+            output_shape=(6, 6, 4),
+        )
+        block_factor = -(-mult["n_in"] * mult["n_out"] // mult["reuse_factor"])
+        assert backend.estimate(node, input_precision=P16).dsp == block_factor * hls_pf, pf
