@@ -39,3 +39,53 @@ def test_accuracy_by_name_follows_the_label_format(labels):
 def test_an_unknown_metric_name_is_a_config_error_naming_it():
     with pytest.raises(ConfigError, match="validation_metric 'no_such_metric'"):
         ValidationMetric("no_such_metric", Y_SPARSE)
+
+
+def _run_with_data(X_train, y_train, X_val, y_val):
+    from hls_opt.attributes import get_attributes_from_keras_model
+    from hls_opt.keras.optimize import run_optimization
+    from hls_opt.scheduler import ConstantScheduler
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    return run_optimization(
+        model,
+        get_attributes_from_keras_model(model),
+        "params",
+        ConstantScheduler(update_step=0.5, final_sparsity=0.5),
+        X_train,
+        y_train,
+        X_val,
+        y_val,
+        8,
+        2,
+        "adam",
+        "mse",
+        "mse",
+        False,
+        1.1,
+        tuner=None,
+    )
+
+
+@pytest.mark.parametrize(
+    "broken, needle",
+    [
+        # the same checks and messages as the flow's data loader (hls_opt.data), before any training
+        ({"X_val": np.array([[0.0, np.nan, 0.0], [0.0, 0.0, 0.0]])}, "X_val: 1 value is not finite"),
+        ({"y_train": np.zeros((3, 2))}, "y_train: 3 samples but X_train has 4"),
+        ({"X_val": np.zeros((2, 4))}, r"X_val: samples of shape \(4,\), but X_train's are \(3,\)"),
+        ({"y_val": None}, "y_val"),
+    ],
+)
+def test_optimize_model_names_the_array_that_is_wrong(broken, needle):
+    from hls_opt.errors import DataError
+
+    data = {
+        "X_train": np.zeros((4, 3)),
+        "y_train": np.zeros((4, 2)),
+        "X_val": np.zeros((2, 3)),
+        "y_val": np.zeros((2, 2)),
+    }
+    data.update(broken)
+    with pytest.raises(DataError, match=needle):
+        _run_with_data(**data)

@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from hls_opt.errors import ConfigError, DataError
+from hls_opt.data import load_training_data
+from hls_opt.errors import ConfigError
 from hls_opt.keras.masking import (
     SUPPORTED_METRICS,
     achieved_resources,
@@ -150,17 +151,6 @@ def _check_scheduler(scheduler: Any) -> None:
             )
 
 
-def _check_data(X: Any, y: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
-    if X is None or y is None:
-        raise DataError(f"{what}: X and y are required")
-    X, y = np.asarray(X), np.asarray(y)
-    if X.ndim == 0 or y.ndim == 0 or X.dtype == object:
-        raise DataError(f"{what}: expected array-like X and y (numpy arrays), got {type(X).__name__}")
-    if len(X) == 0 or len(X) != len(y):
-        raise DataError(f"{what}: X has {len(X)} samples and y has {len(y)}; need the same, non-zero number")
-    return X, y
-
-
 def _probe_sparsity(scheduler: Any) -> float:
     """The sparsity the regularisation search prunes to: the middle of the scheduler's targets (≤ 0.9)."""
     sim = copy.deepcopy(scheduler)
@@ -241,8 +231,8 @@ def run_optimization(
             raise ConfigError(f"tuner {tuner!r}: expected None or one of {', '.join(SUPPORTED_TUNERS)}")
         if int(batch_size) < 1:
             raise ConfigError(f"batch_size {batch_size}: must be ≥ 1")
-        X_train, y_train = _check_data(X_train, y_train, "training data")
-        X_val, y_val = _check_data(X_val, y_val, "validation data")
+        # the flow's data checks (numbers, finite, sample counts, matching shapes), naming the array
+        X_train, y_train, X_val, y_val = load_training_data((X_train, y_train, X_val, y_val)).as_tuple()
         rrange = DEFAULT_REGULARIZATION_RANGE if regularization_range is None else list(regularization_range)
         metric = ValidationMetric(validation_metric, y_val)
         loss = fresh_loss(loss_fn)
