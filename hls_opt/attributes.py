@@ -44,6 +44,7 @@ from hls_opt.errors import ConfigError
 from hls_opt.ir import nodes as ir
 from hls_opt.ir.graph import Graph
 from hls_opt.precision import AutoPrecision, Precision, parse_fixed_precision
+from hls_opt.resources import input_precision_of
 from hls_opt.structures import StructureType
 
 __all__ = [
@@ -306,6 +307,8 @@ def attributes_from_graph(graph: Graph, names: list[str] | None = None) -> dict[
         if isinstance(node, (ir.Dense, ir.Conv1D, ir.Conv2D)):
             config = node.config if node.config is not None else DEFAULT_LAYER_CONFIG
             args["hls4ml_attributes"] = hls4mlAttributes.from_layer_config(node.n_in, node.n_out, config)
+            # what the layer multiplies (the producer's output type), read by hls-opt's estimators
+            args["input_precision"] = input_precision_of(graph, node)
         result[name] = LayerAttributes(
             name,
             _layer_type(node),

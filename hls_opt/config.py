@@ -78,7 +78,9 @@ class LayerConfig:
 
     Precedence when resolving: LayerName > LayerType > Model.  Precisions are concrete (``auto``
     has been replaced by the next level's value).  ``reuse_factor`` and ``parallelization_factor``
-    are positive integers.
+    are positive integers.  ``activation_result`` is the result type of the activation hls4ml
+    splits off this layer (``Dense(activation='relu')`` named ``d`` → hls4ml layer ``d_relu``),
+    i.e. what the next layer reads; ``None`` when the layer has no split-off activation.
     """
 
     weight: Precision
@@ -89,6 +91,12 @@ class LayerConfig:
     strategy: Strategy = Strategy.LATENCY
     io_type: IOType = IOType.PARALLEL
     parallelization_factor: int = 1
+    activation_result: Precision | None = None
+
+    @property
+    def output(self) -> Precision:
+        """The type of what the next layer reads: the split-off activation's result, else ``result``."""
+        return self.activation_result if self.activation_result is not None else self.result
 
 
 #: hls4ml's settings for a layer no config mentions: ``fixed<16,6>`` everywhere, reuse factor 1,

@@ -367,8 +367,9 @@ def available_backends() -> list[str]:
 # whole graphs
 
 
-def _input_precision_of(graph: Any, node: Any) -> Any:
-    """The result precision of ``node``'s first producer, when the graph knows it."""
+def input_precision_of(graph: Any, node: Any) -> Any:
+    """The type of the data ``node`` multiplies: its first producer's output type (the result of
+    the activation hls4ml splits off the producer, if any, else its result), when the graph knows it."""
     inputs = getattr(node, "inputs", None) or []
     if not inputs:
         return None
@@ -377,7 +378,7 @@ def _input_precision_of(graph: Any, node: Any) -> Any:
     except Exception:
         return None
     cfg = getattr(producer, "config", None)
-    result = getattr(cfg, "result", None)
+    result = getattr(cfg, "output", None)
     return result if hasattr(result, "width") else None
 
 
@@ -389,7 +390,7 @@ def estimate_graph(graph: Any, backend: str | Backend = "vivado") -> dict[str, R
     be = get_backend(backend)
     out: dict[str, ResourceVector] = {}
     for node in graph.nodes():
-        out[node.name] = be.estimate(node, input_precision=_input_precision_of(graph, node))
+        out[node.name] = be.estimate(node, input_precision=input_precision_of(graph, node))
     return out
 
 
@@ -498,6 +499,7 @@ __all__ = [
     "table_total",
     "get_backend",
     "hls4ml_valid_reuse_factors",
+    "input_precision_of",
     "load_entry_points",
     "register_backend",
     "total",

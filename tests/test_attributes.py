@@ -314,6 +314,28 @@ def test_reading_node_does_not_change_a_node_the_caller_passed_in():
     assert node.config is DEFAULT_LAYER_CONFIG and node.config.reuse_factor == 1
 
 
+def test_a_split_activations_result_type_is_the_next_layers_input(mlp):
+    # hls4ml splits Dense(activation='relu') 'fc1' into fc1 and fc1_relu, and fc2 multiplies
+    # fc1_relu's output.  With fc1_relu's result ap_ufixed<6,0> (7 bits on a signed multiplier
+    # port, below the 9-bit DSP threshold) fc2's 8·4 = 32 products are built from LUTs: 0 DSPs,
+    # and the DSP objective cannot shrink it.  fc1 reads the 16-bit input: 16·8 = 128 products,
+    # one DSP48E2 each.  (fc1's own result, the pre-activation type, stays ap_fixed<16,6>.)
+    from hls_opt.frontend import from_keras
+    from hls_opt.objectives import get_objective
+    from hls_opt.resources import estimate_graph
+
+    config = {
+        "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"},
+        "LayerName": {"fc1_relu": {"Precision": {"result": "ap_ufixed<6,0>"}}},
+    }
+    est = estimate_graph(from_keras(mlp, config))
+    assert (est["fc1"].dsp, est["fc2"].dsp) == (128, 0)
+    attrs = get_attributes_from_keras_model_and_hls4ml_config(mlp, config)
+    dsp = get_objective("dsp")
+    assert dsp.layer_resources(attrs["fc1"]) == [128] and dsp.layer_resources(attrs["fc2"]) == [0]
+    assert dsp.is_layer_optimizable(attrs["fc2"])[0] is False
+
+
 def test_attributes_are_independent_of_the_model(mlp):
     before = [w.copy() for w in mlp.get_weights()]
     config = mlp.get_config()

@@ -13,6 +13,7 @@ Keras is imported inside the functions so that ``import hls_opt.frontend.keras``
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from hls_opt.config import LayerConfig, hls4ml_layer_class, load_config, resolve_layer_config
+from hls_opt.config import LayerConfig, hls4ml_layers, load_config, resolve_layer_config
 from hls_opt.errors import ModelError
 from hls_opt.ir import nodes as ir
 from hls_opt.ir.graph import Graph
@@ -70,13 +71,20 @@ def _resolve_config(hls_config: Mapping | None, layer: Any) -> LayerConfig:
     """The layer's resolved hls4ml settings (LayerName > LayerType > Model, hls4ml defaults).
 
     ``LayerType`` entries are keyed by hls4ml's class name (``Flatten`` → ``Reshape``,
-    ``MaxPooling2D`` → ``Pooling2D``…), which ``hls4ml_layer_class`` knows.
+    ``MaxPooling2D`` → ``Pooling2D``…), which ``hls4ml_layers`` knows.  An activation hls4ml
+    splits off the layer (``d`` → ``d_relu``) is resolved too: its result type is what the next
+    layer multiplies (``LayerConfig.activation_result``).
     """
     try:
-        hls_class = hls4ml_layer_class(layer)
+        entries = hls4ml_layers(layer)
     except Exception:  # an exotic layer: its Keras class name is the best key we have
-        hls_class = type(layer).__name__
-    return resolve_layer_config(hls_config, layer.name, hls_class)
+        entries = [(layer.name, type(layer).__name__)]
+    config = resolve_layer_config(hls_config, layer.name, entries[0][1])
+    if len(entries) > 1:
+        act_name, act_class = entries[1]
+        act_result = resolve_layer_config(hls_config, act_name, act_class).result
+        config = dataclasses.replace(config, activation_result=act_result)
+    return config
 
 
 def activation_name(value: Any) -> str:
