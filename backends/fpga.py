@@ -324,10 +324,9 @@ class FPGABackend(Backend):
         ``include_max_rf=False``) and 1 (unrolled needs RF > 1; hls4ml would fall back to
         Resource); that list may be empty.  Latency does not constrain RF in hls4ml; the same
         list as Resource is returned (RFs that divide the work evenly)."""
+        valid = super().valid_reuse_factors(node)
         if not getattr(node, "has_kernel", False):
-            return [1]
-        n_in, n_out = mult_shape(node.kernel.shape)
-        valid = hls4ml_valid_reuse_factors(n_in, n_out)
+            return valid
         if strategy is None:
             cfg = getattr(node, "config", None)
             strategy = cfg.strategy if cfg is not None else Strategy.LATENCY

@@ -167,8 +167,8 @@ def bram_saved(be: FPGABackend, v: _core.LayerView, st: _core.Structure, rf: int
 
 
 def _resource_style(v: _core.LayerView) -> bool:
-    s = parse_strategy(v.node.config.strategy)
-    return s in (Strategy.RESOURCE, Strategy.RESOURCE_UNROLLED) and int(v.node.config.reuse_factor or 1) > 1
+    """Weights in a BRAM ROM under the layer's implemented strategy and reuse factor."""
+    return _matmul(_backend(), v).resource_style
 
 
 class VivadoBRAMEstimator(ObjectiveEstimator):
