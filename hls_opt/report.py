@@ -252,8 +252,11 @@ def summary_text(report: Mapping[str, Any]) -> str:
     ]
     for k in resource_keys(tb):
         if tb.get(k) != ta.get(k) and tb.get(k):
-            change = 100.0 * (1 - float(ta.get(k) or 0) / float(tb[k]))
-            lines.append(f"  {RESOURCE_TITLES.get(k, k)}: {_fmt(tb[k])} → {_fmt(ta.get(k))} (−{change:.1f}%)")
+            change = 100.0 * (float(ta.get(k) or 0) / float(tb[k]) - 1)
+            sign = "−" if change < 0 else "+"
+            lines.append(
+                f"  {RESOURCE_TITLES.get(k, k)}: {_fmt(tb[k])} → {_fmt(ta.get(k))} ({sign}{abs(change):.1f}%)"
+            )
     if report.get("baseline_metric") is not None:
         lines.append(
             f"  validation metric: {_fmt(report['baseline_metric'])} → {_fmt(report.get('final_metric'))}"

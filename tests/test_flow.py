@@ -229,6 +229,12 @@ def test_summary_mentions_the_saving_and_the_metric():
     assert "DSP: 32 → 16 (−50.0%)" in text and "0.96 → 0.95" in text
 
 
+def test_summary_shows_an_increase_with_a_plus_sign():
+    # BRAM 4 → 5 is +25 %, not "−-25.0%"
+    rep = {"total": {"before": {"bram": 4}, "after": {"bram": 5}}}
+    assert "BRAM: 4 → 5 (+25.0%)" in summary_text(rep)
+
+
 def test_report_json_is_plain_json():
     rep = dict(REPORT, extra=np.float32(0.5), arr=np.arange(2))
     assert json.loads(report_json(rep))["arr"] == [0, 1]
