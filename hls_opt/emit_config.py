@@ -107,8 +107,3 @@ def _is_opaque(node: Any) -> bool:
     from hls_opt.ir.nodes import Opaque
 
     return isinstance(node, Opaque)
-
-
-def io_type_of(cfg: dict) -> str:
-    """The IO type to pass to hls4ml's converter for an emitted config."""
-    return str(cfg.get("IOType", IOType.PARALLEL.value))

@@ -517,7 +517,7 @@ def convert_and_optimize(
         plan=context.plan,
         objective=objective_label(objective),
         rewritten=sorted(context.rewritten),
-        io_type=str(emitted.get("IOType")),
+        io_type=emitted["IOType"],
         notes=context.notes,
         extra={"passes": [{"name": n, "changed": c} for n, c in results]},
     )
@@ -527,7 +527,7 @@ def convert_and_optimize(
         graph=graph,
         report=report,
         plan=context.plan,
-        io_type=str(emitted.get("IOType")),
+        io_type=emitted["IOType"],
         passes=results,
     )
     if output_dir is not None:

@@ -29,7 +29,7 @@ def is_quiet() -> bool:
 
 
 def force_bars(force: bool = True) -> None:
-    """Show bars even when stderr is not a terminal (the CLI does this unless ``-q``)."""
+    """Show bars even when stderr is not a terminal (tests; ``-q`` still silences them)."""
     _state["force"] = bool(force)
 
 
