@@ -31,16 +31,22 @@ RESOURCE_TITLES = {
     "memory_bits": "mem bits",
 }
 
-#: Which report resources an objective name targets (for a step's "achieved" figure).
+#: Which report resource each objective name targets (for a step's "achieved" figure); a
+#: combined objective ('dsp+bram', 'bram+dsp') targets the resources of its parts.
 OBJECTIVE_RESOURCES = {
-    "dsp": ("dsp",),
-    "bram": ("bram",),
-    "ff": ("ff",),
-    "flops": ("flops",),
-    "params": ("params",),
-    "memory": ("memory_bits",),
-    "dsp+bram": ("dsp", "bram"),
+    "dsp": "dsp",
+    "bram": "bram",
+    "ff": "ff",
+    "flops": "flops",
+    "params": "params",
+    "memory": "memory_bits",
 }
+
+
+def objective_resources(objective: str | None) -> tuple[str, ...]:
+    """The report resources an objective label targets (``()`` for an unknown label)."""
+    parts = str(objective or "").lower().split("+")
+    return tuple(OBJECTIVE_RESOURCES[p] for p in parts if p in OBJECTIVE_RESOURCES)
 
 
 def jsonable(value: Any) -> Any:
@@ -153,7 +159,7 @@ def build_report(
     for step in plan.steps if plan is not None else ():
         step = dict(step)
         if step.get("achieved") is None:
-            keys = OBJECTIVE_RESOURCES.get(str(objective_name), tuple(total_after))
+            keys = objective_resources(objective_name) or tuple(total_after)
             step["achieved"] = {k: total_after.get(k) for k in keys if k in total_after}
         steps.append(step)
 

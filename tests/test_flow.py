@@ -235,6 +235,20 @@ def test_summary_shows_an_increase_with_a_plus_sign():
     assert "BRAM: 4 → 5 (+25.0%)" in summary_text(rep)
 
 
+def test_one_shot_step_reports_the_objective_resources_in_either_order():
+    # '--optimize bram,dsp' is labelled 'bram+dsp': the step's figure is DSP and BRAM, as for 'dsp+bram'
+    from hls_opt.passes import PruningPlan
+
+    from hls_opt.report import build_report
+
+    step = {"target": 0.5, "achieved": None, "metric": None, "accepted": True}
+    plan = PruningPlan(objective="bram+dsp", mode="one-shot", target=0.5, steps=(step,))
+    g = dense_graph()
+    for label in ("bram+dsp", "dsp+bram"):
+        rep = build_report(g, g, "vivado", plan=plan, objective=label)
+        assert set(rep["steps"][0]["achieved"]) == {"dsp", "bram"}
+
+
 def test_report_json_is_plain_json():
     rep = dict(REPORT, extra=np.float32(0.5), arr=np.arange(2))
     assert json.loads(report_json(rep))["arr"] == [0, 1]
