@@ -219,6 +219,16 @@ def test_unsavable_layers_do_not_enlarge_the_budget():
     assert sel.keep["a"].sum() == 4 and sel.keep["a"][4:].all()
 
 
+def test_non_finite_ranking_values_name_the_layer():
+    # diverged weights (NaN) in layer 'b' only: the error says which layer
+    from hls_opt.errors import DataError
+
+    a, b = _groups("a", np.zeros(2), 1), _groups("b", np.zeros(2), 1)
+    values = {"a": (np.array([1.0, 2.0]), None), "b": (np.array([np.nan, 1.0]), None)}
+    with pytest.raises(DataError, match="layer b: the ranking gave 1 non-finite value"):
+        select_groups([a, b], values, 0.5)
+
+
 def test_sharing_chosen_when_it_loses_less_than_pruning():
     # group 0: prune loses 1.0, share loses 0.1 → shared; group 1: prune 0.2, share 0.5 → pruned
     g = _groups("a", np.zeros(3), 1, pruning=True, sharing=True)

@@ -354,6 +354,9 @@ def select_groups(
             if not np.any(g.savings > 0) or not (g.pruning or g.sharing):
                 continue
             v, use_share = item_value(g)
+            bad = int(np.sum(~np.isfinite(v)))
+            if bad:  # NaN/inf weights (diverged training) or a NaN gradient / curvature estimate
+                raise DataError(f"layer {g.name}: the ranking gave {bad} non-finite value(s)")
             item_layer += [g.name] * g.n_groups
             item_group.append(np.arange(g.n_groups))
             vals.append(v)
@@ -365,8 +368,6 @@ def select_groups(
         w = np.concatenate(wts, axis=1).astype(np.int64)
         ids = np.concatenate(item_group)
         flags = np.concatenate(share_flags)
-        if not np.all(np.isfinite(v)):
-            raise DataError("ranking produced non-finite values")
         capacity = np.floor((1.0 - sparsity) * w.sum(axis=1) + 1e-9).astype(np.int64)
         kept = np.zeros(v.size, dtype=bool)
         kept[_knapsack(v, w, capacity, knapsack_solver)] = True
