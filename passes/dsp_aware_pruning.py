@@ -17,6 +17,8 @@ from typing import Any
 from hls_opt.passes.plan import PruningPlan
 from hls_opt.passes.registry import Pass, PassContext, register_pass
 
+from hls_opt.errors import ConfigError
+
 logger = logging.getLogger(__name__)
 
 
@@ -69,7 +71,7 @@ def final_sparsity(scheduler: Any) -> float:
     """The scheduler's final target (hls4ml's schedulers keep it as ``final_sparsity``)."""
     value = getattr(scheduler, "final_sparsity", None)
     if value is None:
-        raise TypeError(f"scheduler {type(scheduler).__name__}: has no final_sparsity")
+        raise ConfigError(f"scheduler {type(scheduler).__name__}: has no final_sparsity")
     return float(value)
 
 

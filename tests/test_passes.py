@@ -346,6 +346,15 @@ def test_reduce_pass_removes_a_dead_neuron_and_keeps_reuse_factors_valid():
     assert graph.node("out").config.reuse_factor in (1, 7)
 
 
+def test_a_scheduler_without_final_sparsity_is_a_config_error():
+    from hls_opt.passes.dsp_aware_pruning import final_sparsity
+
+    from hls_opt.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="scheduler object: has no final_sparsity"):
+        final_sparsity(object())
+
+
 def test_objectives_resolve_from_names_lists_and_classes():
     from hls_opt.passes.dsp_aware_pruning import objective_label, resolve_objective
 
