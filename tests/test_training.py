@@ -89,3 +89,12 @@ def test_optimize_model_names_the_array_that_is_wrong(broken, needle):
     data.update(broken)
     with pytest.raises(DataError, match=needle):
         _run_with_data(**data)
+
+
+def test_an_unknown_loss_or_optimizer_name_is_a_config_error_naming_it():
+    from hls_opt.keras.training import fresh_loss, fresh_optimizer
+
+    with pytest.raises(ConfigError, match="loss_fn 'no_such_loss'"):
+        fresh_loss("no_such_loss")
+    with pytest.raises(ConfigError, match="optimizer 'no_such_optimizer'"):
+        fresh_optimizer("no_such_optimizer")

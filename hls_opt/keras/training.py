@@ -32,7 +32,10 @@ def fresh_optimizer(optimizer: Any) -> Any:
     if optimizer is None:
         return keras.optimizers.Adam()
     if isinstance(optimizer, str):
-        return keras.optimizers.get(optimizer)
+        try:
+            return keras.optimizers.get(optimizer)
+        except ValueError:
+            raise ConfigError(f"optimizer {optimizer!r}: not a Keras optimizer name") from None
     try:
         return type(optimizer).from_config(optimizer.get_config())
     except Exception as exc:  # a hand-written optimizer without a round-trippable config
@@ -44,7 +47,10 @@ def fresh_optimizer(optimizer: Any) -> Any:
 def fresh_loss(loss_fn: Any) -> Any:
     """The loss as a callable; Keras loss objects are rebuilt from their config (they are stateless)."""
     if isinstance(loss_fn, str):
-        return keras.losses.get(loss_fn)
+        try:
+            return keras.losses.get(loss_fn)
+        except ValueError:
+            raise ConfigError(f"loss_fn {loss_fn!r}: not a Keras loss name") from None
     if isinstance(loss_fn, keras.losses.Loss):
         try:
             return type(loss_fn).from_config(loss_fn.get_config())
