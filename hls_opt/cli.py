@@ -116,16 +116,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _int_arg(value: str, field: str, minimum: int = 1) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{field}: expected an integer >= {minimum}, got '{value}'") from None
-    if number < minimum:
-        raise ConfigError(f"{field}: expected an integer >= {minimum}, got '{value}'")
-    return number
-
-
 def _check_output_dir(path: str, field: str = "--output") -> Path:
     out = Path(path)
     if out.exists() and not out.is_dir():
@@ -166,12 +156,12 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 
     # Everything below until the Keras import is cheap and TensorFlow-free.
     rtol = flow.check_rtol(args.rtol, "--rtol")
-    epochs = _int_arg(args.epochs, "--epochs")
+    epochs = flow.check_positive_int(args.epochs, "--epochs")
     if args.data and epochs < 2:
         raise ConfigError(
             f"--epochs: must be at least 2 with --data (the last epoch of a step is unmasked rewinding), got {epochs}"
         )
-    batch_size = _int_arg(args.batch_size, "--batch-size")
+    batch_size = flow.check_positive_int(args.batch_size, "--batch-size")
     objective = _named("--optimize", flow.check_objective, args.optimize)
     backend = _named("--backend", flow.check_backend, args.backend)
     try:
@@ -233,9 +223,13 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from hls_opt import flow
+
     out = _check_output_dir(args.output)
-    epochs = _int_arg(args.epochs, "--epochs") if args.epochs is not None else None
-    baseline_epochs = _int_arg(args.baseline_epochs, "--baseline-epochs") if args.baseline_epochs else None
+    epochs = flow.check_positive_int(args.epochs, "--epochs") if args.epochs is not None else None
+    baseline_epochs = (
+        flow.check_positive_int(args.baseline_epochs, "--baseline-epochs") if args.baseline_epochs else None
+    )
     _import_keras()
     text = run_demo(out, epochs=epochs, baseline_epochs=baseline_epochs)
     print(text)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import numbers
 import os
 import shutil
 import tempfile
@@ -52,15 +53,23 @@ def check_rtol(rtol: Any, field_name: str = "rtol") -> float:
 
 
 def check_positive_int(value: Any, field_name: str, minimum: int = 1) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int,))
-        and not (isinstance(value, float) and value.is_integer())
-    ):
+    """``value`` as an int ≥ ``minimum``: a Python or numpy integer, a whole float, or its decimal
+    text (what the command line passes); ConfigError naming ``field_name`` otherwise."""
+    number = None
+    if isinstance(value, str):
+        try:
+            number = int(value.strip())
+        except ValueError:
+            pass
+    elif isinstance(value, bool):
+        pass  # True is not an epoch count
+    elif isinstance(value, numbers.Integral):
+        number = int(value)
+    elif isinstance(value, numbers.Real) and float(value).is_integer():
+        number = int(value)
+    if number is None or number < minimum:
         raise ConfigError(f"{field_name}: expected an integer >= {minimum}, got {value!r}")
-    if int(value) < minimum:
-        raise ConfigError(f"{field_name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return number
 
 
 def check_objective(objective: Any) -> Any:

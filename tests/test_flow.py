@@ -85,6 +85,31 @@ def test_default_scheduler_is_five_polynomial_steps_to_half():
 
 
 @pytest.mark.parametrize(
+    "value, expected",
+    [
+        (5, 5),
+        (np.int64(5), 5),
+        (5.0, 5),
+        ("7", 7),
+        (" 7 ", 7),
+        (0, None),
+        (True, None),
+        (2.5, None),
+        ("x", None),
+    ],
+)
+def test_positive_integers_from_python_numpy_or_the_command_line(value, expected):
+    # numpy integers (epochs=np.int64(5)) are integers; the CLI passes the text it was given
+    from hls_opt.flow import check_positive_int
+
+    if expected is None:
+        with pytest.raises(ConfigError, match="epochs: expected an integer >= 1"):
+            check_positive_int(value, "epochs")
+    else:
+        assert check_positive_int(value, "epochs") == expected
+
+
+@pytest.mark.parametrize(
     "value, ok",
     [
         (1.0, True),
