@@ -394,6 +394,7 @@ def convert_and_optimize(
     ranking_metric: str = "l1",
     local: bool = False,
     knapsack_solver: str = "auto",
+    tuner: str | None = None,
     optimize_kwargs: Mapping[str, Any] | None = None,
 ) -> OptimizationResult:
     """Optimize a trained Keras model for the hardware hls4ml will build from it.
@@ -413,6 +414,9 @@ def convert_and_optimize(
       classification loss, else the loss (lower is better).  ``increasing`` defaults from the
       metric's name.
     - ``passes``: the pass list (default :func:`hls_opt.passes.default_flow`).
+    - ``tuner``: how the regularisation strength is searched: ``None`` (default) is hls-opt's
+      built-in search, cheap and deterministic; ``'Bayesian'`` uses keras-tuner when installed.
+      (``optimize_model`` keeps hls4ml's default ``'Bayesian'``.)
     - ``output_dir``: when given, :meth:`OptimizationResult.save` is called on it.
     """
     from hls_opt import progress
@@ -499,7 +503,7 @@ def convert_and_optimize(
         ranking_metric=ranking_metric,
         local=local,
         knapsack_solver=knapsack_solver,
-        optimize_kwargs=dict(optimize_kwargs or {}),
+        optimize_kwargs={"tuner": tuner, **(optimize_kwargs or {})},
     )
     with progress.progress("optimizing", total=len(flow)) as bar:
 

@@ -651,3 +651,29 @@ def test_bars_are_drawn_when_forced(capsys):
         assert "crunching" in capsys.readouterr().err
     finally:
         progress.force_bars(False)
+
+
+@pytest.mark.parametrize("kwargs, expected", [({}, None), ({"tuner": "Bayesian"}, "Bayesian")])
+def test_the_flow_uses_the_built_in_regularisation_search_unless_asked(monkeypatch, kwargs, expected):
+    # convert_and_optimize is hls-opt's own front door: its default search is the cheap,
+    # deterministic built-in one even when keras-tuner is installed (optimize_model keeps
+    # hls4ml's 'Bayesian').  The flow itself is stopped right where it would start.
+    keras = pytest.importorskip("keras")
+    import hls_opt
+    import hls_opt.passes
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_run_flow(graph, flow, context, **_):
+        seen.update(context.optimize_kwargs)
+        raise Stop
+
+    monkeypatch.setattr(hls_opt.passes, "run_flow", fake_run_flow)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    X, y = np.zeros((8, 4), np.float32), np.zeros((8, 2), np.float32)
+    with pytest.raises(Stop):
+        hls_opt.convert_and_optimize(model, data=(X, y, X, y), loss="mse", epochs=2, **kwargs)
+    assert seen["tuner"] == expected
