@@ -659,8 +659,9 @@ def test_the_flow_uses_the_built_in_regularisation_search_unless_asked(monkeypat
     # deterministic built-in one even when keras-tuner is installed (optimize_model keeps
     # hls4ml's 'Bayesian').  The flow itself is stopped right where it would start.
     keras = pytest.importorskip("keras")
-    import hls_opt
     import hls_opt.passes
+
+    import hls_opt
 
     seen = {}
 
