@@ -420,7 +420,7 @@ def convert_and_optimize(
     - ``output_dir``: when given, :meth:`OptimizationResult.save` is called on it.
     """
     from hls_opt import progress
-    from hls_opt.data import check_input_shape, check_targets, load_training_data
+    from hls_opt.data import check_input_shape, check_targets, check_targets_for_loss, load_training_data
     from hls_opt.passes import PassContext, TrainingSettings, default_flow, get_pass
 
     # 1. Values (no files, no TensorFlow).
@@ -465,6 +465,9 @@ def convert_and_optimize(
     optimizer = optimizer if optimizer is not None else from_model.get("optimizer", "adam")
     if training_data is not None and loss is None:
         raise ConfigError("loss: the model has no compile config with a loss and none was given (--loss)")
+    if training_data is not None and _single_output(keras_model):
+        outputs = keras_model.output_shape[-1] if len(keras_model.output_shape) == 2 else None
+        check_targets_for_loss(training_data, loss, outputs)
     if metric is None:
         metric = from_model.get("metric")
     if metric is None:

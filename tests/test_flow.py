@@ -678,3 +678,37 @@ def test_the_flow_uses_the_built_in_regularisation_search_unless_asked(monkeypat
     with pytest.raises(Stop):
         hls_opt.convert_and_optimize(model, data=(X, y, X, y), loss="mse", epochs=2, **kwargs)
     assert seen["tuner"] == expected
+
+
+@pytest.mark.parametrize(
+    "loss, y_shape, needle",
+    [
+        # one-hot labels (width 3) under a sparse loss: Keras would fail inside fit with a rank error
+        ("sparse_categorical_crossentropy", (12, 3), "expects one class id per sample"),
+        # class ids under a categorical loss
+        ("categorical_crossentropy", (12,), "expects one-hot targets of width 3"),
+    ],
+)
+def test_labels_that_do_not_fit_the_loss_are_a_data_error_before_training(loss, y_shape, needle):
+    keras = pytest.importorskip("keras")
+    import hls_opt
+    from hls_opt.errors import DataError
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    model.compile(loss=loss)
+    X = np.zeros((12, 4), np.float32)
+    y = np.zeros(y_shape, np.float32)
+    with pytest.raises(DataError, match=needle) as info:
+        hls_opt.convert_and_optimize(model, data=(X, y, X, y), epochs=2)
+    assert "y_train" in str(info.value)
+
+
+def test_labels_that_fit_the_loss_pass_the_check():
+    from hls_opt.data import TrainingData, check_targets_for_loss
+
+    X = np.zeros((4, 2), np.float32)
+    ids, onehot = np.array([0, 1, 2, 1]), np.eye(3)[[0, 1, 2, 1]]
+    # sparse loss with ids, categorical loss with one-hot, a regression loss with anything
+    check_targets_for_loss(TrainingData(X, ids, X, ids, "data"), "sparse_categorical_crossentropy", 3)
+    check_targets_for_loss(TrainingData(X, onehot, X, onehot, "data"), "categorical_crossentropy", 3)
+    check_targets_for_loss(TrainingData(X, ids, X, ids, "data"), "mse", 3)

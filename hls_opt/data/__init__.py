@@ -191,3 +191,40 @@ def check_targets(data: TrainingData, output_shape: tuple[int | None, ...]) -> N
                 )
         elif len(got) == len(expected) and any(e is not None and int(e) != g for e, g in zip(expected, got)):
             raise DataError(f"{data.source}: {key}: targets of shape {got}, the model outputs {expected}")
+
+
+def _loss_name(loss: Any) -> str:
+    """A loss's name with underscores dropped, lower-cased (``'sparsecategoricalcrossentropy'``)."""
+    if isinstance(loss, str):
+        name = loss
+    else:
+        name = getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__
+    return str(name).replace("_", "").lower()
+
+
+def check_targets_for_loss(data: TrainingData, loss: Any, n_outputs: int | None) -> None:
+    """Raise :class:`DataError` when the label layout cannot be what ``loss`` expects.
+
+    Keras' sparse categorical losses take one class id per sample; the categorical ones take one
+    column per class.  Handing one layout to the other fails deep inside ``fit`` with a shape
+    error that names neither the data nor the loss, so it is caught here, before training.
+    """
+    if loss is None or not n_outputs or n_outputs < 2:
+        return
+    name = _loss_name(loss)
+    if "categorical" not in name:
+        return
+    sparse = "sparse" in name
+    for key in ("y_train", "y_val"):
+        got = getattr(data, key).shape[1:]
+        one_per_sample = got in ((), (1,))
+        if sparse and not one_per_sample:
+            raise DataError(
+                f"{data.source}: {key}: targets of shape {got} (one-hot?), but the loss {name!r} "
+                "expects one class id per sample; pass class ids or a categorical loss"
+            )
+        if not sparse and one_per_sample:
+            raise DataError(
+                f"{data.source}: {key}: one label per sample, but the loss {name!r} expects one-hot "
+                f"targets of width {n_outputs}; pass one-hot labels or a sparse categorical loss"
+            )
