@@ -98,3 +98,36 @@ def test_an_unknown_loss_or_optimizer_name_is_a_config_error_naming_it():
         fresh_loss("no_such_loss")
     with pytest.raises(ConfigError, match="optimizer 'no_such_optimizer'"):
         fresh_optimizer("no_such_optimizer")
+
+
+def test_optimize_model_names_labels_that_do_not_fit_the_loss():
+    # One-hot targets under a sparse loss: a DataError naming y_train before any training,
+    # where Keras would fail inside fit with a rank error that names neither.
+    import keras
+
+    from hls_opt.errors import DataError
+    from hls_opt.keras import optimize_model
+    from hls_opt.objectives import ParameterEstimator
+    from hls_opt.scheduler import PolynomialScheduler
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    X = np.zeros((12, 4), np.float32)
+    y = np.eye(3, dtype=np.float32)[np.arange(12) % 3]
+    with pytest.raises(DataError, match="y_train.*one class id per sample"):
+        optimize_model(
+            model,
+            None,
+            ParameterEstimator,
+            PolynomialScheduler(2, final_sparsity=0.5),
+            X,
+            y,
+            X,
+            y,
+            4,
+            2,
+            "adam",
+            "sparse_categorical_crossentropy",
+            "accuracy",
+            True,
+            0.9,
+        )

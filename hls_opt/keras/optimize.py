@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from hls_opt.data import load_training_data
+from hls_opt.data import check_targets_for_loss, load_training_data
 from hls_opt.errors import ConfigError
 from hls_opt.keras.masking import (
     SUPPORTED_METRICS,
@@ -232,7 +232,10 @@ def run_optimization(
         if int(batch_size) < 1:
             raise ConfigError(f"batch_size {batch_size}: must be ≥ 1")
         # the flow's data checks (numbers, finite, sample counts, matching shapes), naming the array
-        X_train, y_train, X_val, y_val = load_training_data((X_train, y_train, X_val, y_val)).as_tuple()
+        data = load_training_data((X_train, y_train, X_val, y_val))
+        if len(getattr(model, "outputs", ())) == 1 and len(model.output_shape) == 2:
+            check_targets_for_loss(data, loss_fn, model.output_shape[-1])
+        X_train, y_train, X_val, y_val = data.as_tuple()
         rrange = DEFAULT_REGULARIZATION_RANGE if regularization_range is None else list(regularization_range)
         metric = ValidationMetric(validation_metric, y_val)
         loss = fresh_loss(loss_fn)
