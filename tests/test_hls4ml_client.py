@@ -6,30 +6,21 @@ Needs the hls4ml extra and g++ (hls4ml's ``compile()`` builds a shared library);
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hls4ml_project import unrolled_kernels
 
 hls4ml = pytest.importorskip("hls4ml", reason="the hls4ml extra is not installed")
 pytestmark = [pytest.mark.slow, pytest.mark.hls4ml]
 
-ALLOCATION = re.compile(
-    r"class dense_resource_unrolled_(\w+)\b.*?#pragma HLS ALLOCATION operation instances=mul limit=(\d+)",
-    re.S,
-)
-
 
 def multiplier_limits(project: Path, hls_model) -> dict[str, int]:
     """Layer name → the ``ALLOCATION … mul limit=N`` hls4ml wrote for its unrolled kernel."""
-    by_index = {str(layer.index): layer.name for layer in hls_model.get_layers()}
-    limits: dict[str, int] = {}
-    for path in (project / "firmware").rglob("*.h"):
-        for index, limit in ALLOCATION.findall(path.read_text(errors="replace")):
-            limits[by_index.get(index, index)] = int(limit)
-    return limits
+    names = {layer.index: layer.name for layer in hls_model.get_layers()}
+    return {names.get(index, str(index)): limit for index, (limit, _) in unrolled_kernels(project).items()}
 
 
 def unoptimized_limits(baseline, result, tmp_path, name):

@@ -29,6 +29,8 @@ hls4ml = pytest.importorskip(
     "hls4ml", reason="the hls4ml extra is not installed (pip install hls-opt[hls4ml])"
 )
 
+from hls4ml_project import unrolled_kernels  # noqa: E402
+
 from hls_opt.config import IOType, LayerConfig, Strategy  # noqa: E402
 from hls_opt.ir.nodes import Conv1D, Conv2D, Dense  # noqa: E402
 from hls_opt.precision import parse_fixed_precision  # noqa: E402
@@ -81,17 +83,6 @@ def _convert(model, layer_cfg, io_type, tmp_path, name):
     )
     hm.write()
     return hm, out
-
-
-def _unrolled_limits(out: Path) -> dict[int, tuple[int, int]]:
-    """``{layer index: (ALLOCATION mul limit, product statements)}`` of the generated unrolled kernels."""
-    text = (out / "firmware" / "nnet_utils" / "nnet_code_gen.h").read_text()
-    result = {}
-    for chunk in re.split(r"(?=class dense_resource_unrolled_)", text)[1:]:
-        index = int(re.match(r"class dense_resource_unrolled_(\d+)", chunk).group(1))
-        limit = int(re.search(r"ALLOCATION operation instances=mul limit=(\d+)", chunk).group(1))
-        result[index] = (limit, chunk.count("::product(data["))
-    return result
 
 
 def _config_structs(out: Path) -> dict[str, dict[str, int]]:
@@ -159,7 +150,7 @@ def test_dense_resource_unrolled_matches_hls4ml(tmp_path, io_type):
             for i, (_, _, rf, _) in enumerate(chain)
         }
         hm, out = _convert(model, layer_cfg, io_type, tmp_path, f"dense{c}")
-        limits = _unrolled_limits(out)
+        limits = unrolled_kernels(out)
         for i, (k, (_, _, rf, _pattern)) in enumerate(zip(kernels, chain)):
             layer = hm.graph[f"d{i}"]
             assert layer.get_attr("reuse_factor") == rf, "test case must use an RF hls4ml accepts"
@@ -231,7 +222,7 @@ def test_conv_io_stream_resource_unrolled_matches_hls4ml(tmp_path):
         )
         layer = hm.graph["conv"]
         assert layer.get_attr("reuse_factor") == rf
-        limit, products = _unrolled_limits(out)[layer.index]
+        limit, products = unrolled_kernels(out)[layer.index]
         node = _node(kind, "conv", k, rf, Strategy.RESOURCE_UNROLLED, IOType.STREAM)
         assert _ours(node) == limit, (kind, kshape, rf)
         assert products == np.count_nonzero(k)
