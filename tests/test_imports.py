@@ -14,6 +14,7 @@ import pytest
 # resource models and estimators (what `hls-opt estimate` and a custom estimator need).
 LIGHT_MODULES = [
     "hls_opt",
+    "hls_opt._lazy",
     "hls_opt.errors",
     "hls_opt.precision",
     "hls_opt.config",

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from hls_opt._lazy import lazy_attributes
 
 _LAZY = {
     "optimize_model": ("hls_opt.keras.optimize", "optimize_model"),
@@ -19,17 +19,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module_name, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'hls_opt.keras' has no attribute {name!r}") from None
-    import importlib
-
-    value = getattr(importlib.import_module(module_name), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())
