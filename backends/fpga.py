@@ -50,7 +50,7 @@ from hls_opt.resources import (
     closest_reuse_factor,
     hls4ml_valid_reuse_factors,
 )
-from hls_opt.structures import mult_shape, zero_reuse_groups
+from hls_opt.structures import Grouping, StructureType, mult_shape, zero_reuse_groups
 
 logger = logging.getLogger(__name__)
 
@@ -353,6 +353,67 @@ class FPGABackend(Backend):
             ff=ff,
             **weight_costs(node, k),
         )
+
+    # -- pruning ----------------------------------------------------------------------------------------
+
+    def pruned_config(self, node: Any) -> Any:
+        """The config a pruned layer gets so that hls4ml's generated code skips its zeros.
+
+        - reuse factor > 1: ``ResourceUnrolled`` (``backends/vivado/passes/unrolled_codegen.py``
+          emits no multiplier for an all-zero reuse group; ``Resource`` keeps every multiplier), at
+          the reuse factor nearest the configured one that the unrolled strategy accepts;
+        - reuse factor 1, or a layer with no unrolled-valid reuse factor > 1: ``Latency`` (hls4ml
+          turns unrolled at RF 1 into Resource, which keeps every multiplier; Latency
+          constant-folds each zero weight).
+
+        A convolution built unrolled also needs ``io_stream`` (hls4ml falls back to Resource for
+        io_parallel convolutions, ``vivado_backend.py`` ``init_conv1d`` / ``init_conv2d``); the IO
+        type is model-wide, so the rewrite pass switches every layer when one needs it.
+        """
+        cfg = node.config if getattr(node, "config", None) is not None else DEFAULT_CONFIG
+        rf = int(cfg.reuse_factor)
+        latency = dataclasses.replace(cfg, strategy=Strategy.LATENCY, reuse_factor=1)
+        if rf <= 1:
+            return latency
+        probe = dataclasses.replace(node, config=dataclasses.replace(cfg, strategy=Strategy.RESOURCE_UNROLLED))
+        snapped = int(self.snap_reuse_factor(probe, rf, Strategy.RESOURCE_UNROLLED))
+        if snapped <= 1:
+            return latency
+        if snapped != rf:
+            logger.info("%s: reuse factor %d is not valid for the unrolled strategy; using %d", node.name, rf, snapped)
+        io_type = IOType.STREAM if isinstance(node, ConvND) else cfg.io_type
+        return dataclasses.replace(cfg, strategy=Strategy.RESOURCE_UNROLLED, reuse_factor=snapped, io_type=io_type)
+
+    def grouping_candidates(self, node: Any, fields: tuple[str, ...]) -> list[Grouping]:
+        """The generic candidates; for a BRAM objective on a layer whose weights sit in a ROM,
+        first the reuse rows merged so that one group frees whole blocks (:meth:`bram_consecutive`)."""
+        out = super().grouping_candidates(node, fields)
+        if "bram" in fields:
+            mm = resolve_matmul(self, node)
+            if mm.resource_style:
+                c = self.bram_consecutive(mm)
+                out.insert(0, Grouping(StructureType.PATTERN, pattern_rf=mm.reuse_factor, consecutive=c))
+        return out
+
+    def bram_consecutive(self, mm: MatMul) -> int:
+        """Reuse rows (``w``-bit ROM slices) merged into one group so that a group frees whole blocks.
+
+        The ROM is ``RF`` deep and ``(n/RF)·w`` wide; on the best aspect ratio ``(depth_a, width_a)``
+        removing ``width_a`` bits of width frees ``⌈RF/depth_a⌉`` blocks.  The smallest divisor ``c``
+        of the row count with ``c·w`` a multiple of ``width_a`` (exact savings); else the smallest
+        that wastes < 20 %; else all rows."""
+        w = mm.weight.width
+        n_rows = mm.n // mm.reuse_factor
+        _, width_a = self.memory.best_aspect(mm.reuse_factor, n_rows * w)
+        divisors = [c for c in range(1, n_rows + 1) if n_rows % c == 0]
+        for c in divisors:
+            if (c * w) % width_a == 0:
+                return c
+        for c in divisors:
+            bits = c * w
+            if bits >= width_a and (bits // width_a) * width_a >= 0.8 * bits:
+                return c
+        return n_rows
 
     def product_bits(self, mm: MatMul) -> int:
         """Width of one full-precision product (the register after each multiplier)."""

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from hls_opt.errors import ConfigError, ModelError
+from hls_opt.objectives.adapter import objective_for
+from hls_opt.passes.plan import PLAN_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -73,13 +75,9 @@ def check_positive_int(value: Any, field_name: str, minimum: int = 1) -> int:
 
 
 def check_objective(objective: Any) -> Any:
-    """Resolve an objective name / list of names now, so an unknown name fails before any work."""
-    from hls_opt.passes.dsp_aware_pruning import resolve_objective
-
-    if isinstance(objective, str) and "," in objective:
-        objective = [o.strip() for o in objective.split(",") if o.strip()]
-    resolve_objective(objective)  # RegistryError naming the unknown objective
-    return objective
+    """The core's objective for ``objective`` (:func:`hls_opt.objectives.adapter.objective_for`), now,
+    so an unknown name fails before any work."""
+    return objective_for(objective)
 
 
 def check_backend(backend: str) -> str:
@@ -421,7 +419,7 @@ def convert_and_optimize(
     """
     from hls_opt import progress
     from hls_opt.data import check_input_shape, check_targets, check_targets_for_loss, load_training_data
-    from hls_opt.passes import PassContext, TrainingSettings, default_flow, get_pass
+    from hls_opt.passes import PassContext, default_flow, get_pass
 
     # 1. Values (no files, no TensorFlow).
     rtol = check_rtol(rtol)
@@ -486,13 +484,13 @@ def convert_and_optimize(
 
     graph = from_keras(keras_model, cfg)
     before = graph.copy()
-    context = PassContext(
-        backend=backend,
-        hls_config=cfg,
-        objective=objective,
-        scheduler=sched,
-        data=training_data,
-        training=TrainingSettings(
+    training = None
+    if training_data is not None:
+        from hls_opt.keras.optimize import FineTuneOptions  # imports Keras (the model is loaded by now)
+
+        kwargs = dict(optimize_kwargs or {})
+        tuner = kwargs.pop("tuner", tuner)
+        training = FineTuneOptions(
             loss=loss,
             optimizer=optimizer,
             metric=metric,
@@ -502,11 +500,16 @@ def convert_and_optimize(
             rtol=rtol if increasing else 1.0 / rtol,
             epochs=epochs,
             batch_size=batch_size,
-        ),
-        ranking_metric=ranking_metric,
-        local=local,
-        knapsack_solver=knapsack_solver,
-        optimize_kwargs={"tuner": tuner, **(optimize_kwargs or {})},
+            ranking=ranking_metric,
+            local=local,
+            knapsack_solver=knapsack_solver,
+            tuner=tuner,
+            **kwargs,
+        )
+    else:
+        training = _OneShotOptions(ranking=ranking_metric, local=local, knapsack_solver=knapsack_solver)
+    context = PassContext(
+        backend=backend, objective=objective, scheduler=sched, data=training_data, training=training
     )
     with progress.progress("optimizing", total=len(flow)) as bar:
 
@@ -518,37 +521,65 @@ def convert_and_optimize(
 
         results = run_flow(graph, flow, context, on_pass=on_pass, on_done=on_done)
 
+    rewritten = _rewritten(before, graph)
     user_io = cfg.get("IOType") if isinstance(cfg, Mapping) else None
-    io_type = context.io_type or user_io or "io_parallel"
-    emitted = emit_hls_config(graph, cfg, context.rewritten, io_type=io_type)
+    io_type = "io_stream" if _any_stream(graph) else (user_io or "io_parallel")
+    emitted = emit_hls_config(graph, cfg, rewritten, io_type=io_type)
     new_model = to_keras_model(graph)
     if loss is not None:
         compile_for_keras(new_model, loss, optimizer, metric)
-    from hls_opt.passes.dsp_aware_pruning import objective_label
-
+    plan = graph.annotations.get(PLAN_KEY)
     report = build_report(
         before,
         graph,
         backend,
-        plan=context.plan,
-        objective=objective_label(objective),
-        rewritten=sorted(context.rewritten),
+        plan=plan,
+        objective=objective.label,
+        rewritten=sorted(rewritten),
         io_type=emitted["IOType"],
-        notes=context.notes,
-        extra={"passes": [{"name": n, "changed": c} for n, c in results]},
+        notes=[note for _, r in results for note in r.notes],
+        extra={"passes": [{"name": n, "changed": r.changed} for n, r in results]},
     )
     result = OptimizationResult(
         model=new_model,
         hls_config=emitted,
         graph=graph,
         report=report,
-        plan=context.plan,
+        plan=plan,
         io_type=emitted["IOType"],
-        passes=results,
+        passes=[(n, r.changed) for n, r in results],
     )
     if output_dir is not None:
         result.save(output_dir)
     return result
+
+
+@dataclass(frozen=True)
+class _OneShotOptions:
+    """What one-shot pruning (no data) reads of the training options."""
+
+    ranking: str = "l1"
+    local: bool = False
+    knapsack_solver: str = "auto"
+
+
+def _rewritten(before: Any, after: Any) -> set[str]:
+    """Layers whose configuration (strategy, reuse factor) or kernel shape the passes changed."""
+    out = set()
+    for node in after.nodes():
+        if node.name not in before or node.config is None:
+            continue
+        old = before.node(node.name)
+        shape_changed = node.has_kernel and tuple(old.kernel.shape) != tuple(node.kernel.shape)
+        if shape_changed or (old.config is not None and (old.config.strategy, old.config.reuse_factor) != (node.config.strategy, node.config.reuse_factor)):
+            out.add(node.name)
+    return out
+
+
+def _any_stream(graph: Any) -> bool:
+    from hls_opt.config import IOType
+
+    return any(n.config is not None and n.config.io_type is IOType.STREAM for n in graph.nodes())
 
 
 def _single_input(model: Any) -> bool:

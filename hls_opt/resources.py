@@ -26,6 +26,7 @@ kernel weights, ``memory_bits`` bits to store them.  See ``docs/resources.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import threading
@@ -36,6 +37,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hls_opt.errors import RegistryError
+from hls_opt.structures import Grouping, StructureType
 
 logger = logging.getLogger(__name__)
 
@@ -220,6 +222,83 @@ class Backend:
         if not valid:
             return 1
         return closest_reuse_factor(valid, int(rf))
+
+    # -- pruning: the same cost model, asked what one weight group costs ------------------------
+
+    def pruned_config(self, node: Any) -> Any:
+        """The config the layer should be built with once some of its weights are zero, so that
+        the zeros really save resources (default: its own config).  FPGA backends switch to the
+        strategy whose generated code skips zero weights (:meth:`FPGABackend.pruned_config`)."""
+        return getattr(node, "config", None)
+
+    def pruned_node(self, node: Any) -> Any:
+        """``node`` with :meth:`pruned_config` (the node itself when that changes nothing)."""
+        config = self.pruned_config(node)
+        if config == getattr(node, "config", None):
+            return node
+        return dataclasses.replace(node, config=config)
+
+    def grouping_candidates(self, node: Any, fields: tuple[str, ...]) -> list[Grouping]:
+        """Weight structures the hardware may skip for ``node`` (already :meth:`pruned_node`),
+        finest first: single weights, the rows of the node's reuse factor, whole neurons/filters.
+        :meth:`pruning_grouping` takes the first one whose groups save something of ``fields``."""
+        out = [Grouping(StructureType.UNSTRUCTURED)]
+        config = getattr(node, "config", None)
+        rf = int(getattr(config, "reuse_factor", 1) or 1)
+        if rf > 1 and node.kernel.size % rf == 0:
+            out.append(Grouping(StructureType.PATTERN, pattern_rf=rf))
+        out.append(Grouping(StructureType.STRUCTURED))
+        return out
+
+    def group_savings(
+        self,
+        node: Any,
+        grouping: Grouping,
+        fields: tuple[str, ...],
+        input_precision: Any = None,
+        *,
+        samples: int = 16,
+    ) -> np.ndarray:
+        """What zeroing one group of ``grouping`` saves, per field of ``fields`` (float64, ≥ 0).
+
+        Read off :meth:`estimate` itself.  A knapsack counts every group alike, so the saving must
+        not promise more than pruning groups really gives, one at a time or all together: per
+        field, the smaller of (a) the least that zeroing one group saves, over up to ``samples``
+        groups spread over the kernel, and (b) the mean saving when every group is zeroed, rounded
+        down (memory blocks: 128 bits of a 36-bit-wide block row free 4 blocks alone but 3.56 on
+        average).  A backend with a closed form may override this.
+        """
+        ids, n_groups = grouping.ids(tuple(node.kernel.shape))
+        if n_groups == 0:
+            return np.zeros(len(fields))
+        ones = np.ones(node.kernel.shape, dtype=np.float32)
+        base = self.estimate(node, ones, input_precision)
+        empty = self.estimate(node, np.zeros_like(ones), input_precision)
+        least = np.floor(np.array([base[f] - empty[f] for f in fields], dtype=np.float64) / n_groups)
+        picks = np.unique(np.linspace(0, n_groups - 1, num=min(n_groups, int(samples))).astype(np.int64))
+        for g in picks:
+            kernel = ones.copy()
+            kernel[ids == g] = 0.0
+            after = self.estimate(node, kernel, input_precision)
+            least = np.minimum(least, [base[f] - after[f] for f in fields])
+        return np.maximum(least, 0.0)
+
+    def pruning_grouping(
+        self, node: Any, fields: tuple[str, ...], input_precision: Any = None
+    ) -> tuple[Grouping, np.ndarray] | None:
+        """``(grouping, saving per group)`` for ``node`` (already :meth:`pruned_node`): the first of
+        :meth:`grouping_candidates` whose groups save something of ``fields``; None when no
+        structure saves anything (e.g. a product built from LUTs under the DSP objective)."""
+        if not getattr(node, "has_kernel", False) or node.weights.get("kernel") is None:
+            return None
+        for grouping in self.grouping_candidates(node, fields):
+            try:
+                savings = self.group_savings(node, grouping, fields, input_precision)
+            except ValueError:  # a structure that does not tile this kernel
+                continue
+            if np.any(savings > 0):
+                return grouping, savings
+        return None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

@@ -19,6 +19,7 @@ unrolled code does not instantiate.  ``consecutive`` merges that many adjacent r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
@@ -117,6 +118,45 @@ def group_ids(
     return (rows * n_cols + cols).astype(np.int64), (shape[0] // bh) * n_cols
 
 
+@dataclass(frozen=True)
+class Grouping:
+    """How one layer's kernel splits into groups: a structure and its parameters.
+
+    - ``pattern_rf``: for ``PATTERN``, the reuse factor whose reuse-group rows are the groups
+      (hls4ml's ``pattern_offset`` is ``n_weights // pattern_rf``);
+    - ``consecutive``: for ``PATTERN``, rows merged into one group (hls4ml's ``consecutive_patterns``);
+    - ``block_shape``: for ``BLOCK``, the ``(rows, columns)`` tile of a 2-D kernel.
+    """
+
+    structure: StructureType
+    pattern_rf: int = 1
+    consecutive: int = 1
+    block_shape: tuple[int, int] = (1, 1)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "structure", StructureType.parse(self.structure))
+        object.__setattr__(self, "block_shape", tuple(int(b) for b in self.block_shape))
+
+    def ids(self, kernel_shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
+        """``(ids, n_groups)`` of a kernel of this shape (:func:`group_ids`)."""
+        return group_ids(
+            kernel_shape,
+            self.structure,
+            reuse_factor=self.pattern_rf,
+            block_shape=self.block_shape,
+            consecutive=self.consecutive,
+        )
+
+    @classmethod
+    def from_pattern_offset(cls, kernel_shape: tuple[int, ...], pattern_offset: int, consecutive: int = 1) -> Grouping:
+        """hls4ml's spelling of a pattern: ``pattern_offset`` patterns of ``n / pattern_offset`` weights."""
+        size = int(np.prod(kernel_shape))
+        offset = int(pattern_offset)
+        if offset < 1 or size % offset:
+            raise ValueError(f"pattern_offset {offset} does not divide the {size} weights")
+        return cls(StructureType.PATTERN, pattern_rf=size // offset, consecutive=int(consecutive))
+
+
 def group_sizes(ids: np.ndarray, n_groups: int) -> np.ndarray:
     """Number of weights in each group, shape ``(n_groups,)``."""
     return np.bincount(np.asarray(ids).reshape(-1), minlength=n_groups)
@@ -127,6 +167,14 @@ def group_norms(values: np.ndarray, ids: np.ndarray, n_groups: int, p: int = 1) 
     flat = np.abs(np.asarray(values, dtype=np.float64).reshape(-1))
     sums = np.bincount(np.asarray(ids).reshape(-1), weights=flat**p, minlength=n_groups)
     return sums if p == 1 else sums ** (1.0 / p)
+
+
+def group_means(kernel: np.ndarray, ids: np.ndarray, n_groups: int, sizes: np.ndarray) -> np.ndarray:
+    """Mean weight of every group, shape ``(n_groups,)`` (the value a shared group is frozen at)."""
+    sums = np.bincount(
+        np.asarray(ids).reshape(-1), weights=np.asarray(kernel, dtype=np.float64).reshape(-1), minlength=n_groups
+    )
+    return sums / np.maximum(sizes, 1)
 
 
 def group_nonzero(kernel: np.ndarray, ids: np.ndarray, n_groups: int) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Graph passes (installed as ``hls_opt.passes``): a registry of small named rewrites.
 
-A flow is a list of pass names, run in order by :func:`run_flow` on one shared
-:class:`PassContext`.  Built-in passes: ``dsp-aware-pruning``, ``unrolled-rewrite``, ``reduce``.
+A flow is a list of pass names, run in order by :func:`run_flow` with one read-only
+:class:`PassContext` (the run's settings); passes hand results to each other on the graph.  Built-in passes: ``dsp-aware-pruning``, ``unrolled-rewrite``, ``reduce``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from hls_opt.passes.plan import PruningPlan
 from hls_opt.passes.registry import (
     Pass,
     PassContext,
-    TrainingSettings,
+    PassResult,
     available_passes,
     get_pass,
     register_pass,
@@ -22,8 +22,8 @@ from hls_opt.passes.registry import (
 __all__ = [
     "Pass",
     "PassContext",
+    "PassResult",
     "PruningPlan",
-    "TrainingSettings",
     "available_passes",
     "default_flow",
     "get_pass",
@@ -33,11 +33,10 @@ __all__ = [
 ]
 
 
-def default_flow(objective: object = "dsp") -> list[str]:
-    """The pass list for an objective: prune, then rewrite for the unrolled strategy; the FLOPs
-    objective (structured pruning of neurons/filters) also removes the pruned neurons."""
-    names = objective if isinstance(objective, (list, tuple)) else [objective]
+def default_flow(objective: object) -> list[str]:
+    """The pass list for an objective: prune, then rewrite for the unrolled strategy; an objective
+    whose saving needs the pruned neurons removed (GPU FLOPs: ``reduce_structures``) also reduces."""
     flow = ["dsp-aware-pruning", "unrolled-rewrite"]
-    if any(isinstance(n, str) and n.lower() == "flops" for n in names):
+    if bool(getattr(objective, "reduce_structures", False)):
         flow.append("reduce")
     return flow

@@ -1,70 +1,41 @@
-"""``dsp-aware-pruning``: run the hardware-aware optimization loop and freeze its result as a plan.
+"""``dsp-aware-pruning``: choose which weight groups to remove, fine-tune, and write the result.
 
-Generic over the objective (any registered name or estimator class: DSPs, BRAM, FFs, FLOPs, …).
-With training data in the context it runs the fine-tuning loop (``hls_opt.keras.optimize``),
-honouring ``rtol``; without data it prunes once, post-training, to the scheduler's final sparsity
-(``hls_opt.keras.masking.compute_masks``).  The graph itself is not modified: the
-:class:`~hls_opt.passes.plan.PruningPlan` goes into ``context.plan`` and ``unrolled-rewrite``
-applies it.  ``apply`` returns whether the plan prunes anything.
+Generic over the objective (DSPs, BRAM, FFs, FLOPs, parameters, … or an adapted hls4ml-style
+estimator).  The knapsack problem comes from the graph and the backend's one cost model
+(:func:`hls_opt.selection.problem_for`).  With training data in the context the fine-tuning loop
+runs (:func:`hls_opt.keras.optimize.prune_with_fine_tuning`), honouring ``rtol``; without data
+the graph is pruned once, post-training, to the scheduler's final sparsity.
+
+The pass writes what it decided on the graph: every node gets its fine-tuned weights and every
+pruned kernel becomes ``kernel · mask + offset`` (pruned weights exactly zero, shared ones at
+their group's value); the frozen :class:`~hls_opt.passes.plan.PruningPlan` (masks, steps,
+metrics) goes to ``graph.annotations["pruning_plan"]`` for ``unrolled-rewrite`` and the report.
+It reports ``changed`` only when a weight changed.
 """
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import logging
 from typing import Any
 
-from hls_opt.passes.plan import PruningPlan
-from hls_opt.passes.registry import Pass, PassContext, register_pass
+import numpy as np
 
-from hls_opt.errors import ConfigError
+from hls_opt.emit import to_keras_model
+from hls_opt.errors import ConfigError, ModelError
+from hls_opt.frontend.keras import from_keras
+from hls_opt.passes.plan import PLAN_KEY, PruningPlan
+from hls_opt.passes.registry import Pass, PassResult, register_pass
+from hls_opt.resources import get_backend
+from hls_opt.scheduler import PolynomialScheduler
+from hls_opt.selection import PruningProblem, masks_from_selection, problem_for, select_groups
 
 logger = logging.getLogger(__name__)
 
 
 def default_scheduler() -> Any:
     """hls-opt's default schedule: 5 polynomial steps up to 50 % of the objective's resources."""
-    from hls_opt.scheduler import PolynomialScheduler
-
     return PolynomialScheduler(5, final_sparsity=0.5)
-
-
-def objective_label(objective: Any) -> str:
-    """A printable name for an objective given as a name, a list of names, a class or an instance."""
-    if isinstance(objective, str):
-        return objective
-    if isinstance(objective, (list, tuple)):
-        return "+".join(objective_label(o) for o in objective)
-    return getattr(objective, "__name__", type(objective).__name__)
-
-
-def resolve_objective(objective: Any) -> Any:
-    """An estimator (class) for ``objective``: a registered name, a list of names joined by '+'
-    (``['dsp', 'bram']`` → ``'dsp+bram'``), or a class/instance passed through."""
-    from itertools import permutations
-
-    from hls_opt.errors import RegistryError
-    from hls_opt.objectives import get_objective
-
-    if isinstance(objective, (list, tuple)):
-        if len(objective) == 1:
-            return resolve_objective(objective[0])
-        if not objective or not all(isinstance(o, str) for o in objective):
-            raise RegistryError(
-                "objective: a list must hold registered objective names (e.g. ['dsp', 'bram']); "
-                "to combine estimator classes, register a multi-objective estimator"
-            )
-        names = [o.strip().lower() for o in objective]
-        # 'dsp,bram' and 'bram,dsp' both mean the registered 'dsp+bram'.
-        for order in permutations(names) if len(names) <= 4 else [names]:
-            try:
-                return get_objective("+".join(order))
-            except RegistryError:
-                continue
-        return get_objective("+".join(names))  # raises, naming the combination
-    if isinstance(objective, str):
-        return get_objective(objective)
-    return objective
 
 
 def final_sparsity(scheduler: Any) -> float:
@@ -79,49 +50,48 @@ def final_sparsity(scheduler: Any) -> float:
 class DspAwarePruning(Pass):
     name = "dsp-aware-pruning"
 
-    def __init__(self, context: PassContext | None = None) -> None:
-        super().__init__(context)
-
-    def apply(self, graph: Any) -> bool:
-        from hls_opt.attributes import get_attributes_from_keras_model_and_hls4ml_config
-        from hls_opt.emit import to_keras_model
-
+    def apply(self, graph: Any) -> PassResult:
         ctx = self.context
+        if ctx.objective is None:
+            raise ConfigError("dsp-aware-pruning: the pass context names no objective")
         scheduler = ctx.scheduler if ctx.scheduler is not None else default_scheduler()
-        objective = resolve_objective(ctx.objective)
+        problem = problem_for(graph, get_backend(ctx.backend), ctx.objective)
         model = to_keras_model(graph)
-        hls_config = copy.deepcopy(ctx.hls_config) if ctx.hls_config is not None else None
-        attributes = get_attributes_from_keras_model_and_hls4ml_config(model, hls_config)
         if ctx.data is None:
-            plan = self._one_shot(model, attributes, objective, scheduler)
+            plan, notes = self._one_shot(model, problem, scheduler), (
+                f"one-shot post-training pruning to {final_sparsity(scheduler):.3g} of the objective "
+                "(no data: no fine-tuning, no rtol check)",
+            )
         else:
-            plan = self._fine_tune(model, attributes, objective, scheduler)
-        ctx.plan = plan
-        pruned = plan.pruned_layers()
-        logger.info("dsp-aware-pruning (%s, %s): pruned layers %s", plan.objective, plan.mode, list(pruned))
-        return bool(pruned)
+            plan, notes = self._fine_tune(model, problem, scheduler), ()
+        changed = write_plan(graph, plan)
+        graph.annotations[PLAN_KEY] = plan
+        logger.info("dsp-aware-pruning (%s, %s): pruned layers %s", plan.objective, plan.mode, list(plan.pruned_layers()))
+        return PassResult(changed, notes)
 
-    def _one_shot(self, model: Any, attributes: Any, objective: Any, scheduler: Any) -> PruningPlan:
-        from hls_opt.keras.masking import compute_masks
+    def _one_shot(self, model: Any, problem: PruningProblem, scheduler: Any) -> PruningPlan:
+        from hls_opt.keras.ranking import group_values  # the trainer's ranking imports Keras
 
-        ctx = self.context
+        t = self.context.training
+        ranking = getattr(t, "ranking", "l1")
+        local = bool(getattr(t, "local", False))
         target = final_sparsity(scheduler)
-        masks, offsets = compute_masks(
-            model,
-            attributes,
-            target,
-            objective,
-            ranking_metric=ctx.ranking_metric,
-            local=ctx.local,
-            knapsack_solver=ctx.knapsack_solver,
+        groups = list(problem.groups)
+        values = group_values(model, groups, ranking, normalise=not local)
+        selection = select_groups(
+            groups, values, target, local=local, knapsack_solver=getattr(t, "knapsack_solver", "auto")
         )
-        ctx.notes.append(
-            f"one-shot post-training pruning to {target:.3g} of the objective (no data: no fine-tuning, no rtol check)"
-        )
-        # One step: the target; 'achieved' is filled in by the report from the rewritten graph.
-        step = {"target": target, "achieved": None, "metric": None, "accepted": True}
+        kernels = {g.name: np.asarray(model.get_layer(g.name).kernel.numpy()) for g in groups}
+        masks, offsets = masks_from_selection(kernels, groups, selection)
+        achieved = problem.achieved(masks)
+        step = {
+            "target": target,
+            "achieved": {n: float(v) for n, v in zip(problem.resource_names, achieved)},
+            "metric": None,
+            "accepted": True,
+        }
         return PruningPlan(
-            objective=objective_label(ctx.objective),
+            objective=problem.label,
             mode="one-shot",
             target=target,
             masks=masks,
@@ -129,54 +99,53 @@ class DspAwarePruning(Pass):
             steps=(step,),
         )
 
-    def _fine_tune(self, model: Any, attributes: Any, objective: Any, scheduler: Any) -> PruningPlan:
-        from hls_opt.frontend.keras import from_keras
-        from hls_opt.keras.optimize import run_optimization
+    def _fine_tune(self, model: Any, problem: PruningProblem, scheduler: Any) -> PruningPlan:
+        from hls_opt.keras.optimize import prune_with_fine_tuning  # the trainer imports Keras
 
         ctx = self.context
-        t = ctx.training
-        X_train, y_train, X_val, y_val = ctx.data.as_tuple()
-        outcome = run_optimization(
-            model,
-            attributes,
-            objective,
-            scheduler,
-            X_train,
-            y_train,
-            X_val,
-            y_val,
-            t.batch_size,
-            t.epochs,
-            t.optimizer,
-            t.loss,
-            t.metric,
-            t.increasing,
-            t.rtol,
-            ranking_metric=ctx.ranking_metric,
-            local=ctx.local,
-            knapsack_solver=ctx.knapsack_solver,
-            # masks and weights must keep the graph's shapes; the `reduce` pass removes neurons later
-            reduce_structures=False,
-            **ctx.optimize_kwargs,
-        )
-        # The loop fine-tunes every layer; read its weights back through the frontend so the
-        # names match the graph's (Keras' own weight names).
-        tuned = from_keras(
-            outcome.model, copy.deepcopy(ctx.hls_config) if ctx.hls_config is not None else None
-        )
+        if ctx.training is None:
+            raise ConfigError("dsp-aware-pruning: data given but no training options in the pass context")
+        # masks and weights must keep the graph's shapes; the `reduce` pass removes neurons later
+        outcome = prune_with_fine_tuning(model, problem, scheduler, ctx.data, ctx.training, reduce=False)
+        tuned = from_keras(outcome.model, None)
         weights = {node.name: dict(node.weights) for node in tuned.nodes() if node.weights}
         return PruningPlan(
-            objective=objective_label(ctx.objective),
+            objective=problem.label,
             mode="fine-tuned",
             target=final_sparsity(scheduler),
             masks=outcome.masks or {},
             offsets=outcome.offsets or {},
             weights=weights,
             steps=tuple(outcome.steps or ()),
-            baseline_metric=_as_float(outcome.baseline_metric),
-            final_metric=_as_float(outcome.final_metric),
+            baseline_metric=float(outcome.baseline_metric),
+            final_metric=float(outcome.final_metric),
         )
 
 
-def _as_float(value: Any) -> float | None:
-    return None if value is None else float(value)
+def write_plan(graph: Any, plan: PruningPlan) -> bool:
+    """Write ``plan``'s weights and masks into ``graph``'s nodes; True when a weight changed.
+
+    Every node gets the plan's fine-tuned weights (if any); every masked kernel becomes
+    ``kernel · mask + offset``, the rule of :class:`~hls_opt.keras.masking.MaskConstraint`.
+    """
+    changed = False
+    for node in list(graph.nodes()):
+        weights = {k: np.array(v, copy=True) for k, v in node.weights.items()}
+        for key, value in (plan.weights.get(node.name) or {}).items():
+            if key in weights and weights[key].shape != value.shape:
+                raise ModelError(f"{node.name}: plan weight {key} has shape {value.shape}, graph has {weights[key].shape}")
+            weights[key] = np.array(value, copy=True)
+        mask = plan.masks.get(node.name)
+        if mask is not None and node.has_kernel:
+            kernel = weights["kernel"]
+            if mask.shape != kernel.shape:
+                raise ModelError(f"{node.name}: mask shape {mask.shape} does not match kernel {kernel.shape}")
+            kernel = kernel * mask.astype(kernel.dtype)
+            offset = plan.offsets.get(node.name)
+            if offset is not None:
+                kernel = kernel + np.broadcast_to(offset, kernel.shape).astype(kernel.dtype)
+            weights["kernel"] = kernel
+        if any(not np.array_equal(weights[k], node.weights[k]) for k in weights if k in node.weights):
+            graph.replace(node.name, dataclasses.replace(node, weights=weights))
+            changed = True
+    return changed

@@ -9,6 +9,9 @@ from typing import Any
 
 import numpy as np
 
+#: Where ``dsp-aware-pruning`` records its plan: ``graph.annotations[PLAN_KEY]``.
+PLAN_KEY = "pruning_plan"
+
 
 def _frozen_array(value: Any) -> np.ndarray:
     array = np.array(value, copy=True)

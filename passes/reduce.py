@@ -2,7 +2,7 @@
 
 The surgery itself is :func:`hls_opt.reduction.reduce_graph`; this pass copies the reduced nodes
 back into the graph and re-snaps the reuse factor of every resized layer whose strategy checks it
-(Resource / ResourceUnrolled, REFERENCE §4.5), because removing neurons changes ``n_in``/``n_out``.
+(Resource / ResourceUnrolled: hls4ml validates it, `fpga_backend.py` `_validate_reuse_factor`), because removing neurons changes ``n_in``/``n_out``.
 It is not in the DSP flow: removing an input of a layer shifts its reuse groups, so whole-group
 zeros chosen for the unrolled strategy would no longer line up (hls4ml also reduces only for the
 FLOPs objective).
@@ -14,9 +14,10 @@ import dataclasses
 import logging
 from typing import Any
 
-from hls_opt.passes.registry import Pass, register_pass
-
 from hls_opt.config import Strategy
+from hls_opt.passes.registry import Pass, PassResult, register_pass
+from hls_opt.reduction import reduce_graph
+from hls_opt.resources import get_backend
 
 logger = logging.getLogger(__name__)
 
@@ -25,16 +26,12 @@ logger = logging.getLogger(__name__)
 class Reduce(Pass):
     name = "reduce"
 
-    def apply(self, graph: Any) -> bool:
-        from hls_opt.reduction import reduce_graph
-        from hls_opt.resources import get_backend
-
-        ctx = self.context
+    def apply(self, graph: Any) -> PassResult:
         reduced, removed = reduce_graph(graph)
         removed = {name: r for name, r in removed.items() if _count(r)}
         if not removed:
-            return False
-        backend = get_backend(ctx.backend)
+            return PassResult(False)
+        backend = get_backend(self.context.backend)
         for node in reduced.nodes():
             old = graph.node(node.name)
             new = node
@@ -55,11 +52,10 @@ class Reduce(Pass):
                 rf = int(backend.snap_reuse_factor(node, node.config.reuse_factor, node.config.strategy))
                 if rf != node.config.reuse_factor:
                     new = dataclasses.replace(node, config=dataclasses.replace(node.config, reuse_factor=rf))
-                ctx.rewritten.add(node.name)
             graph.replace(node.name, new)
-        ctx.removed.update(removed)
-        logger.info("reduce: removed %s", {k: _count(v) for k, v in removed.items()})
-        return True
+        counts = {k: _count(v) for k, v in removed.items()}
+        logger.info("reduce: removed %s", counts)
+        return PassResult(True, tuple(f"{k}: {n} neurons/filters removed" for k, n in counts.items()))
 
 
 def _count(removed: Any) -> int:

@@ -1,10 +1,12 @@
 """The pass registry and the pass base class.
 
-A pass is a small class with a kebab-case ``name`` and ``apply(graph) -> bool`` (did the graph
-change).  Passes are registered by name, so a flow is a plain list of names (as in hls4ml's
-optimizer flows and xDSL's pass registry).  Passes share one :class:`PassContext`: the settings of
-the run (objective, scheduler, data, training settings, backend) and what earlier passes produced
-(the :class:`~hls_opt.passes.plan.PruningPlan`, the set of rewritten layers).
+A pass is a small class with a kebab-case ``name`` and ``apply(graph) -> PassResult``: whether it
+changed the graph, and notes for the report.  Passes are registered by name, so a flow is a plain
+list of names (as in hls4ml's optimizer flows and xDSL's pass registry).  Every pass of a run gets
+the same :class:`PassContext`, which holds the run's *settings* only (objective, scheduler, data,
+training options, backend); what a pass decides is written on the graph (its nodes, and
+``graph.annotations`` — e.g. the :class:`~hls_opt.passes.plan.PruningPlan` of ``dsp-aware-pruning``),
+where the next pass reads it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from hls_opt.errors import RegistryError
@@ -22,46 +24,31 @@ logger = logging.getLogger(__name__)
 _KEBAB = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
 
-@dataclass
-class TrainingSettings:
-    """How the optimization loop fine-tunes (hls4ml's ``optimize_model`` arguments of the same names)."""
-
-    loss: Any = None
-    optimizer: Any = "adam"
-    metric: Any = "accuracy"
-    increasing: bool = True
-    rtol: float = 0.975
-    epochs: int = 10
-    batch_size: int = 128
-
-
-@dataclass
+@dataclass(frozen=True)
 class PassContext:
-    """Settings of one run and the results passes hand to each other.
+    """Settings of one run (read-only for passes).
 
-    ``hls_config`` is the user's hls4ml config (a dict, never mutated); ``data`` a
-    :class:`~hls_opt.data.TrainingData` or ``None`` (one-shot pruning); ``objective`` a registered
-    objective name or an estimator class; ``scheduler`` an hls4ml-style sparsity scheduler.
+    ``objective``: an :class:`~hls_opt.objective.Objective`, or an adapter with
+    ``build_problem(graph, backend)`` (an hls4ml-style estimator adapted at the edge);
+    ``scheduler``: an hls4ml-style sparsity scheduler (None: the default);
+    ``data``: a :class:`~hls_opt.data.TrainingData` or ``None`` (one-shot pruning);
+    ``training``: :class:`~hls_opt.keras.optimize.FineTuneOptions` (needed with data; its
+    ``ranking``, ``local`` and ``knapsack_solver`` also steer one-shot pruning).
     """
 
     backend: str = "vivado"
-    hls_config: dict | None = None
-    objective: Any = "dsp"
+    objective: Any = None
     scheduler: Any = None
     data: Any = None
-    training: TrainingSettings = field(default_factory=TrainingSettings)
-    ranking_metric: str = "l1"
-    local: bool = False
-    knapsack_solver: str = "auto"
-    #: extra keyword arguments for the optimization loop (``run_optimization``)
-    optimize_kwargs: dict[str, Any] = field(default_factory=dict)
-    # --- filled in by passes ---
-    plan: Any = None  # PruningPlan from dsp-aware-pruning
-    rewritten: set[str] = field(default_factory=set)
-    removed: dict[str, Any] = field(default_factory=dict)
-    io_type: str | None = None  # set when a pass needs a model-wide IO type (io_stream for convs)
-    notes: list[str] = field(default_factory=list)
-    history: list[tuple[str, bool]] = field(default_factory=list)
+    training: Any = None
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """What a pass did: ``changed`` is true only when the graph changed; ``notes`` go to the report."""
+
+    changed: bool
+    notes: tuple[str, ...] = ()
 
 
 class Pass:
@@ -72,7 +59,7 @@ class Pass:
     def __init__(self, context: PassContext | None = None) -> None:
         self.context = context if context is not None else PassContext()
 
-    def apply(self, graph: Any) -> bool:  # pragma: no cover - abstract
+    def apply(self, graph: Any) -> PassResult:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -119,21 +106,23 @@ def run_flow(
     context: PassContext,
     on_pass: Callable[[str], None] | None = None,
     on_done: Callable[[str, bool], None] | None = None,
-) -> list[tuple[str, bool]]:
-    """Run the named passes in order on ``graph`` (in place).  Returns ``[(name, changed), …]``.
+) -> list[tuple[str, PassResult]]:
+    """Run the named passes in order on ``graph`` (in place).  Returns ``[(name, PassResult), …]``.
 
     Every name is looked up before the first pass runs, so a typo fails before any work is done.
     ``on_pass(name)`` is called before and ``on_done(name, changed)`` after each pass (progress).
+    A pass written against the older protocol may return a plain bool (changed).
     """
     classes = [get_pass(name) for name in flow]
     results = []
     for cls in classes:
         if on_pass is not None:
             on_pass(cls.name)
-        changed = bool(cls(context).apply(graph))
-        logger.info("pass %s: %s", cls.name, "changed the graph" if changed else "no change")
-        results.append((cls.name, changed))
-        context.history.append((cls.name, changed))
+        result = cls(context).apply(graph)
+        if not isinstance(result, PassResult):
+            result = PassResult(bool(result))
+        logger.info("pass %s: %s", cls.name, "changed the graph" if result.changed else "no change")
+        results.append((cls.name, result))
         if on_done is not None:
-            on_done(cls.name, changed)
+            on_done(cls.name, result.changed)
     return results

@@ -8,6 +8,7 @@ producers is ``Node.inputs`` (call order), which is the single source of truth f
 from __future__ import annotations
 
 import copy
+from typing import Any
 from collections.abc import Iterator
 
 import networkx as nx
@@ -32,6 +33,9 @@ class Graph:
         self.sequential = sequential
         self.inputs: list[str] = []
         self.outputs: list[str] = []
+        #: what passes record about the graph as a whole (e.g. ``"pruning_plan"``: the frozen
+        #: :class:`~hls_opt.passes.plan.PruningPlan` of ``dsp-aware-pruning``); values are immutable
+        self.annotations: dict[str, Any] = {}
 
     # -- building -------------------------------------------------------------------------------
 
@@ -163,6 +167,7 @@ class Graph:
             new.add(copy.deepcopy(node))
         new.inputs = list(self.inputs)
         new.outputs = list(self.outputs)
+        new.annotations = dict(self.annotations)
         return new
 
     def __repr__(self) -> str:

@@ -9,11 +9,13 @@ from __future__ import annotations
 from hls_opt._lazy import lazy_attributes
 
 _LAZY = {
-    "optimize_model": ("hls_opt.keras.optimize", "optimize_model"),
-    "optimize_keras_model_for_hls4ml": ("hls_opt.keras.optimize", "optimize_keras_model_for_hls4ml"),
-    "run_optimization": ("hls_opt.keras.optimize", "run_optimization"),
+    "optimize_model": ("hls_opt.keras.api", "optimize_model"),
+    "optimize_keras_model_for_hls4ml": ("hls_opt.keras.api", "optimize_keras_model_for_hls4ml"),
+    "run_optimization": ("hls_opt.keras.api", "run_optimization"),
+    "compute_masks": ("hls_opt.keras.api", "compute_masks"),
     "OptimizationOutcome": ("hls_opt.keras.optimize", "OptimizationOutcome"),
-    "compute_masks": ("hls_opt.keras.masking", "compute_masks"),
+    "FineTuneOptions": ("hls_opt.keras.optimize", "FineTuneOptions"),
+    "prune_with_fine_tuning": ("hls_opt.keras.optimize", "prune_with_fine_tuning"),
 }
 
 __all__ = sorted(_LAZY)

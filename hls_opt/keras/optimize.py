@@ -1,8 +1,12 @@
 """The optimization loop: regularise, then prune step by step under the scheduler, keep the best.
 
-``run_optimization`` is the engine (it returns an :class:`OptimizationOutcome` with the masks,
-step history and timings the flow needs); ``optimize_model`` and
-``optimize_keras_model_for_hls4ml`` are the hls4ml-compatible front doors (API.md §1).
+:func:`prune_with_fine_tuning` is the engine: it takes a Keras model, a
+:class:`~hls_opt.selection.PruningProblem` (the groups and their costs, built from the IR and the
+backend's cost model, or adapted from hls4ml-style estimators at the edge), a scheduler, the data
+and a frozen :class:`FineTuneOptions`, and returns an :class:`OptimizationOutcome` with the masks,
+step history and timings.  It knows nothing of hls4ml's attribute or estimator classes; those
+front doors (``optimize_model``, ``optimize_keras_model_for_hls4ml``, ``run_optimization``) are in
+:mod:`hls_opt.keras.api`.
 
 The algorithm follows hls4ml's (REFERENCE §2) with these differences, each to spend fewer epochs
 or to be correct (docs/optimization.md has the full list):
@@ -28,19 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from hls_opt.data import check_targets_for_loss, load_training_data
+from hls_opt.data import TrainingData, check_targets_for_loss, load_training_data
 from hls_opt.errors import ConfigError
-from hls_opt.keras.masking import (
-    SUPPORTED_METRICS,
-    achieved_resources,
-    apply_masks,
-    attach_mask_constraints,
-    build_layer_groups,
-    layer_total_resources,
-    masks_from_selection,
-    prepare_attributes,
-    select_groups,
-)
+from hls_opt.keras.masking import SUPPORTED_METRICS, apply_masks, attach_mask_constraints
 from hls_opt.keras.ranking import group_values
 from hls_opt.keras.regularizers import attach_regularizers, candidate_strengths, set_strength
 from hls_opt.keras.training import (
@@ -56,6 +50,8 @@ from hls_opt.keras.training import (
     meets,
     train_dataset,
 )
+from hls_opt.progress import status
+from hls_opt.selection import PruningProblem, masks_from_selection, select_groups, selection_counts
 
 logger = logging.getLogger(__name__)
 
@@ -68,13 +64,6 @@ SUPPORTED_TUNERS = ("Bayesian", "Hyperband", "Manual")
 # 0.966, factor 3 → 0.973, for +0.4 s; the epochs saved by stopping steps early pay for it.
 POLISH_EPOCHS_FACTOR = 3
 
-_RESOURCE_NAMES = {
-    "ParameterEstimator": ("params",),
-    "GPUFLOPEstimator": ("flops",),
-    "VivadoDSPEstimator": ("dsp",),
-    "VivadoFFEstimator": ("ff",),
-    "VivadoMultiObjectiveEstimator": ("dsp", "bram"),
-}
 _logged_tuner_fallback = False
 # keras-tuner's oracle seed for the regularisation search; not 0, which keras-tuner reads as
 # "no seed" and replaces by a random one (keras_tuner/src/engine/oracle.py, ``seed or randint``).
@@ -107,40 +96,55 @@ class OptimizationOutcome:
     reduced: bool = False
 
 
+@dataclass(frozen=True)
+class FineTuneOptions:
+    """How the loop fine-tunes; hls4ml's ``optimize_model`` arguments of the same meaning.
+
+    ``rtol``: a step is accepted when the validation ``metric`` is ≥ ``rtol`` · baseline
+    (``increasing``) or ≤ ``rtol`` · baseline (not increasing, hls4ml's rule); ``epochs``: at most
+    ``epochs − rewinding_epochs`` masked epochs per step; ``ranking``: l1, l2, saliency, oracle or
+    hessian; ``local``: one knapsack per layer; ``tuner``: the regularisation search (None or
+    'Hyperband': built-in; 'Bayesian': keras-tuner when installed; 'Manual': the range's first value).
+    """
+
+    loss: Any
+    optimizer: Any = "adam"
+    metric: Any = "accuracy"
+    increasing: bool = True
+    rtol: float = 0.975
+    epochs: int = 10
+    batch_size: int = 128
+    ranking: str = "l1"
+    local: bool = False
+    rewinding_epochs: int = 1
+    cutoff_bad_trials: int = 1
+    tuner: str | None = None
+    knapsack_solver: str = "auto"
+    regularization_range: tuple[float, ...] | None = None
+    callbacks: tuple[Any, ...] = ()
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "epochs", int(self.epochs))
+        object.__setattr__(self, "rewinding_epochs", int(self.rewinding_epochs))
+        object.__setattr__(self, "callbacks", tuple(self.callbacks or ()))
+        if self.regularization_range is not None:
+            object.__setattr__(self, "regularization_range", tuple(float(v) for v in self.regularization_range))
+        if self.rewinding_epochs < 0 or self.epochs <= self.rewinding_epochs:
+            raise ConfigError(
+                f"epochs ({self.epochs}) must be larger than rewinding_epochs ({self.rewinding_epochs})"
+            )
+        if self.ranking not in SUPPORTED_METRICS:
+            raise ConfigError(f"ranking_metric {self.ranking!r}: expected one of {', '.join(SUPPORTED_METRICS)}")
+        if self.tuner is not None and self.tuner not in SUPPORTED_TUNERS:
+            raise ConfigError(f"tuner {self.tuner!r}: expected None or one of {', '.join(SUPPORTED_TUNERS)}")
+        if int(self.batch_size) < 1:
+            raise ConfigError(f"batch_size {self.batch_size}: must be ≥ 1")
+
+
 # --------------------------------------------------------------------------------------------
 # Argument handling
 # --------------------------------------------------------------------------------------------
-
-
-def resolve_objective(objective: Any) -> Any:
-    """An estimator class or instance from a class, an instance or a registered name (API.md §3)."""
-    from hls_opt.objectives import get_objective
-
-    return get_objective(objective)
-
-
-def _mro_names(objective: Any) -> list[str]:
-    cls = objective if isinstance(objective, type) else type(objective)
-    return [c.__name__ for c in cls.__mro__]
-
-
-def resource_names(objective: Any, dims: int) -> tuple[str, ...]:
-    """Names of the objective's resource dimensions (``objective.resource_names`` if it has them)."""
-    names = getattr(objective, "resource_names", None)
-    if names and len(names) == dims:
-        return tuple(str(n) for n in names)
-    for cls_name in _mro_names(objective):
-        if cls_name in _RESOURCE_NAMES and len(_RESOURCE_NAMES[cls_name]) == dims:
-            return _RESOURCE_NAMES[cls_name]
-    return tuple(f"resource_{i}" for i in range(dims))
-
-
-def reduces_structures(objective: Any) -> bool:
-    """True for objectives whose saving only materialises when pruned neurons are removed (GPU FLOPs)."""
-    flag = getattr(objective, "reduce_structures", None)
-    if flag is not None:
-        return bool(flag)
-    return "GPUFLOPEstimator" in _mro_names(objective)
 
 
 def _check_scheduler(scheduler: Any) -> None:
@@ -177,80 +181,52 @@ def _reset_optimizer(optimizer: Any) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def run_optimization(
+def prune_with_fine_tuning(
     model: Any,
-    model_attributes: dict[str, Any],
-    objective: Any,
+    problem: PruningProblem,
     scheduler: Any,
-    X_train: Any,
-    y_train: Any,
-    X_val: Any,
-    y_val: Any,
-    batch_size: int,
-    epochs: int,
-    optimizer: Any,
-    loss_fn: Any,
-    validation_metric: Any,
-    increasing: bool,
-    rtol: float,
-    callbacks: list[Any] | None = None,
-    ranking_metric: str = "l1",
-    local: bool = False,
-    verbose: bool = False,
-    rewinding_epochs: int = 1,
-    cutoff_bad_trials: int = 1,
-    directory: str = TMP_DIRECTORY,
-    tuner: str | None = "Bayesian",
-    knapsack_solver: str = "auto",
-    regularization_range: Any = None,
-    reduce_structures: bool | None = None,
+    data: TrainingData | tuple,
+    options: FineTuneOptions,
+    *,
+    reduce: bool | None = None,
 ) -> OptimizationOutcome:
-    """Optimize a copy of ``model`` for ``objective``; see :func:`optimize_model` for the arguments.
+    """Optimize a copy of ``model`` for ``problem`` under ``scheduler``; nothing of the caller's changes.
 
-    ``directory`` is accepted for compatibility and not written to (best weights are kept in memory).
-    ``reduce_structures``: remove pruned neurons/filters from the returned model; ``None`` means
-    hls4ml's rule (only for the GPU FLOPs objective).  The compiler flow passes ``False`` because
-    its own ``reduce`` pass does that after the rewrite, on weights that still match its graph.
+    ``data``: ``(X_train, y_train, X_val, y_val)`` or a :class:`~hls_opt.data.TrainingData`.
+    ``reduce``: remove pruned neurons/filters from the returned model; ``None`` means the
+    problem's rule (only where the saving needs it, GPU FLOPs).  The compiler flow passes
+    ``False`` because its own ``reduce`` pass does that after the rewrite, on weights that still
+    match its graph.
     """
-    from hls_opt.progress import status
-
     timer = Timer()
     with timer.phase("total"):
         # ---- arguments (copies only; the caller's objects stay as they are)
-        objective = resolve_objective(objective)
         _check_scheduler(scheduler)
         scheduler = copy.deepcopy(scheduler)
-        epochs, rewinding_epochs = int(epochs), int(rewinding_epochs)
-        if rewinding_epochs < 0 or epochs <= rewinding_epochs:
-            raise ConfigError(f"epochs ({epochs}) must be larger than rewinding_epochs ({rewinding_epochs})")
-        if ranking_metric not in SUPPORTED_METRICS:
-            raise ConfigError(
-                f"ranking_metric {ranking_metric!r}: expected one of {', '.join(SUPPORTED_METRICS)}"
-            )
-        if tuner is not None and tuner not in SUPPORTED_TUNERS:
-            raise ConfigError(f"tuner {tuner!r}: expected None or one of {', '.join(SUPPORTED_TUNERS)}")
-        if int(batch_size) < 1:
-            raise ConfigError(f"batch_size {batch_size}: must be ≥ 1")
+        o = options
+        epochs, rewinding_epochs, batch_size = o.epochs, o.rewinding_epochs, int(o.batch_size)
+        increasing, rtol, verbose, callbacks = o.increasing, o.rtol, o.verbose, list(o.callbacks)
+        ranking_metric, local, knapsack_solver, tuner = o.ranking, o.local, o.knapsack_solver, o.tuner
+        cutoff_bad_trials, loss_fn = o.cutoff_bad_trials, o.loss
         # the flow's data checks (numbers, finite, sample counts, matching shapes), naming the array
-        data = load_training_data((X_train, y_train, X_val, y_val))
+        data = load_training_data(data if isinstance(data, TrainingData) else tuple(data))
         if len(getattr(model, "outputs", ())) == 1 and len(model.output_shape) == 2:
             check_targets_for_loss(data, loss_fn, model.output_shape[-1])
         X_train, y_train, X_val, y_val = data.as_tuple()
-        rrange = DEFAULT_REGULARIZATION_RANGE if regularization_range is None else list(regularization_range)
-        metric = ValidationMetric(validation_metric, y_val)
+        rrange = (
+            DEFAULT_REGULARIZATION_RANGE if o.regularization_range is None else list(o.regularization_range)
+        )
+        metric = ValidationMetric(o.metric, y_val)
         loss = fresh_loss(loss_fn)
+        groups = list(problem.groups)
+        total = np.asarray(problem.baseline, dtype=np.float64)
+        names = problem.resource_names
 
         # ---- the working copy: masks and regularisers attached before the first (only) trace
         work = clone_model(model)
-        attrs = prepare_attributes(work, model_attributes, objective)
-        groups = build_layer_groups(work, attrs, objective)
-        total = layer_total_resources(work, attrs, objective)
-        if total is None:
-            total = np.zeros(1)
-        names = resource_names(objective, len(total))
         constraints = attach_mask_constraints(work, [g.name for g in groups])
         regs = attach_regularizers(work, groups)
-        opt = fresh_optimizer(optimizer)
+        opt = fresh_optimizer(o.optimizer)
         work.compile(optimizer=opt, loss=loss, jit_compile=False)
         predict = Predictor(work)
         ds = train_dataset(X_train, y_train, batch_size)
@@ -279,25 +255,7 @@ def run_optimization(
         if groups:
             with timer.phase("regularisation"):
                 strength = _choose_strength(
-                    work,
-                    regs,
-                    constraints,
-                    groups,
-                    ds,
-                    evaluate,
-                    baseline,
-                    increasing,
-                    rtol,
-                    tuner,
-                    rrange,
-                    epochs,
-                    _probe_sparsity(scheduler),
-                    ranking_metric,
-                    local,
-                    knapsack_solver,
-                    (X_val, y_val),
-                    loss,
-                    timer,
+                    work, regs, groups, ds, evaluate, baseline, o, rrange, _probe_sparsity(scheduler), (X_val, y_val)
                 )
             logger.info("regularisation strength %.3g", strength)
             # The penalty shaped the weights before the first cut; during masked fine-tuning it
@@ -314,7 +272,7 @@ def run_optimization(
         if not groups:
             logger.warning(
                 "objective %s finds no optimizable layer in model %s; returning the baseline",
-                getattr(objective, "__name__", type(objective).__name__),
+                problem.label,
                 getattr(model, "name", "?"),
             )
         while groups:
@@ -325,7 +283,7 @@ def run_optimization(
                 selection = select_groups(
                     groups, values, target, local=local, knapsack_solver=knapsack_solver
                 )
-                masks, offsets = masks_from_selection(work, groups, selection)
+                masks, offsets = masks_from_selection(_kernels(work, groups), groups, selection)
             apply_masks(work, masks, offsets)
             for name, constraint in constraints.items():
                 constraint.assign(masks[name], offsets[name])
@@ -338,7 +296,7 @@ def run_optimization(
                 epochs_run = stopper.epochs_run
                 value = stopper.last if stopper.last is not None else evaluate()
             accepted = meets(value, baseline, rtol, increasing)
-            achieved = achieved_resources(groups, selection, total)
+            achieved = problem.achieved(masks)
             steps.append(
                 {
                     "target": target,
@@ -427,14 +385,12 @@ def run_optimization(
             masks, offsets = best["masks"], best["offsets"]
             final_metric_value = best["metric"]
             final_resources = best["achieved"]
-            sel = best["selection"]
-            shared = int(sum(int(np.sum(v)) for v in sel.shared.values()))
-            pruned = int(sum(int(np.sum(~sel.keep[n] & ~sel.shared[n])) for n in sel.keep))
+            pruned, shared = selection_counts(best["selection"])
         result = clone_model(model)
         result.set_weights(final_weights)
-        if reduce_structures is None:
-            reduce_structures = reduces_structures(objective)
-        reduced = bool(best is not None and reduce_structures)
+        if reduce is None:
+            reduce = problem.reduce_structures
+        reduced = bool(best is not None and reduce)
         if reduced:
             from hls_opt.keras.reduction import reduce_model
 
@@ -442,7 +398,7 @@ def run_optimization(
             final_metric_value = metric(y_val, Predictor(result)(X_val))
         keras_metric = metric.keras_metric()
         result.compile(
-            optimizer=fresh_optimizer(optimizer),
+            optimizer=fresh_optimizer(o.optimizer),
             loss=fresh_loss(loss_fn),
             metrics=[keras_metric] if keras_metric is not None else None,
         )
@@ -479,23 +435,14 @@ def run_optimization(
 def _choose_strength(
     work: Any,
     regs: dict,
-    constraints: dict,
     groups: list,
     ds: Any,
     evaluate: Any,
     baseline: float,
-    increasing: bool,
-    rtol: float,
-    tuner: str | None,
+    options: FineTuneOptions,
     rrange: list[float],
-    epochs: int,
     probe: float,
-    ranking_metric: str,
-    local: bool,
-    knapsack_solver: str,
     val_data: tuple,
-    loss: Any,
-    timer: Timer,
 ) -> float:
     """Pick the regularisation strength; leaves ``work`` trained with it (no retraining later).
 
@@ -508,13 +455,15 @@ def _choose_strength(
     without keras-tuner: the built-in search (logged once at INFO).  ``tuner='Manual'``: hls4ml's
     fixed ``rrange[0]``, no search.
     """
+    tuner, increasing, rtol, epochs = options.tuner, options.increasing, options.rtol, options.epochs
+    local, knapsack_solver, loss = options.local, options.knapsack_solver, fresh_loss(options.loss)
     if tuner == "Manual":
         strength = float(rrange[0]) if rrange else 0.0
         set_strength(regs, strength)
         return strength
     search_epochs = max(1, min(2, epochs // 2))
     start = work.get_weights()
-    probe_metric = "l1" if ranking_metric == "oracle" else ranking_metric
+    probe_metric = "l1" if options.ranking == "oracle" else options.ranking
     tried: dict[float, tuple[bool, float, list]] = {}
 
     def score(strength: float) -> tuple[bool, float, list]:
@@ -533,7 +482,7 @@ def _choose_strength(
         trained = work.get_weights()
         values = group_values(work, groups, probe_metric, data=val_data, loss_fn=loss, normalise=not local)
         selection = select_groups(groups, values, probe, local=local, knapsack_solver=knapsack_solver)
-        masks, offsets = masks_from_selection(work, groups, selection)
+        masks, offsets = masks_from_selection(_kernels(work, groups), groups, selection)
         apply_masks(work, masks, offsets)
         pruned = evaluate()
         work.set_weights(trained)
@@ -638,166 +587,6 @@ def _keras_tuner_search(score: Any, rrange: list[float], directory_hint: str, ma
     return True
 
 
-# --------------------------------------------------------------------------------------------
-# hls4ml-compatible front doors
-# --------------------------------------------------------------------------------------------
-
-
-def optimize_model(
-    model: Any,
-    model_attributes: dict[str, Any],
-    objective: Any,
-    scheduler: Any,
-    X_train: Any,
-    y_train: Any,
-    X_val: Any,
-    y_val: Any,
-    batch_size: int,
-    epochs: int,
-    optimizer: Any,
-    loss_fn: Any,
-    validation_metric: Any,
-    increasing: bool,
-    rtol: float,
-    callbacks: list[Any] | None = None,
-    ranking_metric: str = "l1",
-    local: bool = False,
-    verbose: bool = False,
-    rewinding_epochs: int = 1,
-    cutoff_bad_trials: int = 1,
-    directory: str = TMP_DIRECTORY,
-    tuner: str | None = "Bayesian",
-    knapsack_solver: str = "auto",
-    regularization_range: Any = DEFAULT_REGULARIZATION_RANGE,
-) -> Any:
-    """Prune (and weight-share) a copy of ``model`` for ``objective``; returns a new compiled Keras model.
-
-    Same arguments as hls4ml's ``optimize_model`` (REFERENCE §1.3): ``objective`` is an estimator
-    class, instance or registered name; ``scheduler`` gives the target sparsity of the objective's
-    resource (e.g. 0.5 = half the DSPs); each step fine-tunes at most ``epochs − rewinding_epochs``
-    epochs then rewinds ``rewinding_epochs`` unmasked; a step is accepted when the validation
-    metric is within ``rtol`` of the baseline (``increasing``: higher is better); optimization
-    stops when the scheduler is done or after more than ``cutoff_bad_trials`` consecutive
-    failures.  The returned model holds the last accepted step's weights (the baseline's when
-    none passed), without hls-opt's masks or regularisers.
-    """
-    return run_optimization(
-        model,
-        model_attributes,
-        objective,
-        scheduler,
-        X_train,
-        y_train,
-        X_val,
-        y_val,
-        batch_size,
-        epochs,
-        optimizer,
-        loss_fn,
-        validation_metric,
-        increasing,
-        rtol,
-        callbacks=callbacks,
-        ranking_metric=ranking_metric,
-        local=local,
-        verbose=verbose,
-        rewinding_epochs=rewinding_epochs,
-        cutoff_bad_trials=cutoff_bad_trials,
-        directory=directory,
-        tuner=tuner,
-        knapsack_solver=knapsack_solver,
-        regularization_range=regularization_range,
-    ).model
-
-
-def _looks_like_attributes(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and bool(value)
-        and all(hasattr(v, "weight_shape") and hasattr(v, "optimization_attributes") for v in value.values())
-    )
-
-
-def attributes_for(keras_model: Any, hls_config_or_attributes: Any) -> dict[str, Any]:
-    """Model attributes from an hls4ml config (dict or YAML/JSON path), or the attributes dict itself
-    (the seed passes those); ``None`` means hls4ml's defaults."""
-    if _looks_like_attributes(hls_config_or_attributes):
-        return hls_config_or_attributes
-    from hls_opt import attributes as attributes_module
-
-    if hls_config_or_attributes is None:
-        return attributes_module.get_attributes_from_keras_model(keras_model)
-    if isinstance(hls_config_or_attributes, (str, os.PathLike)):  # a YAML / JSON config file
-        return attributes_module.get_attributes_from_keras_model_and_hls4ml_config(
-            keras_model, hls_config_or_attributes
-        )
-    if not isinstance(hls_config_or_attributes, dict):
-        raise ConfigError(
-            f"hls_config: expected an hls4ml config dict or a model-attributes dict, got "
-            f"{type(hls_config_or_attributes).__name__}"
-        )
-    return attributes_module.get_attributes_from_keras_model_and_hls4ml_config(
-        keras_model, hls_config_or_attributes
-    )
-
-
-def optimize_keras_model_for_hls4ml(
-    keras_model: Any,
-    hls_config: Any,
-    objective: Any,
-    scheduler: Any,
-    X_train: Any,
-    y_train: Any,
-    X_val: Any,
-    y_val: Any,
-    batch_size: int,
-    epochs: int,
-    optimizer: Any,
-    loss_fn: Any,
-    validation_metric: Any,
-    increasing: bool,
-    rtol: float,
-    callbacks: list[Any] | None = None,
-    ranking_metric: str = "l1",
-    local: bool = False,
-    verbose: bool = False,
-    rewinding_epochs: int = 1,
-    cutoff_bad_trials: int = 3,
-    directory: str = "hls4ml-optimization",
-    tuner: str | None = "Bayesian",
-    knapsack_solver: str = "auto",
-    regularization_range: Any = DEFAULT_REGULARIZATION_RANGE,
-) -> Any:
-    """hls4ml's wrapper (REFERENCE §1.2): ``hls_config`` may be an hls4ml config or model attributes.
-
-    Optimize as if for hls4ml's unrolled strategy: under ``Resource`` zeros save nothing, so the
-    flow later switches the optimized layers to ``ResourceUnrolled``.
-    """
-    attributes = attributes_for(keras_model, hls_config)
-    return optimize_model(
-        keras_model,
-        attributes,
-        objective,
-        scheduler,
-        X_train,
-        y_train,
-        X_val,
-        y_val,
-        batch_size,
-        epochs,
-        optimizer,
-        loss_fn,
-        validation_metric,
-        increasing,
-        rtol,
-        callbacks=callbacks,
-        ranking_metric=ranking_metric,
-        local=local,
-        verbose=verbose,
-        rewinding_epochs=rewinding_epochs,
-        cutoff_bad_trials=cutoff_bad_trials,
-        directory=directory,
-        tuner=tuner,
-        knapsack_solver=knapsack_solver,
-        regularization_range=regularization_range,
-    )
+def _kernels(model: Any, groups: list) -> dict[str, np.ndarray]:
+    """The current kernels of the grouped layers (read for shared groups' means)."""
+    return {g.name: np.asarray(model.get_layer(g.name).kernel.numpy()) for g in groups}

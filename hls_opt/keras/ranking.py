@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from hls_opt.errors import DataError
-from hls_opt.structures import group_norms
+from hls_opt.structures import group_means, group_norms
 
 logger = logging.getLogger(__name__)
 
@@ -40,11 +40,6 @@ HUTCHINSON_PROBES = 16
 
 def _segment_sum(values: np.ndarray, ids: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(ids.reshape(-1), weights=np.asarray(values, dtype=np.float64).reshape(-1), minlength=n)
-
-
-def group_means(kernel: np.ndarray, ids: np.ndarray, n_groups: int, sizes: np.ndarray) -> np.ndarray:
-    """Mean weight of every group, shape ``(n_groups,)`` (the value a shared group is frozen at)."""
-    return _segment_sum(kernel, ids, n_groups) / np.maximum(sizes, 1)
 
 
 def group_deltas(

@@ -53,35 +53,33 @@ class ObjectiveEstimator(ABC):
 
 class ParameterEstimator(ObjectiveEstimator):
     """Number of kernel weights (hls4ml's ``ParameterEstimator``): unstructured pruning, one
-    weight saved per unstructured group; other structures save the weights of their group."""
+    weight saved per unstructured group; other structures save the weights of their group.
+    (The adapter over the backends' shared ``params`` count, see :mod:`hls_opt.objectives._core`.)"""
 
     @classmethod
     def is_layer_optimizable(cls, layer_attributes: Any) -> tuple[bool, Any]:
-        from hls_opt.objectives import _core
-
-        view = _core.view(layer_attributes)
-        if view is None:
-            return False, None
-        return True, _core.optimization_attributes("unstructured")
+        return _params().is_layer_optimizable(layer_attributes)
 
     @classmethod
     def layer_resources(cls, layer_attributes: Any) -> list[int]:
-        from hls_opt.objectives import _core
-
-        view = _core.view(layer_attributes)
-        return [0] if view is None else [view.n_weights]
+        return _params().layer_resources(layer_attributes)
 
     @classmethod
     def layer_savings(cls, layer_attributes: Any) -> list[int]:
+        return _params().layer_savings(layer_attributes)
+
+
+def _params() -> Any:
+    # _core imports this package's ObjectiveEstimator users lazily; the adapter class is made once.
+    global _PARAMS
+    if _PARAMS is None:
         from hls_opt.objectives import _core
 
-        view = _core.view(layer_attributes)
-        if view is None:
-            return [0]
-        structure = _core.structure(layer_attributes)
-        if structure is None:
-            return [0]
-        return [_core.group_size(view, structure)]
+        _PARAMS = type("_ParamsAdapter", (_core.BackendEstimator,), {"backend": "gpu", "objective": "params"})
+    return _PARAMS
+
+
+_PARAMS: Any = None
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,10 +1,17 @@
-"""Shared machinery of the estimators: the layer a ``LayerAttributes`` describes, its structure,
-and how many weights / reuse-group rows / output channels one group of a structure covers.
+"""The hls4ml-compatible estimator classes as adapters over a backend's one cost model.
 
-Group layouts are those of :mod:`hls_opt.structures` (the one shared definition): PATTERN groups
-are ``n/P`` consecutive weights of the transposed kernel (times ``consecutive_patterns``),
-STRUCTURED groups one output neuron / filter (``n_in`` consecutive transposed weights), BLOCK
-groups ``(bh, bw)`` tiles of a 2-D kernel.
+An estimator (hls4ml's three classmethods) answers from the IR node a ``LayerAttributes`` carries
+(or one rebuilt from hand-made hls4ml attributes) by asking the registered backend:
+
+* ``is_layer_optimizable`` — :func:`hls_opt.selection.node_groups`: the structure whose groups the
+  pruned hardware skips (:meth:`Backend.pruning_grouping`), as an ``OptimizationAttributes``;
+* ``layer_resources`` — :meth:`Backend.estimate` of the unpruned layer;
+* ``layer_savings`` — :meth:`Backend.group_savings` of one group of the stored structure, on the
+  layer as it is built once pruned (:meth:`Backend.pruned_node`).
+
+So what ``hls-opt estimate`` reports, what the optimizer prunes and what these classes say are
+the same numbers.  :class:`BackendEstimator` is the base; a subclass names a backend and an
+objective.
 """
 
 from __future__ import annotations
@@ -12,11 +19,18 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from hls_opt.structures import StructureType
+from hls_opt.attributes import OptimizationAttributes
+from hls_opt.backends.fpga import as_precision, parse_strategy, with_config
+from hls_opt.config import DEFAULT_LAYER_CONFIG, IOType, LayerConfig
+from hls_opt.ir import nodes as ir
+from hls_opt.objective import Objective, parse_objective
+from hls_opt.resources import get_backend
+from hls_opt.selection import node_groups
+from hls_opt.structures import Grouping, StructureType
 
 logger = logging.getLogger(__name__)
 
@@ -80,16 +94,23 @@ def structure(attrs: Any) -> Structure | None:
     return st
 
 
-def optimization_attributes(structure_type: str, *, pattern_offset: int = 1, consecutive: int = 1) -> Any:
-    """An ``OptimizationAttributes`` with pruning on (hls_opt.attributes, imported lazily)."""
-    from hls_opt.attributes import OptimizationAttributes
+def grouping_of(st: Structure, kernel_shape: tuple[int, ...]) -> Grouping:
+    """The :class:`~hls_opt.structures.Grouping` an hls4ml structure describes for this kernel."""
+    if st.type is StructureType.PATTERN:
+        return Grouping.from_pattern_offset(kernel_shape, st.pattern_offset, st.consecutive)
+    return Grouping(st.type, block_shape=st.block_shape)
 
+
+def optimization_attributes(grouping: Grouping, kernel_shape: tuple[int, ...]) -> Any:
+    """hls4ml's ``OptimizationAttributes`` (pruning on) for a grouping of this kernel."""
+    size = int(np.prod(kernel_shape))
     return OptimizationAttributes(
-        structure_type=StructureType(structure_type),
+        structure_type=grouping.structure,
         pruning=True,
         weight_sharing=False,
-        pattern_offset=int(pattern_offset),
-        consecutive_patterns=int(consecutive),
+        pattern_offset=size // grouping.pattern_rf if grouping.structure is StructureType.PATTERN else 1,
+        consecutive_patterns=int(grouping.consecutive),
+        block_shape=tuple(grouping.block_shape),
     )
 
 
@@ -109,9 +130,6 @@ def _kind(attrs: Any) -> str | None:
 
 
 def _config_from_hls4ml_attributes(h: Any) -> Any:
-    from hls_opt.backends.fpga import as_precision, parse_strategy
-    from hls_opt.config import DEFAULT_LAYER_CONFIG, IOType, LayerConfig
-
     if h is None:
         return DEFAULT_LAYER_CONFIG
     weight = as_precision(getattr(h, "weight_precision", None))
@@ -131,8 +149,6 @@ def _config_from_hls4ml_attributes(h: Any) -> Any:
 
 def _node_from_attributes(attrs: Any) -> Any:
     """A node rebuilt from hand-made hls4ml attributes (no ``.node``)."""
-    from hls_opt.ir import nodes as ir
-
     kind = _kind(attrs)
     shape = tuple(int(d) for d in (getattr(attrs, "weight_shape", ()) or ()))
     if kind is None or len(shape) < 2:
@@ -159,81 +175,57 @@ def view(attrs: Any) -> LayerView | None:
     if node is None or not getattr(node, "has_kernel", False) or node.weights.get("kernel") is None:
         return None
     if node.config is None:
-        from hls_opt.backends.fpga import with_config
-
         node = with_config(node)
     args = getattr(attrs, "args", None) or {}
     return LayerView(node=node, input_precision=args.get("input_precision"))
 
 
-def unpruned_resources(attrs: Any, backend: str, *fields: str) -> list[int]:
-    """``[estimate.<field> …]`` of the unpruned layer from backend ``backend``'s resource model
-    (zeros, one per field, for a layer without a kernel): every estimator's ``layer_resources``."""
-    v = view(attrs)
-    if v is None:
-        return [0] * len(fields)
-    from hls_opt.resources import get_backend
+class BackendEstimator:
+    """hls4ml's estimator interface over backend ``backend``'s cost model for ``objective``.
 
-    estimate = get_backend(backend).estimate(v.node, v.dense_kernel, v.input_precision)
-    return [int(getattr(estimate, f)) for f in fields]
-
-
-# --------------------------------------------------------------------------------------------------
-# what one group covers
-
-
-def _pattern_group_size(v: LayerView, st: Structure) -> int:
-    p = max(1, st.pattern_offset)
-    return (v.n_weights // p) * max(1, st.consecutive)
-
-
-def group_size(v: LayerView, st: Structure) -> int:
-    """Weights in one group of ``st``."""
-    if st.type is StructureType.UNSTRUCTURED:
-        return 1
-    if st.type is StructureType.STRUCTURED:
-        return v.n_in
-    if st.type is StructureType.PATTERN:
-        return _pattern_group_size(v, st)
-    return int(st.block_shape[0]) * int(st.block_shape[1])
-
-
-def min_full_rows(length: int, start_step: int, rf: int) -> int:
-    """Fewest whole reuse rows ``[k·rf, (k+1)·rf)`` inside an interval ``[s, s + length)`` of the
-    flattened transposed kernel, over every start ``s`` that is a multiple of ``start_step``.
-
-    The start's offset to the next row boundary, ``(−s) mod rf``, takes every multiple of
-    ``gcd(start_step, rf)`` below ``rf``; the worst is ``rf − gcd``.
+    Subclasses set the two class attributes; the three methods are classmethods, as hls4ml's
+    optimizer calls them on the class.
     """
-    if rf <= 1:
-        return max(0, int(length))
-    worst = rf - math.gcd(int(start_step), int(rf))
-    return max(0, (int(length) - worst) // int(rf))
 
+    backend: ClassVar[str] = "vivado"
+    objective: ClassVar[str] = "dsp"
 
-def rows_covered(v: LayerView, st: Structure, rf: int) -> int:
-    """Whole reuse-group rows (multipliers of the unrolled kernel) one group of ``st`` empties."""
-    if st.type is StructureType.UNSTRUCTURED:
-        return 1 if rf == 1 else 0
-    if st.type is StructureType.STRUCTURED:
-        # one output neuron/filter = transposed positions [o·n_in, (o+1)·n_in)
-        return min_full_rows(v.n_in, v.n_in, rf)
-    if st.type is StructureType.PATTERN:
-        g = _pattern_group_size(v, st)
-        return min_full_rows(g, g, rf)
-    bh, bw = (int(b) for b in st.block_shape)
-    # a (bh, bw) tile of the (n_in, n_out) kernel = bw transposed rows of bh consecutive inputs
-    return bw * min_full_rows(bh, math.gcd(v.n_in, bh), rf)
+    @classmethod
+    def native_objective(cls) -> Objective:
+        return parse_objective(cls.objective)
 
+    @classmethod
+    def is_layer_optimizable(cls, layer_attributes: Any) -> tuple[bool, Any]:
+        v = view(layer_attributes)
+        if v is None:
+            return False, None
+        groups = node_groups(get_backend(cls.backend), v.node, cls.native_objective(), v.input_precision)
+        if groups is None:
+            return False, None
+        return True, optimization_attributes(groups.grouping, tuple(v.node.kernel.shape))
 
-def neurons_covered(v: LayerView, st: Structure) -> int:
-    """Whole output neurons / filters one group of ``st`` empties."""
-    if st.type is StructureType.STRUCTURED:
-        return 1
-    if st.type is StructureType.UNSTRUCTURED:
-        return 1 if v.n_in == 1 else 0
-    if st.type is StructureType.PATTERN:
-        g = _pattern_group_size(v, st)
-        return g // v.n_in if g % v.n_in == 0 else 0
-    bh, bw = (int(b) for b in st.block_shape)
-    return bw if bh == v.n_in else 0
+    @classmethod
+    def layer_resources(cls, layer_attributes: Any) -> list[int]:
+        fields = cls.native_objective().resources
+        v = view(layer_attributes)
+        if v is None:
+            return [0] * len(fields)
+        estimate = get_backend(cls.backend).estimate(v.node, v.dense_kernel, v.input_precision)
+        return [int(estimate[f]) for f in fields]
+
+    @classmethod
+    def layer_savings(cls, layer_attributes: Any) -> list[int]:
+        fields = cls.native_objective().resources
+        v = view(layer_attributes)
+        st = structure(layer_attributes)
+        if v is None or st is None:
+            return [0] * len(fields)
+        backend = get_backend(cls.backend)
+        shape = tuple(v.node.kernel.shape)
+        try:
+            grouping = grouping_of(st, shape)
+            savings = backend.group_savings(backend.pruned_node(v.node), grouping, fields, v.input_precision)
+        except ValueError as exc:  # a structure that does not tile this kernel
+            logger.warning("%s: %s; it saves nothing", getattr(layer_attributes, "name", "?"), exc)
+            return [0] * len(fields)
+        return [int(x) for x in savings]

@@ -1,0 +1,479 @@
+"""hls4ml's Keras entry points (``hls4ml.optimization.dsp_aware_pruning.keras``), adapted onto hls-opt's core.
+
+Everything here takes hls4ml's shapes — model attributes (``LayerAttributes``), estimator classes
+with ``is_layer_optimizable`` / ``layer_resources`` / ``layer_savings``, hls4ml's positional
+arguments — and turns them, once, into the native values the engine takes: a
+:class:`~hls_opt.selection.PruningProblem` (:func:`problem_from_attributes`) and
+:class:`~hls_opt.keras.optimize.FineTuneOptions`.  The engine,
+:func:`hls_opt.keras.optimize.prune_with_fine_tuning`, knows nothing of these classes.
+
+Attributes are respected as the caller set them: a layer's ``optimizable`` flag and
+``optimization_attributes`` are filled in by the estimator (``is_layer_optimizable``) on a private
+copy (hls4ml does it in place on the caller's dict, ``dsp_aware_pruning/keras/__init__.py``).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from typing import Any
+
+import numpy as np
+
+from hls_opt import attributes as attributes_module
+from hls_opt.errors import ConfigError, DataError, ModelError
+from hls_opt.keras.masking import SUPPORTED_METRICS, kernel_layers, output_layer_names
+from hls_opt.keras.optimize import (
+    DEFAULT_REGULARIZATION_RANGE,
+    TMP_DIRECTORY,
+    FineTuneOptions,
+    OptimizationOutcome,
+    prune_with_fine_tuning,
+)
+from hls_opt.keras.ranking import group_values
+from hls_opt.objectives import get_objective
+from hls_opt.selection import (
+    LayerGroups,
+    PruningProblem,
+    layer_groups,
+    masks_from_selection,
+    select_groups,
+)
+from hls_opt.structures import Grouping, StructureType
+
+logger = logging.getLogger(__name__)
+
+def resource_names(objective: Any, dims: int) -> tuple[str, ...]:
+    """Names of an estimator's resource dimensions: its native objective's resources for
+    hls-opt's estimators, ``objective.resource_names`` when it has them, else ``resource_i``."""
+    native = getattr(objective, "native_objective", None)
+    if callable(native):
+        names = native().resources
+        if len(names) == dims:
+            return tuple(names)
+    names = getattr(objective, "resource_names", None)
+    if names and len(names) == dims:
+        return tuple(str(n) for n in names)
+    return tuple(f"resource_{i}" for i in range(dims))
+
+
+def reduces_structures(objective: Any) -> bool:
+    """True for objectives whose saving only materialises when pruned neurons are removed (GPU FLOPs)."""
+    flag = getattr(objective, "reduce_structures", None)
+    if flag is not None:
+        return bool(flag)
+    native = getattr(objective, "native_objective", None)
+    return bool(native().reduce_structures) if callable(native) else False
+
+
+# --------------------------------------------------------------------------------------------
+# Attributes and estimators → the engine's problem
+# --------------------------------------------------------------------------------------------
+
+
+def _structure(oa: Any) -> StructureType:
+    value = getattr(oa, "structure_type", StructureType.UNSTRUCTURED)
+    return StructureType.parse(getattr(value, "value", value))
+
+
+
+def prepare_attributes(model: Any, model_attributes: dict[str, Any], objective: Any) -> dict[str, Any]:
+    """A copy of ``model_attributes`` with the objective's decisions filled in; the input is untouched.
+
+    For each kernel layer the objective's ``is_layer_optimizable`` chooses the structure.  Under
+    structured pruning the output layer's neurons are never removed (it would drop output labels):
+    pruning is switched off there and the layer stays optimizable only for weight sharing.
+    Layers the objective cannot handle (it raises) are left out with a warning.
+    """
+    attrs: dict[str, Any] = {}
+    for name, value in model_attributes.items():
+        new = copy.copy(value)
+        if hasattr(new, "args") and isinstance(new.args, dict):
+            new.args = dict(new.args)
+        try:
+            new.optimizable = False
+            new.optimization_attributes = None
+        except AttributeError:  # a frozen attribute object: leave as is
+            pass
+        attrs[name] = new
+    outputs = output_layer_names(model)
+    for layer in kernel_layers(model):
+        if layer.name not in attrs:
+            continue
+        a = attrs[layer.name]
+        try:
+            optimizable, oa = objective.is_layer_optimizable(a)
+        except Exception as exc:  # an estimator that does not know this layer type
+            logger.warning(
+                "layer %s: objective %s cannot handle it (%s); not optimized",
+                layer.name,
+                _objective_name(objective),
+                exc,
+            )
+            continue
+        oa = copy.copy(oa) if oa is not None else None
+        if oa is None:
+            optimizable = False
+        elif layer.name in outputs and _structure(oa) is StructureType.STRUCTURED and oa.pruning:
+            oa.pruning = False
+            optimizable = bool(getattr(oa, "weight_sharing", False))
+        a.optimizable = bool(optimizable)
+        a.optimization_attributes = oa
+    return attrs
+
+
+
+def _as_vector(values: Any, name: str, what: str) -> np.ndarray:
+    arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    if arr.ndim != 1 or not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise ModelError(f"layer {name}: objective returned invalid {what} {values!r}")
+    return arr
+
+
+def build_layer_groups(model: Any, attrs: dict[str, Any], objective: Any) -> list[LayerGroups]:
+    """Groups and per-group savings (``objective.layer_savings``) for every optimizable layer, in model order."""
+    groups: list[LayerGroups] = []
+    for layer in kernel_layers(model):
+        a = attrs.get(layer.name)
+        if a is None or not getattr(a, "optimizable", False) or a.optimization_attributes is None:
+            continue
+        oa = a.optimization_attributes
+        shape = tuple(int(d) for d in layer.kernel.shape)
+        structure = _structure(oa)
+        try:
+            if structure is StructureType.PATTERN:
+                grouping = Grouping.from_pattern_offset(
+                    shape, int(getattr(oa, "pattern_offset", 1)), int(getattr(oa, "consecutive_patterns", 1))
+                )
+            else:
+                grouping = Grouping(structure, block_shape=tuple(getattr(oa, "block_shape", (1, 1))))
+            grouping.ids(shape)
+        except ValueError as exc:
+            raise ModelError(f"layer {layer.name}: {exc}") from None
+        savings = _as_vector(objective.layer_savings(a), layer.name, "savings")
+        resources = _as_vector(objective.layer_resources(a), layer.name, "resources")
+        if savings.shape != resources.shape:
+            # hls4ml's multi-objective returns a 1-element [0] saving when not pruning
+            savings = np.zeros_like(resources) if not np.any(savings) else np.resize(savings, resources.shape)
+        groups.append(
+            layer_groups(
+                layer.name,
+                shape,
+                grouping,
+                savings,
+                resources,
+                pruning=bool(getattr(oa, "pruning", False)),
+                sharing=bool(getattr(oa, "weight_sharing", False)),
+            )
+        )
+    return groups
+
+
+def layer_total_resources(model: Any, attrs: dict[str, Any], objective: Any) -> np.ndarray | None:
+    """Σ ``layer_resources`` over the model's kernel layers (objective units), or None if unknown."""
+    total = None
+    for layer in kernel_layers(model):
+        a = attrs.get(layer.name)
+        if a is None:
+            continue
+        try:
+            r = np.atleast_1d(np.asarray(objective.layer_resources(a), dtype=np.float64))
+        except Exception:  # layer type the estimator does not model: counts nothing
+            continue
+        if total is None:
+            total = r.copy()
+        elif r.shape == total.shape:
+            total += r
+    return total
+
+
+
+def compute_masks(
+    model: Any,
+    model_attributes: dict[str, Any],
+    sparsity: float,
+    objective: Any,
+    ranking_metric: str = "l1",
+    local: bool = False,
+    knapsack_solver: str = "auto",
+    data: Any = None,
+    *,
+    loss_fn: Any = None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Masks and offsets for ``model`` at ``sparsity`` of the objective's savable resources.
+
+    Returns ``(masks, offsets)``: dicts keyed by layer name of kernel-shaped float32 arrays
+    (mask 1 = keep, 0 = pruned or shared; offset = shared value, else 0), for the layers the
+    objective optimizes.  ``l1`` / ``l2`` need no data (one-shot post-training pruning);
+    ``saliency``, ``oracle`` and ``hessian`` need ``data=(X, y)`` and ``loss_fn``.
+    Neither ``model`` nor ``model_attributes`` is modified.
+    """
+    objective = get_objective(objective)
+    if ranking_metric not in SUPPORTED_METRICS:
+        raise DataError(f"ranking_metric {ranking_metric!r}: expected one of {', '.join(SUPPORTED_METRICS)}")
+    attrs = prepare_attributes(model, model_attributes, objective)
+    groups = build_layer_groups(model, attrs, objective)
+    values = group_values(model, groups, ranking_metric, data=data, loss_fn=loss_fn, normalise=not local)
+    selection = select_groups(groups, values, sparsity, local=local, knapsack_solver=knapsack_solver)
+    kernels = {g.name: np.asarray(model.get_layer(g.name).kernel.numpy()) for g in groups}
+    return masks_from_selection(kernels, groups, selection)
+
+
+
+def _objective_name(objective: Any) -> str:
+    return getattr(objective, "__name__", type(objective).__name__)
+
+
+def problem_from_attributes(model: Any, model_attributes: dict[str, Any], objective: Any) -> PruningProblem:
+    """The engine's problem from hls4ml-style attributes and an estimator (class, instance or name).
+
+    Each step's achieved resources are the model total minus the savings of the removed groups
+    (all an hls4ml estimator can say); hls-opt's native flow asks the backend for the masked
+    graph's estimate instead (:func:`hls_opt.selection.build_problem`).
+    """
+    objective = get_objective(objective)
+    attrs = prepare_attributes(model, model_attributes, objective)
+    groups = build_layer_groups(model, attrs, objective)
+    total = layer_total_resources(model, attrs, objective)
+    if total is None:
+        total = np.zeros(1)
+    by_name = {g.name: g for g in groups}
+
+    def achieved(masks: dict[str, np.ndarray]) -> np.ndarray:
+        out = np.asarray(total, dtype=np.float64).copy()
+        for name, mask in masks.items():
+            g = by_name.get(name)
+            if g is None or g.savings.shape != out.shape:
+                continue
+            kept = np.bincount(g.ids.reshape(-1), weights=np.asarray(mask).reshape(-1), minlength=g.n_groups)
+            out -= int(np.sum(kept == 0)) * g.savings
+        return out
+
+    return PruningProblem(
+        label=_objective_name(objective),
+        resource_names=resource_names(objective, len(total)),
+        groups=tuple(groups),
+        baseline=np.asarray(total, dtype=np.float64),
+        achieved_fn=achieved,
+        reduce_structures=reduces_structures(objective),
+    )
+
+
+def run_optimization(
+    model: Any,
+    model_attributes: dict[str, Any],
+    objective: Any,
+    scheduler: Any,
+    X_train: Any,
+    y_train: Any,
+    X_val: Any,
+    y_val: Any,
+    batch_size: int,
+    epochs: int,
+    optimizer: Any,
+    loss_fn: Any,
+    validation_metric: Any,
+    increasing: bool,
+    rtol: float,
+    callbacks: list[Any] | None = None,
+    ranking_metric: str = "l1",
+    local: bool = False,
+    verbose: bool = False,
+    rewinding_epochs: int = 1,
+    cutoff_bad_trials: int = 1,
+    directory: str = TMP_DIRECTORY,
+    tuner: str | None = "Bayesian",
+    knapsack_solver: str = "auto",
+    regularization_range: Any = None,
+    reduce_structures: bool | None = None,
+) -> OptimizationOutcome:
+    """hls4ml's ``optimize_model`` arguments in, the engine's :class:`OptimizationOutcome` out.
+
+    ``directory`` is accepted for compatibility and not written to (best weights are kept in memory).
+    """
+    options = FineTuneOptions(
+        loss=loss_fn,
+        optimizer=optimizer,
+        metric=validation_metric,
+        increasing=bool(increasing),
+        rtol=float(rtol),
+        epochs=epochs,
+        batch_size=batch_size,
+        ranking=ranking_metric,
+        local=bool(local),
+        rewinding_epochs=rewinding_epochs,
+        cutoff_bad_trials=int(cutoff_bad_trials),
+        tuner=tuner,
+        knapsack_solver=knapsack_solver,
+        regularization_range=regularization_range,
+        callbacks=tuple(callbacks or ()),
+        verbose=bool(verbose),
+    )
+    problem = problem_from_attributes(model, model_attributes, objective)
+    return prune_with_fine_tuning(
+        model, problem, scheduler, (X_train, y_train, X_val, y_val), options, reduce=reduce_structures
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# hls4ml's front doors
+# --------------------------------------------------------------------------------------------
+
+
+def optimize_model(
+    model: Any,
+    model_attributes: dict[str, Any],
+    objective: Any,
+    scheduler: Any,
+    X_train: Any,
+    y_train: Any,
+    X_val: Any,
+    y_val: Any,
+    batch_size: int,
+    epochs: int,
+    optimizer: Any,
+    loss_fn: Any,
+    validation_metric: Any,
+    increasing: bool,
+    rtol: float,
+    callbacks: list[Any] | None = None,
+    ranking_metric: str = "l1",
+    local: bool = False,
+    verbose: bool = False,
+    rewinding_epochs: int = 1,
+    cutoff_bad_trials: int = 1,
+    directory: str = TMP_DIRECTORY,
+    tuner: str | None = "Bayesian",
+    knapsack_solver: str = "auto",
+    regularization_range: Any = DEFAULT_REGULARIZATION_RANGE,
+) -> Any:
+    """Prune (and weight-share) a copy of ``model`` for ``objective``; returns a new compiled Keras model.
+
+    Same arguments as hls4ml's ``optimize_model`` (REFERENCE §1.3): ``objective`` is an estimator
+    class, instance or registered name; ``scheduler`` gives the target sparsity of the objective's
+    resource (e.g. 0.5 = half the DSPs); each step fine-tunes at most ``epochs − rewinding_epochs``
+    epochs then rewinds ``rewinding_epochs`` unmasked; a step is accepted when the validation
+    metric is within ``rtol`` of the baseline (``increasing``: higher is better); optimization
+    stops when the scheduler is done or after more than ``cutoff_bad_trials`` consecutive
+    failures.  The returned model holds the last accepted step's weights (the baseline's when
+    none passed), without hls-opt's masks or regularisers.
+    """
+    return run_optimization(
+        model,
+        model_attributes,
+        objective,
+        scheduler,
+        X_train,
+        y_train,
+        X_val,
+        y_val,
+        batch_size,
+        epochs,
+        optimizer,
+        loss_fn,
+        validation_metric,
+        increasing,
+        rtol,
+        callbacks=callbacks,
+        ranking_metric=ranking_metric,
+        local=local,
+        verbose=verbose,
+        rewinding_epochs=rewinding_epochs,
+        cutoff_bad_trials=cutoff_bad_trials,
+        directory=directory,
+        tuner=tuner,
+        knapsack_solver=knapsack_solver,
+        regularization_range=regularization_range,
+    ).model
+
+
+def _looks_like_attributes(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and bool(value)
+        and all(hasattr(v, "weight_shape") and hasattr(v, "optimization_attributes") for v in value.values())
+    )
+
+
+def attributes_for(keras_model: Any, hls_config_or_attributes: Any) -> dict[str, Any]:
+    """Model attributes from an hls4ml config (dict or YAML/JSON path), or the attributes dict itself
+    (the seed passes those); ``None`` means hls4ml's defaults."""
+    if _looks_like_attributes(hls_config_or_attributes):
+        return hls_config_or_attributes
+    if hls_config_or_attributes is None:
+        return attributes_module.get_attributes_from_keras_model(keras_model)
+    if isinstance(hls_config_or_attributes, (str, os.PathLike)):  # a YAML / JSON config file
+        return attributes_module.get_attributes_from_keras_model_and_hls4ml_config(
+            keras_model, hls_config_or_attributes
+        )
+    if not isinstance(hls_config_or_attributes, dict):
+        raise ConfigError(
+            f"hls_config: expected an hls4ml config dict or a model-attributes dict, got "
+            f"{type(hls_config_or_attributes).__name__}"
+        )
+    return attributes_module.get_attributes_from_keras_model_and_hls4ml_config(
+        keras_model, hls_config_or_attributes
+    )
+
+
+def optimize_keras_model_for_hls4ml(
+    keras_model: Any,
+    hls_config: Any,
+    objective: Any,
+    scheduler: Any,
+    X_train: Any,
+    y_train: Any,
+    X_val: Any,
+    y_val: Any,
+    batch_size: int,
+    epochs: int,
+    optimizer: Any,
+    loss_fn: Any,
+    validation_metric: Any,
+    increasing: bool,
+    rtol: float,
+    callbacks: list[Any] | None = None,
+    ranking_metric: str = "l1",
+    local: bool = False,
+    verbose: bool = False,
+    rewinding_epochs: int = 1,
+    cutoff_bad_trials: int = 3,
+    directory: str = "hls4ml-optimization",
+    tuner: str | None = "Bayesian",
+    knapsack_solver: str = "auto",
+    regularization_range: Any = DEFAULT_REGULARIZATION_RANGE,
+) -> Any:
+    """hls4ml's wrapper (REFERENCE §1.2): ``hls_config`` may be an hls4ml config or model attributes.
+
+    Optimize as if for hls4ml's unrolled strategy: under ``Resource`` zeros save nothing, so the
+    flow later switches the optimized layers to ``ResourceUnrolled``.
+    """
+    attributes = attributes_for(keras_model, hls_config)
+    return optimize_model(
+        keras_model,
+        attributes,
+        objective,
+        scheduler,
+        X_train,
+        y_train,
+        X_val,
+        y_val,
+        batch_size,
+        epochs,
+        optimizer,
+        loss_fn,
+        validation_metric,
+        increasing,
+        rtol,
+        callbacks=callbacks,
+        ranking_metric=ranking_metric,
+        local=local,
+        verbose=verbose,
+        rewinding_epochs=rewinding_epochs,
+        cutoff_bad_trials=cutoff_bad_trials,
+        directory=directory,
+        tuner=tuner,
+        knapsack_solver=knapsack_solver,
+        regularization_range=regularization_range,
+    )
