@@ -396,14 +396,33 @@ def load_entry_points(force: bool = False) -> list[str]:
         return loaded
 
 
-def _apply_entry_point(name: str, value: str, target: Any) -> None:
-    from hls_opt.objectives import missing_estimator_method, register_objective
+#: hls4ml's estimator interface: an entry point whose target has these is an objective.
+ESTIMATOR_METHODS = ("is_layer_optimizable", "layer_resources", "layer_savings")
+#: Estimator classes found through entry points, by entry-point name, until the objective
+#: registry (:mod:`hls_opt.objectives`, a layer above this one) takes them.
+_PENDING_OBJECTIVES: dict[str, tuple[str, Any]] = {}
 
+
+def is_estimator(obj: Any) -> bool:
+    """Whether ``obj`` has hls4ml's three estimator methods (it need not subclass anything)."""
+    return all(callable(getattr(obj, m, None)) for m in ESTIMATOR_METHODS)
+
+
+def take_pending_objectives() -> dict[str, tuple[str, Any]]:
+    """``{entry point name: (its value, estimator)}`` found since the last call; the registry of
+    objective names registers them."""
+    with _LOCK:
+        pending = dict(_PENDING_OBJECTIVES)
+        _PENDING_OBJECTIVES.clear()
+    return pending
+
+
+def _apply_entry_point(name: str, value: str, target: Any) -> None:
     try:
         if isinstance(target, Backend) or (isinstance(target, type) and issubclass(target, Backend)):
             register_backend(target)
-        elif missing_estimator_method(target) is None:  # also one written for hls4ml without our base
-            register_objective(name, target)
+        elif is_estimator(target):  # also one written for hls4ml without our base class
+            _PENDING_OBJECTIVES[name] = (value, target)
         elif callable(target):
             target()
         else:

@@ -19,6 +19,8 @@ from hls_opt.passes.registry import (
     unregister_pass,
 )
 
+from hls_opt.objective import parse_objective
+
 __all__ = [
     "Pass",
     "PassContext",
@@ -36,6 +38,8 @@ __all__ = [
 def default_flow(objective: object) -> list[str]:
     """The pass list for an objective: prune, then rewrite for the unrolled strategy; an objective
     whose saving needs the pruned neurons removed (GPU FLOPs: ``reduce_structures``) also reduces."""
+    if isinstance(objective, (str, list, tuple)):
+        objective = parse_objective(objective)
     flow = ["dsp-aware-pruning", "unrolled-rewrite"]
     if bool(getattr(objective, "reduce_structures", False)):
         flow.append("reduce")

@@ -20,12 +20,12 @@ import logging
 from typing import Any
 
 import numpy as np
+from hls_opt.passes.plan import PLAN_KEY, PruningPlan
+from hls_opt.passes.registry import Pass, PassResult, register_pass
 
 from hls_opt.emit import to_keras_model
 from hls_opt.errors import ConfigError, ModelError
 from hls_opt.frontend.keras import from_keras
-from hls_opt.passes.plan import PLAN_KEY, PruningPlan
-from hls_opt.passes.registry import Pass, PassResult, register_pass
 from hls_opt.resources import get_backend
 from hls_opt.scheduler import PolynomialScheduler
 from hls_opt.selection import PruningProblem, masks_from_selection, problem_for, select_groups

@@ -14,8 +14,9 @@ import dataclasses
 import logging
 from typing import Any
 
-from hls_opt.config import Strategy
 from hls_opt.passes.registry import Pass, PassResult, register_pass
+
+from hls_opt.config import Strategy
 from hls_opt.reduction import reduce_graph
 from hls_opt.resources import get_backend
 

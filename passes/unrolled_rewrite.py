@@ -22,10 +22,10 @@ import logging
 from typing import Any
 
 import numpy as np
-
-from hls_opt.config import IOType, Strategy
 from hls_opt.passes.plan import PLAN_KEY
 from hls_opt.passes.registry import Pass, PassResult, register_pass
+
+from hls_opt.config import IOType, Strategy
 from hls_opt.resources import get_backend
 from hls_opt.structures import zero_reuse_groups
 

@@ -669,7 +669,7 @@ def test_the_flow_uses_the_built_in_regularisation_search_unless_asked(monkeypat
         pass
 
     def fake_run_flow(graph, flow, context, **_):
-        seen.update(context.optimize_kwargs)
+        seen["tuner"] = context.training.tuner
         raise Stop
 
     monkeypatch.setattr(hls_opt.passes, "run_flow", fake_run_flow)

@@ -15,7 +15,8 @@ import pytest  # noqa: E402
 from hls_opt.attributes import OptimizationAttributes, get_attributes_from_keras_model  # noqa: E402
 from hls_opt.errors import ConfigError  # noqa: E402
 from hls_opt.keras import optimize_model  # noqa: E402
-from hls_opt.keras.optimize import OptimizationOutcome, run_optimization  # noqa: E402
+from hls_opt.keras.api import run_optimization  # noqa: E402
+from hls_opt.keras.optimize import OptimizationOutcome  # noqa: E402
 from hls_opt.objectives import ParameterEstimator  # noqa: E402
 from hls_opt.scheduler import ConstantScheduler, PolynomialScheduler  # noqa: E402
 

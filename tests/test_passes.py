@@ -8,6 +8,7 @@ import pytest
 from hls_opt.passes import (
     Pass,
     PassContext,
+    PassResult,
     PruningPlan,
     available_passes,
     default_flow,
@@ -16,11 +17,14 @@ from hls_opt.passes import (
     run_flow,
     unregister_pass,
 )
+from hls_opt.passes.dsp_aware_pruning import write_plan
+from hls_opt.passes.plan import PLAN_KEY
 
 from hls_opt.config import IOType, LayerConfig, Strategy
 from hls_opt.errors import ModelError, RegistryError
 from hls_opt.ir import nodes as ir
 from hls_opt.ir.graph import Graph
+from hls_opt.objective import parse_objective
 from hls_opt.precision import parse_precision
 from hls_opt.structures import group_ids, zero_reuse_groups
 
@@ -109,12 +113,12 @@ def test_run_flow_checks_every_name_before_running_any_pass():
         with pytest.raises(RegistryError):
             run_flow("graph", ["test-recorder", "no-such-pass"], PassContext())
         assert calls == []  # the typo was caught before the first pass ran
-        ctx = PassContext()
-        assert run_flow("graph", ["test-recorder", "test-recorder"], ctx) == [
-            ("test-recorder", True),
-            ("test-recorder", True),
+        # a pass of the older protocol returns a bool; run_flow reports it as a PassResult
+        assert run_flow("graph", ["test-recorder", "test-recorder"], PassContext()) == [
+            ("test-recorder", PassResult(True)),
+            ("test-recorder", PassResult(True)),
         ]
-        assert calls == ["graph", "graph"] and ctx.history == [("test-recorder", True)] * 2
+        assert calls == ["graph", "graph"]
     finally:
         unregister_pass("test-recorder")
 
@@ -159,22 +163,34 @@ def pattern_mask(kernel_shape, rf, pruned_groups):
     return keep[ids]
 
 
+def planned(g, plan):
+    """What dsp-aware-pruning leaves: the plan's weights written, the plan on the graph."""
+    changed = write_plan(g, plan)
+    g.annotations[PLAN_KEY] = plan
+    return changed
+
+
+def rewrite(g, plan=None):
+    if plan is not None:
+        planned(g, plan)
+    return get_pass("unrolled-rewrite")(PassContext()).apply(g)
+
+
 def test_unrolled_rewrite_zeroes_whole_reuse_groups_and_sets_resource_unrolled():
-    pytest.importorskip("hls_opt.backends.vivado")
     g = dense_graph(16, 8, rf=4)
     # Dense 16→8 at RF 4: 128/4 = 32 reuse groups (multipliers); prune the even ones (16 groups).
     mask = pattern_mask((16, 8), 4, range(0, 32, 2))
     plan = PruningPlan(objective="dsp", mode="one-shot", target=0.5, masks={"fc": mask})
-    ctx = PassContext(plan=plan)
-    assert get_pass("unrolled-rewrite")(ctx).apply(g) is True
+    result = rewrite(g, plan)
+    assert result.changed is True
     fc = g.node("fc")
     assert np.all(fc.kernel[mask == 0] == 0) and np.all(fc.kernel[mask == 1] != 0)
     assert zero_reuse_groups(fc.kernel, 4) == 16  # 32 − 16 multipliers left in hls4ml's unrolled code
     assert fc.config.strategy is Strategy.RESOURCE_UNROLLED and fc.config.reuse_factor == 4
     # 'out' had no mask: weights and config untouched, not rewritten.
     assert g.node("out").config == layer_config(4, Strategy.RESOURCE)
-    assert ctx.rewritten == {"fc"}
-    assert ctx.io_type is None  # no convolution rewritten
+    assert result.notes == ("fc: 16 of 32 reuse groups all zero",)  # no convolution: no io_stream note
+    assert all(n.config.io_type is not IOType.STREAM for n in g.nodes() if n.config is not None)
 
 
 def test_unrolled_rewrite_keeps_latency_for_reuse_factor_one():
@@ -183,8 +199,7 @@ def test_unrolled_rewrite_keeps_latency_for_reuse_factor_one():
     g = dense_graph(16, 8, rf=1, strategy=Strategy.RESOURCE)
     mask = np.ones((16, 8), np.float32)
     mask[:3] = 0
-    ctx = PassContext(plan=PruningPlan(objective="dsp", mode="one-shot", target=0.2, masks={"fc": mask}))
-    get_pass("unrolled-rewrite")(ctx).apply(g)
+    rewrite(g, PruningPlan(objective="dsp", mode="one-shot", target=0.2, masks={"fc": mask}))
     fc = g.node("fc")
     assert fc.config.strategy is Strategy.LATENCY and fc.config.reuse_factor == 1
     assert np.count_nonzero(fc.kernel) == 128 - 24
@@ -197,22 +212,23 @@ def test_unrolled_rewrite_snaps_an_invalid_reuse_factor():
     g = dense_graph(16, 8, rf=5)
     mask = np.ones((16, 8), np.float32)
     mask[0] = 0
-    ctx = PassContext(plan=PruningPlan(objective="dsp", mode="one-shot", target=0.1, masks={"fc": mask}))
-    get_pass("unrolled-rewrite")(ctx).apply(g)
+    rewrite(g, PruningPlan(objective="dsp", mode="one-shot", target=0.1, masks={"fc": mask}))
     cfg = g.node("fc").config
     assert cfg.strategy is Strategy.RESOURCE_UNROLLED and cfg.reuse_factor == 4
 
 
-def test_unrolled_rewrite_applies_fine_tuned_weights_to_every_layer():
+def test_the_plan_writes_fine_tuned_weights_to_every_layer_and_nothing_pruned_is_rewritten():
     g = dense_graph(16, 8, rf=4)
+    configs = {n.name: n.config for n in g.nodes()}
     new_out = np.full((8, 4), 0.5, np.float32)
     plan = PruningPlan(
         objective="dsp", mode="fine-tuned", target=0.0, masks={}, weights={"out": {"kernel": new_out}}
     )
-    ctx = PassContext(plan=plan)
-    assert get_pass("unrolled-rewrite")(ctx).apply(g) is True
+    assert planned(g, plan) is True
     assert np.array_equal(g.node("out").kernel, new_out)
-    assert ctx.rewritten == set()  # weights changed but nothing pruned: configs stay the user's
+    # weights changed but nothing pruned: the rewrite changes nothing, configs stay the user's
+    assert rewrite(g).changed is False
+    assert {n.name: n.config for n in g.nodes()} == configs
 
 
 def test_unrolled_rewrite_writes_shared_weights_at_their_offset():
@@ -227,7 +243,7 @@ def test_unrolled_rewrite_writes_shared_weights_at_their_offset():
     plan = PruningPlan(
         objective="dsp", mode="one-shot", target=0.1, masks={"fc": mask}, offsets={"fc": offset}
     )
-    get_pass("unrolled-rewrite")(PassContext(plan=plan)).apply(g)
+    rewrite(g, plan)
     fc = g.node("fc").kernel
     np.testing.assert_array_equal(fc[:, 0], 0.25)
     np.testing.assert_array_equal(fc[:, 1], 0.0)
@@ -238,13 +254,13 @@ def test_unrolled_rewrite_names_the_layer_of_a_mask_that_does_not_fit():
     g = dense_graph(16, 8, rf=4)
     plan = PruningPlan(objective="dsp", mode="one-shot", target=0.5, masks={"fc": np.ones((8, 16))})
     with pytest.raises(ModelError, match="fc: mask shape"):
-        get_pass("unrolled-rewrite")(PassContext(plan=plan)).apply(g)
+        planned(g, plan)
 
 
 def test_unrolled_rewrite_without_a_plan_changes_nothing():
     g = dense_graph()
     before = g.node("fc").kernel.copy()
-    assert get_pass("unrolled-rewrite")(PassContext()).apply(g) is False
+    assert rewrite(g) == PassResult(False)
     assert np.array_equal(g.node("fc").kernel, before)
 
 
@@ -271,12 +287,11 @@ def test_unrolled_rewrite_switches_to_io_stream_for_a_rewritten_convolution():
     g.inputs, g.outputs = ["in"], ["conv"]
     # Conv2D 3×3×3→4 at RF 9: 108/9 = 12 reuse groups; prune 3 (REFERENCE §2.4 example B).
     mask = pattern_mask((3, 3, 3, 4), 9, [0, 5, 11])
-    ctx = PassContext(plan=PruningPlan(objective="dsp", mode="one-shot", target=0.25, masks={"conv": mask}))
-    get_pass("unrolled-rewrite")(ctx).apply(g)
+    result = rewrite(g, PruningPlan(objective="dsp", mode="one-shot", target=0.25, masks={"conv": mask}))
     conv = g.node("conv")
     assert conv.config.strategy is Strategy.RESOURCE_UNROLLED and conv.config.reuse_factor == 9
     assert zero_reuse_groups(conv.kernel, 9) == 3
-    assert ctx.io_type == "io_stream"
+    assert "io_stream: a rewritten convolution needs it for the unrolled strategy" in result.notes
     assert conv.config.io_type is IOType.STREAM
 
 
@@ -312,13 +327,15 @@ def test_dsp_aware_pruning_one_shot_produces_a_plan_of_whole_reuse_groups():
     graph = from_keras(model, cfg)
     from hls_opt.scheduler import PolynomialScheduler
 
-    ctx = PassContext(hls_config=cfg, objective="dsp", scheduler=PolynomialScheduler(2, final_sparsity=0.5))
+    ctx = PassContext(objective=parse_objective("dsp"), scheduler=PolynomialScheduler(2, final_sparsity=0.5))
     kernel_before = graph.node("fc").kernel.copy()
-    changed = get_pass("dsp-aware-pruning")(ctx).apply(graph)
-    assert changed is True
-    plan = ctx.plan
+    result = get_pass("dsp-aware-pruning")(ctx).apply(graph)
+    assert result.changed is True
+    plan = graph.annotations[PLAN_KEY]
     assert plan.mode == "one-shot" and plan.target == 0.5 and len(plan.steps) == 1
-    assert np.array_equal(graph.node("fc").kernel, kernel_before)  # the pass only plans
+    # the pass wrote the masked kernel (configs are the rewrite's business)
+    np.testing.assert_array_equal(graph.node("fc").kernel, kernel_before * plan.masks["fc"])
+    assert graph.node("fc").config.strategy is Strategy.RESOURCE
     # Every reuse group (RF 4 for fc) is entirely kept or entirely pruned.
     rows = (
         plan.masks["fc"].reshape(-1)[
@@ -338,8 +355,8 @@ def test_reduce_pass_removes_a_dead_neuron_and_keeps_reuse_factors_valid():
     weights[0][:, 3] = 0  # neuron 3 of fc never fires beyond its bias
     model.get_layer("fc").set_weights(weights)
     graph = from_keras(model, resource_config(rf=4))
-    ctx = PassContext(hls_config=resource_config(rf=4))
-    assert get_pass("reduce")(ctx).apply(graph) is True
+    result = get_pass("reduce")(PassContext()).apply(graph)
+    assert result.changed is True and result.notes == ("fc: 1 neurons/filters removed",)
     assert graph.node("fc").kernel.shape == (16, 7) and graph.node("out").kernel.shape == (7, 4)
     # fc: 16×7, RF 4 valid (4 | 16). out: 7×4 at RF 2 is invalid (divisors of 7: 1, 7) → 1.
     assert graph.node("fc").config.reuse_factor == 4
@@ -356,20 +373,36 @@ def test_a_scheduler_without_final_sparsity_is_a_config_error():
 
 
 def test_objectives_resolve_from_names_lists_and_classes():
-    from hls_opt.passes.dsp_aware_pruning import objective_label, resolve_objective
+    from hls_opt.backends.vivado.objectives import VivadoDSPEstimator
 
-    from hls_opt.objectives import get_objective
+    from hls_opt.objective import BUILTIN_OBJECTIVES
+    from hls_opt.objectives.adapter import EstimatorObjective, objective_for
 
-    dsp = get_objective("dsp")
-    assert (
-        resolve_objective("dsp") is dsp
-        and resolve_objective(["dsp"]) is dsp
-        and resolve_objective(dsp) is dsp
-    )
+    dsp = BUILTIN_OBJECTIVES["dsp"]
+    # names, one-element lists, hls-opt's estimator classes and their class names: the native value
+    assert objective_for("dsp") is dsp and objective_for(["dsp"]) is dsp
+    assert objective_for(VivadoDSPEstimator) == dsp and objective_for("VivadoDSPEstimator") == dsp
     # Comma lists in either order name the registered combination.
-    assert resolve_objective(["bram", "dsp"]) is get_objective("dsp+bram")
-    assert objective_label(["dsp", "bram"]) == "dsp+bram" and objective_label(dsp) == dsp.__name__
+    both = BUILTIN_OBJECTIVES["dsp+bram"]
+    assert objective_for(["bram", "dsp"]) is both and objective_for("bram,dsp") is both
+    assert both.resources == ("dsp", "bram") and both.label == "dsp+bram"
     with pytest.raises(RegistryError, match="dsp\\+ff"):
-        resolve_objective(["dsp", "ff"])
+        objective_for(["dsp", "ff"])
     with pytest.raises(RegistryError, match="names"):
-        resolve_objective([dsp, dsp])
+        objective_for([VivadoDSPEstimator, VivadoDSPEstimator])
+
+    class Mine:  # a user's hls4ml-style estimator: adapted once, at the edge
+        @classmethod
+        def is_layer_optimizable(cls, a):
+            return False, None
+
+        @classmethod
+        def layer_resources(cls, a):
+            return [0]
+
+        @classmethod
+        def layer_savings(cls, a):
+            return [0]
+
+    adapted = objective_for(Mine)
+    assert isinstance(adapted, EstimatorObjective) and adapted.label == "Mine"

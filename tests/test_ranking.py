@@ -10,8 +10,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from hls_opt.keras.masking import LayerGroups  # noqa: E402
 from hls_opt.keras.ranking import group_values  # noqa: E402
+from hls_opt.selection import LayerGroups  # noqa: E402
 from hls_opt.structures import StructureType, group_ids, group_sizes  # noqa: E402
 
 

@@ -43,7 +43,7 @@ def test_an_unknown_metric_name_is_a_config_error_naming_it():
 
 def _run_with_data(X_train, y_train, X_val, y_val):
     from hls_opt.attributes import get_attributes_from_keras_model
-    from hls_opt.keras.optimize import run_optimization
+    from hls_opt.keras.api import run_optimization
     from hls_opt.scheduler import ConstantScheduler
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])

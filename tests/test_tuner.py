@@ -26,7 +26,7 @@ import hls_opt  # noqa: E402
 from hls_opt.attributes import get_attributes_from_keras_model  # noqa: E402
 from hls_opt.errors import DataError  # noqa: E402
 from hls_opt.keras import optimize as optimize_module  # noqa: E402
-from hls_opt.keras.optimize import run_optimization  # noqa: E402
+from hls_opt.keras.api import run_optimization  # noqa: E402
 from hls_opt.objectives import ParameterEstimator  # noqa: E402
 from hls_opt.scheduler import PolynomialScheduler  # noqa: E402
 

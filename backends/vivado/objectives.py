@@ -12,12 +12,9 @@ configuration.  See ``docs/resources.md``.
 
 from __future__ import annotations
 
-from typing import Any
-
 from hls_opt.backends.fpga import FPGABackend
 
 from hls_opt.objectives import ObjectiveEstimator, _core
-from hls_opt.resources import get_backend
 
 BACKEND = "vivado"
 

@@ -8,8 +8,8 @@ producers is ``Node.inputs`` (call order), which is the single source of truth f
 from __future__ import annotations
 
 import copy
-from typing import Any
 from collections.abc import Iterator
+from typing import Any
 
 import networkx as nx
 

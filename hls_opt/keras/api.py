@@ -28,6 +28,7 @@ from hls_opt.keras.optimize import (
     DEFAULT_REGULARIZATION_RANGE,
     TMP_DIRECTORY,
     FineTuneOptions,
+    checked_data,
     OptimizationOutcome,
     prune_with_fine_tuning,
 )
@@ -310,10 +311,9 @@ def run_optimization(
         callbacks=tuple(callbacks or ()),
         verbose=bool(verbose),
     )
+    data = checked_data(model, (X_train, y_train, X_val, y_val), loss_fn)  # before any work on the model
     problem = problem_from_attributes(model, model_attributes, objective)
-    return prune_with_fine_tuning(
-        model, problem, scheduler, (X_train, y_train, X_val, y_val), options, reduce=reduce_structures
-    )
+    return prune_with_fine_tuning(model, problem, scheduler, data, options, reduce=reduce_structures)
 
 
 # --------------------------------------------------------------------------------------------

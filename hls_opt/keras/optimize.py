@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,6 +146,15 @@ class FineTuneOptions:
 # --------------------------------------------------------------------------------------------
 
 
+def checked_data(model: Any, data: TrainingData | tuple, loss_fn: Any) -> TrainingData:
+    """The flow's data checks (numbers, finite, sample counts, matching shapes, labels that fit
+    the loss), each naming the array; the data as a :class:`~hls_opt.data.TrainingData`."""
+    data = load_training_data(data if isinstance(data, TrainingData) else tuple(data))
+    if len(getattr(model, "outputs", ())) == 1 and len(model.output_shape) == 2:
+        check_targets_for_loss(data, loss_fn, model.output_shape[-1])
+    return data
+
+
 def _check_scheduler(scheduler: Any) -> None:
     for method in ("get_sparsity", "update_step", "repair_step"):
         if not callable(getattr(scheduler, method, None)):
@@ -206,12 +214,9 @@ def prune_with_fine_tuning(
         o = options
         epochs, rewinding_epochs, batch_size = o.epochs, o.rewinding_epochs, int(o.batch_size)
         increasing, rtol, verbose, callbacks = o.increasing, o.rtol, o.verbose, list(o.callbacks)
-        ranking_metric, local, knapsack_solver, tuner = o.ranking, o.local, o.knapsack_solver, o.tuner
+        ranking_metric, local, knapsack_solver = o.ranking, o.local, o.knapsack_solver
         cutoff_bad_trials, loss_fn = o.cutoff_bad_trials, o.loss
-        # the flow's data checks (numbers, finite, sample counts, matching shapes), naming the array
-        data = load_training_data(data if isinstance(data, TrainingData) else tuple(data))
-        if len(getattr(model, "outputs", ())) == 1 and len(model.output_shape) == 2:
-            check_targets_for_loss(data, loss_fn, model.output_shape[-1])
+        data = checked_data(model, data, loss_fn)
         X_train, y_train, X_val, y_val = data.as_tuple()
         rrange = (
             DEFAULT_REGULARIZATION_RANGE if o.regularization_range is None else list(o.regularization_range)

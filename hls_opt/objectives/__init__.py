@@ -29,6 +29,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from hls_opt.errors import RegistryError
+from hls_opt.resources import ENTRY_POINT_GROUP, ESTIMATOR_METHODS, load_entry_points, take_pending_objectives
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,10 @@ class ParameterEstimator(ObjectiveEstimator):
     """Number of kernel weights (hls4ml's ``ParameterEstimator``): unstructured pruning, one
     weight saved per unstructured group; other structures save the weights of their group.
     (The adapter over the backends' shared ``params`` count, see :mod:`hls_opt.objectives._core`.)"""
+
+    @classmethod
+    def native_objective(cls) -> Any:
+        return _params().native_objective()
 
     @classmethod
     def is_layer_optimizable(cls, layer_attributes: Any) -> tuple[bool, Any]:
@@ -111,13 +116,10 @@ def _normalise(name: str) -> str:
     return "+".join(parts)
 
 
-_ESTIMATOR_METHODS = ("is_layer_optimizable", "layer_resources", "layer_savings")
-
-
 def missing_estimator_method(obj: Any) -> str | None:
     """The first of an estimator's three methods ``obj`` lacks, or None when it has them all
     (an estimator need not subclass :class:`ObjectiveEstimator`: hls4ml-written ones don't)."""
-    for method in _ESTIMATOR_METHODS:
+    for method in ESTIMATOR_METHODS:
         if not callable(getattr(obj, method, None)):
             return method
     return None
@@ -158,11 +160,19 @@ def _load_builtin(key: str) -> Any:
     return getattr(importlib.import_module(module_name), attr)
 
 
+def _load_entry_points() -> None:
+    """Load the ``hls_opt.estimators`` entry points and register the estimators among them."""
+    load_entry_points()
+    for name, (value, estimator) in take_pending_objectives().items():
+        try:
+            register_objective(name, estimator)
+        except RegistryError as exc:
+            raise RegistryError(f"entry point {name} = {value} (group {ENTRY_POINT_GROUP}): {exc}") from None
+
+
 def available_objectives() -> list[str]:
     """Every registered objective name (built-ins, entry points, :func:`register_objective`)."""
-    from hls_opt.resources import load_entry_points
-
-    load_entry_points()
+    _load_entry_points()
     with _LOCK:
         return sorted(set(_BUILTIN_OBJECTIVES) | set(_OBJECTIVES))
 
@@ -187,9 +197,7 @@ def get_objective(objective: Any) -> Any:
             return _OBJECTIVES[key]
     if key in _BUILTIN_OBJECTIVES:
         return _load_builtin(key)
-    from hls_opt.resources import load_entry_points
-
-    load_entry_points()
+    _load_entry_points()
     with _LOCK:
         if key in _OBJECTIVES:
             return _OBJECTIVES[key]
