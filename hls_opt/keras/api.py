@@ -28,8 +28,8 @@ from hls_opt.keras.optimize import (
     DEFAULT_REGULARIZATION_RANGE,
     TMP_DIRECTORY,
     FineTuneOptions,
-    checked_data,
     OptimizationOutcome,
+    checked_data,
     prune_with_fine_tuning,
 )
 from hls_opt.keras.ranking import group_values
