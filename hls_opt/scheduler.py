@@ -47,6 +47,7 @@ __all__ = [
     "BinaryScheduler",
     "PolynomialScheduler",
     "TOLERANCE",
+    "default_scheduler",
 ]
 
 #: Absolute tolerance used when comparing sparsities (far below any meaningful sparsity step,
@@ -209,3 +210,8 @@ class PolynomialScheduler(OptimizationScheduler):
     def repair_step(self) -> tuple[bool, float]:
         # hls4ml: a failure also moves on to the next (higher) sparsity.
         return self.update_step()
+
+
+def default_scheduler() -> PolynomialScheduler:
+    """hls-opt's default schedule: 5 polynomial steps up to 50 % of the objective's resources."""
+    return PolynomialScheduler(5, final_sparsity=0.5)

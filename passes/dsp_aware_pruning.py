@@ -27,15 +27,10 @@ from hls_opt.emit import to_keras_model
 from hls_opt.errors import ConfigError, ModelError
 from hls_opt.frontend.keras import from_keras
 from hls_opt.resources import get_backend
-from hls_opt.scheduler import PolynomialScheduler
+from hls_opt.scheduler import default_scheduler
 from hls_opt.selection import PruningProblem, masks_from_selection, problem_for, select_groups
 
 logger = logging.getLogger(__name__)
-
-
-def default_scheduler() -> Any:
-    """hls-opt's default schedule: 5 polynomial steps up to 50 % of the objective's resources."""
-    return PolynomialScheduler(5, final_sparsity=0.5)
 
 
 def final_sparsity(scheduler: Any) -> float:

@@ -1,0 +1,73 @@
+""":class:`OptimizationResult`: what ``convert_and_optimize`` returns, and how it is saved atomically."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hls_opt.config import dump_config_yaml
+from hls_opt.errors import ConfigError
+from hls_opt.report import report_json, write_plots
+
+
+@dataclass
+class OptimizationResult:
+    """What :func:`convert_and_optimize` returns.
+
+    ``model``: a new Keras model (pruned weights; neurons removed where the flow reduced);
+    ``hls_config``: the hls4ml config dict (``Strategy: ResourceUnrolled`` and valid ``ReuseFactor``
+    on rewritten layers; pass ``io_type`` to hls4ml's converter); ``graph``: the IR after the passes;
+    ``report``: API.md §5 report dict; ``plan``: the frozen PruningPlan (or None).
+    """
+
+    model: Any
+    hls_config: dict
+    graph: Any
+    report: dict
+    plan: Any = None
+    io_type: str = "io_parallel"
+    passes: list[tuple[str, bool]] = field(default_factory=list)
+
+    def save(self, directory: str | Path, *, plots: bool = True) -> list[Path]:
+        """Write ``model.keras``, ``hls_config.yml``, ``report.json`` and (with matplotlib) PNG plots.
+
+        All files are written into a temporary folder beside ``directory`` first and moved into
+        place only when every one of them was written, so a failure leaves no new file behind and
+        never touches an existing one.  Returns the paths written.
+        """
+        target = Path(directory)
+        parent = target.parent if str(target.parent) else Path(".")
+        if target.exists() and not target.is_dir():
+            raise ConfigError(f"{target}: exists and is not a directory")
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+        except OSError as exc:  # a folder the user cannot write to is bad input, not an internal error
+            raise ConfigError(f"{target}: cannot create the output folder ({exc.strerror or exc})") from None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.model.save(staging / "model.keras")
+            (staging / "hls_config.yml").write_text(dump_config_yaml(self.hls_config), encoding="utf-8")
+            (staging / "report.json").write_text(report_json(self.report), encoding="utf-8")
+            if plots:
+                write_plots(self.report, staging)
+            names = sorted(p.name for p in staging.iterdir())
+            if not target.exists():
+                os.replace(staging, target)  # one rename: all or nothing
+            else:
+                for name in names:
+                    os.replace(staging / name, target / name)  # each file replaced atomically
+                shutil.rmtree(staging, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return [target / name for name in names]
+
+
+__all__ = ["OptimizationResult"]
