@@ -39,10 +39,8 @@ from typing import Any
 import numpy as np
 
 from hls_opt.config import DEFAULT_LAYER_CONFIG, IOType, LayerConfig, Strategy
-from hls_opt.config import parse_strategy as parse_config_strategy
-from hls_opt.errors import ConfigError
 from hls_opt.ir.nodes import ConvND, WeightedNode
-from hls_opt.precision import DEFAULT_PRECISION, Precision
+from hls_opt.precision import Precision
 from hls_opt.resources import (
     Backend,
     ResourceVector,
@@ -56,35 +54,6 @@ logger = logging.getLogger(__name__)
 
 #: hls4ml's default layer configuration (the config module's, for nodes without a config).
 DEFAULT_CONFIG = DEFAULT_LAYER_CONFIG
-
-
-def parse_strategy(value: Any) -> Strategy:
-    """A :class:`Strategy` from an enum or any of hls4ml's spellings.
-
-    The spellings are the config reader's (:func:`hls_opt.config.parse_strategy`); a value it
-    rejects becomes Latency here, as hls4ml silently does (REFERENCE.md §4.4), because a resource
-    model must answer for hand-built hls4ml attributes too.
-    """
-    if isinstance(value, Strategy):
-        return value
-    try:
-        return parse_config_strategy(getattr(value, "value", value))
-    except ConfigError:
-        return Strategy.LATENCY
-
-
-def as_precision(value: Any, fallback: Precision = DEFAULT_PRECISION) -> Precision:
-    """Our :class:`Precision` from ours, from an hls4ml precision type, or ``fallback`` (for 'auto')."""
-    if isinstance(value, Precision):
-        return value
-    width = getattr(value, "width", None)
-    if isinstance(width, (int, np.integer)) and width > 0:
-        return Precision(
-            width=int(width),
-            integer=int(getattr(value, "integer", width) or 0),
-            signed=bool(getattr(value, "signed", True)),
-        )
-    return fallback
 
 
 def signed_width(p: Precision) -> int:
@@ -128,9 +97,9 @@ def resolve_matmul(backend: FPGABackend, node: Any, input_precision: Any = None)
     cfg: LayerConfig = node.config if getattr(node, "config", None) is not None else DEFAULT_CONFIG
     n_in, n_out = mult_shape(node.kernel.shape)
     is_conv = isinstance(node, ConvND)
-    io_type = IOType(getattr(cfg.io_type, "value", cfg.io_type) or IOType.PARALLEL.value)
-    rf = max(1, int(cfg.reuse_factor or 1))
-    strategy = backend.implemented_strategy(parse_strategy(cfg.strategy), rf, is_conv, io_type)
+    io_type = cfg.io_type
+    rf = cfg.reuse_factor
+    strategy = backend.implemented_strategy(cfg.strategy, rf, is_conv, io_type)
     if strategy in (Strategy.RESOURCE, Strategy.RESOURCE_UNROLLED):
         valid = hls4ml_valid_reuse_factors(n_in, n_out)
         if strategy is Strategy.RESOURCE_UNROLLED and len(valid) > 1:
@@ -151,9 +120,9 @@ def resolve_matmul(backend: FPGABackend, node: Any, input_precision: Any = None)
         pf = max(1, int(getattr(cfg, "parallelization_factor", 1) or 1))
         pixels = max(1, n_pixels)
         copies = closest_reuse_factor([d for d in range(1, pixels + 1) if pixels % d == 0], pf)
-    weight = as_precision(cfg.weight)
-    result = as_precision(cfg.result)
-    data = as_precision(input_precision, fallback=result) if input_precision is not None else result
+    weight = cfg.weight
+    result = cfg.result
+    data = input_precision if input_precision is not None else result
     return MatMul(
         n_in=n_in,
         n_out=n_out,
@@ -163,7 +132,7 @@ def resolve_matmul(backend: FPGABackend, node: Any, input_precision: Any = None)
         copies=copies,
         weight=weight,
         data=data,
-        accum=as_precision(cfg.accum),
+        accum=cfg.accum,
         result=result,
         io_type=io_type,
         is_conv=is_conv,
@@ -225,7 +194,7 @@ def weight_costs(node: Any, kernel: np.ndarray) -> dict[str, int]:
     return {
         "flops": gpu_flops(n_in, nonzero_outputs(k), n_pixels),
         "params": nnz,
-        "memory_bits": nnz * as_precision(cfg.weight).width,
+        "memory_bits": nnz * cfg.weight.width,
     }
 
 
@@ -331,7 +300,7 @@ class FPGABackend(Backend):
             cfg = getattr(node, "config", None)
             strategy = cfg.strategy if cfg is not None else Strategy.LATENCY
         # (the strategy a layer gets at an RF > 1: the unrolled one where the backend has it)
-        if self.implemented_strategy(parse_strategy(strategy), 2) is Strategy.RESOURCE_UNROLLED:
+        if self.implemented_strategy(strategy, 2) is Strategy.RESOURCE_UNROLLED:
             valid = [rf for rf in valid[:-1] if rf > 1]
         return valid
 

@@ -43,7 +43,7 @@ from hls_opt.config import (
 from hls_opt.errors import ConfigError
 from hls_opt.ir import nodes as ir
 from hls_opt.ir.graph import Graph
-from hls_opt.precision import AutoPrecision, Precision, parse_fixed_precision
+from hls_opt.precision import as_precision
 from hls_opt.resources import input_precision_of
 from hls_opt.structures import StructureType
 
@@ -62,17 +62,10 @@ SUPPORTED_STRUCTURES = StructureType
 
 
 def _as_precision(value: Any, what: str) -> Any:
-    """Our Precision, or any object with an integer ``width`` (e.g. hls4ml's FixedPrecisionType)."""
-    if isinstance(value, AutoPrecision):
-        raise ConfigError(f"{what}: 'auto' is not a concrete precision; give a fixed-point or integer type")
-    if isinstance(value, Precision):
-        return value
-    if isinstance(value, str):
-        return parse_fixed_precision(value, key=what)
-    width = getattr(value, "width", None)
-    if isinstance(width, (int, np.integer)) and not isinstance(width, bool) and width > 0:
-        return value
-    raise ConfigError(f"{what}: expected a fixed-point or integer precision, got {value!r}")
+    """A string becomes our Precision; a Precision or an hls4ml precision object (e.g.
+    FixedPrecisionType) is kept as given, once :func:`~hls_opt.precision.as_precision` reads it."""
+    checked = as_precision(value, key=what)
+    return checked if isinstance(value, str) else value
 
 
 def _positive_int(value: Any, what: str) -> int:
@@ -246,37 +239,34 @@ class LayerAttributes:
     __repr__ = __str__
 
 
-def _precision_or(value: Any, fallback: Precision) -> Precision:
-    if isinstance(value, Precision):
-        return value
-    try:  # hls4ml's precision objects print as parseable type strings (fixed<8,3,TRN,WRAP,0>)
-        parsed = parse_fixed_precision(str(value))
-    except ConfigError:
-        return fallback
-    return parsed
-
-
 def _config_following(config: LayerConfig, hls: Any) -> LayerConfig:
     """``config`` with the settings an ``hls4mlAttributes`` (or look-alike) states."""
     changes: dict[str, Any] = {}
-    try:
-        if getattr(hls, "reuse_factor", None) is not None:
-            changes["reuse_factor"] = _positive_int(hls.reuse_factor, "reuse_factor")
-        if getattr(hls, "parallelization_factor", None) is not None:
-            changes["parallelization_factor"] = _positive_int(
-                hls.parallelization_factor, "parallelization_factor"
-            )
-        if getattr(hls, "strategy", None) is not None:
-            changes["strategy"] = parse_strategy(hls.strategy, key="hls4ml_attributes.strategy")
-        if getattr(hls, "io_type", None) is not None:
-            changes["io_type"] = parse_io_type(hls.io_type, key="hls4ml_attributes.io_type")
-    except ConfigError:
-        return config  # a look-alike with odd values: keep the resolved settings
+    if getattr(hls, "reuse_factor", None) is not None:
+        changes["reuse_factor"] = _positive_int(hls.reuse_factor, "hls4ml_attributes.reuse_factor")
+    if getattr(hls, "parallelization_factor", None) is not None:
+        changes["parallelization_factor"] = _positive_int(
+            hls.parallelization_factor, "hls4ml_attributes.parallelization_factor"
+        )
+    if getattr(hls, "strategy", None) is not None:
+        changes["strategy"] = parse_strategy(hls.strategy, key="hls4ml_attributes.strategy")
+    if getattr(hls, "io_type", None) is not None:
+        changes["io_type"] = parse_io_type(hls.io_type, key="hls4ml_attributes.io_type")
     if getattr(hls, "weight_precision", None) is not None:
-        changes["weight"] = _precision_or(hls.weight_precision, config.weight)
+        changes["weight"] = as_precision(
+            hls.weight_precision, key="hls4ml_attributes.weight_precision", fallback=config.weight
+        )
     if getattr(hls, "output_precision", None) is not None:
-        changes["result"] = _precision_or(hls.output_precision, config.result)
+        changes["result"] = as_precision(
+            hls.output_precision, key="hls4ml_attributes.output_precision", fallback=config.result
+        )
     return dataclasses.replace(config, **changes)
+
+
+def config_from_hls4ml_attributes(hls: Any) -> LayerConfig:
+    """The :class:`LayerConfig` an ``hls4mlAttributes`` (or look-alike) states, over hls4ml's
+    defaults; a value hls-opt cannot read is a ConfigError naming the field."""
+    return _config_following(DEFAULT_LAYER_CONFIG, hls) if hls is not None else DEFAULT_LAYER_CONFIG
 
 
 def _layer_type(node: ir.Node) -> Any:

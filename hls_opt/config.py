@@ -93,6 +93,24 @@ class LayerConfig:
     parallelization_factor: int = 1
     activation_result: Precision | None = None
 
+    def __post_init__(self) -> None:
+        # Parse once, at the edge: whoever builds a LayerConfig hands over typed values, and a
+        # wrong one is caught here, naming the field, not deep inside a resource model.
+        for name in ("weight", "bias", "result", "accum"):
+            if not isinstance(getattr(self, name), Precision):
+                raise ConfigError(f"LayerConfig.{name}: expected a concrete Precision, got {getattr(self, name)!r}")
+        if self.activation_result is not None and not isinstance(self.activation_result, Precision):
+            raise ConfigError(f"LayerConfig.activation_result: expected a Precision, got {self.activation_result!r}")
+        if not isinstance(self.strategy, Strategy):
+            raise ConfigError(f"LayerConfig.strategy: expected a Strategy, got {self.strategy!r}")
+        if not isinstance(self.io_type, IOType):
+            raise ConfigError(f"LayerConfig.io_type: expected an IOType, got {self.io_type!r}")
+        for name in ("reuse_factor", "parallelization_factor"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
+                raise ConfigError(f"LayerConfig.{name}: expected a positive integer, got {value!r}")
+            object.__setattr__(self, name, int(value))
+
     @property
     def output(self) -> Precision:
         """The type of what the next layer reads: the split-off activation's result, else ``result``."""

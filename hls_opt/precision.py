@@ -283,3 +283,33 @@ def parse_fixed_precision(text: str | Precision, *, key: str = "precision") -> P
 
 #: hls4ml's default precision (``config_from_keras_model(default_precision='fixed<16,6>')``).
 DEFAULT_PRECISION: Precision = parse_fixed_precision("fixed<16,6>")
+
+
+def as_precision(value: object, *, key: str = "precision", fallback: Precision | None = None) -> Precision:
+    """The one coercion to :class:`Precision`, for values that come from outside the config reader.
+
+    Accepts a :class:`Precision`; a type string (:func:`parse_precision`); an hls4ml precision
+    object (its ``str`` is an hls4ml type string, e.g. ``fixed<8,3,TRN,WRAP,0>``; otherwise its
+    integer ``width`` / ``integer`` / ``signed``).  ``'auto'`` (or :data:`AUTO`) gives ``fallback``;
+    without one, and for anything else, :class:`PrecisionError` naming ``key``.
+    """
+    if isinstance(value, Precision):
+        return value
+    if isinstance(value, AutoPrecision) or (isinstance(value, str) and value.strip().lower() == "auto"):
+        if fallback is None:
+            raise PrecisionError(f"{key}: 'auto' is not a concrete precision; give a fixed-point or integer type")
+        return fallback
+    if isinstance(value, str):
+        return parse_fixed_precision(value, key=key)
+    width = getattr(value, "width", None)
+    if isinstance(width, int) and not isinstance(width, bool) and width > 0:
+        try:
+            return parse_fixed_precision(str(value), key=key)
+        except PrecisionError:
+            integer = getattr(value, "integer", width)
+            return Precision(
+                width=int(width),
+                integer=int(integer if integer is not None else width),
+                signed=bool(getattr(value, "signed", True)),
+            )
+    raise PrecisionError(f"{key}: expected a fixed-point or integer precision, got {value!r}")

@@ -22,11 +22,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hls_opt.attributes import OptimizationAttributes
-from hls_opt.backends.fpga import as_precision, parse_strategy, with_config
-from hls_opt.config import DEFAULT_LAYER_CONFIG, IOType, LayerConfig
+from hls_opt.attributes import OptimizationAttributes, config_from_hls4ml_attributes
+from hls_opt.backends.fpga import with_config
 from hls_opt.ir import nodes as ir
 from hls_opt.objective import Objective, parse_objective
+from hls_opt.precision import as_precision
 from hls_opt.resources import get_backend
 from hls_opt.selection import node_groups
 from hls_opt.structures import Grouping, StructureType
@@ -128,24 +128,6 @@ def _kind(attrs: Any) -> str | None:
     return None
 
 
-def _config_from_hls4ml_attributes(h: Any) -> Any:
-    if h is None:
-        return DEFAULT_LAYER_CONFIG
-    weight = as_precision(getattr(h, "weight_precision", None))
-    result = as_precision(getattr(h, "output_precision", None))
-    io = str(getattr(h, "io_type", "io_parallel") or "io_parallel")
-    return LayerConfig(
-        weight=weight,
-        bias=weight,
-        result=result,
-        accum=DEFAULT_LAYER_CONFIG.accum,
-        reuse_factor=max(1, int(getattr(h, "reuse_factor", 1) or 1)),
-        strategy=parse_strategy(getattr(h, "strategy", "Latency")),
-        io_type=IOType.STREAM if io.lower() == "io_stream" else IOType.PARALLEL,
-        parallelization_factor=max(1, int(getattr(h, "parallelization_factor", 1) or 1)),
-    )
-
-
 def _node_from_attributes(attrs: Any) -> Any:
     """A node rebuilt from hand-made hls4ml attributes (no ``.node``)."""
     kind = _kind(attrs)
@@ -153,7 +135,7 @@ def _node_from_attributes(attrs: Any) -> Any:
     if kind is None or len(shape) < 2:
         return None
     args = getattr(attrs, "args", None) or {}
-    cfg = _config_from_hls4ml_attributes(args.get("hls4ml_attributes"))
+    cfg = config_from_hls4ml_attributes(args.get("hls4ml_attributes"))
     out_shape = tuple(int(d) for d in (getattr(attrs, "output_shape", ()) or ()) if d is not None)
     in_shape = tuple(int(d) for d in (getattr(attrs, "input_shape", ()) or ()) if d is not None)
     cls = {"Dense": ir.Dense, "Conv1D": ir.Conv1D, "Conv2D": ir.Conv2D}[kind]
@@ -176,7 +158,8 @@ def view(attrs: Any) -> LayerView | None:
     if node.config is None:
         node = with_config(node)
     args = getattr(attrs, "args", None) or {}
-    return LayerView(node=node, input_precision=args.get("input_precision"))
+    ip = args.get("input_precision")
+    return LayerView(node=node, input_precision=None if ip is None else as_precision(ip, key="input_precision"))
 
 
 class BackendEstimator:
