@@ -17,7 +17,7 @@ from hls_opt.passes import (
     unregister_pass,
 )
 
-from hls_opt.config import IOType, LayerConfig, Strategy
+from hls_opt.config import IOType, Strategy
 from hls_opt.errors import ModelError, RegistryError
 from hls_opt.ir import nodes as ir
 from hls_opt.ir.graph import Graph
@@ -25,45 +25,6 @@ from hls_opt.precision import parse_precision
 from hls_opt.structures import group_ids, zero_reuse_groups
 
 P16 = parse_precision("ap_fixed<16,6>")
-
-
-def layer_config(rf: int = 1, strategy: Strategy = Strategy.LATENCY) -> LayerConfig:
-    return LayerConfig(weight=P16, bias=P16, result=P16, accum=P16, reuse_factor=rf, strategy=strategy)
-
-
-def dense_graph(
-    n_in: int = 16, n_out: int = 8, rf: int = 4, strategy: Strategy = Strategy.RESOURCE, seed: int = 0
-):
-    """Input(n_in) → Dense 'fc' (n_in→n_out) → Dense 'out' (n_out→4), all weights non-zero."""
-    rng = np.random.default_rng(seed)
-    g = Graph("hand")
-    g.add(ir.Input("in", output_shape=(n_in,)))
-    k1 = rng.uniform(0.1, 1.0, size=(n_in, n_out)).astype(np.float32)
-    k2 = rng.uniform(0.1, 1.0, size=(n_out, 4)).astype(np.float32)
-    g.add(
-        ir.Dense(
-            "fc",
-            inputs=["in"],
-            input_shapes=[(n_in,)],
-            output_shape=(n_out,),
-            weights={"kernel": k1, "bias": np.zeros(n_out, np.float32)},
-            config=layer_config(rf, strategy),
-            units=n_out,
-        )
-    )
-    g.add(
-        ir.Dense(
-            "out",
-            inputs=["fc"],
-            input_shapes=[(n_out,)],
-            output_shape=(4,),
-            weights={"kernel": k2, "bias": np.zeros(4, np.float32)},
-            config=layer_config(rf if rf <= n_out else 1, strategy),
-            units=4,
-        )
-    )
-    g.inputs, g.outputs = ["in"], ["out"]
-    return g
 
 
 # ----------------------------------------------------------------------------------------------
@@ -159,7 +120,7 @@ def pattern_mask(kernel_shape, rf, pruned_groups):
     return keep[ids]
 
 
-def test_unrolled_rewrite_zeroes_whole_reuse_groups_and_sets_resource_unrolled():
+def test_unrolled_rewrite_zeroes_whole_reuse_groups_and_sets_resource_unrolled(dense_graph, layer_config):
     pytest.importorskip("hls_opt.backends.vivado")
     g = dense_graph(16, 8, rf=4)
     # Dense 16→8 at RF 4: 128/4 = 32 reuse groups (multipliers); prune the even ones (16 groups).
@@ -177,7 +138,7 @@ def test_unrolled_rewrite_zeroes_whole_reuse_groups_and_sets_resource_unrolled()
     assert ctx.io_type is None  # no convolution rewritten
 
 
-def test_unrolled_rewrite_keeps_latency_for_reuse_factor_one():
+def test_unrolled_rewrite_keeps_latency_for_reuse_factor_one(dense_graph):
     pytest.importorskip("hls_opt.backends.vivado")
     # hls4ml turns unrolled with RF 1 into Resource (zeros save nothing); Latency folds zeros.
     g = dense_graph(16, 8, rf=1, strategy=Strategy.RESOURCE)
@@ -190,7 +151,7 @@ def test_unrolled_rewrite_keeps_latency_for_reuse_factor_one():
     assert np.count_nonzero(fc.kernel) == 128 - 24
 
 
-def test_unrolled_rewrite_snaps_an_invalid_reuse_factor():
+def test_unrolled_rewrite_snaps_an_invalid_reuse_factor(dense_graph):
     pytest.importorskip("hls_opt.backends.vivado")
     # Dense 16→8: valid RFs {1,2,4,8,16} ∪ {16·k : k | 8} = {1,2,4,8,16,32,64,128}; RF 5 → 4
     # (|4−5| = 1 < |8−5| = 3).
@@ -203,7 +164,7 @@ def test_unrolled_rewrite_snaps_an_invalid_reuse_factor():
     assert cfg.strategy is Strategy.RESOURCE_UNROLLED and cfg.reuse_factor == 4
 
 
-def test_unrolled_rewrite_applies_fine_tuned_weights_to_every_layer():
+def test_unrolled_rewrite_applies_fine_tuned_weights_to_every_layer(dense_graph):
     g = dense_graph(16, 8, rf=4)
     new_out = np.full((8, 4), 0.5, np.float32)
     plan = PruningPlan(
@@ -215,7 +176,7 @@ def test_unrolled_rewrite_applies_fine_tuned_weights_to_every_layer():
     assert ctx.rewritten == set()  # weights changed but nothing pruned: configs stay the user's
 
 
-def test_unrolled_rewrite_writes_shared_weights_at_their_offset():
+def test_unrolled_rewrite_writes_shared_weights_at_their_offset(dense_graph):
     # The plan's rule (MaskConstraint): kernel · mask + offset.  Neuron 0 of 'fc' is shared at
     # 0.25 (mask 0, offset 0.25); neuron 1 is pruned (mask 0, offset 0); the rest are kept.
     g = dense_graph(16, 8, rf=1)
@@ -234,21 +195,21 @@ def test_unrolled_rewrite_writes_shared_weights_at_their_offset():
     np.testing.assert_array_equal(fc[:, 2:], kept[:, 2:])
 
 
-def test_unrolled_rewrite_names_the_layer_of_a_mask_that_does_not_fit():
+def test_unrolled_rewrite_names_the_layer_of_a_mask_that_does_not_fit(dense_graph):
     g = dense_graph(16, 8, rf=4)
     plan = PruningPlan(objective="dsp", mode="one-shot", target=0.5, masks={"fc": np.ones((8, 16))})
     with pytest.raises(ModelError, match="fc: mask shape"):
         get_pass("unrolled-rewrite")(PassContext(plan=plan)).apply(g)
 
 
-def test_unrolled_rewrite_without_a_plan_changes_nothing():
+def test_unrolled_rewrite_without_a_plan_changes_nothing(dense_graph):
     g = dense_graph()
     before = g.node("fc").kernel.copy()
     assert get_pass("unrolled-rewrite")(PassContext()).apply(g) is False
     assert np.array_equal(g.node("fc").kernel, before)
 
 
-def test_unrolled_rewrite_switches_to_io_stream_for_a_rewritten_convolution():
+def test_unrolled_rewrite_switches_to_io_stream_for_a_rewritten_convolution(layer_config):
     pytest.importorskip("hls_opt.backends.vivado")
     rng = np.random.default_rng(1)
     g = Graph("conv")
