@@ -285,7 +285,7 @@ def test_an_output_folder_that_cannot_be_created_is_a_config_error_naming_it(tmp
 
 
 def test_plots_are_written_when_matplotlib_is_there(tmp_path):
-    pytest.importorskip("matplotlib")
+    pytest.importorskip("matplotlib", reason="the plots extra is not installed (pip install hls-opt[plots])")
     from hls_opt.report import write_plots
 
     written = write_plots(REPORT, tmp_path)
@@ -626,8 +626,8 @@ def test_the_flow_uses_the_built_in_regularisation_search_unless_asked(monkeypat
     # convert_and_optimize is hls-opt's own front door: its default search is the cheap,
     # deterministic built-in one even when keras-tuner is installed (optimize_model keeps
     # hls4ml's 'Bayesian').  The flow itself is stopped right where it would start.
-    keras = pytest.importorskip("keras")
     import hls_opt.passes
+    import keras
 
     import hls_opt
 
@@ -658,7 +658,8 @@ def test_the_flow_uses_the_built_in_regularisation_search_unless_asked(monkeypat
     ],
 )
 def test_labels_that_do_not_fit_the_loss_are_a_data_error_before_training(loss, y_shape, needle):
-    keras = pytest.importorskip("keras")
+    import keras
+
     import hls_opt
     from hls_opt.errors import DataError
 

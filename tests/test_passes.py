@@ -121,7 +121,6 @@ def pattern_mask(kernel_shape, rf, pruned_groups):
 
 
 def test_unrolled_rewrite_zeroes_whole_reuse_groups_and_sets_resource_unrolled(dense_graph, layer_config):
-    pytest.importorskip("hls_opt.backends.vivado")
     g = dense_graph(16, 8, rf=4)
     # Dense 16→8 at RF 4: 128/4 = 32 reuse groups (multipliers); prune the even ones (16 groups).
     mask = pattern_mask((16, 8), 4, range(0, 32, 2))
@@ -139,7 +138,6 @@ def test_unrolled_rewrite_zeroes_whole_reuse_groups_and_sets_resource_unrolled(d
 
 
 def test_unrolled_rewrite_keeps_latency_for_reuse_factor_one(dense_graph):
-    pytest.importorskip("hls_opt.backends.vivado")
     # hls4ml turns unrolled with RF 1 into Resource (zeros save nothing); Latency folds zeros.
     g = dense_graph(16, 8, rf=1, strategy=Strategy.RESOURCE)
     mask = np.ones((16, 8), np.float32)
@@ -152,7 +150,6 @@ def test_unrolled_rewrite_keeps_latency_for_reuse_factor_one(dense_graph):
 
 
 def test_unrolled_rewrite_snaps_an_invalid_reuse_factor(dense_graph):
-    pytest.importorskip("hls_opt.backends.vivado")
     # Dense 16→8: valid RFs {1,2,4,8,16} ∪ {16·k : k | 8} = {1,2,4,8,16,32,64,128}; RF 5 → 4
     # (|4−5| = 1 < |8−5| = 3).
     g = dense_graph(16, 8, rf=5)
@@ -210,7 +207,6 @@ def test_unrolled_rewrite_without_a_plan_changes_nothing(dense_graph):
 
 
 def test_unrolled_rewrite_switches_to_io_stream_for_a_rewritten_convolution(layer_config):
-    pytest.importorskip("hls_opt.backends.vivado")
     rng = np.random.default_rng(1)
     g = Graph("conv")
     g.add(ir.Input("in", output_shape=(8, 8, 3)))
@@ -246,7 +242,8 @@ def test_unrolled_rewrite_switches_to_io_stream_for_a_rewritten_convolution(laye
 
 
 def tiny_model():
-    keras = pytest.importorskip("keras")
+    import keras
+
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [
@@ -291,7 +288,6 @@ def test_dsp_aware_pruning_one_shot_produces_a_plan_of_whole_reuse_groups():
 
 @pytest.mark.slow
 def test_reduce_pass_removes_a_dead_neuron_and_keeps_reuse_factors_valid():
-    pytest.importorskip("hls_opt.reduction")
     from hls_opt.frontend.keras import from_keras
 
     model = tiny_model()
