@@ -21,6 +21,9 @@ from hls_opt.ir import Conv2D, Dense
 from hls_opt.precision import parse_precision
 from hls_opt.structures import StructureType
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras  # noqa: E402  (after the log level above)
+
 P16 = parse_precision("ap_fixed<16,6>")
 
 # -- the value classes (no Keras) ---------------------------------------------------------------
@@ -112,13 +115,7 @@ def test_layer_attributes_update_args_and_str():
 
 
 @pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return pytest.importorskip("keras")
-
-
-@pytest.fixture(scope="module")
-def mlp(keras):
+def mlp():
     return keras.Sequential(
         [
             keras.Input((16,), name="x"),
@@ -131,7 +128,7 @@ def mlp(keras):
 
 
 @pytest.fixture(scope="module")
-def cnn(keras):
+def cnn():
     inp = keras.Input((8, 8, 3), name="img")
     x = keras.layers.Conv2D(6, (3, 3), padding="same", name="conv")(inp)
     x = keras.layers.Flatten(name="flat")(x)

@@ -20,7 +20,8 @@ GOOD_CONFIG = "Model:\n  Precision: ap_fixed<16,6>\n  ReuseFactor: 4\n  Strategy
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """A small compiled model, an uncompiled one, a good config and good data (64 features)."""
-    keras = pytest.importorskip("keras")
+    import keras
+
     root = tmp_path_factory.mktemp("bad_input")
     keras.utils.set_random_seed(0)
     model = keras.Sequential(

@@ -14,42 +14,6 @@ from hls_opt.errors import ConfigError
 from hls_opt.flow import OptimizationResult, check_rtol, parse_scheduler
 from hls_opt.report import format_table, report_json, summary_text
 
-
-def layer_config(rf: int = 1, strategy: Strategy = Strategy.LATENCY):
-    from hls_opt.config import LayerConfig
-    from hls_opt.precision import parse_precision
-
-    p16 = parse_precision("ap_fixed<16,6>")
-    return LayerConfig(weight=p16, bias=p16, result=p16, accum=p16, reuse_factor=rf, strategy=strategy)
-
-
-def dense_graph(n_in: int = 16, n_out: int = 8, rf: int = 4, strategy: Strategy = Strategy.RESOURCE):
-    """Input(n_in) → Dense 'fc' (n_in→n_out) → Dense 'out' (n_out→4) (same as tests/test_passes.py)."""
-    from hls_opt.ir import nodes as ir
-    from hls_opt.ir.graph import Graph
-
-    rng = np.random.default_rng(0)
-    g = Graph("hand")
-    g.add(ir.Input("in", output_shape=(n_in,)))
-    for name, src, a, b in (("fc", "in", n_in, n_out), ("out", "fc", n_out, 4)):
-        g.add(
-            ir.Dense(
-                name,
-                inputs=[src],
-                input_shapes=[(a,)],
-                output_shape=(b,),
-                weights={
-                    "kernel": rng.uniform(0.1, 1, (a, b)).astype(np.float32),
-                    "bias": np.zeros(b, np.float32),
-                },
-                config=layer_config(rf, strategy),
-                units=b,
-            )
-        )
-    g.inputs, g.outputs = ["in"], ["out"]
-    return g
-
-
 # ----------------------------------------------------------------------------------------------
 # arguments
 
@@ -134,14 +98,18 @@ def test_rtol_must_be_in_zero_one(value, ok):
 # emitted config
 
 
-def rewritten_graph():
-    """fc rewritten to ResourceUnrolled RF 4; out untouched (Resource RF 4)."""
+@pytest.fixture
+def rewritten_graph(dense_graph, layer_config):
+    """``rewritten_graph()``: fc rewritten to ResourceUnrolled RF 4; out untouched (Resource RF 4)."""
     import dataclasses
 
-    g = dense_graph(16, 8, rf=4)
-    fc = g.node("fc")
-    g.replace("fc", dataclasses.replace(fc, config=layer_config(4, Strategy.RESOURCE_UNROLLED)))
-    return g
+    def build():
+        g = dense_graph(16, 8, rf=4)
+        fc = g.node("fc")
+        g.replace("fc", dataclasses.replace(fc, config=layer_config(4, Strategy.RESOURCE_UNROLLED)))
+        return g
+
+    return build
 
 
 USER = {
@@ -158,7 +126,7 @@ USER = {
 }
 
 
-def test_emitted_config_rewrites_only_the_rewritten_layers():
+def test_emitted_config_rewrites_only_the_rewritten_layers(rewritten_graph):
     import copy
 
     user = copy.deepcopy(USER)
@@ -174,7 +142,7 @@ def test_emitted_config_rewrites_only_the_rewritten_layers():
     assert cfg["IOType"] == "io_parallel"
 
 
-def test_emitted_model_strategy_follows_when_every_weighted_layer_agrees():
+def test_emitted_model_strategy_follows_when_every_weighted_layer_agrees(rewritten_graph, layer_config):
     import dataclasses
 
     g = rewritten_graph()
@@ -185,7 +153,7 @@ def test_emitted_model_strategy_follows_when_every_weighted_layer_agrees():
     assert cfg["IOType"] == "io_stream"
 
 
-def test_unrolled_spelling_is_accepted_but_never_emitted():
+def test_unrolled_spelling_is_accepted_but_never_emitted(rewritten_graph):
     user = {
         "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 4, "Strategy": "Unrolled"},
         "LayerType": {"Dense": {"Strategy": "unrolled"}},
@@ -196,14 +164,14 @@ def test_unrolled_spelling_is_accepted_but_never_emitted():
     assert cfg["LayerType"]["Dense"]["Strategy"] == "ResourceUnrolled"
 
 
-def test_emitted_io_type_is_written_in_hls4ml_spelling_whatever_the_users_case():
+def test_emitted_io_type_is_written_in_hls4ml_spelling_whatever_the_users_case(dense_graph):
     # the config reader accepts any letter case (config.parse_io_type); emitting must too
     cfg = emit_hls_config(dense_graph(), {"Model": {"Strategy": "Latency"}, "IOType": "IO_Stream"})
     assert cfg["IOType"] == "io_stream"
     assert emit_hls_config(dense_graph(), None, io_type="IO_PARALLEL")["IOType"] == "io_parallel"
 
 
-def test_emitted_config_round_trips_through_yaml(tmp_path):
+def test_emitted_config_round_trips_through_yaml(tmp_path, rewritten_graph):
     cfg = emit_hls_config(rewritten_graph(), USER, {"fc"})
     save_config(cfg, tmp_path / "c.yml")
     assert load_config(tmp_path / "c.yml") == cfg
@@ -260,7 +228,7 @@ def test_summary_shows_an_increase_with_a_plus_sign():
     assert "BRAM: 4 → 5 (+25.0%)" in summary_text(rep)
 
 
-def test_one_shot_step_reports_the_objective_resources_in_either_order():
+def test_one_shot_step_reports_the_objective_resources_in_either_order(dense_graph):
     # '--optimize bram,dsp' is labelled 'bram+dsp': the step's figure is DSP and BRAM, as for 'dsp+bram'
     from hls_opt.passes import PruningPlan
 
@@ -317,7 +285,7 @@ def test_an_output_folder_that_cannot_be_created_is_a_config_error_naming_it(tmp
 
 
 def test_plots_are_written_when_matplotlib_is_there(tmp_path):
-    pytest.importorskip("matplotlib")
+    pytest.importorskip("matplotlib", reason="the plots extra is not installed (pip install hls-opt[plots])")
     from hls_opt.report import write_plots
 
     written = write_plots(REPORT, tmp_path)
@@ -658,8 +626,8 @@ def test_the_flow_uses_the_built_in_regularisation_search_unless_asked(monkeypat
     # convert_and_optimize is hls-opt's own front door: its default search is the cheap,
     # deterministic built-in one even when keras-tuner is installed (optimize_model keeps
     # hls4ml's 'Bayesian').  The flow itself is stopped right where it would start.
-    keras = pytest.importorskip("keras")
     import hls_opt.passes
+    import keras
 
     import hls_opt
 
@@ -690,7 +658,8 @@ def test_the_flow_uses_the_built_in_regularisation_search_unless_asked(monkeypat
     ],
 )
 def test_labels_that_do_not_fit_the_loss_are_a_data_error_before_training(loss, y_shape, needle):
-    keras = pytest.importorskip("keras")
+    import keras
+
     import hls_opt
     from hls_opt.errors import DataError
 

@@ -20,7 +20,7 @@ from hls_opt.passes import (
 from hls_opt.passes.dsp_aware_pruning import write_plan
 from hls_opt.passes.plan import PLAN_KEY
 
-from hls_opt.config import IOType, LayerConfig, Strategy
+from hls_opt.config import IOType, Strategy
 from hls_opt.errors import ModelError, RegistryError
 from hls_opt.ir import nodes as ir
 from hls_opt.ir.graph import Graph
@@ -29,45 +29,6 @@ from hls_opt.precision import parse_precision
 from hls_opt.structures import group_ids, zero_reuse_groups
 
 P16 = parse_precision("ap_fixed<16,6>")
-
-
-def layer_config(rf: int = 1, strategy: Strategy = Strategy.LATENCY) -> LayerConfig:
-    return LayerConfig(weight=P16, bias=P16, result=P16, accum=P16, reuse_factor=rf, strategy=strategy)
-
-
-def dense_graph(
-    n_in: int = 16, n_out: int = 8, rf: int = 4, strategy: Strategy = Strategy.RESOURCE, seed: int = 0
-):
-    """Input(n_in) → Dense 'fc' (n_in→n_out) → Dense 'out' (n_out→4), all weights non-zero."""
-    rng = np.random.default_rng(seed)
-    g = Graph("hand")
-    g.add(ir.Input("in", output_shape=(n_in,)))
-    k1 = rng.uniform(0.1, 1.0, size=(n_in, n_out)).astype(np.float32)
-    k2 = rng.uniform(0.1, 1.0, size=(n_out, 4)).astype(np.float32)
-    g.add(
-        ir.Dense(
-            "fc",
-            inputs=["in"],
-            input_shapes=[(n_in,)],
-            output_shape=(n_out,),
-            weights={"kernel": k1, "bias": np.zeros(n_out, np.float32)},
-            config=layer_config(rf, strategy),
-            units=n_out,
-        )
-    )
-    g.add(
-        ir.Dense(
-            "out",
-            inputs=["fc"],
-            input_shapes=[(n_out,)],
-            output_shape=(4,),
-            weights={"kernel": k2, "bias": np.zeros(4, np.float32)},
-            config=layer_config(rf if rf <= n_out else 1, strategy),
-            units=4,
-        )
-    )
-    g.inputs, g.outputs = ["in"], ["out"]
-    return g
 
 
 # ----------------------------------------------------------------------------------------------
@@ -176,7 +137,7 @@ def rewrite(g, plan=None):
     return get_pass("unrolled-rewrite")(PassContext()).apply(g)
 
 
-def test_unrolled_rewrite_zeroes_whole_reuse_groups_and_sets_resource_unrolled():
+def test_unrolled_rewrite_zeroes_whole_reuse_groups_and_sets_resource_unrolled(dense_graph, layer_config):
     g = dense_graph(16, 8, rf=4)
     # Dense 16→8 at RF 4: 128/4 = 32 reuse groups (multipliers); prune the even ones (16 groups).
     mask = pattern_mask((16, 8), 4, range(0, 32, 2))
@@ -193,8 +154,7 @@ def test_unrolled_rewrite_zeroes_whole_reuse_groups_and_sets_resource_unrolled()
     assert all(n.config.io_type is not IOType.STREAM for n in g.nodes() if n.config is not None)
 
 
-def test_unrolled_rewrite_keeps_latency_for_reuse_factor_one():
-    pytest.importorskip("hls_opt.backends.vivado")
+def test_unrolled_rewrite_keeps_latency_for_reuse_factor_one(dense_graph):
     # hls4ml turns unrolled with RF 1 into Resource (zeros save nothing); Latency folds zeros.
     g = dense_graph(16, 8, rf=1, strategy=Strategy.RESOURCE)
     mask = np.ones((16, 8), np.float32)
@@ -205,8 +165,7 @@ def test_unrolled_rewrite_keeps_latency_for_reuse_factor_one():
     assert np.count_nonzero(fc.kernel) == 128 - 24
 
 
-def test_unrolled_rewrite_snaps_an_invalid_reuse_factor():
-    pytest.importorskip("hls_opt.backends.vivado")
+def test_unrolled_rewrite_snaps_an_invalid_reuse_factor(dense_graph):
     # Dense 16→8: valid RFs {1,2,4,8,16} ∪ {16·k : k | 8} = {1,2,4,8,16,32,64,128}; RF 5 → 4
     # (|4−5| = 1 < |8−5| = 3).
     g = dense_graph(16, 8, rf=5)
@@ -217,7 +176,7 @@ def test_unrolled_rewrite_snaps_an_invalid_reuse_factor():
     assert cfg.strategy is Strategy.RESOURCE_UNROLLED and cfg.reuse_factor == 4
 
 
-def test_the_plan_writes_fine_tuned_weights_to_every_layer_and_nothing_pruned_is_rewritten():
+def test_the_plan_writes_fine_tuned_weights_to_every_layer_and_nothing_pruned_is_rewritten(dense_graph):
     g = dense_graph(16, 8, rf=4)
     configs = {n.name: n.config for n in g.nodes()}
     new_out = np.full((8, 4), 0.5, np.float32)
@@ -231,7 +190,7 @@ def test_the_plan_writes_fine_tuned_weights_to_every_layer_and_nothing_pruned_is
     assert {n.name: n.config for n in g.nodes()} == configs
 
 
-def test_unrolled_rewrite_writes_shared_weights_at_their_offset():
+def test_unrolled_rewrite_writes_shared_weights_at_their_offset(dense_graph):
     # The plan's rule (MaskConstraint): kernel · mask + offset.  Neuron 0 of 'fc' is shared at
     # 0.25 (mask 0, offset 0.25); neuron 1 is pruned (mask 0, offset 0); the rest are kept.
     g = dense_graph(16, 8, rf=1)
@@ -250,22 +209,21 @@ def test_unrolled_rewrite_writes_shared_weights_at_their_offset():
     np.testing.assert_array_equal(fc[:, 2:], kept[:, 2:])
 
 
-def test_unrolled_rewrite_names_the_layer_of_a_mask_that_does_not_fit():
+def test_unrolled_rewrite_names_the_layer_of_a_mask_that_does_not_fit(dense_graph):
     g = dense_graph(16, 8, rf=4)
     plan = PruningPlan(objective="dsp", mode="one-shot", target=0.5, masks={"fc": np.ones((8, 16))})
     with pytest.raises(ModelError, match="fc: mask shape"):
         planned(g, plan)
 
 
-def test_unrolled_rewrite_without_a_plan_changes_nothing():
+def test_unrolled_rewrite_without_a_plan_changes_nothing(dense_graph):
     g = dense_graph()
     before = g.node("fc").kernel.copy()
     assert rewrite(g) == PassResult(False)
     assert np.array_equal(g.node("fc").kernel, before)
 
 
-def test_unrolled_rewrite_switches_to_io_stream_for_a_rewritten_convolution():
-    pytest.importorskip("hls_opt.backends.vivado")
+def test_unrolled_rewrite_switches_to_io_stream_for_a_rewritten_convolution(layer_config):
     rng = np.random.default_rng(1)
     g = Graph("conv")
     g.add(ir.Input("in", output_shape=(8, 8, 3)))
@@ -300,7 +258,8 @@ def test_unrolled_rewrite_switches_to_io_stream_for_a_rewritten_convolution():
 
 
 def tiny_model():
-    keras = pytest.importorskip("keras")
+    import keras
+
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [
@@ -347,7 +306,6 @@ def test_dsp_aware_pruning_one_shot_produces_a_plan_of_whole_reuse_groups():
 
 @pytest.mark.slow
 def test_reduce_pass_removes_a_dead_neuron_and_keeps_reuse_factors_valid():
-    pytest.importorskip("hls_opt.reduction")
     from hls_opt.frontend.keras import from_keras
 
     model = tiny_model()
@@ -358,9 +316,13 @@ def test_reduce_pass_removes_a_dead_neuron_and_keeps_reuse_factors_valid():
     result = get_pass("reduce")(PassContext()).apply(graph)
     assert result.changed is True and result.notes == ("fc: 1 neurons/filters removed",)
     assert graph.node("fc").kernel.shape == (16, 7) and graph.node("out").kernel.shape == (7, 4)
-    # fc: 16×7, RF 4 valid (4 | 16). out: 7×4 at RF 2 is invalid (divisors of 7: 1, 7) → 1.
+    # fc: 16×7, RF 4 valid (4 | 16). out: 7×4 (Resource) at RF 2 is invalid. hls4ml's rule
+    # (hls4ml/backends/fpga/fpga_backend.py, FPGABackend._validate_reuse_factor, applied to Resource
+    # Dense layers by VivadoBackend.init_dense through set_closest_reuse_factor) gives the valid RFs of
+    # n_in=7, n_out=4 as [1, 7, 14, 28]: RF 2 fails ceil(28/2)=14 % 4 == 0 with 2 < 7. The nearest is 1
+    # (|1-2| = 1 < |7-2| = 5; get_closest_reuse_factor, ties to the smaller), so RF 1, not 7.
     assert graph.node("fc").config.reuse_factor == 4
-    assert graph.node("out").config.reuse_factor in (1, 7)
+    assert graph.node("out").config.reuse_factor == 1
 
 
 def test_a_scheduler_without_final_sparsity_is_a_config_error():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-keras = pytest.importorskip("keras")
+import keras  # noqa: E402  (after the log level above)
 
 from hls_opt.frontend.keras import from_keras  # noqa: E402
 from hls_opt.keras.reduction import reduce_model  # noqa: E402

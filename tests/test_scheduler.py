@@ -78,11 +78,20 @@ def test_constant_snaps_to_final_when_sum_overshoots_by_rounding():
 
 def test_constant_matches_hls4ml_up_to_rounding():
     oracle = hls4ml_scheduler_module()
-    for initial, final, step in [(0, 1.0, 0.05), (0.25, 0.5, 0.1), (0.1, 0.9, 0.07), (0, 0.5, 0.1)]:
+    # (initial, final, step, how many more values ours tries). Same values up to accumulated rounding;
+    # ours has one more only for 0.05 steps to 1.0, where hls4ml's running sum (scheduler.py,
+    # ConstantScheduler.update_step) reaches 1.0000000000000002 > 1.0 and stops at 0.95, while
+    # initial + k·step hits 1.0. In the other runs both stop before the final value (0.55 > 0.5,
+    # 0.94 > 0.9) or both reach it exactly (5·0.1 = 0.5).
+    for initial, final, step, extra in [
+        (0, 1.0, 0.05, 1),
+        (0.25, 0.5, 0.1, 0),
+        (0.1, 0.9, 0.07, 0),
+        (0, 0.5, 0.1, 0),
+    ]:
         ours, _ = run_updates(ConstantScheduler(initial, final, step))
         theirs, _ = run_updates(oracle.ConstantScheduler(initial, final, step))
-        # Same values up to accumulated rounding; ours may have one more (the final value).
-        assert len(ours) - len(theirs) in (0, 1)
+        assert len(ours) - len(theirs) == extra, (initial, final, step)
         np.testing.assert_allclose(ours[: len(theirs)], theirs, rtol=0, atol=1e-12)
     # The default run: hls4ml misses 1.0, we reach it.
     theirs, last = run_updates(oracle.ConstantScheduler())

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-keras = pytest.importorskip("keras")
+import keras  # noqa: E402  (after the log level above)
 
 from hls_opt.keras.utils import get_last_layer_with_weights, get_model_sparsity  # noqa: E402
 
