@@ -41,6 +41,7 @@ from hls_opt.config import (
     parse_strategy,
 )
 from hls_opt.errors import ConfigError
+from hls_opt.frontend.keras import from_keras
 from hls_opt.ir import nodes as ir
 from hls_opt.ir.graph import Graph
 from hls_opt.precision import as_precision
@@ -327,8 +328,6 @@ def get_attributes_from_keras_model(model: Any) -> dict[str, LayerAttributes]:
     no config is given), so hardware-aware estimators work without a config.
     Raises ``TypeError`` when ``model`` is not a Keras model.
     """
-    from hls_opt.frontend.keras import from_keras
-
     graph = from_keras(model, None)
     return attributes_from_graph(graph, [n for n in _model_layer_names(model) if n in graph])
 
@@ -343,8 +342,6 @@ def get_attributes_from_keras_model_and_hls4ml_config(
     next level and finally to ``fixed<16,6>``; a missing ``IOType`` means ``io_parallel``.
     Raises ``TypeError`` for a non-Keras model and ``ConfigError`` naming the key of a bad value.
     """
-    from hls_opt.frontend.keras import from_keras
-
     if isinstance(config, (str, Path)):
         config = load_config(config)
     elif config is not None and not isinstance(config, Mapping):

@@ -24,7 +24,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from hls_opt.errors import ConfigError
+from hls_opt.errors import ConfigError, ModelError
+from hls_opt.fileio import atomic_write_text
 from hls_opt.precision import (
     DEFAULT_PRECISION,
     AutoPrecision,
@@ -687,8 +688,6 @@ def config_from_keras_model(
     if not isinstance(model, keras.Model):
         raise TypeError(f"model: expected a keras.Model, got {type(model).__name__}")
     if not model.built:
-        from hls_opt.errors import ModelError
-
         raise ModelError(f"model {model.name!r}: not built; call it on data or give it an Input first")
 
     precision: dict[str, Any] = {"default": default_precision}
@@ -812,8 +811,6 @@ def save_config(config: Mapping[str, Any], path: str | Path) -> None:
     ``load_config(path)`` gives back an equal dict.  Enum and precision values are written as
     hls4ml's strings.
     """
-    from hls_opt.fileio import atomic_write_text
-
     file = Path(path)
     if file.suffix.lower() == ".json":
         text = json.dumps(_plain(config), indent=2) + "\n"

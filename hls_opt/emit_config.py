@@ -24,16 +24,15 @@ import copy
 import logging
 from typing import Any
 
-from hls_opt.config import IOType, Strategy, parse_io_type
+from hls_opt.config import IOType, Strategy, parse_io_type, parse_strategy
+from hls_opt.errors import ConfigError
+from hls_opt.ir.nodes import Opaque
 
 logger = logging.getLogger(__name__)
 
 
 def _canonical_strategy(value: Any) -> Any:
     """hls4ml's spelling for a strategy value; values hls-opt does not parse are returned unchanged."""
-    from hls_opt.config import parse_strategy
-    from hls_opt.errors import ConfigError
-
     try:
         return parse_strategy(value).value
     except (ConfigError, ValueError, TypeError):
@@ -104,6 +103,4 @@ def emit_hls_config(
 
 
 def _is_opaque(node: Any) -> bool:
-    from hls_opt.ir.nodes import Opaque
-
     return isinstance(node, Opaque)

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from hls_opt.resources import estimate_report, get_backend
+
 logger = logging.getLogger(__name__)
 
 #: Preferred column order; DSP is always the first resource column.
@@ -99,8 +101,6 @@ def _config_fields(node: Any) -> tuple[str | None, int | None]:
 
 def estimate(graph: Any, backend: str = "vivado") -> dict:
     """The ``hls-opt estimate`` report of one graph (API.md §5, no ``after``, no ``steps``)."""
-    from hls_opt.resources import estimate_report, get_backend
-
     return jsonable(estimate_report(graph, get_backend(backend)))
 
 

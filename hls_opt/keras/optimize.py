@@ -35,6 +35,7 @@ from hls_opt.data import TrainingData, check_targets_for_loss, load_training_dat
 from hls_opt.errors import ConfigError
 from hls_opt.keras.masking import SUPPORTED_METRICS, apply_masks, attach_mask_constraints
 from hls_opt.keras.ranking import group_values
+from hls_opt.keras.reduction import reduce_model
 from hls_opt.keras.regularizers import attach_regularizers, candidate_strengths, set_strength
 from hls_opt.keras.training import (
     KeepBest,
@@ -397,8 +398,6 @@ def prune_with_fine_tuning(
             reduce = problem.reduce_structures
         reduced = bool(best is not None and reduce)
         if reduced:
-            from hls_opt.keras.reduction import reduce_model
-
             result = reduce_model(result)
             final_metric_value = metric(y_val, Predictor(result)(X_val))
         keras_metric = metric.keras_metric()

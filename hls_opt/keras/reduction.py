@@ -10,6 +10,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from hls_opt.emit import to_keras_model
+from hls_opt.frontend.keras import from_keras
+from hls_opt.reduction import reduce_graph
+
 __all__ = ["reduce_model"]
 
 logger = logging.getLogger(__name__)
@@ -28,10 +32,6 @@ def reduce_model(model: Any) -> Any:
     ``model`` (a built ``Sequential`` or functional Keras 3 model) is not modified; the returned
     model is a ``Sequential`` when ``model`` was one, and is not compiled.
     """
-    from hls_opt.emit import to_keras_model
-    from hls_opt.frontend.keras import from_keras
-    from hls_opt.reduction import reduce_graph
-
     reduced, removed = reduce_graph(from_keras(model))
     if removed:
         logger.info("reduce_model: removed %s", removed)

@@ -29,6 +29,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from hls_opt.errors import RegistryError
+from hls_opt.objectives import _core
 from hls_opt.resources import ENTRY_POINT_GROUP, ESTIMATOR_METHODS, load_entry_points, take_pending_objectives
 
 logger = logging.getLogger(__name__)
@@ -52,39 +53,13 @@ class ObjectiveEstimator(ABC):
         """Resources one group of the layer's structure saves, one int per objective dimension."""
 
 
-class ParameterEstimator(ObjectiveEstimator):
+class ParameterEstimator(_core.BackendEstimator, ObjectiveEstimator):
     """Number of kernel weights (hls4ml's ``ParameterEstimator``): unstructured pruning, one
     weight saved per unstructured group; other structures save the weights of their group.
-    (The adapter over the backends' shared ``params`` count, see :mod:`hls_opt.objectives._core`.)"""
+    (The backends share one ``params`` count; the GPU backend's is asked.)"""
 
-    @classmethod
-    def native_objective(cls) -> Any:
-        return _params().native_objective()
-
-    @classmethod
-    def is_layer_optimizable(cls, layer_attributes: Any) -> tuple[bool, Any]:
-        return _params().is_layer_optimizable(layer_attributes)
-
-    @classmethod
-    def layer_resources(cls, layer_attributes: Any) -> list[int]:
-        return _params().layer_resources(layer_attributes)
-
-    @classmethod
-    def layer_savings(cls, layer_attributes: Any) -> list[int]:
-        return _params().layer_savings(layer_attributes)
-
-
-def _params() -> Any:
-    # _core imports this package's ObjectiveEstimator users lazily; the adapter class is made once.
-    global _PARAMS
-    if _PARAMS is None:
-        from hls_opt.objectives import _core
-
-        _PARAMS = type("_ParamsAdapter", (_core.BackendEstimator,), {"backend": "gpu", "objective": "params"})
-    return _PARAMS
-
-
-_PARAMS: Any = None
+    backend = "gpu"
+    objective = "params"
 
 
 # --------------------------------------------------------------------------------------------------
