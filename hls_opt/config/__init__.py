@@ -1,0 +1,48 @@
+"""hls4ml-style configuration: typed strategies, IO types and resolved per-layer configs.
+
+Everything here parses hls4ml's loosely typed dicts once, at the edge, into frozen values:
+
+* :mod:`~hls_opt.config.values` — :class:`Strategy`, :class:`IOType`, :class:`LayerConfig`;
+  :func:`parse_strategy`, :func:`parse_io_type` (every spelling hls4ml maps, plus the seed's ``Unrolled``);
+* :mod:`~hls_opt.config.resolve` — :func:`resolve_layer_config` (``LayerName > LayerType > Model``,
+  the way hls4ml's ``HLSConfig`` does it, ``hls4ml/model/graph.py``) and :func:`validate_config`;
+* :mod:`~hls_opt.config.generate` — :func:`config_from_keras_model`, the dict hls4ml's function of
+  that name builds;
+* :mod:`~hls_opt.config.files` — :func:`load_config` / :func:`save_config` / :func:`dump_config_yaml`.
+
+The rules, and where they differ from hls4ml, are in ``docs/config.md``.
+"""
+
+from __future__ import annotations
+
+from hls_opt.config.files import dump_config_yaml, load_config, save_config
+from hls_opt.config.generate import config_from_keras_model, hls4ml_layer_class, hls4ml_layers
+from hls_opt.config.resolve import resolve_layer_config, unwrap_hls_config, validate_config
+from hls_opt.config.values import (
+    DEFAULT_LAYER_CONFIG,
+    IOType,
+    LayerConfig,
+    Strategy,
+    parse_io_type,
+    parse_strategy,
+)
+from hls_opt.precision import DEFAULT_PRECISION
+
+__all__ = [
+    "DEFAULT_LAYER_CONFIG",
+    "DEFAULT_PRECISION",
+    "IOType",
+    "LayerConfig",
+    "Strategy",
+    "config_from_keras_model",
+    "dump_config_yaml",
+    "hls4ml_layer_class",
+    "hls4ml_layers",
+    "load_config",
+    "parse_io_type",
+    "parse_strategy",
+    "resolve_layer_config",
+    "save_config",
+    "unwrap_hls_config",
+    "validate_config",
+]
