@@ -34,6 +34,7 @@ from hls_opt.keras.optimize import (
 )
 from hls_opt.keras.ranking import group_values
 from hls_opt.objectives import get_objective
+from hls_opt.objectives._core import BackendEstimator
 from hls_opt.selection import (
     LayerGroups,
     PruningProblem,
@@ -73,6 +74,15 @@ def reduces_structures(objective: Any) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
+def _user_estimator_errors(objective: Any) -> tuple[type[BaseException], ...]:
+    """What to catch around an estimator's answer for one layer: a user's hls4ml-style estimator may
+    raise anything for a layer type it does not know (the layer is then left alone, with a
+    warning); hls-opt's own estimators are adapters over the backend and catch nothing, so a bug
+    in them is seen."""
+    cls = objective if isinstance(objective, type) else type(objective)
+    return () if issubclass(cls, BackendEstimator) else (Exception,)
+
+
 def _structure(oa: Any) -> StructureType:
     value = getattr(oa, "structure_type", StructureType.UNSTRUCTURED)
     return StructureType.parse(getattr(value, "value", value))
@@ -105,7 +115,7 @@ def prepare_attributes(model: Any, model_attributes: dict[str, Any], objective: 
         a = attrs[layer.name]
         try:
             optimizable, oa = objective.is_layer_optimizable(a)
-        except Exception as exc:  # an estimator that does not know this layer type
+        except _user_estimator_errors(objective) as exc:  # a user's estimator that does not know this layer
             logger.warning(
                 "layer %s: objective %s cannot handle it (%s); not optimized",
                 layer.name,
@@ -180,7 +190,7 @@ def layer_total_resources(model: Any, attrs: dict[str, Any], objective: Any) -> 
             continue
         try:
             r = np.atleast_1d(np.asarray(objective.layer_resources(a), dtype=np.float64))
-        except Exception:  # layer type the estimator does not model: counts nothing
+        except _user_estimator_errors(objective):  # a user's estimator that does not model this layer
             continue
         if total is None:
             total = r.copy()

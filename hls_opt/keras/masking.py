@@ -126,5 +126,5 @@ def output_layer_names(model: Any) -> set[str]:
             node = op._inbound_nodes[node_index]
             stack.extend(node.input_tensors)
         return found | fallback
-    except Exception:  # a model whose graph Keras does not expose (subclassed): hls4ml's rule
+    except (AttributeError, IndexError, TypeError):  # a graph Keras does not expose (subclassed): hls4ml's rule
         return fallback
