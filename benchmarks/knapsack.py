@@ -6,7 +6,11 @@
 hls4ml's ``dsp_aware_pruning/knapsack.py`` is loaded by file path from the installed hls4ml
 (importing ``hls4ml.optimization`` would pull TensorFlow and QKeras).  If that fails, a faithful
 pure-Python copy of its DP below is used instead and the output says so.  Its 'branch_bound' and
-'CBC_MIP' need OR-Tools ≤ 9.6 (REFERENCE.md §7.15) and are not measured.
+'CBC_MIP' need OR-Tools ≤ 9.6 (``ortools.algorithms.pywrapknapsack_solver``, gone in 9.7) and are not measured.
+
+Every exact instance is also solved by ``scipy.optimize.milp`` (HiGHS), once with a zero gap (proven
+optimal) and once with HiGHS's default relative gap 1e-4, each stopped after ``HIGHS_TIME_LIMIT_S``;
+section 5 solves the problems the optimizer itself produces (``OPTIMIZER_SHAPES``).
 
 Compile time (numba, first call) is measured separately in fresh subprocesses: once with an empty
 numba cache directory (the one-off cost per installation) and once reusing it (every later process).
@@ -77,6 +81,77 @@ def brute_force(values, weights, capacity):
         if np.any(ok):
             best = max(best, float(np.max((bits @ values)[ok])))
     return best
+
+
+HIGHS_TIME_LIMIT_S = 60.0
+
+
+def highs(values, weights, capacity, mip_rel_gap=0.0, time_limit=HIGHS_TIME_LIMIT_S):
+    """``scipy.optimize.milp`` (HiGHS): returns (value, proven optimal?) of its rounded, checked solution.
+
+    ``mip_rel_gap=0`` asks HiGHS for a proven optimum (its default, 1e-4, stops within 0.01 %).
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    n = values.size
+    result = milp(
+        -np.asarray(values, dtype=float),
+        integrality=np.ones(n),
+        bounds=Bounds(0, 1),
+        constraints=LinearConstraint(weights, -np.inf, capacity),
+        options={"mip_rel_gap": mip_rel_gap, "time_limit": time_limit},
+    )
+    if result.x is None:
+        return float("nan"), False
+    x = np.round(result.x) > 0.5
+    if not np.all(weights[:, x].sum(axis=1) <= capacity):
+        raise AssertionError("HiGHS returned an infeasible selection")
+    return float(values[x].sum()), result.status == 0
+
+
+def highs_rows(label, values, weights, capacity, optimum, repeats=1):
+    """Rows for HiGHS with a zero gap (exact) and with its default gap, against a known optimum."""
+    out = []
+    for gap, name in ((0.0, "scipy milp (HiGHS, gap 0)"), (1e-4, "scipy milp (HiGHS, default gap 1e-4)")):
+        (value, proven), t = best_of(repeats, highs, values, weights, capacity, gap)
+        if not proven:
+            note = f"stopped at time_limit={HIGHS_TIME_LIMIT_S:g} s: {value / optimum:.4%} of optimum"
+        elif abs(value - optimum) <= 1e-9 * optimum:
+            note = "optimal"
+        else:
+            note = f"{value / optimum:.6%} of optimum"
+        out.append((label, name, t, value, note))
+    return out
+
+
+def layered(rng, layers, m):
+    """A knapsack as ``hls_opt.keras.masking.select_groups`` builds it for one global problem.
+
+    ``layers`` = [(groups, n_in)]: every group of a layer has the same saving vector (the
+    objective's ``layer_savings``): M = 1 the FLOPs of a neuron, ``2·n_in + 1``; M = 2 a
+    (DSP, BRAM)-like pair ``(⌈n_in/4⌉, 1 + n_in // 16)``.  Values are L1-like group norms
+    ``|N(0, 1)|`` divided by their layer's mean (the global normalisation of the l1 ranking);
+    the capacity is half of every row (sparsity 0.5).
+    """
+    values, weights = [], []
+    for groups, n_in in layers:
+        v = np.abs(rng.normal(size=groups))
+        values.append(v / v.mean())
+        saving = [2 * n_in + 1] if m == 1 else [-(-n_in // 4), 1 + n_in // 16]
+        weights.append(np.repeat(np.array(saving)[:, None], groups, axis=1))
+    w = np.concatenate(weights, axis=1).astype(np.int64)
+    return np.concatenate(values), w, w.sum(axis=1) // 2
+
+
+# The global problems hls-opt's optimizer hands the knapsack (select_groups, local=False):
+# (name, [(groups, n_in) per layer]).
+OPTIMIZER_SHAPES = [
+    ("neurons of 64-64-32-10", [(64, 64), (32, 64)]),
+    ("neurons of 64-256-128-10", [(256, 64), (128, 256)]),
+    ("neurons of a 6-layer CNN", [(64, 27), (64, 576), (128, 576), (128, 1152), (256, 1152), (256, 2304)]),
+    ("1616 groups, 3 layers", [(1024, 64), (512, 64), (80, 32)]),
+    ("3000 groups, 5 layers", [(1000, 7), (800, 13), (600, 5), (400, 30), (200, 9)]),
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -221,7 +296,7 @@ def main() -> None:
     ref_name = "hls4ml 'dynamic'" if hls4ml_module is not None else "pure-Python DP (fallback)"
 
     # 1. The ≥100× target: 2000 items, C = 10 000.  Integer-valued values: with general floats
-    # hls4ml's traceback (exact float equality) can run off its table (REFERENCE.md §7.13).
+    # hls4ml's traceback (exact float equality) can run off its table (its ``__solve_1d_knapsack_dp``).
     values, weights, capacity = one_row(rng, 2000, 10_000, integer_values=True)
     label = "N=2000, M=1, C=10 000"
     ref_value, ref_t = timed(ref_dp, values, weights, capacity)
@@ -238,6 +313,7 @@ def main() -> None:
         rows.append((label, f"hls_opt '{impl}'", t, value, note))
         if impl == "dynamic":
             target = (ref_t / t, same)
+    rows += highs_rows(label, values, weights, capacity, ref_value)
 
     # 2. The DP at size: 20 000 items, C = 100 000 (2e9 cells).
     if not args.quick:
@@ -289,6 +365,7 @@ def main() -> None:
             rows.append((label, f"hls_opt '{impl}'", t, value, note))
         (value_g, _), t_g = best_of(3, solve_knapsack, values, weights, capacity, "greedy")
         rows.append((label, "hls_opt 'greedy'", t_g, value_g, f"{value_g / optimum:.4%} of optimum"))
+        rows += highs_rows(label, values, weights, capacity, optimum)
         if hls4ml_module is not None:
             with contextlib.redirect_stdout(io.StringIO()):
                 (hv, hsel), ht = timed(
@@ -365,6 +442,21 @@ def main() -> None:
             (value, _), t = best_of(5, solve_knapsack, values, weights, capacity, impl)
             ok = "= oracle" if abs(value - opt) <= 1e-9 * opt else f"{value / opt:.4%} of oracle"
             rows.append((label, f"hls_opt '{impl}'", t, value, ok))
+        rows += highs_rows(label, values, weights, capacity, opt, repeats=3)
+
+    # 5. The sizes the optimizer produces: one global problem, a few hundred to a few thousand
+    # groups, few distinct saving vectors (one per layer), M = 1 or 2.
+    for m in (1, 2):
+        for name, layers in OPTIMIZER_SHAPES:
+            values, weights, capacity = layered(np.random.default_rng(7), layers, m)
+            label = f"optimizer: {name}, N={values.size}, M={m}"
+            records.messages.clear()
+            (value, _), t = best_of(3, solve_knapsack, values, weights, capacity, "auto")
+            stopped = any("time limit" in msg for msg in records.messages)
+            rows.append(
+                (label, "hls_opt 'auto'", t, value, "stopped at the time limit" if stopped else "exact")
+            )
+            rows += highs_rows(label, values, weights, capacity, value)
 
     logging.getLogger("hls_opt.knapsack").removeHandler(records)
     print("| instance | method | solve time (s) | value | note |")

@@ -231,87 +231,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         flow.check_positive_int(args.baseline_epochs, "--baseline-epochs") if args.baseline_epochs else None
     )
     _import_keras()
+    from hls_opt.demo import run_demo
+
     text = run_demo(out, epochs=epochs, baseline_epochs=baseline_epochs)
     print(text)
     return EXIT_OK
-
-
-DEMO_LAYERS = (64, 32, 10)  # 64 inputs → 64 → 32 → 10 logits
-
-
-def train_digits_baseline(split: Any, epochs: int = 30, seed: int = 0) -> Any:
-    """The demo's baseline: a 64-64-32-10 MLP (logits) trained on the bundled digits, seed fixed."""
-    keras = _import_keras()
-    keras.utils.set_random_seed(seed)
-    layers = [keras.Input((split.X_train.shape[1],), name="pixels")]
-    for i, units in enumerate(DEMO_LAYERS):
-        last = i == len(DEMO_LAYERS) - 1
-        layers.append(
-            keras.layers.Dense(
-                units, activation=None if last else "relu", name="logits" if last else f"fc{i + 1}"
-            )
-        )
-    model = keras.Sequential(layers, name="digits_mlp")
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=3e-3),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    if epochs > 0:
-        model.fit(split.X_train, split.y_train, epochs=epochs, batch_size=32, verbose=0)
-    return model
-
-
-def _accuracy(model: Any, X: Any, y: Any) -> float:
-    import numpy as np
-
-    return float(np.mean(np.argmax(model.predict(X, verbose=0), axis=-1) == y))
-
-
-def run_demo(
-    out: str | Path = "demo-output", *, epochs: int | None = None, baseline_epochs: int | None = None
-) -> str:
-    """The README's main job: digits → baseline → optimize for DSPs → outputs + a before/after table.
-
-    Returns the text to print.  ``epochs`` (per pruning step, default 5) and ``baseline_epochs``
-    (default 30) exist to make tests faster.
-    """
-    from hls_opt import flow, progress
-    from hls_opt.config import config_from_keras_model
-    from hls_opt.data import load_digits
-    from hls_opt.report import format_table, summary_text
-    from hls_opt.scheduler import PolynomialScheduler
-
-    split = load_digits(seed=0)
-    progress.status(f"demo: training the baseline on {len(split.X_train)} digits")
-    with progress.progress("training the baseline"):
-        model = train_digits_baseline(split, epochs=baseline_epochs or 30)
-    acc_before = _accuracy(model, split.X_test, split.y_test)
-    cfg = config_from_keras_model(
-        model, granularity="name", default_precision="ac_fixed<16,6>", default_reuse_factor=4
-    )
-    cfg["Model"]["Strategy"] = "Resource"
-    progress.status(f"demo: baseline test accuracy {acc_before:.3f}; optimizing for DSPs")
-    result = flow.convert_and_optimize(
-        model,
-        cfg,
-        data=split.training_data(),
-        objective="dsp",
-        scheduler=PolynomialScheduler(5, final_sparsity=0.75),
-        rtol=0.975,
-        epochs=epochs or 5,
-        batch_size=64,
-    )
-    acc_after = _accuracy(result.model, split.X_test, split.y_test)
-    result.report["test_accuracy"] = {"before": acc_before, "after": acc_after}
-    written = result.save(out)
-    lines = [
-        format_table(result.report),
-        summary_text(result.report),
-        f"  test accuracy: {acc_before:.3f} → {acc_after:.3f}",
-        f"wrote {', '.join(str(p) for p in written)}",
-    ]
-    return "\n".join(lines)
 
 
 COMMANDS = {"optimize": cmd_optimize, "estimate": cmd_estimate, "demo": cmd_demo}

@@ -9,9 +9,10 @@ with ``values`` (N,) non-negative floats (importance), ``weights`` (M, N) non-ne
 (resources each structure uses: DSPs, FFs, FLOPs, ...) and ``capacity`` (M,) the budget per
 resource.
 
-This replaces hls4ml's ``dsp_aware_pruning/knapsack.py`` (REFERENCE.md §1.10): its exact solver is
+This replaces hls4ml's ``hls4ml/optimization/dsp_aware_pruning/knapsack.py``: its exact solver is
 a pure-Python O(N·C) table, its multi-dimensional solvers need an OR-Tools API removed in 9.7
-(REFERENCE.md §7.15) and its greedy solver can return an infeasible item (§7.13).  Here:
+(``ortools.algorithms.pywrapknapsack_solver``) and its greedy solver (``__solve_knapsack_greedy``)
+can return an infeasible item.  Here:
 
 * ``'dynamic'``: exact dynamic programming, compiled with numba; for one constraint O(N·C) time
   with a one-bit-per-cell traceback (not an N×C float table); for M ≥ 2 constraints the same over
@@ -294,7 +295,7 @@ def _solve_into(
     vr = v[cand]
 
     # Equal weights in every binding row (pattern pruning: one DSP per group): the top values are
-    # optimal (hls4ml's shortcut, REFERENCE.md §1.10, applied before any implementation).
+    # optimal (hls4ml's ``__solve_knapsack_equal_weights`` shortcut, applied before any implementation).
     if np.all(wr == wr[:, :1]):
         k = int(np.min(cr // wr[:, 0]))
         top = np.lexsort((np.arange(vr.size), -vr))[:k]
@@ -689,7 +690,7 @@ def _fill_maximal(w: np.ndarray, c: np.ndarray, selected: np.ndarray, order: np.
 
 def _normalised_weight(w: np.ndarray, c: np.ndarray) -> np.ndarray:
     # Each row divided by its capacity, so no resource dominates by its unit (hls4ml divides by the
-    # row maximum instead, REFERENCE.md §1.10); c > 0 for every binding row.
+    # row maximum instead, in ``__solve_knapsack_greedy``); c > 0 for every binding row.
     return (w / c[:, None].astype(np.float64)).sum(axis=0)
 
 

@@ -13,12 +13,11 @@ from hls_opt.cli import main
 
 
 def _write_files(root, epochs):
-    from hls_opt.cli import train_digits_baseline
     from hls_opt.config import config_from_keras_model, save_config
-    from hls_opt.data import load_digits
+    from hls_opt.data import digits_split, train_baseline
 
-    split = load_digits(seed=0)
-    model = train_digits_baseline(split, epochs=epochs)  # epochs=0: compiled, untrained
+    split = digits_split(seed=0)
+    model = train_baseline(split, epochs=epochs)  # epochs=0: compiled, untrained
     model.save(root / "model.keras")
     cfg = config_from_keras_model(
         model, granularity="name", default_precision="ac_fixed<16,6>", default_reuse_factor=4

@@ -299,11 +299,10 @@ def test_plots_are_written_when_matplotlib_is_there(tmp_path):
 
 def digits_model(epochs: int = 15):
     pytest.importorskip("keras")
-    from hls_opt.cli import train_digits_baseline
-    from hls_opt.data import load_digits
+    from hls_opt.data import digits_split, train_baseline
 
-    split = load_digits(seed=0)
-    return train_digits_baseline(split, epochs=epochs), split
+    split = digits_split(seed=0)
+    return train_baseline(split, epochs=epochs), split
 
 
 def demo_config(model):
@@ -505,15 +504,17 @@ def test_the_returned_model_is_compiled_whatever_form_the_metric_took():
 
 
 def test_digits_split_is_fixed_and_complete():
-    from hls_opt.data import load_digits
+    from hls_opt.data import digits_split
 
-    a, b = load_digits(seed=0), load_digits(seed=0)
+    a, b = digits_split(seed=0), digits_split(seed=0)
     assert np.array_equal(a.X_train, b.X_train) and np.array_equal(a.y_val, b.y_val)
     # 1797 samples: 20 % test (359), 20 % val (359), the rest train (1079).
     assert (len(a.X_train), len(a.X_val), len(a.X_test)) == (1079, 359, 359)
     assert a.X_train.dtype == np.float32 and a.X_train.min() >= 0 and a.X_train.max() <= 1
     assert set(np.unique(a.y_train)) == set(range(10))
-    assert not np.array_equal(load_digits(seed=1).y_train, a.y_train)
+    assert not np.array_equal(digits_split(seed=1).y_train, a.y_train)
+    hot = a.one_hot()
+    assert hot.y_train.shape == (1079, 10) and np.array_equal(np.argmax(hot.y_test, 1), a.y_test)
 
 
 def test_training_data_from_tuple_dict_and_npz(tmp_path):

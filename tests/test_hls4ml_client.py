@@ -91,12 +91,12 @@ def test_dense_model_through_hls4ml_from_the_command_line(tmp_path):
 
     import keras
 
-    from hls_opt.cli import main, train_digits_baseline
+    from hls_opt.cli import main
     from hls_opt.config import config_from_keras_model, load_config, save_config
-    from hls_opt.data import load_digits
+    from hls_opt.data import digits_split, train_baseline
 
-    split = load_digits(seed=0)
-    model = train_digits_baseline(split, epochs=20)
+    split = digits_split(seed=0)
+    model = train_baseline(split, epochs=20)
     model.save(tmp_path / "model.keras")
     cfg = config_from_keras_model(
         model, granularity="name", default_precision="ac_fixed<16,6>", default_reuse_factor=4
@@ -150,9 +150,9 @@ def test_conv_model_through_hls4ml_with_io_stream(tmp_path):
 
     import hls_opt
     from hls_opt.config import config_from_keras_model
-    from hls_opt.data import load_digits
+    from hls_opt.data import digits_split
 
-    split = load_digits(seed=0)
+    split = digits_split(seed=0)
     X_train = split.X_train.reshape(-1, 8, 8, 1)
     X_val = split.X_val.reshape(-1, 8, 8, 1)
     keras.utils.set_random_seed(0)

@@ -2,7 +2,7 @@
 
 Everything here runs keras-tuner's own ``BayesianOptimization`` and oracle; the only spy is a
 wrapper around the real ``keras_tuner.Oracle.update_trial`` that records what each trial reported.
-The problem: a 64-16-10 MLP on a digits subset, 400 training and 197 validation samples.  197 is
+The problem: a 64-16-10 MLP on a subset of the digits split, 400 training and 197 validation samples.  197 is
 prime and does not divide 400, so an accuracy in (0, 1) that is a multiple of 1/197 can only have
 been measured on the validation set (j/400 = k/197 forces j ∈ {0, 400}).
 """
@@ -22,8 +22,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-import hls_opt  # noqa: E402
 from hls_opt.attributes import get_attributes_from_keras_model  # noqa: E402
+from hls_opt.data import DigitsSplit, digits_split, train_baseline  # noqa: E402
 from hls_opt.errors import DataError  # noqa: E402
 from hls_opt.keras import optimize as optimize_module  # noqa: E402
 from hls_opt.keras.api import run_optimization  # noqa: E402
@@ -41,21 +41,18 @@ LOGGER = "hls_opt.keras.optimize"
 
 @pytest.fixture(scope="module")
 def digits():
-    """A 64-16-10 MLP (logits) trained briefly on 400 digits; 197 held-out digits for validation."""
-    data = np.load(Path(hls_opt.__file__).parent / "data" / "digits.npz")
-    X = (data["X"][: N_TRAIN + N_VAL] / 16.0).astype("float32")
-    y = np.eye(10, dtype="float32")[data["y"][: N_TRAIN + N_VAL]]
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(16, activation="relu", name="hidden"),
-            keras.layers.Dense(10, name="logits"),
-        ]
+    """A 64-16-10 MLP (logits) trained briefly on 400 training digits; 197 validation digits."""
+    full = digits_split(seed=0).one_hot()
+    split = DigitsSplit(
+        full.X_train[:N_TRAIN],
+        full.y_train[:N_TRAIN],
+        full.X_val[:N_VAL],
+        full.y_val[:N_VAL],
+        full.X_test,
+        full.y_test,
     )
-    model.compile(keras.optimizers.Adam(0.01), keras.losses.CategoricalCrossentropy(from_logits=True))
-    model.fit(X[:N_TRAIN], y[:N_TRAIN], epochs=10, batch_size=32, verbose=0)
-    return model, X[:N_TRAIN], y[:N_TRAIN], X[N_TRAIN:], y[N_TRAIN:]
+    model = train_baseline(split, hidden=(16,), epochs=10, batch_size=32, learning_rate=0.01)
+    return model, split.X_train, split.y_train, split.X_val, split.y_val
 
 
 def _args(digits, **overrides):
