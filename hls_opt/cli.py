@@ -23,7 +23,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hls_opt import __version__, inputs, progress
+from hls_opt.config import config_from_keras_model
+from hls_opt.data import load_training_data
 from hls_opt.errors import ConfigError, HlsOptError, RegistryError
+from hls_opt.frontend.keras import from_keras
+from hls_opt.report import estimate, format_table, report_json, summary_text
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 PROG = "hls-opt"
@@ -52,8 +57,6 @@ def _import_keras() -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hls_opt import __version__
-
     parser = _Parser(prog=PROG, description="Hardware-aware pruning for hls4ml models (Keras 3).")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
@@ -150,9 +153,7 @@ def _keras_name(kind: str, name: str | None, field: str) -> Any:
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
-    from hls_opt import flow
-    from hls_opt.data import load_training_data
-    from hls_opt.report import format_table, summary_text
+    from hls_opt import flow  # the passes and the knapsack (numba): only the optimize command needs them
 
     # Everything below until the Keras import is cheap and TensorFlow-free.
     rtol = flow.check_rtol(args.rtol, "--rtol")
@@ -200,19 +201,12 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
-    from hls_opt import flow
-    from hls_opt.report import estimate, format_table, report_json
-
-    backend = _named("--backend", flow.check_backend, args.backend)
-    flow.check_model_file(args.model)
-    cfg = flow.load_hls_config(args.config)[0] if args.config else None
+    backend = _named("--backend", inputs.check_backend, args.backend)
+    inputs.check_model_file(args.model)
+    cfg = inputs.load_hls_config(args.config)[0] if args.config else None
     _import_keras()
-    from hls_opt.frontend.keras import from_keras
-
-    model = flow.load_model(args.model)
+    model = inputs.load_model(args.model)
     if cfg is None:
-        from hls_opt.config import config_from_keras_model
-
         cfg = config_from_keras_model(model, granularity="name")
     report = estimate(from_keras(model, cfg), backend)
     if args.json:
@@ -223,15 +217,13 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from hls_opt import flow
-
     out = _check_output_dir(args.output)
-    epochs = flow.check_positive_int(args.epochs, "--epochs") if args.epochs is not None else None
+    epochs = inputs.check_positive_int(args.epochs, "--epochs") if args.epochs is not None else None
     baseline_epochs = (
-        flow.check_positive_int(args.baseline_epochs, "--baseline-epochs") if args.baseline_epochs else None
+        inputs.check_positive_int(args.baseline_epochs, "--baseline-epochs") if args.baseline_epochs else None
     )
     _import_keras()
-    from hls_opt.demo import run_demo
+    from hls_opt.demo import run_demo  # the demo runs the whole flow (passes, knapsack)
 
     text = run_demo(out, epochs=epochs, baseline_epochs=baseline_epochs)
     print(text)
@@ -254,8 +246,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(list(argv) if argv is not None else None)
         verbose = args.verbose
-        from hls_opt import progress
-
         progress.set_quiet(args.quiet)
         level = logging.INFO if args.verbose else (logging.ERROR if args.quiet else logging.WARNING)
         logging.basicConfig(level=level, format=f"{PROG}: %(levelname)s: %(message)s", stream=sys.stderr)

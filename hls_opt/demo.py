@@ -11,6 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from hls_opt import flow, progress
+from hls_opt.config import config_from_keras_model
+from hls_opt.data import digits_split, train_baseline
+from hls_opt.report import format_table, summary_text
+from hls_opt.scheduler import PolynomialScheduler
+
 #: Pruning schedule and settings of the demo's DSP optimization.
 DEMO_STEPS, DEMO_FINAL_SPARSITY, DEMO_RTOL, DEMO_EPOCHS, DEMO_BATCH_SIZE = 5, 0.75, 0.975, 5, 64
 
@@ -27,12 +33,6 @@ def run_demo(
     Returns the text to print.  ``epochs`` (per pruning step, default 5) and ``baseline_epochs``
     (default: the baseline's 30) exist to make tests faster.
     """
-    from hls_opt import flow, progress
-    from hls_opt.config import config_from_keras_model
-    from hls_opt.data import digits_split, train_baseline
-    from hls_opt.report import format_table, summary_text
-    from hls_opt.scheduler import PolynomialScheduler
-
     split = digits_split(seed=0)
     progress.status(f"demo: training the baseline on {len(split.X_train)} digits")
     with progress.progress("training the baseline"):

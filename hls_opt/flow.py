@@ -31,7 +31,6 @@ from hls_opt.frontend.keras import from_keras
 from hls_opt.inputs import (
     check_backend,
     check_model_file,
-    check_objective,
     check_positive_int,
     check_rtol,
     is_keras_model,
@@ -39,6 +38,7 @@ from hls_opt.inputs import (
     load_model,
     parse_scheduler,
 )
+from hls_opt.objectives.adapter import objective_for
 from hls_opt.passes import PassContext, default_flow, get_pass, run_flow
 from hls_opt.passes.plan import PLAN_KEY
 from hls_opt.report import build_report
@@ -51,6 +51,12 @@ from hls_opt.training_settings import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+def check_objective(objective: Any) -> Any:
+    """The core's objective for ``objective`` (:func:`hls_opt.objectives.adapter.objective_for`), now,
+    so an unknown name fails before any work."""
+    return objective_for(objective)
 
 
 # ------------------------------------------------------------------------------------------

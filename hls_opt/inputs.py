@@ -20,7 +20,6 @@ from hls_opt import scheduler as sched
 from hls_opt.config import load_config, unwrap_hls_config, validate_config
 from hls_opt.errors import ConfigError, ModelError
 from hls_opt.frontend.keras import is_keras_model
-from hls_opt.objectives.adapter import objective_for
 from hls_opt.resources import get_backend
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -61,12 +60,6 @@ def check_positive_int(value: Any, field_name: str, minimum: int = 1) -> int:
     if number is None or number < minimum:
         raise ConfigError(f"{field_name}: expected an integer >= {minimum}, got {value!r}")
     return number
-
-
-def check_objective(objective: Any) -> Any:
-    """The core's objective for ``objective`` (:func:`hls_opt.objectives.adapter.objective_for`), now,
-    so an unknown name fails before any work."""
-    return objective_for(objective)
 
 
 def check_backend(backend: str) -> str:
@@ -192,7 +185,6 @@ def load_model(model: Any) -> Any:
 __all__ = [
     "check_backend",
     "check_model_file",
-    "check_objective",
     "check_positive_int",
     "check_rtol",
     "is_keras_model",
