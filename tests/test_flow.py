@@ -627,10 +627,10 @@ def test_the_flow_uses_the_built_in_regularisation_search_unless_asked(monkeypat
     # convert_and_optimize is hls-opt's own front door: its default search is the cheap,
     # deterministic built-in one even when keras-tuner is installed (optimize_model keeps
     # hls4ml's 'Bayesian').  The flow itself is stopped right where it would start.
-    import hls_opt.passes
     import keras
 
     import hls_opt
+    import hls_opt.flow
 
     seen = {}
 
@@ -641,7 +641,7 @@ def test_the_flow_uses_the_built_in_regularisation_search_unless_asked(monkeypat
         seen["tuner"] = context.training.tuner
         raise Stop
 
-    monkeypatch.setattr(hls_opt.passes, "run_flow", fake_run_flow)
+    monkeypatch.setattr(hls_opt.flow, "run_flow", fake_run_flow)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     X, y = np.zeros((8, 4), np.float32), np.zeros((8, 2), np.float32)
     with pytest.raises(Stop):
