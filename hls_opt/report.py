@@ -33,24 +33,6 @@ RESOURCE_TITLES = {
     "memory_bits": "mem bits",
 }
 
-#: Which report resource each objective name targets (for a step's "achieved" figure); a
-#: combined objective ('dsp+bram', 'bram+dsp') targets the resources of its parts.
-OBJECTIVE_RESOURCES = {
-    "dsp": "dsp",
-    "bram": "bram",
-    "ff": "ff",
-    "flops": "flops",
-    "params": "params",
-    "memory": "memory_bits",
-}
-
-
-def objective_resources(objective: str | None) -> tuple[str, ...]:
-    """The report resources an objective label targets (``()`` for an unknown label)."""
-    parts = str(objective or "").lower().split("+")
-    return tuple(OBJECTIVE_RESOURCES[p] for p in parts if p in OBJECTIVE_RESOURCES)
-
-
 def jsonable(value: Any) -> Any:
     """``value`` with numpy scalars/arrays, tuples, enums and NaN made JSON-friendly."""
     if isinstance(value, Mapping):
@@ -155,13 +137,8 @@ def build_report(
     total_before = before.get("total", {}).get("before", {})
     total_after = after.get("total", {}).get("before", {})
     objective_name = objective or (plan.objective if plan is not None else None)
-    steps = []
-    for step in plan.steps if plan is not None else ():
-        step = dict(step)
-        if step.get("achieved") is None:
-            keys = objective_resources(objective_name) or tuple(total_after)
-            step["achieved"] = {k: total_after.get(k) for k in keys if k in total_after}
-        steps.append(step)
+    # each step's "achieved" is the backend's estimate of the masked graph, from the pass
+    steps = [dict(step) for step in (plan.steps if plan is not None else ())]
 
     report = {
         "backend": backend,
