@@ -302,12 +302,13 @@ def test_plots_are_written_when_matplotlib_is_there(tmp_path):
 # convert_and_optimize end to end
 
 
-def digits_model(epochs: int = 15):
+def digits_model(epochs: int | None = None):
     pytest.importorskip("keras")
     from hls_opt.data import digits_split, train_baseline
 
     split = digits_split(seed=0)
-    return train_baseline(split, epochs=epochs), split
+    # the project's baseline (30 epochs) unless a test wants a less trained one
+    return (train_baseline(split) if epochs is None else train_baseline(split, epochs=epochs)), split
 
 
 def demo_config(model):
@@ -351,7 +352,7 @@ def test_two_argument_call_prunes_one_shot_and_says_so(tmp_path):
 def test_fine_tuning_with_data_honours_rtol_and_accepts_paths(tmp_path):
     import hls_opt
 
-    model, split = digits_model(epochs=15)
+    model, split = digits_model()
     model.save(tmp_path / "m.keras")
     save_config(demo_config(model), tmp_path / "c.yml")
     np.savez(
@@ -384,7 +385,7 @@ def test_every_objective_fine_tunes_through_the_flow(objective, resource):
     # (fewer neurons), so its weights no longer fitted the graph and unrolled-rewrite raised.
     import hls_opt
 
-    model, split = digits_model(epochs=15)
+    model, split = digits_model()
     result = hls_opt.convert_and_optimize(
         model,
         demo_config(model),
