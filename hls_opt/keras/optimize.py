@@ -59,9 +59,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_REGULARIZATION_RANGE = np.logspace(-6, -2, num=16).tolist()
 TMP_DIRECTORY = "hls4ml-optimization-keras"
 SUPPORTED_TUNERS = ("Bayesian", "Hyperband", "Manual")
-# The accepted model alone gets this many times `epochs` of keep-best fine-tuning under its masks.
-# Measured with benchmarks/optimize_digits.py (3 seeds, DSP objective): factor 1 → test accuracy
-# 0.966, factor 3 → 0.973, for +0.4 s; the epochs saved by stopping steps early pay for it.
+# The accepted model alone gets this many times `epochs` of keep-best fine-tuning under its masks
+# (`benchmarks/optimize_digits.py --polish-factor K` measures other values against this one).
 POLISH_EPOCHS_FACTOR = 3
 
 _logged_tuner_fallback = False
