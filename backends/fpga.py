@@ -1,7 +1,8 @@
 """What every hls4ml FPGA backend shares: how many multipliers and how much weight memory a
 matrix-multiply layer instantiates, by strategy, reuse factor and zero pattern.
 
-The counts follow hls4ml's code generation (REFERENCE.md §5; hls4ml commit ef92ebd):
+The counts follow hls4ml's code generation (hls4ml commit ef92ebd; files below are in
+hls4ml/templates/vivado/nnet_utils/ and hls4ml/backends/):
 
 * **Latency** (``nnet_dense_latency.h``, config ``core_templates.py``): weights are
   compile-time constants, products unrolled under ``PIPELINE II=RF`` with
@@ -203,7 +204,8 @@ def gpu_flops(n_in: int, kept_outputs: int, n_pixels: int) -> int:
 
     hls4ml's GPUFLOPEstimator convention (gpu_objectives.py): one multiply and one add per
     weight (``2·n_in`` per output) plus one bias add per output.  hls4ml adds a conv's bias once
-    per filter instead of once per output pixel (REFERENCE.md §7.20); we count it per pixel.
+    per filter instead of once per output pixel (``GPUFLOPEstimator.layer_resources`` in
+    hls4ml/optimization/dsp_aware_pruning/objectives/gpu_objectives.py); we count it per pixel.
     """
     return (2 * int(n_in) + 1) * int(kept_outputs) * int(n_pixels)
 
@@ -288,7 +290,8 @@ class FPGABackend(Backend):
     # -- reuse factors ---------------------------------------------------------------------------------
 
     def valid_reuse_factors(self, node: Any, strategy: Any = None) -> list[int]:
-        """hls4ml's valid reuse factors for ``node`` (REFERENCE.md §4.5), for ``strategy``
+        """hls4ml's valid reuse factors for ``node`` (``FPGABackend._validate_reuse_factor`` in
+        hls4ml/backends/fpga/fpga_backend.py), for ``strategy``
         (default: the node's).  ResourceUnrolled drops hls4ml's maximum ``n_in·n_out`` (its
         ``include_max_rf=False``) and 1 (unrolled needs RF > 1; hls4ml would fall back to
         Resource); that list may be empty.  Latency does not constrain RF in hls4ml; the same

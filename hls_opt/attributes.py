@@ -1,18 +1,19 @@
 """hls4ml-compatible layer attributes, built from the IR.
 
 Same classes, field names and functions as ``hls4ml.optimization.dsp_aware_pruning.attributes``
-(REFERENCE.md §1.4) so that estimators written for hls4ml keep working, with these differences
-(all more permissive or more correct):
+(hls4ml/optimization/dsp_aware_pruning/attributes.py) so that estimators written for hls4ml keep
+working, with these differences (all more permissive or more correct):
 
-* convolution ``n_in`` is ``kh·kw·C`` (hls4ml omits the channels, REFERENCE §7.2), Dense ``n_in``
-  is the kernel's first dimension (hls4ml's ``∏input_shape`` is wrong on rank-3 inputs, §7.25);
+* convolution ``n_in`` is ``kh·kw·C`` (hls4ml omits the channels in that file's
+  ``__get_layer_mult_size``), Dense ``n_in`` is the kernel's first dimension (hls4ml's
+  ``∏input_shape``, same function, is wrong on rank-3 inputs);
 * ``inbound_layers`` is a list of producer *names* (hls4ml stores layer objects or, for functional
-  models, a generator, §7.3);
+  models, a generator, in ``get_attributes_from_keras_model``);
 * strategies are accepted in every spelling hls4ml understands (and ``Unrolled``), precisions as our
   :class:`~hls_opt.precision.Precision`, hls4ml precision objects or strings, structure types as the
   enum or its string value;
 * the hls4ml config may use any granularity, dict-valued or ``auto`` precisions, and may omit
-  ``IOType`` (hls4ml crashes on each, §7.4);
+  ``IOType`` (hls4ml's ``get_attributes_from_keras_model_and_hls4ml_config`` crashes on each);
 * Dense / Conv1D / Conv2D all get ``hls4ml_attributes`` (hls4ml: Dense and Conv2D only);
 * every ``LayerAttributes`` also carries the IR node (``.node``) with its resolved ``LayerConfig``,
   which hls-opt's own estimators use.

@@ -1,11 +1,12 @@
 """Graph + the user's hls4ml config → the hls4ml config to convert the optimized model with.
 
-Rules (API.md §2):
+Rules (docs/flow.md, "Emitted config"):
 
 - The user's config is deep-copied; every key we do not own (precisions, BramFactor, Trace,
   LayerType entries, …) is kept as written.
 - Every ``Strategy`` value is written in the spelling hls4ml understands: the seed's ``Unrolled``
-  (which hls4ml silently reads as Latency, REFERENCE §4.4) becomes ``ResourceUnrolled``; other
+  (which hls4ml silently reads as Latency: the ``else`` branch of ``init_dense`` / ``init_conv2d``
+  in hls4ml/backends/vivado/vivado_backend.py) becomes ``ResourceUnrolled``; other
   values are canonicalised (``resource`` → ``Resource``).  ``Unrolled`` is never emitted.
 - Each *rewritten* layer gets a ``LayerName`` entry with its new ``Strategy`` and ``ReuseFactor``
   (an existing entry is updated in place, matched case-insensitively as hls4ml does).

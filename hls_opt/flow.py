@@ -115,7 +115,8 @@ def convert_and_optimize(
     batch_size = check_positive_int(batch_size, "batch_size")
     rewinding = int((optimize_kwargs or {}).get("rewinding_epochs", 1))
     if data is not None and epochs <= rewinding:
-        # Each step fine-tunes (epochs − rewinding) masked epochs, then rewinds (REFERENCE §2.3).
+        # Each step fine-tunes (epochs − rewinding) masked epochs, then rewinds (as hls4ml's
+        # optimize_model, hls4ml/optimization/dsp_aware_pruning/keras/__init__.py).
         raise ConfigError(
             f"epochs: must be larger than rewinding_epochs ({rewinding}) when fine-tuning, got {epochs}"
         )

@@ -1,10 +1,11 @@
 """Model reduction on the IR: remove pruned neurons / filters and resize the layers after them.
 
-hls4ml's ``reduce_model`` (``dsp_aware_pruning/keras/reduction.py``, REFERENCE §2.7) hands the
+hls4ml's ``reduce_model`` (``hls4ml/optimization/dsp_aware_pruning/keras/reduction.py``) hands the
 all-zero output columns of every Dense / Conv2D layer before the last weighted layer to
 keras-surgeon, which deletes them and the matching inputs of the next layer, and simply drops the
 biases of the removed units -- the constant ``act(bias)`` those units fed downstream is lost and
-the reduced model predicts differently until it is retrained (REFERENCE §7 item 20).
+the reduced model predicts differently until it is retrained (``reduce_model`` queues only
+``delete_channels`` jobs; nothing carries the bias forward).
 keras-surgeon has no Keras 3 version; this is a native replacement that keeps predictions equal.
 
 What :func:`reduce_graph` does, for every Dense / Conv1D / Conv2D node ``P`` in topological order:

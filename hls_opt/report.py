@@ -1,4 +1,4 @@
-"""Reports: ``report.json`` (API.md §5 schema), the terminal tables and the optional PNG plots.
+"""Reports: ``report.json`` (schema: docs/flow.md "Report"), the terminal tables and the optional PNG plots.
 
 The per-layer numbers come from the backend's resource models through
 :func:`hls_opt.resources.estimate_report`; this module only merges a *before* and an *after* graph,
@@ -82,7 +82,7 @@ def _config_fields(node: Any) -> tuple[str | None, int | None]:
 
 
 def estimate(graph: Any, backend: str = "vivado") -> dict:
-    """The ``hls-opt estimate`` report of one graph (API.md §5, no ``after``, no ``steps``)."""
+    """The ``hls-opt estimate`` report of one graph (``report.json`` schema, no ``after``, no ``steps``)."""
     return jsonable(estimate_report(graph, get_backend(backend)))
 
 
@@ -98,7 +98,7 @@ def build_report(
     notes: Sequence[str] = (),
     extra: Mapping[str, Any] | None = None,
 ) -> dict:
-    """The optimization report (API.md §5): per layer, every resource before and after, sparsity,
+    """The optimization report (docs/flow.md "Report"): per layer, every resource before and after, sparsity,
     reuse factor and strategy (after; ``*_before`` keys hold the user's), and the loop's steps.
 
     ``mode`` is ``"one-shot"`` (post-training pruning, no fine-tuning) or ``"fine-tuned"``;

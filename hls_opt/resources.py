@@ -104,7 +104,7 @@ ResourceModel = Callable[["Backend", Any, "np.ndarray | None", Any], ResourceVec
 
 
 # --------------------------------------------------------------------------------------------------
-# reuse factors (hls4ml's rule, REFERENCE.md §4.5; fpga_backend.py _validate_reuse_factor)
+# reuse factors (hls4ml's rule: hls4ml/backends/fpga/fpga_backend.py, FPGABackend._validate_reuse_factor)
 
 
 def hls4ml_valid_reuse_factors(n_in: int, n_out: int) -> list[int]:
@@ -554,7 +554,7 @@ def _strategy_str(strategy: Any) -> str:
 
 
 def estimate_report(graph: Any, backend: str | Backend = "vivado") -> dict[str, Any]:
-    """API.md §5 JSON for ``hls-opt estimate --json``.
+    """JSON for ``hls-opt estimate --json`` (the ``report.json`` schema, docs/flow.md "Report").
 
     ``{"backend": name, "layers": [{"name", "type", "strategy", "reuse_factor", "before": {FIELDS}}],
     "total": {"before": {FIELDS}}}``; layers without a config report ``strategy: null``.

@@ -22,7 +22,7 @@ class OptimizationResult:
     ``model``: a new Keras model (pruned weights; neurons removed where the flow reduced);
     ``hls_config``: the hls4ml config dict (``Strategy: ResourceUnrolled`` and valid ``ReuseFactor``
     on rewritten layers; pass ``io_type`` to hls4ml's converter); ``graph``: the IR after the passes;
-    ``report``: API.md §5 report dict; ``plan``: the frozen PruningPlan (or None).
+    ``report``: the report dict (schema: docs/flow.md "Report"); ``plan``: the frozen PruningPlan (or None).
     """
 
     model: Any

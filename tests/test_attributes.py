@@ -40,7 +40,8 @@ def test_hls4ml_attributes_fields_and_spellings():
         1,
     )
     assert a.weight_precision.width == 16 and a.output_precision.width == 8
-    # Strategies hls4ml's own class rejects (REFERENCE §7.5) are accepted, stored in hls4ml's spelling.
+    # Strategies hls4ml's own class rejects (``hls4mlAttributes`` allows only Latency/latency/
+    # Resource/resource) are accepted, stored in hls4ml's spelling.
     for spelling, stored in [
         ("Resource", "Resource"),
         ("resource", "Resource"),
@@ -152,7 +153,8 @@ def test_dense_attributes_with_hls4ml_defaults(mlp):
     assert fc1.optimizable is False
     assert fc1.optimization_attributes.structure_type is StructureType.UNSTRUCTURED
     h = _hls(fc1)
-    # hls4ml's defaults (API.md §1): RF 1, Latency, ap_fixed<16,6> weights and outputs, io_parallel.
+    # hls4ml's defaults (config_from_keras_model, converter io_type): RF 1, Latency, ap_fixed<16,6>
+    # weights and outputs, io_parallel.
     assert (h.n_in, h.n_out, h.reuse_factor, h.strategy, h.io_type) == (16, 8, 1, "Latency", "io_parallel")
     assert (h.weight_precision.width, h.output_precision.width) == (16, 16)
     assert (_hls(attrs["fc2"]).n_in, _hls(attrs["fc2"]).n_out) == (8, 4)
@@ -168,7 +170,7 @@ def test_conv2d_attributes_count_the_channels(cnn):
     assert list(attrs) == ["img", "conv", "flat", "fc"]
     conv = attrs["conv"]
     # Conv2D(6, 3×3, same) on 8×8×3: kernel (3, 3, 3, 6); n_in = kh·kw·C = 3·3·3 = 27 (hls4ml says
-    # 9, REFERENCE §7.2), n_out = 6 filters; output 8×8×6.
+    # 9: ``__get_layer_mult_size`` in its attributes.py omits C), n_out = 6 filters; output 8×8×6.
     assert conv.weight_shape == (3, 3, 3, 6)
     assert (conv.input_shape, conv.output_shape) == ((8, 8, 3), (8, 8, 6))
     assert (_hls(conv).n_in, _hls(conv).n_out) == (27, 6)
@@ -216,7 +218,8 @@ def test_config_with_name_granularity_dict_precisions_and_auto(mlp, tmp_path):
     cfg["LayerName"]["fc2"]["Strategy"] = "ResourceUnrolled"
     cfg["LayerName"]["fc2"]["Precision"]["weight"] = "ap_fixed<8,3>"
     attrs = get_attributes_from_keras_model_and_hls4ml_config(mlp, cfg)
-    # fc1: 'auto' everywhere → Model default fixed<16,6>; hls4ml would raise here (REFERENCE §7.4).
+    # fc1: 'auto' everywhere → Model default fixed<16,6>; hls4ml would raise here
+    # ('auto' → UnspecifiedPrecisionType, which ``hls4mlAttributes`` rejects).
     assert (_hls(attrs["fc1"]).weight_precision.width, _hls(attrs["fc1"]).reuse_factor) == (16, 1)
     h2 = _hls(attrs["fc2"])
     assert (h2.weight_precision.width, h2.output_precision.width, h2.reuse_factor, h2.strategy) == (

@@ -39,7 +39,7 @@ def fx(width: int, integer: int) -> Precision:
 # ------------------------------------------------------------------------------------------
 
 STRATEGY_SPELLINGS = {
-    # hls4ml's own normalisations (REFERENCE §4.4)
+    # hls4ml's own normalisations (utils/string_utils.py convert_to_snake_case; vivado_backend.py)
     "Latency": Strategy.LATENCY,
     "latency": Strategy.LATENCY,
     "Resource": Strategy.RESOURCE,

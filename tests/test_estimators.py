@@ -1,8 +1,9 @@
 """hls4ml-compatible estimators: hand-computed tables (reasoning beside each row), the resource
 model as a brute-force oracle for per-group savings, the objective-name registry.
 
-Reference numbers for hls4ml's own estimators are REFERENCE.md §3.1/§3.2; where ours differ the
-row says why.
+Reference numbers for hls4ml's own estimators are worked by hand from
+hls4ml/optimization/dsp_aware_pruning/objectives/ (``__init__.py``, ``gpu_objectives.py``,
+``vivado_objectives.py``); where ours differ the row says why.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def dense_attrs(n_in=16, n_out=8, **kw):
 
 
 def conv_attrs(**kw):
-    # Conv2D kernel (3,3,3,4), input 8×8×3, 'same' → output 8×8×4 (REFERENCE §3.2)
+    # Conv2D kernel (3,3,3,4), input 8×8×3, 'same' → output 8×8×4 (hls4ml's estimators worked by hand)
     return attrs_for(
         Conv2D(
             name="c",
@@ -111,7 +112,7 @@ def default(est, attrs):
 
 
 # --------------------------------------------------------------------------------------------------
-# Worked example A: Dense 16→8, ap_fixed<16,6> weights and outputs (REFERENCE §3.1)
+# Worked example A: Dense 16→8, ap_fixed<16,6> weights and outputs (hls4ml's objectives/*.py by hand)
 
 
 def test_parameter_estimator_matches_hls4ml():

@@ -487,8 +487,9 @@ def test_a_renamed_keras_metric_keeps_the_direction_of_its_class():
 
 
 def test_the_returned_model_is_compiled_whatever_form_the_metric_took():
-    # A plain callable (API.md §1) has no Keras name: the model is compiled without it, not a
-    # ValueError after the whole optimization.  The caller's optimizer object is not shared.
+    # A plain callable (a validation_metric form docs/optimization.md lists) has no Keras name: the
+    # model is compiled without it, not a ValueError after the whole optimization.  The caller's
+    # optimizer object is not shared.
     import keras
 
     from hls_opt.flow import compile_for_keras

@@ -197,7 +197,8 @@ def test_latency_and_resource_match_hls4ml_configs(tmp_path):
 
 def test_conv_io_stream_resource_unrolled_matches_hls4ml(tmp_path):
     """Conv1D/Conv2D with io_stream: one unrolled kernel instance, n_in = kh·kw·C (not kh·kw as
-    hls4ml's optimizer attributes say, REFERENCE §7.2)."""
+    hls4ml's optimizer attributes say: ``__get_layer_mult_size`` in
+    hls4ml/optimization/dsp_aware_pruning/attributes.py)."""
     import keras
 
     rng = np.random.default_rng(11)

@@ -2,8 +2,10 @@
 
 Every exact implementation must reach the brute-force optimum; every implementation must return a
 feasible, maximal selection with ascending indices and the value equal to the sum of the selected
-values.  hls4ml's own test vectors (REFERENCE.md §1.10, test/pytest/test_optimization/test_knapsack.py)
-and the cases where its greedy solver is infeasible or poor (REFERENCE.md §7.13) are checked by hand.
+values.  hls4ml's own test vectors (hls4ml's test/pytest/test_optimization/test_knapsack.py) and the
+cases where its greedy solver is infeasible or poor (``__solve_knapsack_greedy`` in
+hls4ml/optimization/dsp_aware_pruning/knapsack.py: stops at the first misfit, and its last
+feasibility test is mis-parenthesised) are checked by hand.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def assert_optimal(value: float, optimum: float) -> None:
     assert value == pytest.approx(optimum, rel=1e-9, abs=1e-12)
 
 
-# --- hls4ml's own test vectors (REFERENCE.md §1.10) -------------------------------------------
+# --- hls4ml's own test vectors (test/pytest/test_optimization/test_knapsack.py) ----------------
 
 
 @pytest.mark.parametrize("implementation", ALL)
@@ -110,7 +112,8 @@ def test_hls4ml_all_fit_returns_all(implementation):
 
 @pytest.mark.parametrize("implementation", ALL)
 def test_hls4ml_greedy_infeasible_case(implementation):
-    # hls4ml's greedy returns (100, [1]) here although item 1 weighs 50 > 10 (REFERENCE.md §7.13).
+    # hls4ml's greedy returns (100, [1]) here although item 1 weighs 50 > 10 (its
+    # ``np.all(weights[:, i]) <= capacity`` in knapsack.py ``__solve_knapsack_greedy`` is mis-parenthesised).
     # Item 1 can never fit, so the only non-empty choice is item 0.
     values, weights, capacity = np.array([1.0, 100.0]), np.array([[1, 50]]), np.array([10])
     value, selected = solve_knapsack(values, weights, capacity, implementation)
@@ -531,8 +534,9 @@ def test_dynamic_matches_hls4ml_dynamic_values(capsys):
     for _ in range(20):
         n = 30
         weights = rng.integers(1, 20, (1, n))
-        # Integer values: with arbitrary floats hls4ml's traceback (exact float equality, REFERENCE.md
-        # §7.13) leaves a rounding residue and runs off the table with an IndexError.
+        # Integer values: with arbitrary floats hls4ml's traceback (exact float equality in
+        # knapsack.py ``__solve_1d_knapsack_dp``) leaves a rounding residue and runs off the table with an
+        # IndexError.
         values = rng.integers(0, 100, n).astype(float)
         capacity = np.array([int(weights.sum()) // 3])
         their_value, _ = theirs.solve_knapsack(values, weights, capacity, implementation="dynamic")

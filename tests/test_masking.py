@@ -175,7 +175,8 @@ def _groups(name: str, values: np.ndarray, saving: int, pruning: bool = True, sh
 
 
 def test_local_selection_keeps_the_top_groups_within_the_budget():
-    # REFERENCE §2.5: 6 weights, saving 1 each, s = 0.33 → capacity ⌊0.67·6⌋ = 4: keep 4, prune 2
+    # As hls4ml's ``__get_masks_local`` (keras/masking.py): 6 weights, saving 1 each, s = 0.33 →
+    # capacity ⌊0.67·6⌋ = 4: keep 4, prune 2
     values = np.array([0.5, 0.1, 0.9, 0.3, 0.05, 0.7])
     g = _groups("a", values, 1)
     sel = select_groups([g], {"a": (values, None)}, 0.33, local=True)
@@ -232,8 +233,9 @@ def test_sharing_chosen_when_it_loses_less_than_pruning():
 
 
 def test_pattern_masks_zero_whole_reuse_groups_of_the_shared_definition():
-    # Dense 16→8 at RF 4: 32 multipliers (REFERENCE §3.1); at s = 0.5 16 whole rows are zeroed, so
-    # structures.zero_reuse_groups (the resource models' count) sees 16 removed multipliers.
+    # Dense 16→8 at RF 4: 32 multipliers (block factor, hls4ml's nnet_dense_resource.h); at s = 0.5
+    # 16 whole rows are zeroed, so structures.zero_reuse_groups (the resource models' count) sees 16
+    # removed multipliers.
     keras.utils.set_random_seed(1)
     model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(8, name="out")])
     attrs = get_attributes_from_keras_model(model)

@@ -243,7 +243,8 @@ def test_unrolled_rewrite_switches_to_io_stream_for_a_rewritten_convolution(laye
         )
     )
     g.inputs, g.outputs = ["in"], ["conv"]
-    # Conv2D 3×3×3→4 at RF 9: 108/9 = 12 reuse groups; prune 3 (REFERENCE §2.4 example B).
+    # Conv2D 3×3×3→4 at RF 9: 108/9 = 12 reuse groups; prune 3 (hls4ml's pattern groups,
+    # dsp_aware_pruning/keras/masking.py).
     mask = pattern_mask((3, 3, 3, 4), 9, [0, 5, 11])
     result = rewrite(g, PruningPlan(objective="dsp", mode="one-shot", target=0.25, masks={"conv": mask}))
     conv = g.node("conv")

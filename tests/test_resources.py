@@ -147,7 +147,7 @@ DSP_TABLE = [
     (
         dense(zero_rows((16, 8), 4, list(range(0, 32, 2))), rf=4, strategy=RU),
         16,
-        "ResourceUnrolled RF 4, 16 of 32 rows zero: 32 − 16 (REFERENCE §5 verified example)",
+        "ResourceUnrolled RF 4, 16 of 32 rows zero: 32 − 16 (hls4ml unrolled_codegen.py mul limit)",
     ),
     (
         dense(np.tile([[0, 1], [1, 0]], (8, 4)), rf=4, strategy=RU),
@@ -346,7 +346,8 @@ def test_flops_params_memory():
 
 def test_conv_flops_count_bias_per_pixel():
     # Conv2D (3,3,3,4), output 8×8×4: (2·27 + 1)·4·64 = 14080.  hls4ml counts the bias once per
-    # filter: 2·108·64 + 4 = 13828 (REFERENCE §3.2, defect §7.20) — 252 bias additions short.
+    # filter: 2·108·64 + 4 = 13828 (``GPUFLOPEstimator.layer_resources``, hls4ml's
+    # objectives/gpu_objectives.py) — 252 bias additions short.
     node = conv2d(ones(3, 3, 3, 4), (8, 8))
     assert get_backend("gpu").estimate(node).flops == 14080
     c1 = Conv1D(name="c1", weights={"kernel": ones(3, 4, 6)}, config=cfg(), output_shape=(8, 6))
@@ -413,7 +414,7 @@ def test_valid_reuse_factors_equal_hls4ml_rule(n_in, n_out):
 def test_valid_and_snapped_reuse_factors_per_node():
     be = get_backend("vivado")
     d = dense(ones(16, 8), rf=4, strategy=R)
-    assert be.valid_reuse_factors(d) == [1, 2, 4, 8, 16, 32, 64, 128]  # REFERENCE §4.5
+    assert be.valid_reuse_factors(d) == [1, 2, 4, 8, 16, 32, 64, 128]  # hls4ml fpga_backend.py
     assert be.valid_reuse_factors(d, strategy=RU) == [2, 4, 8, 16, 32, 64]  # no max, no 1
     c = conv2d(ones(3, 3, 3, 4), (8, 8), rf=9, strategy=R)
     assert be.valid_reuse_factors(c) == [1, 3, 9, 27, 54, 108]  # n_in = 27, not 9

@@ -1,4 +1,8 @@
-"""Sparsity schedulers (hls_opt/scheduler.py) against hls4ml's sequences (REFERENCE.md §1.9, §6)."""
+"""Sparsity schedulers (hls_opt/scheduler.py) against hls4ml's sequences.
+
+Oracle: hls4ml/optimization/dsp_aware_pruning/scheduler.py; hls4ml's own vectors:
+test/pytest/test_optimization/test_scheduler.py.
+"""
 
 import copy
 import importlib.util
@@ -53,7 +57,7 @@ def test_constant_hls4ml_test_vector():
 
 
 def test_constant_exact_floats_where_hls4ml_sum_is_exact():
-    # REFERENCE §1.9: ConstantScheduler(final_sparsity=0.5, update_step=0.1) gives these exact
+    # hls4ml's scheduler.py: ConstantScheduler(final_sparsity=0.5, update_step=0.1) gives these exact
     # floats (k·0.1 rounds the same way as the running sum for k ≤ 5), then stops.
     values, last = run_updates(ConstantScheduler(final_sparsity=0.5, update_step=0.1))
     assert values == [0.1, 0.2, 0.30000000000000004, 0.4, 0.5]
@@ -120,14 +124,14 @@ def test_binary_hls4ml_test_vector():
 
 
 def test_binary_all_success_sequence():
-    # REFERENCE §1.9: 0.5, 0.75, …, 0.9921875 (1 − 2^-7); then 1 − 0.9921875 = 0.0078 < 0.01.
+    # hls4ml's scheduler.py: 0.5, 0.75, …, 0.9921875 (1 − 2^-7); then 1 − 0.9921875 = 0.0078 < 0.01.
     values, last = run_updates(BinaryScheduler())
     assert values == [1 - 2.0**-k for k in range(1, 8)]
     assert values[-1] == 0.9921875 and last == 0.9921875
 
 
 def test_binary_mixed_sequence():
-    # REFERENCE §1.9: update 0.5, update 0.75, repair 0.625, update 0.6875, repair 0.65625.
+    # hls4ml's scheduler.py: update 0.5, update 0.75, repair 0.625, update 0.6875, repair 0.65625.
     s = BinaryScheduler()
     assert s.update_step() == (True, 0.5)
     assert s.update_step() == (True, 0.75)
@@ -170,7 +174,7 @@ def test_polynomial_hls4ml_test_vector():
 
 
 def test_polynomial_exact_floats():
-    # REFERENCE §1.9: PolynomialScheduler(5, final_sparsity=0.5): 0.5 − 0.5·(1 − k/5)³.
+    # hls4ml's scheduler.py: PolynomialScheduler(5, final_sparsity=0.5): 0.5 − 0.5·(1 − k/5)³.
     values, last = run_updates(PolynomialScheduler(5, final_sparsity=0.5))
     assert values == [0.24399999999999994, 0.392, 0.46799999999999997, 0.496, 0.5]
     assert last == 0.5

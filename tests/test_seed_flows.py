@@ -122,7 +122,8 @@ def test_seed_vivado_dsp_pattern(seed_setup):
         model, hls_config, VivadoDSPEstimator, *_call_args(split, shared)
     )
 
-    # DSPs of the unrolled kernels (REFERENCE §5): BF − Z per layer, BF = ∏W / RF, Z = all-zero reuse rows
+    # DSPs of the unrolled kernels (hls4ml unrolled_codegen.py mul limit): BF − Z per layer,
+    # BF = ∏W / RF, Z = all-zero reuse rows
     def dsps(m):
         kernels = [layer.kernel.numpy() for layer in m.layers if hasattr(layer, "kernel")]
         return sum(k.size // 4 - zero_reuse_groups(k, 4) for k in kernels)

@@ -27,8 +27,9 @@ def test_mult_shape_dense_and_conv():
 
 
 def test_dense_pattern_groups_match_hls4ml_worked_example():
-    # REFERENCE §2.4: Dense 16→8, RF=4 → 32 groups; group m covers output j = m // 4 and
-    # inputs 4*(m % 4) .. 4*(m % 4)+3 (the transposed kernel is (8, 16), rows of 4).
+    # hls4ml's pattern groups (dsp_aware_pruning/keras/masking.py): Dense 16→8, RF=4 → 32 groups;
+    # group m covers output j = m // 4 and inputs 4*(m % 4) .. 4*(m % 4)+3 (the transposed kernel is
+    # (8, 16), rows of 4).
     ids, n = group_ids((16, 8), StructureType.PATTERN, reuse_factor=4)
     assert n == 32
     for i in range(16):

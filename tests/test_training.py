@@ -1,4 +1,4 @@
-"""Training helpers: the validation metric in each form the API accepts (API.md §1)."""
+"""Training helpers: the validation metric in each form the API accepts (docs/optimization.md)."""
 
 from __future__ import annotations
 

@@ -84,7 +84,8 @@ class LayerConfig:
 
 
 #: hls4ml's settings for a layer no config mentions: ``fixed<16,6>`` everywhere, reuse factor 1,
-#: Latency, io_parallel (``config_from_keras_model`` defaults, API.md §1).
+#: Latency (hls4ml's ``config_from_keras_model`` defaults, hls4ml/utils/config.py), io_parallel (the
+#: default ``io_type`` of hls4ml's converters); docs/config.md §3.
 DEFAULT_LAYER_CONFIG = LayerConfig(
     weight=DEFAULT_PRECISION, bias=DEFAULT_PRECISION, result=DEFAULT_PRECISION, accum=DEFAULT_PRECISION
 )

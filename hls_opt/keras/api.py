@@ -360,7 +360,8 @@ def optimize_model(
 ) -> Any:
     """Prune (and weight-share) a copy of ``model`` for ``objective``; returns a new compiled Keras model.
 
-    Same arguments as hls4ml's ``optimize_model`` (REFERENCE §1.3): ``objective`` is an estimator
+    Same arguments as hls4ml's ``optimize_model`` (hls4ml/optimization/dsp_aware_pruning/keras/
+    __init__.py): ``objective`` is an estimator
     class, instance or registered name; ``scheduler`` gives the target sparsity of the objective's
     resource (e.g. 0.5 = half the DSPs); each step fine-tunes at most ``epochs − rewinding_epochs``
     epochs then rewinds ``rewinding_epochs`` unmasked; a step is accepted when the validation
@@ -454,7 +455,9 @@ def optimize_keras_model_for_hls4ml(
     knapsack_solver: str = "auto",
     regularization_range: Any = DEFAULT_REGULARIZATION_RANGE,
 ) -> Any:
-    """hls4ml's wrapper (REFERENCE §1.2): ``hls_config`` may be an hls4ml config or model attributes.
+    """hls4ml's wrapper (``optimize_keras_model_for_hls4ml`` in
+    hls4ml/optimization/dsp_aware_pruning/__init__.py): ``hls_config`` may be an hls4ml config or
+    model attributes.
 
     Optimize as if for hls4ml's unrolled strategy: under ``Resource`` zeros save nothing, so the
     flow later switches the optimized layers to ``ResourceUnrolled``.

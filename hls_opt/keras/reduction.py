@@ -1,8 +1,9 @@
 """Keras entry point of model reduction: a genuinely smaller model with the same predictions.
 
-Replaces hls4ml's keras-surgeon based ``reduce_model`` (REFERENCE §2.7), which has no Keras 3
-version.  The surgery is :func:`hls_opt.reduction.reduce_graph` on the IR; this module only
-converts in and out.  Keras is imported (by the frontend / emitter) when the function runs.
+Replaces hls4ml's keras-surgeon based ``reduce_model``
+(hls4ml/optimization/dsp_aware_pruning/keras/reduction.py), which has no Keras 3 version.  The
+surgery is :func:`hls_opt.reduction.reduce_graph` on the IR; this module only converts in and out.
+Keras is imported (by the frontend / emitter) when the function runs.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ weight groups of :func:`hls_opt.structures.group_ids` — the same groups the kn
 the penalty drives exactly those groups towards zero (group lasso, Yuan & Lin 2006; √|g| keeps
 groups of different sizes on one scale; for one-weight groups it is plain L1).  The variance term
 pulls each group towards a single value, what weight sharing needs.  hls4ml's equivalent is
-``DenseRegularizer`` / ``Conv2DRegularizer`` (REFERENCE §1.7, §2.2).
+``DenseRegularizer`` / ``Conv2DRegularizer`` (hls4ml/optimization/dsp_aware_pruning/keras/regularizers.py,
+set on the layers by ``build_optimizable_model`` in keras/builder.py).
 
 The strengths are ``keras.Variable`` so the search below changes them without re-tracing the
 train function.

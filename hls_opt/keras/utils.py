@@ -1,4 +1,4 @@
-"""Model inspection helpers, hls4ml-compatible (``dsp_aware_pruning/keras/utils.py``, REFERENCE §1.5).
+"""Model inspection helpers, hls4ml-compatible (hls4ml/optimization/dsp_aware_pruning/keras/utils.py).
 
 Nothing here imports Keras: layers are read through ``layer.kernel`` / ``layer.get_weights()``
 and recognised by class name along their MRO, so calling these functions is cheap and works on

@@ -1,6 +1,7 @@
 """hls4ml-compatible objective estimators and the registry of objective names.
 
-Same interface as ``hls4ml.optimization.dsp_aware_pruning.objectives`` (REFERENCE.md §1.8):
+Same interface as ``hls4ml.optimization.dsp_aware_pruning.objectives`` (``ObjectiveEstimator`` in
+hls4ml/optimization/dsp_aware_pruning/objectives/__init__.py):
 an estimator is a class with three classmethods,
 
 * ``is_layer_optimizable(attrs) -> (bool, OptimizationAttributes | None)`` (also picks the
@@ -15,7 +16,7 @@ hls-opt's estimators are thin adapters over the backend resource models
 hand-built attributes, a node rebuilt from ``attrs.args['hls4ml_attributes']``).  Their savings
 are what the hardware really saves; ``docs/resources.md`` lists where they differ from hls4ml's.
 
-Objective names (API.md §3): ``'params'``, ``'flops'``, ``'dsp'``, ``'ff'``, ``'bram'``,
+Objective names (docs/resources.md §6): ``'params'``, ``'flops'``, ``'dsp'``, ``'ff'``, ``'bram'``,
 ``'dsp+bram'``, ``'memory'``; third parties add names through the entry-point group
 ``hls_opt.estimators`` (see :mod:`hls_opt.resources`) or :func:`register_objective`.
 """
@@ -76,7 +77,7 @@ _BUILTIN_OBJECTIVES: dict[str, str] = {
     "dsp+bram": "hls_opt.backends.vivado.objectives:VivadoMultiObjectiveEstimator",
 }
 
-#: The names API.md §3 promises, in its order.
+#: The built-in objective names (docs/resources.md §6), in the public contract's order.
 OBJECTIVE_NAMES: tuple[str, ...] = ("params", "flops", "dsp", "ff", "bram", "dsp+bram", "memory")
 
 _OBJECTIVES: dict[str, Any] = {}
