@@ -46,6 +46,7 @@ __all__ = [
     "ConstantScheduler",
     "BinaryScheduler",
     "PolynomialScheduler",
+    "MaxCutScheduler",
     "TOLERANCE",
 ]
 
@@ -209,3 +210,57 @@ class PolynomialScheduler(OptimizationScheduler):
     def repair_step(self) -> tuple[bool, float]:
         # hls4ml: a failure also moves on to the next (higher) sparsity.
         return self.update_step()
+
+
+class MaxCutScheduler(OptimizationScheduler):
+    """The deepest cut within the tolerance: climb until a trial fails, then bisect (``target='max'``).
+
+    While no trial has failed, the next target closes ``climb`` of the gap between the last
+    success (``lower_bound``) and ``final_sparsity``: with the defaults 0.5, 0.75, 0.875, …
+    (each trial is one cheap step from the last fine-tuned state, so the climb may be long).
+    After the first failure (``upper_bound`` = the smallest failed target) every step bisects
+    ``[lower_bound, upper_bound]``; the search ends when that interval is narrower than
+    ``threshold``.  ``self_terminating``: the optimizer lets it run past ``cutoff_bad_trials``,
+    since a bisection is made of failures.  ``repair_step`` never ends a search whose interval
+    is still wide, so a first-trial failure backs off to ``climb · (first − initial)`` etc.
+    """
+
+    self_terminating = True
+
+    def __init__(
+        self,
+        initial_sparsity: float = 0,
+        final_sparsity: float = 1.0,
+        climb: float = 0.5,
+        threshold: float = 0.01,
+    ) -> None:
+        super().__init__(initial_sparsity, final_sparsity)
+        climb = _number("climb", climb)
+        if not 0 < climb <= 1:
+            raise ConfigError(f"climb must be in (0, 1], got {climb!r}")
+        thr = _number("threshold", threshold)
+        if thr <= 0:
+            raise ConfigError(f"threshold must be > 0, got {threshold!r}")
+        self.climb = climb
+        self.threshold = thr
+        self.failed = False  # has any trial failed (upper_bound is then a failed target)
+        self.sparsity = self.lower_bound + climb * (self.upper_bound - self.lower_bound)
+
+    def _next(self) -> tuple[bool, float]:
+        gap = self.upper_bound - self.lower_bound
+        if gap < self.threshold - TOLERANCE:
+            return False, self.lower_bound
+        step = 0.5 if self.failed else self.climb
+        self.sparsity = self.lower_bound + step * gap
+        return True, self.sparsity
+
+    def update_step(self) -> tuple[bool, float]:
+        self.lower_bound = self.sparsity
+        if not self.failed and self.upper_bound - self.lower_bound < self.threshold - TOLERANCE:
+            return False, self.sparsity  # reached final_sparsity
+        return self._next()
+
+    def repair_step(self) -> tuple[bool, float]:
+        self.upper_bound = self.sparsity
+        self.failed = True
+        return self._next()

@@ -107,6 +107,54 @@ class OptimizationOutcome:
     reduced: bool = False
 
 
+@dataclass(frozen=True)
+class LoopPolicy:
+    """How the pruning loop fine-tunes, recovers from a rejected step, regularises and ranks.
+
+    ``fine_tune``: ``'full'`` trains every step its ``epochs − rewinding_epochs`` epochs (hls4ml);
+    ``'recover'`` stops as soon as the validation metric is back to the baseline.
+    ``on_reject``: ``'restore'`` starts the next trial from the last accepted state; ``'continue'``
+    keeps the rejected step's fine-tuned weights (rewound like an accepted step, as hls4ml does).
+    ``keep_regulariser``: keep the chosen regularisation strength during the pruning steps
+    (hls4ml) instead of switching it off after the search.
+    ``normalise``: per-layer rescaling of magnitude values for global selection
+    (:data:`hls_opt.keras.ranking.NORMALISATIONS`).
+    docs/deep_cut.md measures each choice.
+    """
+
+    fine_tune: str = "recover"
+    on_reject: str = "restore"
+    keep_regulariser: bool = False
+    normalise: str = "mean"
+
+    def __post_init__(self) -> None:
+        from hls_opt.keras.ranking import NORMALISATIONS
+
+        for name, allowed in (
+            ("fine_tune", ("full", "recover")),
+            ("on_reject", ("restore", "continue")),
+            ("normalise", NORMALISATIONS),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} {getattr(self, name)!r}: expected one of {', '.join(allowed)}")
+
+
+def pareto_front(steps: list[dict[str, Any]], increasing: bool = True) -> list[dict[str, Any]]:
+    """The trials no other trial beats on both axes (less of the first resource, better metric),
+    accepted or not, ordered by resource; ``steps`` as in :attr:`OptimizationOutcome.steps`."""
+    if not steps:
+        return []
+    name = next(iter(steps[0]["achieved"]))
+    sign = 1.0 if increasing else -1.0
+    ordered = sorted(steps, key=lambda st: (st["achieved"][name], -sign * st["metric"]))
+    front, best = [], -np.inf
+    for st in ordered:
+        if sign * st["metric"] > best:
+            front.append(st)
+            best = sign * st["metric"]
+    return front
+
+
 # --------------------------------------------------------------------------------------------
 # Argument handling
 # --------------------------------------------------------------------------------------------
@@ -204,6 +252,8 @@ def run_optimization(
     knapsack_solver: str = "auto",
     regularization_range: Any = None,
     reduce_structures: bool | None = None,
+    policy: LoopPolicy | None = None,
+    target: str | None = None,
 ) -> OptimizationOutcome:
     """Optimize a copy of ``model`` for ``objective``; see :func:`optimize_model` for the arguments.
 
@@ -211,6 +261,10 @@ def run_optimization(
     ``reduce_structures``: remove pruned neurons/filters from the returned model; ``None`` means
     hls4ml's rule (only for the GPU FLOPs objective).  The compiler flow passes ``False`` because
     its own ``reduce`` pass does that after the rewrite, on weights that still match its graph.
+    ``policy``: the loop's fine-tuning / restart / regulariser / ranking rules (:class:`LoopPolicy`).
+    ``target='max'``: ignore ``scheduler`` and search for the deepest cut within ``rtol``
+    (:class:`~hls_opt.scheduler.MaxCutScheduler`); every trial is in ``steps``, and
+    :func:`pareto_front` of them is the accuracy–resource front the search saw.
     """
     from hls_opt.progress import status
 
@@ -218,8 +272,16 @@ def run_optimization(
     with timer.phase("total"):
         # ---- arguments (copies only; the caller's objects stay as they are)
         objective = resolve_objective(objective)
+        if target is not None:
+            if target != "max":
+                raise ConfigError(f"target {target!r}: expected None or 'max'")
+            from hls_opt.scheduler import MaxCutScheduler
+
+            scheduler = MaxCutScheduler()
         _check_scheduler(scheduler)
         scheduler = copy.deepcopy(scheduler)
+        policy = LoopPolicy() if policy is None else policy
+        normalise = "none" if local else policy.normalise
         epochs, rewinding_epochs = int(epochs), int(rewinding_epochs)
         if rewinding_epochs < 0 or epochs <= rewinding_epochs:
             raise ConfigError(f"epochs ({epochs}) must be larger than rewinding_epochs ({rewinding_epochs})")
@@ -298,11 +360,11 @@ def run_optimization(
                     (X_val, y_val),
                     loss,
                     timer,
+                    normalise,
                 )
             logger.info("regularisation strength %.3g", strength)
-            # The penalty shaped the weights before the first cut; during masked fine-tuning it
-            # only fights recovery (measured on digits: 0.943 vs 0.970 at 50 % sparsity), so off.
-            set_strength(regs, 0.0)
+            if not policy.keep_regulariser:
+                set_strength(regs, 0.0)
 
         # ---- the pruning loop
         steps: list[dict[str, Any]] = []
@@ -320,7 +382,7 @@ def run_optimization(
         while groups:
             with timer.phase("solving"):
                 values = group_values(
-                    work, groups, ranking_metric, data=(X_val, y_val), loss_fn=loss, normalise=not local
+                    work, groups, ranking_metric, data=(X_val, y_val), loss_fn=loss, normalise=normalise
                 )
                 selection = select_groups(
                     groups, values, target, local=local, knapsack_solver=knapsack_solver
@@ -331,7 +393,12 @@ def run_optimization(
                 constraint.assign(masks[name], offsets[name])
             value = evaluate()
             epochs_run = 0
-            if not at_least_as_good(value, baseline, increasing) and fine_tune_epochs > 0:
+            if policy.fine_tune == "full" and fine_tune_epochs > 0:
+                with timer.phase("training"):
+                    work.fit(ds, epochs=fine_tune_epochs, verbose=0, shuffle=False)
+                epochs_run = fine_tune_epochs
+                value = evaluate()
+            elif not at_least_as_good(value, baseline, increasing) and fine_tune_epochs > 0:
                 stopper = StopWhenRecovered(evaluate, baseline, increasing)
                 with timer.phase("training"):
                     work.fit(ds, epochs=fine_tune_epochs, verbose=0, shuffle=False, callbacks=[stopper])
@@ -372,11 +439,12 @@ def run_optimization(
             else:
                 bad_trials += 1
                 go, target = scheduler.repair_step()
-                work.set_weights(resume_weights)  # the next trial starts from the last good state
+                if policy.on_reject == "restore":
+                    work.set_weights(resume_weights)  # the next trial starts from the last good state
             target = float(target)
-            if bad_trials > cutoff_bad_trials or not go:
+            if (bad_trials > cutoff_bad_trials and not getattr(scheduler, "self_terminating", False)) or not go:
                 break
-            if accepted:
+            if accepted or policy.on_reject == "continue":
                 if rewinding_epochs > 0:
                     # "rewinding" (hls4ml §2.3): a short unmasked fit lets pruned weights regrow
                     # so the next ranking can revise this step's choice
@@ -496,6 +564,7 @@ def _choose_strength(
     val_data: tuple,
     loss: Any,
     timer: Timer,
+    normalise: str = "mean",
 ) -> float:
     """Pick the regularisation strength; leaves ``work`` trained with it (no retraining later).
 
@@ -531,7 +600,7 @@ def _choose_strength(
             )  # timed as "regularisation" by the caller
         unpruned = evaluate()
         trained = work.get_weights()
-        values = group_values(work, groups, probe_metric, data=val_data, loss_fn=loss, normalise=not local)
+        values = group_values(work, groups, probe_metric, data=val_data, loss_fn=loss, normalise=normalise)
         selection = select_groups(groups, values, probe, local=local, knapsack_solver=knapsack_solver)
         masks, offsets = masks_from_selection(work, groups, selection)
         apply_masks(work, masks, offsets)
