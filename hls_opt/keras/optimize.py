@@ -123,9 +123,9 @@ class LoopPolicy:
     """
 
     fine_tune: str = "recover"
-    on_reject: str = "restore"
+    on_reject: str = "continue"
     keep_regulariser: bool = False
-    normalise: str = "mean"
+    normalise: str = "none"
 
     def __post_init__(self) -> None:
         from hls_opt.keras.ranking import NORMALISATIONS
