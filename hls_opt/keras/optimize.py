@@ -13,7 +13,10 @@ or to be correct (docs/optimization.md has the full list):
   ``epochs − rewinding_epochs`` epochs), a step that loses nothing is not trained at all;
 * the regularisation strength is chosen by a small search scored on *validation* data after a
   one-shot prune (hls4ml's keras-tuner search scored the training metric, §7.16);
-* a rejected step restarts from the last accepted state, not from its own damaged weights;
+* global selection ranks groups by their raw magnitude (as hls4ml's pattern ranking), and a
+  rejected step's fine-tuned weights are the start of the next trial (as hls4ml); the old rules
+  (layer-mean normalisation, restart from the last accepted state) cut half as deep on digits
+  (docs/deep_cut.md, :class:`LoopPolicy`);
 * nothing of the caller's is modified (model, attributes, scheduler, optimizer, metric).
 """
 
