@@ -216,8 +216,10 @@ class MaxCutScheduler(OptimizationScheduler):
     """The deepest cut within the tolerance: climb until a trial fails, then bisect (``target='max'``).
 
     While no trial has failed, the next target closes ``climb`` of the gap between the last
-    success (``lower_bound``) and ``final_sparsity``: with the defaults 0.5, 0.75, 0.875, …
-    (each trial is one cheap step from the last fine-tuned state, so the climb may be long).
+    success (``lower_bound``) and ``final_sparsity``: with the defaults 1/3, 5/9, 19/27, …
+    (each trial is one cheap step from the last fine-tuned state, so the climb may be long; on
+    the 64-256-128-10 digits MLP, climb 1/2 jumped 0.75 → 0.875 and failed there, where
+    BinaryScheduler's smaller steps passed 0.94 — docs/deep_cut.md).
     After the first failure (``upper_bound`` = the smallest failed target) every step bisects
     ``[lower_bound, upper_bound]``; the search ends when that interval is narrower than
     ``threshold``.  ``self_terminating``: the optimizer lets it run past ``cutoff_bad_trials``,
@@ -231,7 +233,7 @@ class MaxCutScheduler(OptimizationScheduler):
         self,
         initial_sparsity: float = 0,
         final_sparsity: float = 1.0,
-        climb: float = 0.5,
+        climb: float = 1 / 3,
         threshold: float = 0.01,
     ) -> None:
         super().__init__(initial_sparsity, final_sparsity)
