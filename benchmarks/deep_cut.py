@@ -284,7 +284,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep-regulariser", type=int, choices=[0, 1])
     p.add_argument("--normalise", choices=["mean", "max", "none"])
     p.add_argument("--json", help="write every row here")
+    p.add_argument("--render", nargs="+", metavar="JSON",
+                   help="no run: print the tables of hls-opt rows saved by --json, with hls4ml's cached rows")
     args = p.parse_args(argv)
+    if args.render:
+        rows = [r for f in args.render for r in json.load(open(f))["rows"] if r["tool"] == "hls-opt"]
+        for case, seed in sorted({(r["case"], r["seed"]) for r in rows}):
+            scheds = {r["scheduler"] for r in rows if (r["case"], r["seed"]) == (case, seed)}
+            scheds = {"binary"} | scheds if "max" in scheds else scheds
+            rows += [r for r in load_hls4ml(case, args.hls4ml_dir, seed) if r["scheduler"] in scheds]
+        rows.sort(key=lambda r: (r["case"], r["scheduler"], r["seed"], r["tool"]))
+        print(table(rows) + "\n\n" + summary(rows))
+        return 0
 
     import dataclasses
 
