@@ -34,21 +34,33 @@ def test_maxcut_climbs_then_bisects_and_ends_at_the_last_success():
     # climb 0.5 towards 1.0: 0.5, 0.75, 0.875; 0.875 fails -> bisect [0.75, 0.875]: 0.8125 ok,
     # 0.84375 fails, 0.828125 fails -> [0.8125, 0.828125] is 0.0156 wide, still ≥ 0.01: 0.8203125;
     # it succeeds -> [0.8203125, 0.828125] < 0.01: stop at 0.8203125.
-    tried, end = _walk(MaxCutScheduler(climb=0.5), [True, True, False, True, False, False, True])
+    tried, end = _walk(MaxCutScheduler(climb=0.5, retries=0), [True, True, False, True, False, False, True])
     np.testing.assert_allclose(tried, [0.5, 0.75, 0.875, 0.8125, 0.84375, 0.828125, 0.8203125])
     assert end == pytest.approx(0.8203125)
 
 
+def test_maxcut_retries_the_smallest_failure_once_after_converging():
+    # as above, then the interval [0.8203125, 0.828125] is closed: retry 0.828125 once.
+    outcomes = [True, True, False, True, False, False, True]
+    # the retry fails: the search ends at the deepest success
+    tried, end = _walk(MaxCutScheduler(climb=0.5), outcomes + [False])
+    assert tried[-1] == pytest.approx(0.828125) and end == pytest.approx(0.8203125)
+    # the retry passes: the climb resumes from 0.828125 towards 1.0 (half the gap: 0.9140625)
+    tried, end = _walk(MaxCutScheduler(climb=0.5), outcomes + [True])
+    np.testing.assert_allclose(tried[-2:], [0.828125, 0.9140625])
+    assert end is None
+
+
 def test_maxcut_backs_off_after_a_first_failure_and_keeps_searching():
     # 0.5 fails -> [0, 0.5]: 0.25 ok, 0.375 fails, 0.3125 fails, 0.28125 ok, 0.296875 ...
-    tried, end = _walk(MaxCutScheduler(climb=0.5), [False, True, False, False, True])
+    tried, end = _walk(MaxCutScheduler(climb=0.5, retries=0), [False, True, False, False, True])
     np.testing.assert_allclose(tried, [0.5, 0.25, 0.375, 0.3125, 0.28125, 0.296875])
     assert end is None
     assert MaxCutScheduler.self_terminating  # the loop does not cut a bisection short
 
 
 def test_maxcut_climb_reaches_final_sparsity_when_everything_passes():
-    s = MaxCutScheduler(final_sparsity=0.9, climb=0.5, threshold=0.05)
+    s = MaxCutScheduler(final_sparsity=0.9, climb=0.5, threshold=0.05)  # no failure: no retry
     tried, end = _walk(s, [True] * 20)
     # gaps to 0.9 halve: 0.45, 0.675, 0.7875, 0.84375, 0.871875 (gap 0.028 < 0.05: stop there)
     np.testing.assert_allclose(tried, [0.45, 0.675, 0.7875, 0.84375, 0.871875])
@@ -65,6 +77,8 @@ def test_maxcut_rejects_bad_arguments():
         MaxCutScheduler(climb=0)
     with pytest.raises(ConfigError):
         MaxCutScheduler(threshold=0)
+    with pytest.raises(ConfigError):
+        MaxCutScheduler(retries=-1)
 
 
 def test_loop_policy_validates_its_choices():
