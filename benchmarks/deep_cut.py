@@ -21,6 +21,9 @@ hls4ml's side (``--with-hls4ml``) runs ``../shared/bench/deep-cut/anchor_hls4ml.
 Keras-2 venv (``$ANCHOR_VENV``, default ``/tmp/anchor/venv``) once per seed and caches its JSON
 in ``--hls4ml-dir``; without the flag, cached results there are shown when present.
 
+Results of docs/deep_cut.md: ``benchmarks/results/deep_cut/`` (hls-opt rows, ``--render``) and
+``benchmarks/results/deep_cut_hls4ml/`` (hls4ml's JSON, the default ``--hls4ml-dir``).
+
 Usage::
 
     python benchmarks/deep_cut.py [--case digits] [--seeds 0 1 2] [--scheds poly5_0.75,poly8_0.9,binary]
