@@ -33,6 +33,23 @@ RESOURCE_TITLES = {
     "memory_bits": "mem bits",
 }
 
+def pareto_front(steps: Sequence[Mapping[str, Any]], increasing: bool = True) -> list[dict[str, Any]]:
+    """The trials no other trial beats on both axes (less of the first resource, better metric),
+    accepted or not, ordered by resource; ``steps`` as in a report's (or an optimization outcome's)."""
+    steps = [dict(s) for s in steps if s.get("metric") is not None and s.get("achieved")]
+    if not steps:
+        return []
+    name = next(iter(steps[0]["achieved"]))
+    sign = 1.0 if increasing else -1.0
+    ordered = sorted(steps, key=lambda st: (st["achieved"][name], -sign * st["metric"]))
+    front, best = [], -np.inf
+    for st in ordered:
+        if sign * st["metric"] > best:
+            front.append(st)
+            best = sign * st["metric"]
+    return front
+
+
 def jsonable(value: Any) -> Any:
     """``value`` with numpy scalars/arrays, tuples, enums and NaN made JSON-friendly."""
     if isinstance(value, Mapping):

@@ -72,7 +72,8 @@ class DspAwarePruning(Pass):
         local = bool(getattr(t, "local", False))
         target = final_sparsity(scheduler)
         groups = list(problem.groups)
-        values = group_values(model, groups, ranking, normalise=not local)
+        # the loop's default rule (raw magnitudes; docs/deep_cut.md); with local, one knapsack per layer
+        values = group_values(model, groups, ranking, normalise="none")
         selection = select_groups(
             groups, values, target, local=local, knapsack_solver=getattr(t, "knapsack_solver", "auto")
         )

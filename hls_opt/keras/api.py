@@ -28,6 +28,7 @@ from hls_opt.keras.optimize import (
     DEFAULT_REGULARIZATION_RANGE,
     TMP_DIRECTORY,
     FineTuneOptions,
+    LoopPolicy,
     OptimizationOutcome,
     checked_data,
     prune_with_fine_tuning,
@@ -225,7 +226,7 @@ def compute_masks(
         raise DataError(f"ranking_metric {ranking_metric!r}: expected one of {', '.join(SUPPORTED_METRICS)}")
     attrs = prepare_attributes(model, model_attributes, objective)
     groups = build_layer_groups(model, attrs, objective)
-    values = group_values(model, groups, ranking_metric, data=data, loss_fn=loss_fn, normalise=not local)
+    values = group_values(model, groups, ranking_metric, data=data, loss_fn=loss_fn, normalise=LoopPolicy().normalise)
     selection = select_groups(groups, values, sparsity, local=local, knapsack_solver=knapsack_solver)
     kernels = {g.name: np.asarray(model.get_layer(g.name).kernel.numpy()) for g in groups}
     return masks_from_selection(kernels, groups, selection)
@@ -298,10 +299,13 @@ def run_optimization(
     knapsack_solver: str = "auto",
     regularization_range: Any = None,
     reduce_structures: bool | None = None,
+    policy: LoopPolicy | None = None,
+    target: str | None = None,
 ) -> OptimizationOutcome:
     """hls4ml's ``optimize_model`` arguments in, the engine's :class:`OptimizationOutcome` out.
 
     ``directory`` is accepted for compatibility and not written to (best weights are kept in memory).
+    ``policy`` and ``target`` ('max': the deepest cut within ``rtol``) are :class:`FineTuneOptions`'.
     """
     options = FineTuneOptions(
         loss=loss_fn,
@@ -320,6 +324,8 @@ def run_optimization(
         regularization_range=regularization_range,
         callbacks=tuple(callbacks or ()),
         verbose=bool(verbose),
+        policy=LoopPolicy() if policy is None else policy,
+        target=target,
     )
     data = checked_data(model, (X_train, y_train, X_val, y_val), loss_fn)  # before any work on the model
     problem = problem_from_attributes(model, model_attributes, objective)

@@ -17,7 +17,10 @@ or to be correct (docs/optimization.md has the full list):
   ``epochs − rewinding_epochs`` epochs), a step that loses nothing is not trained at all;
 * the regularisation strength is chosen by a small search scored on *validation* data after a
   one-shot prune (hls4ml's keras-tuner search scored the training metric, §7.16);
-* a rejected step restarts from the last accepted state, not from its own damaged weights;
+* global selection ranks groups by their raw magnitude (as hls4ml's pattern ranking), and a
+  rejected step's fine-tuned weights are the start of the next trial (as hls4ml); the old rules
+  (layer-mean normalisation, restart from the last accepted state) cut half as deep on digits
+  (docs/deep_cut.md, :class:`LoopPolicy`);
 * nothing of the caller's is modified (model, attributes, scheduler, optimizer, metric).
 """
 
@@ -34,7 +37,7 @@ import numpy as np
 from hls_opt.data import TrainingData, check_targets_for_loss, load_training_data
 from hls_opt.errors import ConfigError
 from hls_opt.keras.masking import SUPPORTED_METRICS, apply_masks, attach_mask_constraints
-from hls_opt.keras.ranking import group_values
+from hls_opt.keras.ranking import NORMALISATIONS, group_values
 from hls_opt.keras.reduction import reduce_model
 from hls_opt.keras.regularizers import attach_regularizers, candidate_strengths, set_strength
 from hls_opt.keras.training import (
@@ -51,6 +54,8 @@ from hls_opt.keras.training import (
     train_dataset,
 )
 from hls_opt.progress import status
+from hls_opt.report import pareto_front  # noqa: F401  (re-exported: the front of an outcome's steps)
+from hls_opt.scheduler import MaxCutScheduler
 from hls_opt.selection import PruningProblem, masks_from_selection, select_groups, selection_counts
 
 logger = logging.getLogger(__name__)
@@ -96,6 +101,36 @@ class OptimizationOutcome:
 
 
 @dataclass(frozen=True)
+class LoopPolicy:
+    """How the pruning loop fine-tunes, recovers from a rejected step, regularises and ranks.
+
+    ``fine_tune``: ``'full'`` trains every step its ``epochs − rewinding_epochs`` epochs (hls4ml);
+    ``'recover'`` stops as soon as the validation metric is back to the baseline.
+    ``on_reject``: ``'restore'`` starts the next trial from the last accepted state; ``'continue'``
+    keeps the rejected step's fine-tuned weights (rewound like an accepted step, as hls4ml does).
+    ``keep_regulariser``: keep the chosen regularisation strength during the pruning steps
+    (hls4ml) instead of switching it off after the search.
+    ``normalise``: per-layer rescaling of magnitude values for global selection
+    (:data:`hls_opt.keras.ranking.NORMALISATIONS`).
+    docs/deep_cut.md measures each choice.
+    """
+
+    fine_tune: str = "recover"
+    on_reject: str = "continue"
+    keep_regulariser: bool = False
+    normalise: str = "none"
+
+    def __post_init__(self) -> None:
+        for name, allowed in (
+            ("fine_tune", ("full", "recover")),
+            ("on_reject", ("restore", "continue")),
+            ("normalise", NORMALISATIONS),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} {getattr(self, name)!r}: expected one of {', '.join(allowed)}")
+
+
+@dataclass(frozen=True)
 class FineTuneOptions:
     """How the loop fine-tunes; hls4ml's ``optimize_model`` arguments of the same meaning.
 
@@ -104,6 +139,10 @@ class FineTuneOptions:
     ``epochs − rewinding_epochs`` masked epochs per step; ``ranking``: l1, l2, saliency, oracle or
     hessian; ``local``: one knapsack per layer; ``tuner``: the regularisation search (None or
     'Hyperband': built-in; 'Bayesian': keras-tuner when installed; 'Manual': the range's first value).
+    ``policy``: the loop's fine-tuning / restart / regulariser / ranking rules (:class:`LoopPolicy`).
+    ``target='max'``: ignore the scheduler and search for the deepest cut within ``rtol``
+    (:class:`~hls_opt.scheduler.MaxCutScheduler`); every trial is in ``steps``, and
+    :func:`~hls_opt.report.pareto_front` of them is the accuracy–resource front the search saw.
     """
 
     loss: Any
@@ -122,6 +161,8 @@ class FineTuneOptions:
     regularization_range: tuple[float, ...] | None = None
     callbacks: tuple[Any, ...] = ()
     verbose: bool = False
+    policy: LoopPolicy = field(default_factory=LoopPolicy)
+    target: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "epochs", int(self.epochs))
@@ -139,6 +180,8 @@ class FineTuneOptions:
             raise ConfigError(f"tuner {self.tuner!r}: expected None or one of {', '.join(SUPPORTED_TUNERS)}")
         if int(self.batch_size) < 1:
             raise ConfigError(f"batch_size {self.batch_size}: must be ≥ 1")
+        if self.target not in (None, "max"):
+            raise ConfigError(f"target {self.target!r}: expected None or 'max'")
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,9 +252,13 @@ def prune_with_fine_tuning(
     timer = Timer()
     with timer.phase("total"):
         # ---- arguments (copies only; the caller's objects stay as they are)
+        o = options
+        if o.target == "max":
+            scheduler = MaxCutScheduler()
         _check_scheduler(scheduler)
         scheduler = copy.deepcopy(scheduler)
-        o = options
+        policy = o.policy
+        normalise = "none" if o.local else policy.normalise
         epochs, rewinding_epochs, batch_size = o.epochs, o.rewinding_epochs, int(o.batch_size)
         increasing, rtol, verbose, callbacks = o.increasing, o.rtol, o.verbose, list(o.callbacks)
         ranking_metric, local, knapsack_solver = o.ranking, o.local, o.knapsack_solver
@@ -260,12 +307,12 @@ def prune_with_fine_tuning(
         if groups:
             with timer.phase("regularisation"):
                 strength = _choose_strength(
-                    work, regs, groups, ds, evaluate, baseline, o, rrange, _probe_sparsity(scheduler), (X_val, y_val)
+                    work, regs, groups, ds, evaluate, baseline, o, rrange, _probe_sparsity(scheduler), (X_val, y_val),
+                    normalise,
                 )
             logger.info("regularisation strength %.3g", strength)
-            # The penalty shaped the weights before the first cut; during masked fine-tuning it
-            # only fights recovery (measured on digits: 0.943 vs 0.970 at 50 % sparsity), so off.
-            set_strength(regs, 0.0)
+            if not policy.keep_regulariser:
+                set_strength(regs, 0.0)
 
         # ---- the pruning loop
         steps: list[dict[str, Any]] = []
@@ -283,7 +330,7 @@ def prune_with_fine_tuning(
         while groups:
             with timer.phase("solving"):
                 values = group_values(
-                    work, groups, ranking_metric, data=(X_val, y_val), loss_fn=loss, normalise=not local
+                    work, groups, ranking_metric, data=(X_val, y_val), loss_fn=loss, normalise=normalise
                 )
                 selection = select_groups(
                     groups, values, target, local=local, knapsack_solver=knapsack_solver
@@ -294,7 +341,12 @@ def prune_with_fine_tuning(
                 constraint.assign(masks[name], offsets[name])
             value = evaluate()
             epochs_run = 0
-            if not at_least_as_good(value, baseline, increasing) and fine_tune_epochs > 0:
+            if policy.fine_tune == "full" and fine_tune_epochs > 0:
+                with timer.phase("training"):
+                    work.fit(ds, epochs=fine_tune_epochs, verbose=0, shuffle=False)
+                epochs_run = fine_tune_epochs
+                value = evaluate()
+            elif not at_least_as_good(value, baseline, increasing) and fine_tune_epochs > 0:
                 stopper = StopWhenRecovered(evaluate, baseline, increasing)
                 with timer.phase("training"):
                     work.fit(ds, epochs=fine_tune_epochs, verbose=0, shuffle=False, callbacks=[stopper])
@@ -335,11 +387,12 @@ def prune_with_fine_tuning(
             else:
                 bad_trials += 1
                 go, target = scheduler.repair_step()
-                work.set_weights(resume_weights)  # the next trial starts from the last good state
+                if policy.on_reject == "restore":
+                    work.set_weights(resume_weights)  # the next trial starts from the last good state
             target = float(target)
-            if bad_trials > cutoff_bad_trials or not go:
+            if (bad_trials > cutoff_bad_trials and not getattr(scheduler, "self_terminating", False)) or not go:
                 break
-            if accepted:
+            if accepted or policy.on_reject == "continue":
                 if rewinding_epochs > 0:
                     # "rewinding" (hls4ml §2.3): a short unmasked fit lets pruned weights regrow
                     # so the next ranking can revise this step's choice
@@ -446,6 +499,7 @@ def _choose_strength(
     rrange: list[float],
     probe: float,
     val_data: tuple,
+    normalise: str = "mean",
 ) -> float:
     """Pick the regularisation strength; leaves ``work`` trained with it (no retraining later).
 
@@ -483,7 +537,7 @@ def _choose_strength(
             )  # timed as "regularisation" by the caller
         unpruned = evaluate()
         trained = work.get_weights()
-        values = group_values(work, groups, probe_metric, data=val_data, loss_fn=loss, normalise=not local)
+        values = group_values(work, groups, probe_metric, data=val_data, loss_fn=loss, normalise=normalise)
         selection = select_groups(groups, values, probe, local=local, knapsack_solver=knapsack_solver)
         masks, offsets = masks_from_selection(_kernels(work, groups), groups, selection)
         apply_masks(work, masks, offsets)

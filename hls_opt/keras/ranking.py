@@ -36,6 +36,8 @@ MAX_RANKING_SAMPLES = 1024
 ORACLE_SAMPLES = 512
 ORACLE_CHUNK = 256
 HUTCHINSON_PROBES = 16
+#: Per-layer rescalings of magnitude values for global selection (see :func:`group_values`).
+NORMALISATIONS = ("mean", "max", "none")
 
 
 def _segment_sum(values: np.ndarray, ids: np.ndarray, n: int) -> np.ndarray:
@@ -212,13 +214,22 @@ def group_values(
     *,
     data: Any = None,
     loss_fn: Any = None,
-    normalise: bool = False,
+    normalise: bool | str = False,
 ) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
     """``{layer: (prune_values, share_values or None)}``, each shape ``(n_groups,)``, ≥ 0.
 
-    ``normalise=True`` (global selection) divides magnitude metrics by the layer's mean prune
-    value; loss-based metrics are left in loss units.
+    ``normalise`` (global selection) rescales magnitude metrics per layer: ``'mean'`` (or
+    ``True``) divides by the layer's mean prune value, ``'max'`` by its largest, ``'none'`` (or
+    ``False``) leaves the raw norms (hls4ml's global pattern ranking, ``get_model_masks_global``
+    in hls4ml/optimization/dsp_aware_pruning/keras/masking.py).  Loss-based metrics are always
+    left in loss units.
     """
+    if isinstance(normalise, bool):
+        mode = "mean" if normalise else "none"
+    else:
+        mode = str(normalise)
+    if mode not in NORMALISATIONS:
+        raise DataError(f"normalise {normalise!r}: expected one of {', '.join(NORMALISATIONS)}")
     metric = str(metric)
     names = [g.name for g in layer_groups]
     if not names:
@@ -247,10 +258,10 @@ def group_values(
 
         prune_v = score(prune_d) if g.pruning else np.full(g.n_groups, np.inf)
         share_v = score(share_d) if g.sharing else None
-        if normalise and metric in ("l1", "l2"):
+        if mode != "none" and metric in ("l1", "l2"):
             ref = prune_v if g.pruning else share_v
             finite = ref[np.isfinite(ref) & (ref > 0)]
-            scale = float(np.mean(finite)) if finite.size else 1.0
+            scale = float(np.mean(finite) if mode == "mean" else np.max(finite)) if finite.size else 1.0
             prune_v = prune_v / scale
             share_v = share_v / scale if share_v is not None else None
         out[g.name] = (prune_v, share_v)
