@@ -91,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="polynomial:5:0.5",
         help="polynomial:STEPS[:FINAL[:POWER]] | constant:STEP[:FINAL] | binary:FINAL[:THRESHOLD]",
     )
+    opt.add_argument(
+        "--target",
+        choices=["max"],
+        help="max: search for the deepest cut within --rtol (ignores --scheduler; needs --data)",
+    )
     opt.add_argument("--epochs", default="10", help="epochs per pruning step")
     opt.add_argument("--batch-size", default="128")
     opt.add_argument("--backend", default="vivado")
@@ -169,6 +174,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         scheduler = flow.parse_scheduler(args.scheduler)
     except ConfigError as exc:
         raise ConfigError(f"--{exc}") from None
+    if args.target and not args.data:
+        raise ConfigError("--target: 'max' searches within the tolerance, which needs --data")
     out = _check_output_dir(args.output)
     flow.check_model_file(args.model)
     cfg = flow.load_hls_config(args.config)[0] if args.config else None
@@ -192,6 +199,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         loss=loss,
         optimizer=optimizer,
         metric=metric,
+        target=args.target,
     )
     written = result.save(out, plots=not args.no_plots)
     print(format_table(result.report))

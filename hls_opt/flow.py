@@ -43,6 +43,7 @@ from hls_opt.passes import PassContext, default_flow, get_pass, run_flow
 from hls_opt.passes.plan import PLAN_KEY
 from hls_opt.report import build_report
 from hls_opt.result import OptimizationResult
+from hls_opt.scheduler import MaxCutScheduler
 from hls_opt.training_settings import (
     compile_for_keras,
     default_metric,
@@ -85,6 +86,7 @@ def convert_and_optimize(
     local: bool = False,
     knapsack_solver: str = "auto",
     tuner: str | None = None,
+    target: str | None = None,
     optimize_kwargs: Mapping[str, Any] | None = None,
 ) -> OptimizationResult:
     """Optimize a trained Keras model for the hardware hls4ml will build from it.
@@ -107,6 +109,9 @@ def convert_and_optimize(
     - ``tuner``: how the regularisation strength is searched: ``None`` (default) is hls-opt's
       built-in search, cheap and deterministic; ``'Bayesian'`` uses keras-tuner when installed.
       (``optimize_model`` keeps hls4ml's default ``'Bayesian'``.)
+    - ``target``: ``'max'`` searches for the deepest cut within ``rtol`` instead of following the
+      scheduler (:class:`~hls_opt.scheduler.MaxCutScheduler`; needs data); the report's ``front``
+      holds the accuracy–resource front the search saw.
     - ``output_dir``: when given, :meth:`OptimizationResult.save` is called on it.
     """
     # 1. Values (no files, no TensorFlow).
@@ -123,6 +128,13 @@ def convert_and_optimize(
     objective = check_objective(objective)
     backend = check_backend(backend)
     sched = parse_scheduler(scheduler)
+    if target is not None:
+        target = str(target).strip().lower()
+        if target != "max":
+            raise ConfigError(f"target: expected 'max' (the deepest cut within rtol), got {target!r}")
+        if data is None:
+            raise ConfigError("target: 'max' searches within the tolerance, which needs data (none given)")
+        sched = MaxCutScheduler()
     flow = list(passes) if passes is not None else default_flow(objective)
     for name in flow:
         get_pass(name)
@@ -185,6 +197,7 @@ def convert_and_optimize(
             local=local,
             knapsack_solver=knapsack_solver,
             tuner=tuner,
+            target=target,
             **kwargs,
         )
     else:
@@ -219,6 +232,7 @@ def convert_and_optimize(
         rewritten=sorted(rewritten),
         io_type=emitted["IOType"],
         notes=[note for _, r in results for note in r.notes],
+        increasing=bool(increasing) if increasing is not None else True,
         extra={"passes": [{"name": n, "changed": r.changed} for n, r in results]},
     )
     result = OptimizationResult(

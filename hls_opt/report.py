@@ -114,6 +114,7 @@ def build_report(
     io_type: str | None = None,
     notes: Sequence[str] = (),
     extra: Mapping[str, Any] | None = None,
+    increasing: bool = True,
 ) -> dict:
     """The optimization report (docs/flow.md "Report"): per layer, every resource before and after, sparsity,
     reuse factor and strategy (after; ``*_before`` keys hold the user's), and the loop's steps.
@@ -168,6 +169,8 @@ def build_report(
         "layers": layers,
         "total": {"before": total_before, "after": total_after},
         "steps": steps,
+        # the trials no other trial beats on both resource and metric (target='max' reads it)
+        "front": pareto_front(steps, increasing),
         "notes": list(notes),
     }
     if plan is not None and plan.mode == "one-shot":
@@ -291,8 +294,20 @@ def write_plots(report: Mapping[str, Any], directory: str | Path) -> list[Path]:
         ax.plot(xs, ys, "-", color="0.6", zorder=1)
         for x, y, s in zip(xs, ys, steps):
             ax.scatter([x], [y], color="tab:green" if s.get("accepted") else "tab:red", zorder=2)
+        front = [s for s in report.get("front") or [] if s.get("achieved", {}).get(key) is not None]
+        if len(front) > 1:
+            ax.step(
+                [s["achieved"][key] for s in front],
+                [s["metric"] for s in front],
+                where="post",
+                color="tab:blue",
+                lw=1,
+                zorder=1,
+                label="front",
+            )
         if report.get("baseline_metric") is not None:
             ax.axhline(report["baseline_metric"], color="0.3", ls="--", lw=1, label="baseline")
+        if report.get("baseline_metric") is not None or len(front) > 1:
             ax.legend()
         ax.set_xlabel(f"{RESOURCE_TITLES.get(key, key)} (estimated)")
         ax.set_ylabel("validation metric")

@@ -207,3 +207,53 @@ def test_estimate_checks_its_arguments_before_importing_tensorflow(tmp_path):
         assert proc.returncode == 2, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("hls-opt: error: ")
         assert proc.stdout.strip() == "False"
+
+
+def test_target_max_without_data_is_bad_input(digits_files, capsys, tmp_path):
+    # the deepest cut *within the tolerance* needs data to check the tolerance: exit 2, one line
+    code = main(
+        ["optimize", str(digits_files / "model.keras"), "--target", "max", "-o", str(tmp_path / "out")]
+    )
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--target" in err[0] and "--data" in err[0]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_target_max_searches_and_reports_its_front(trained_files, tmp_path, capsys):
+    out = tmp_path / "max"
+    code = main(
+        [
+            "optimize",
+            str(trained_files / "model.keras"),
+            "--config",
+            str(trained_files / "config.yml"),
+            "--data",
+            str(trained_files / "data.npz"),
+            "--target",
+            "max",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "64",
+            "--rtol",
+            "0.9",
+            "-q",
+            "-o",
+            str(out),
+        ]
+    )
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    steps = report["steps"]
+    accepted = [s for s in steps if s["accepted"] and s["target"] > 0]
+    assert len(steps) >= 3 and accepted  # a search, not one trial
+    # the returned model is the deepest accepted trial: its DSPs are the report's total after
+    assert report["total"]["after"]["dsp"] == min(s["achieved"]["dsp"] for s in accepted)
+    # the front: trials no other beats on both axes, cheapest first, each one of the steps
+    front = report["front"]
+    assert front and all(f in steps for f in front)
+    dsps = [f["achieved"]["dsp"] for f in front]
+    metrics = [f["metric"] for f in front]
+    assert dsps == sorted(dsps) and metrics == sorted(metrics)

@@ -689,3 +689,16 @@ def test_labels_that_fit_the_loss_pass_the_check():
     check_targets_for_loss(TrainingData(X, ids, X, ids, "data"), "sparse_categorical_crossentropy", 3)
     check_targets_for_loss(TrainingData(X, onehot, X, onehot, "data"), "categorical_crossentropy", 3)
     check_targets_for_loss(TrainingData(X, ids, X, ids, "data"), "mse", 3)
+
+
+def test_target_other_than_max_or_without_data_is_a_config_error():
+    import keras
+
+    import hls_opt
+    from hls_opt.errors import ConfigError
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    with pytest.raises(ConfigError, match="target: expected 'max'"):
+        hls_opt.convert_and_optimize(model, target="min")
+    with pytest.raises(ConfigError, match="needs data"):
+        hls_opt.convert_and_optimize(model, target="max")
