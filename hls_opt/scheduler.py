@@ -1,7 +1,7 @@
 """Sparsity schedulers: which target sparsity the optimizer tries next.
 
 Drop-in for ``hls4ml.optimization.dsp_aware_pruning.scheduler`` (same class names, constructor
-arguments, attributes and sparsity sequences; ``REFERENCE.md`` §1.9).  The optimizer asks
+arguments, attributes and sparsity sequences; hls4ml/optimization/dsp_aware_pruning/scheduler.py; tests/test_scheduler.py checks the sequences).  The optimizer asks
 ``get_sparsity()`` for the first trial, then calls ``update_step()`` after a trial that met the
 accuracy target and ``repair_step()`` after one that did not.  Both return
 ``(changed, sparsity)``; ``changed=False`` tells the optimizer to stop.
@@ -24,7 +24,7 @@ Differences from hls4ml, all deliberate:
   ``maximum_steps < 1``, ``decay_power <= 0``) raise ``ValueError``; hls4ml accepts them.
   Out-of-range sparsities raise ``ValueError`` naming the argument (hls4ml: bare ``Exception``).
 
-Kept from hls4ml on purpose (``REFERENCE.md`` §7 item 22): ``repair_step()`` of the constant and
+Kept from hls4ml on purpose (hls4ml's ``ConstantScheduler`` / ``PolynomialScheduler`` in dsp_aware_pruning/scheduler.py): ``repair_step()`` of the constant and
 polynomial schedulers is the same as ``update_step()`` -- after a failed trial they move on to a
 *higher* sparsity (a model can recover at a higher sparsity after fine-tuning; the optimizer's
 ``cutoff_bad_trials`` ends the run).  ``BinaryScheduler`` is the only one that backs off.

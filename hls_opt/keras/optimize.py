@@ -8,7 +8,7 @@ step history and timings.  It knows nothing of hls4ml's attribute or estimator c
 front doors (``optimize_model``, ``optimize_keras_model_for_hls4ml``, ``run_optimization``) are in
 :mod:`hls_opt.keras.api`.
 
-The algorithm follows hls4ml's (REFERENCE §2) with these differences, each to spend fewer epochs
+The algorithm follows hls4ml's (``optimize_model`` in hls4ml/optimization/dsp_aware_pruning/keras/__init__.py) with these differences, each to spend fewer epochs
 or to be correct (docs/optimization.md has the full list):
 
 * masked training is ``model.fit`` with a :class:`~hls_opt.keras.masking.MaskConstraint` (one
@@ -16,7 +16,7 @@ or to be correct (docs/optimization.md has the full list):
 * each step fine-tunes only until the validation metric is back to the baseline (at most
   ``epochs − rewinding_epochs`` epochs), a step that loses nothing is not trained at all;
 * the regularisation strength is chosen by a small search scored on *validation* data after a
-  one-shot prune (hls4ml's keras-tuner search scored the training metric, §7.16);
+  one-shot prune (hls4ml's keras-tuner search scored the training metric: ``kt.Objective`` in ``build_optimizable_model``, dsp_aware_pruning/keras/builder.py, has no ``val_`` prefix);
 * global selection ranks groups by their raw magnitude (as hls4ml's pattern ranking), and a
   rejected step's fine-tuned weights are the start of the next trial (as hls4ml); the old rules
   (layer-mean normalisation, restart from the last accepted state) cut half as deep on digits
@@ -60,7 +60,7 @@ from hls_opt.selection import PruningProblem, masks_from_selection, select_group
 
 logger = logging.getLogger(__name__)
 
-#: hls4ml's default ``regularization_range`` (``numpy.logspace(-6, -2, num=16)``, REFERENCE §1.2).
+#: hls4ml's default ``regularization_range`` (``numpy.logspace(-6, -2, num=16)``, hls4ml/optimization/dsp_aware_pruning/__init__.py and keras/__init__.py).
 DEFAULT_REGULARIZATION_RANGE = np.logspace(-6, -2, num=16).tolist()
 TMP_DIRECTORY = "hls4ml-optimization-keras"
 SUPPORTED_TUNERS = ("Bayesian", "Hyperband", "Manual")
@@ -394,7 +394,7 @@ def prune_with_fine_tuning(
                 break
             if accepted or policy.on_reject == "continue":
                 if rewinding_epochs > 0:
-                    # "rewinding" (hls4ml §2.3): a short unmasked fit lets pruned weights regrow
+                    # "rewinding" (hls4ml's ``optimize_model`` loop, dsp_aware_pruning/keras/__init__.py): a short unmasked fit lets pruned weights regrow
                     # so the next ranking can revise this step's choice
                     for name, constraint in constraints.items():
                         constraint.assign(np.ones_like(masks[name]), None)

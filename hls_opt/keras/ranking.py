@@ -7,16 +7,19 @@ sharing are scored in the same units and can be compared group by group.
 * ``l1``  — Σ|d|                      (magnitude; hls4ml's default)
 * ``l2``  — √Σd²
 * ``saliency`` — Σ|g·d|, g = ∂L/∂w averaged over a validation batch (first-order Taylor estimate
-  of the loss change; hls4ml's "saliency" actually used w²·(H·1), REFERENCE §7.10)
+  of the loss change; hls4ml's "saliency" actually used w²·(H·1), ``get_model_hessians`` in dsp_aware_pruning/keras/utils.py differentiates the summed gradient, giving H·1, not diag H)
 * ``hessian`` — ½Σ h·d², h = diag(∂²L/∂w²) estimated with Hutchinson's method (E[z ⊙ Hz],
   Rademacher z), i.e. Optimal Brain Damage with a correct diagonal
 * ``oracle`` — L(w − d on the group) − L(w), measured: the loss increase when the group is
   actually removed, on a fixed validation batch (one forward pass per group; expensive, exact)
 
-Global (one knapsack across layers) normalisation is the same for every structure
-(REFERENCE §7.12): magnitude metrics (l1, l2) are divided by the layer's mean group value, so a
-layer with larger weights does not win merely by scale; loss-based metrics (saliency, hessian,
-oracle) are already in loss units and comparable across layers, so they are left as they are.
+Global selection (one knapsack across layers) ranks magnitude metrics (l1, l2) by their raw
+group norms by default, as hls4ml's global pattern ranking does (``get_model_masks_global`` in
+hls4ml/optimization/dsp_aware_pruning/keras/masking.py; hls4ml rescales some other structures by the
+layer max); ``normalise='mean'`` / ``'max'`` rescale per layer instead — docs/deep_cut.md measures
+why the default is raw (layer-mean rescaling stripped the small output layer and halved the cut).
+Loss-based metrics (saliency, hessian, oracle) are in loss units, comparable across layers, and
+left as they are.
 """
 
 from __future__ import annotations
