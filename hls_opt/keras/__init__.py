@@ -15,6 +15,8 @@ _LAZY = {
     "compute_masks": ("hls_opt.keras.api", "compute_masks"),
     "OptimizationOutcome": ("hls_opt.keras.optimize", "OptimizationOutcome"),
     "FineTuneOptions": ("hls_opt.keras.optimize", "FineTuneOptions"),
+    "FineTuner": ("hls_opt.keras.optimize", "FineTuner"),
+    "LoopPolicy": ("hls_opt.keras.optimize", "LoopPolicy"),
     "prune_with_fine_tuning": ("hls_opt.keras.optimize", "prune_with_fine_tuning"),
 }
 

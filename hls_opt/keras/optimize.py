@@ -228,7 +228,168 @@ def _reset_optimizer(optimizer: Any) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# The engine
+# The trainer's state, driven one step at a time
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Trial:
+    """One step's choice: the selection, its kernel-shaped masks and offsets."""
+
+    target: float
+    selection: Any
+    masks: dict[str, np.ndarray]
+    offsets: dict[str, np.ndarray]
+
+
+class FineTuner:
+    """A working copy of ``model`` under masks, and how to train it; nothing of the caller's changes.
+
+    Every grouped kernel gets a :class:`~hls_opt.keras.masking.MaskConstraint` and a group
+    regulariser before the one compile (one traced train function for the whole run: masks change
+    by ``assign``).  A caller (the loop below, or a pass) drives it one step at a time:
+    :meth:`regularise` once, then per trial :meth:`select` → :meth:`apply` → :meth:`fine_tune`, then
+    :meth:`rewind` (or :meth:`restore`), and at the end :meth:`polish` and :meth:`result`.
+    """
+
+    def __init__(
+        self, model: Any, groups: list, data: TrainingData, options: FineTuneOptions, timer: Timer | None = None
+    ) -> None:
+        self.model, self.groups, self.options = model, list(groups), options
+        self.timer = timer if timer is not None else Timer()
+        self.X_train, self.y_train, self.X_val, self.y_val = data.as_tuple()
+        self.metric = ValidationMetric(options.metric, self.y_val)
+        self.loss = fresh_loss(options.loss)
+        self.normalise = "none" if options.local else options.policy.normalise
+        self.work = clone_model(model)
+        self.constraints = attach_mask_constraints(self.work, [g.name for g in self.groups])
+        self.regs = attach_regularizers(self.work, self.groups)
+        self.work.compile(optimizer=fresh_optimizer(options.optimizer), loss=self.loss, jit_compile=False)
+        self._predict = Predictor(self.work)
+        self.ds = train_dataset(self.X_train, self.y_train, int(options.batch_size))
+        self.baseline = self.evaluate()
+        self.baseline_weights = self.work.get_weights()
+
+    def evaluate(self) -> float:
+        """The validation metric of the working model now."""
+        with self.timer.phase("evaluation"):
+            return self.metric(self.y_val, self._predict(self.X_val))
+
+    def snapshot(self) -> list:
+        return self.work.get_weights()
+
+    def restore(self, weights: list) -> None:
+        self.work.set_weights(weights)
+
+    def regularise(self, probe: float) -> float:
+        """Choose the regularisation strength (:func:`_choose_strength`, pruning to ``probe`` to score
+        it); it stays on for the steps only when the policy keeps it.  Returns the strength."""
+        if not self.groups:
+            return 0.0
+        o = self.options
+        rrange = DEFAULT_REGULARIZATION_RANGE if o.regularization_range is None else list(o.regularization_range)
+        with self.timer.phase("regularisation"):
+            strength = _choose_strength(
+                self.work, self.regs, self.groups, self.ds, self.evaluate, self.baseline, o, rrange, probe,
+                (self.X_val, self.y_val), self.normalise,
+            )
+        logger.info("regularisation strength %.3g", strength)
+        if not o.policy.keep_regulariser:
+            set_strength(self.regs, 0.0)
+        return strength
+
+    def select(self, target: float) -> Trial:
+        """Rank the groups on the working weights and keep the best within ``target`` (the knapsack)."""
+        o = self.options
+        with self.timer.phase("solving"):
+            values = group_values(
+                self.work, self.groups, o.ranking, data=(self.X_val, self.y_val), loss_fn=self.loss,
+                normalise=self.normalise,
+            )
+            selection = select_groups(self.groups, values, target, local=o.local, knapsack_solver=o.knapsack_solver)
+            masks, offsets = masks_from_selection(_kernels(self.work, self.groups), self.groups, selection)
+        return Trial(float(target), selection, masks, offsets)
+
+    def apply(self, masks: dict[str, np.ndarray], offsets: dict[str, np.ndarray]) -> None:
+        """Mask the working weights now and keep them masked through every later ``fit``."""
+        apply_masks(self.work, masks, offsets)
+        for name, constraint in self.constraints.items():
+            constraint.assign(masks[name], offsets[name])
+
+    def fine_tune(self) -> tuple[float, int]:
+        """Train under the current masks by the policy; ``(validation metric, epochs run)``.
+
+        ``'recover'`` trains only while the metric is below the baseline (a step that loses nothing
+        is not trained); ``'full'`` trains every step its ``epochs − rewinding_epochs`` epochs."""
+        o = self.options
+        budget = o.epochs - o.rewinding_epochs
+        value = self.evaluate()
+        if budget <= 0:
+            return value, 0
+        if o.policy.fine_tune == "full":
+            with self.timer.phase("training"):
+                self.work.fit(self.ds, epochs=budget, verbose=0, shuffle=False)
+            return self.evaluate(), budget
+        if at_least_as_good(value, self.baseline, o.increasing):
+            return value, 0
+        stopper = StopWhenRecovered(self.evaluate, self.baseline, o.increasing)
+        with self.timer.phase("training"):
+            self.work.fit(self.ds, epochs=budget, verbose=0, shuffle=False, callbacks=[stopper])
+        return (stopper.last if stopper.last is not None else self.evaluate()), stopper.epochs_run
+
+    def accepts(self, value: float) -> bool:
+        """Whether ``value`` is within ``rtol`` of the baseline."""
+        return meets(value, self.baseline, self.options.rtol, self.options.increasing)
+
+    def rewind(self) -> None:
+        """"Rewinding" (hls4ml's ``optimize_model`` loop, dsp_aware_pruning/keras/__init__.py): a
+        short unmasked fit lets pruned weights regrow, so the next ranking can revise this choice."""
+        o = self.options
+        if o.rewinding_epochs <= 0:
+            return
+        for constraint in self.constraints.values():
+            constraint.assign(np.ones(tuple(constraint.mask.shape), dtype=np.float32), None)
+        with self.timer.phase("training"):
+            self.work.fit(self.ds, epochs=o.rewinding_epochs, verbose=0, shuffle=False, callbacks=list(o.callbacks))
+
+    def polish(self, weights: list, trial: Trial, value: float) -> tuple[list, float]:
+        """The accepted model alone gets ``POLISH_EPOCHS_FACTOR × epochs`` of fine-tuning under its
+        masks, keeping the epoch with the best validation metric; ``(weights, metric)``."""
+        epochs = POLISH_EPOCHS_FACTOR * self.options.epochs
+        if epochs <= 0:
+            return weights, value
+        self.restore(weights)
+        self.apply(trial.masks, trial.offsets)
+        keeper = KeepBest(self.evaluate, value, weights, self.options.increasing)
+        with self.timer.phase("training"):
+            self.work.fit(self.ds, epochs=epochs, verbose=0, shuffle=False, callbacks=[keeper])
+        logger.info(
+            "polish: %s %.4f -> %.4f (epoch %d of %d)",
+            self.metric.name, value, keeper.best_value, keeper.best_epoch, epochs,
+        )
+        return keeper.best_weights, float(keeper.best_value)
+
+    def result(self, weights: list, reduce: bool) -> tuple[Any, float | None]:
+        """A clean, compiled copy of the caller's architecture with ``weights`` (pruned neurons removed
+        when ``reduce``); with the metric of the reduced model (None when not reduced)."""
+        o = self.options
+        model = clone_model(self.model)
+        model.set_weights(weights)
+        metric = None
+        if reduce:
+            model = reduce_model(model)
+            metric = self.metric(self.y_val, Predictor(model)(self.X_val))
+        keras_metric = self.metric.keras_metric()
+        model.compile(
+            optimizer=fresh_optimizer(o.optimizer),
+            loss=fresh_loss(o.loss),
+            metrics=[keras_metric] if keras_metric is not None else None,
+        )
+        return model, metric
+
+
+# --------------------------------------------------------------------------------------------
+# The loop
 # --------------------------------------------------------------------------------------------
 
 
@@ -247,113 +408,43 @@ def prune_with_fine_tuning(
     ``reduce``: remove pruned neurons/filters from the returned model; ``None`` means the
     problem's rule (only where the saving needs it, GPU FLOPs).  The compiler flow passes
     ``False`` because its own ``reduce`` pass does that after the rewrite, on weights that still
-    match its graph.
+    match its graph.  Each step's ``achieved`` is ``problem.achieved(masks)``.
     """
+    o = options
+    if o.target == "max":
+        scheduler = MaxCutScheduler()
+    _check_scheduler(scheduler)
+    scheduler = copy.deepcopy(scheduler)
+    data = checked_data(model, data, o.loss)
+    names, total = problem.resource_names, np.asarray(problem.baseline, dtype=np.float64)
     timer = Timer()
     with timer.phase("total"):
-        # ---- arguments (copies only; the caller's objects stay as they are)
-        o = options
-        if o.target == "max":
-            scheduler = MaxCutScheduler()
-        _check_scheduler(scheduler)
-        scheduler = copy.deepcopy(scheduler)
-        policy = o.policy
-        normalise = "none" if o.local else policy.normalise
-        epochs, rewinding_epochs, batch_size = o.epochs, o.rewinding_epochs, int(o.batch_size)
-        increasing, rtol, verbose, callbacks = o.increasing, o.rtol, o.verbose, list(o.callbacks)
-        ranking_metric, local, knapsack_solver = o.ranking, o.local, o.knapsack_solver
-        cutoff_bad_trials, loss_fn = o.cutoff_bad_trials, o.loss
-        data = checked_data(model, data, loss_fn)
-        X_train, y_train, X_val, y_val = data.as_tuple()
-        rrange = (
-            DEFAULT_REGULARIZATION_RANGE if o.regularization_range is None else list(o.regularization_range)
-        )
-        metric = ValidationMetric(o.metric, y_val)
-        loss = fresh_loss(loss_fn)
-        groups = list(problem.groups)
-        total = np.asarray(problem.baseline, dtype=np.float64)
-        names = problem.resource_names
-
-        # ---- the working copy: masks and regularisers attached before the first (only) trace
-        work = clone_model(model)
-        constraints = attach_mask_constraints(work, [g.name for g in groups])
-        regs = attach_regularizers(work, groups)
-        opt = fresh_optimizer(o.optimizer)
-        work.compile(optimizer=opt, loss=loss, jit_compile=False)
-        predict = Predictor(work)
-        ds = train_dataset(X_train, y_train, batch_size)
-
-        def evaluate() -> float:
-            with timer.phase("evaluation"):
-                return metric(y_val, predict(X_val))
-
-        baseline = evaluate()
-        baseline_weights = work.get_weights()
+        tuner = FineTuner(model, list(problem.groups), data, o, timer)
+        baseline = tuner.baseline
+        report = ", ".join(f"{n} {v:.0f}" for n, v in zip(names, total))
         logger.info(
             "baseline %s on validation data: %.4f; %d optimizable layers; %s",
-            metric.name,
-            baseline,
-            len(groups),
-            ", ".join(f"{n} {v:.0f}" for n, v in zip(names, total)),
+            tuner.metric.name, baseline, len(tuner.groups), report,
         )
-        if verbose:
-            status(
-                f"hls-opt: baseline {metric.name} {baseline:.4f}, "
-                + ", ".join(f"{n} {v:.0f}" for n, v in zip(names, total))
-            )
-
-        # ---- regularisation before pruning
-        strength = 0.0
-        if groups:
-            with timer.phase("regularisation"):
-                strength = _choose_strength(
-                    work, regs, groups, ds, evaluate, baseline, o, rrange, _probe_sparsity(scheduler), (X_val, y_val),
-                    normalise,
-                )
-            logger.info("regularisation strength %.3g", strength)
-            if not policy.keep_regulariser:
-                set_strength(regs, 0.0)
-
-        # ---- the pruning loop
-        steps: list[dict[str, Any]] = []
-        best: dict[str, Any] | None = None
-        resume_weights = work.get_weights()
-        target = float(scheduler.get_sparsity())
-        bad_trials = 0
-        fine_tune_epochs = epochs - rewinding_epochs
-        if not groups:
+        if o.verbose:
+            status(f"hls-opt: baseline {tuner.metric.name} {baseline:.4f}, {report}")
+        strength = tuner.regularise(_probe_sparsity(scheduler))
+        if not tuner.groups:
             logger.warning(
                 "objective %s finds no optimizable layer in model %s; returning the baseline",
-                problem.label,
-                getattr(model, "name", "?"),
+                problem.label, getattr(model, "name", "?"),
             )
-        while groups:
-            with timer.phase("solving"):
-                values = group_values(
-                    work, groups, ranking_metric, data=(X_val, y_val), loss_fn=loss, normalise=normalise
-                )
-                selection = select_groups(
-                    groups, values, target, local=local, knapsack_solver=knapsack_solver
-                )
-                masks, offsets = masks_from_selection(_kernels(work, groups), groups, selection)
-            apply_masks(work, masks, offsets)
-            for name, constraint in constraints.items():
-                constraint.assign(masks[name], offsets[name])
-            value = evaluate()
-            epochs_run = 0
-            if policy.fine_tune == "full" and fine_tune_epochs > 0:
-                with timer.phase("training"):
-                    work.fit(ds, epochs=fine_tune_epochs, verbose=0, shuffle=False)
-                epochs_run = fine_tune_epochs
-                value = evaluate()
-            elif not at_least_as_good(value, baseline, increasing) and fine_tune_epochs > 0:
-                stopper = StopWhenRecovered(evaluate, baseline, increasing)
-                with timer.phase("training"):
-                    work.fit(ds, epochs=fine_tune_epochs, verbose=0, shuffle=False, callbacks=[stopper])
-                epochs_run = stopper.epochs_run
-                value = stopper.last if stopper.last is not None else evaluate()
-            accepted = meets(value, baseline, rtol, increasing)
-            achieved = problem.achieved(masks)
+
+        steps: list[dict[str, Any]] = []
+        best: tuple[list, Trial, float, np.ndarray] | None = None  # weights, trial, metric, achieved
+        resume = tuner.snapshot()
+        target, bad_trials = float(scheduler.get_sparsity()), 0
+        while tuner.groups:
+            trial = tuner.select(target)
+            tuner.apply(trial.masks, trial.offsets)
+            value, epochs_run = tuner.fine_tune()
+            accepted = tuner.accepts(value)
+            achieved = problem.achieved(trial.masks)
             steps.append(
                 {
                     "target": target,
@@ -366,110 +457,57 @@ def prune_with_fine_tuning(
             line = (
                 f"step {len(steps)}: target {target:.3f} | "
                 + ", ".join(f"{n} {a:.0f}/{t:.0f}" for n, a, t in zip(names, achieved, total))
-                + f" | {metric.name} {value:.4f} (baseline {baseline:.4f}) | "
+                + f" | {tuner.metric.name} {value:.4f} (baseline {baseline:.4f}) | "
                 + ("accepted" if accepted else "rejected")
                 + f" | {epochs_run} epochs"
             )
             logger.info(line)
-            if verbose:
+            if o.verbose:
                 status("hls-opt: " + line)
             if accepted:
                 bad_trials = 0
-                best = {
-                    "weights": work.get_weights(),
-                    "masks": masks,
-                    "offsets": offsets,
-                    "selection": selection,
-                    "metric": float(value),
-                    "achieved": achieved,
-                }
+                best = (tuner.snapshot(), trial, float(value), achieved)
                 go, target = scheduler.update_step()
             else:
                 bad_trials += 1
                 go, target = scheduler.repair_step()
-                if policy.on_reject == "restore":
-                    work.set_weights(resume_weights)  # the next trial starts from the last good state
+                if o.policy.on_reject == "restore":
+                    tuner.restore(resume)  # the next trial starts from the last good state
             target = float(target)
-            if (bad_trials > cutoff_bad_trials and not getattr(scheduler, "self_terminating", False)) or not go:
+            stop = bad_trials > o.cutoff_bad_trials and not getattr(scheduler, "self_terminating", False)
+            if stop or not go:
                 break
-            if accepted or policy.on_reject == "continue":
-                if rewinding_epochs > 0:
-                    # "rewinding" (hls4ml's ``optimize_model`` loop, dsp_aware_pruning/keras/__init__.py): a short unmasked fit lets pruned weights regrow
-                    # so the next ranking can revise this step's choice
-                    for name, constraint in constraints.items():
-                        constraint.assign(np.ones_like(masks[name]), None)
-                    with timer.phase("training"):
-                        work.fit(
-                            ds,
-                            epochs=rewinding_epochs,
-                            verbose=0,
-                            shuffle=False,
-                            callbacks=list(callbacks or []),
-                        )
-                resume_weights = work.get_weights()
+            if accepted or o.policy.on_reject == "continue":
+                tuner.rewind()
+                resume = tuner.snapshot()
 
-        # ---- polish: the accepted model is the one returned, so it alone gets a long fine-tuning
-        # under its masks, keeping the epoch with the best validation metric
-        if best is not None and epochs > 0:
-            work.set_weights(best["weights"])
-            for name, constraint in constraints.items():
-                constraint.assign(best["masks"][name], best["offsets"][name])
-            keeper = KeepBest(evaluate, best["metric"], best["weights"], increasing)
-            with timer.phase("training"):
-                work.fit(
-                    ds, epochs=POLISH_EPOCHS_FACTOR * epochs, verbose=0, shuffle=False, callbacks=[keeper]
-                )
-            logger.info(
-                "polish: %s %.4f -> %.4f (epoch %d of %d)",
-                metric.name,
-                best["metric"],
-                keeper.best_value,
-                keeper.best_epoch,
-                POLISH_EPOCHS_FACTOR * epochs,
-            )
-            best["weights"], best["metric"] = keeper.best_weights, float(keeper.best_value)
-
-        # ---- the result: a clean copy of the caller's architecture with the best weights
         if best is None:
-            logger.info("no pruning step met rtol=%s; returning the baseline weights", rtol)
-            final_weights = baseline_weights
-            masks = {g.name: np.ones(g.kernel_shape, dtype=np.float32) for g in groups}
-            offsets = {g.name: np.zeros(g.kernel_shape, dtype=np.float32) for g in groups}
-            final_metric_value = baseline
-            final_resources = total
+            logger.info("no pruning step met rtol=%s; returning the baseline weights", o.rtol)
+            final_weights, final_metric_value, final_resources = tuner.baseline_weights, baseline, total
+            masks = {g.name: np.ones(g.kernel_shape, dtype=np.float32) for g in tuner.groups}
+            offsets = {g.name: np.zeros(g.kernel_shape, dtype=np.float32) for g in tuner.groups}
             pruned = shared = 0
         else:
-            final_weights = best["weights"]
-            masks, offsets = best["masks"], best["offsets"]
-            final_metric_value = best["metric"]
-            final_resources = best["achieved"]
-            pruned, shared = selection_counts(best["selection"])
-        result = clone_model(model)
-        result.set_weights(final_weights)
-        if reduce is None:
-            reduce = problem.reduce_structures
-        reduced = bool(best is not None and reduce)
-        if reduced:
-            result = reduce_model(result)
-            final_metric_value = metric(y_val, Predictor(result)(X_val))
-        keras_metric = metric.keras_metric()
-        result.compile(
-            optimizer=fresh_optimizer(o.optimizer),
-            loss=fresh_loss(loss_fn),
-            metrics=[keras_metric] if keras_metric is not None else None,
-        )
+            weights, trial, value, final_resources = best
+            final_weights, final_metric_value = tuner.polish(weights, trial, value)
+            masks, offsets = trial.masks, trial.offsets
+            pruned, shared = selection_counts(trial.selection)
+        reduced = best is not None and bool(problem.reduce_structures if reduce is None else reduce)
+        result, reduced_metric = tuner.result(final_weights, reduced)
+        if reduced_metric is not None:
+            final_metric_value = reduced_metric
     timings = dict(timer.totals)
     for key in ("training", "regularisation", "solving", "evaluation"):
         timings.setdefault(key, 0.0)
     summary = (
-        f"done: {metric.name} {baseline:.4f} -> {final_metric_value:.4f}; "
+        f"done: {tuner.metric.name} {baseline:.4f} -> {final_metric_value:.4f}; "
         + ", ".join(f"{n} {t:.0f} -> {f:.0f}" for n, t, f in zip(names, total, final_resources))
         + f"; {pruned} groups pruned, {shared} shared; {timings['total']:.1f} s "
         + f"(training {timings['training']:.1f}, regularisation {timings['regularisation']:.1f}, "
         + f"solving {timings['solving']:.1f})"
     )
     logger.info(summary)
-    if verbose:
+    if o.verbose:
         status("hls-opt: " + summary)
     return OptimizationOutcome(
         model=result,
