@@ -3,7 +3,7 @@
 ::
 
     hls-opt optimize MODEL --config CFG.yml --data DATA.npz --optimize dsp [--rtol 0.975]
-            [--scheduler polynomial:5:0.5] [--epochs N] [--backend vivado] -o OUTDIR
+            [--scheduler polynomial:5:0.5 | --target max] [--epochs N] [--backend vivado] -o OUTDIR
     hls-opt estimate MODEL [--config CFG.yml] [--backend vivado] [--json]
     hls-opt demo [-o OUTDIR]
 
