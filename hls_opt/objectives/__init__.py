@@ -30,6 +30,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from hls_opt.errors import RegistryError
+from hls_opt.objective import normalise_name
 from hls_opt.objectives import _core
 from hls_opt.resources import ENTRY_POINT_GROUP, ESTIMATOR_METHODS, load_entry_points, take_pending_objectives
 
@@ -84,14 +85,6 @@ _OBJECTIVES: dict[str, Any] = {}
 _LOCK = threading.RLock()
 
 
-def _normalise(name: str) -> str:
-    # 'DSP', ' dsp + bram ', 'bram+dsp' and 'dsp,bram' all name the same objective.
-    parts = [p.strip().lower() for p in str(name).replace(",", "+").split("+") if p.strip()]
-    if sorted(parts) == ["bram", "dsp"]:
-        return "dsp+bram"
-    return "+".join(parts)
-
-
 def missing_estimator_method(obj: Any) -> str | None:
     """The first of an estimator's three methods ``obj`` lacks, or None when it has them all
     (an estimator need not subclass :class:`ObjectiveEstimator`: hls4ml-written ones don't)."""
@@ -106,7 +99,7 @@ def register_objective(name: str, estimator: Any) -> None:
 
     A name already registered (built-in or not) raises RegistryError.
     """
-    key = _normalise(name)
+    key = normalise_name(name)
     if not key:
         raise RegistryError("register_objective: empty objective name")
     method = missing_estimator_method(estimator)
@@ -122,7 +115,7 @@ def register_objective(name: str, estimator: Any) -> None:
 def unregister_objective(name: str) -> None:
     """Remove a non-built-in objective (tests, plugins replacing their own)."""
     with _LOCK:
-        _OBJECTIVES.pop(_normalise(name), None)
+        _OBJECTIVES.pop(normalise_name(name), None)
 
 
 def _label(obj: Any) -> str:
@@ -167,7 +160,7 @@ def get_objective(objective: Any) -> Any:
                 f"objective: {objective!r} is neither a name nor an estimator (no {method}())"
             )
         return objective
-    key = _normalise(objective)
+    key = normalise_name(objective)
     with _LOCK:
         if key in _OBJECTIVES:
             return _OBJECTIVES[key]
