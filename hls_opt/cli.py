@@ -27,6 +27,7 @@ from hls_opt import __version__, inputs, progress
 from hls_opt.config import config_from_keras_model
 from hls_opt.data import load_training_data
 from hls_opt.errors import ConfigError, HlsOptError, RegistryError
+from hls_opt.fileio import check_output_dir
 from hls_opt.frontend.keras import from_keras
 from hls_opt.report import estimate, format_table, report_json, summary_text
 
@@ -124,11 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_output_dir(path: str, field: str = "--output") -> Path:
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: exists and is not a directory ({field})")
-    return out
+def _check_output_dir(path: str, field: str = "--output", **inputs: str | None) -> Path:
+    """Check ``-o`` before any work (:func:`hls_opt.fileio.check_output_dir`); returns the path as given."""
+    check_output_dir(path, inputs=inputs, field=field)
+    return Path(path)
 
 
 def _named(field: str, call: Any, *args: Any) -> Any:
@@ -176,7 +176,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         raise ConfigError(f"--{exc}") from None
     if args.target and not args.data:
         raise ConfigError("--target: 'max' searches within the tolerance, which needs --data")
-    out = _check_output_dir(args.output)
+    out = _check_output_dir(args.output, model=args.model, config=args.config, data=args.data)
     flow.check_model_file(args.model)
     cfg = flow.load_hls_config(args.config)[0] if args.config else None
     data = load_training_data(args.data) if args.data else None

@@ -13,10 +13,41 @@ import contextlib
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-__all__ = ["atomic_output", "atomic_write_bytes", "atomic_write_text"]
+from hls_opt.errors import ConfigError
+
+__all__ = ["atomic_output", "atomic_write_bytes", "atomic_write_text", "check_output_dir"]
+
+PathLike = str | os.PathLike[str]
+
+
+def check_output_dir(
+    path: PathLike, *, inputs: Mapping[str, PathLike | None] | None = None, field: str = "--output"
+) -> Path:
+    """Check an output folder before any work is done; return it with symbolic links resolved.
+
+    Raises :class:`ConfigError` (one line naming ``path`` and ``field``) when ``path`` is an
+    existing file, or when it is, or holds, one of ``inputs`` (``{"model": path, ...}``; ``None``
+    entries are skipped): the output replaces the folder, which would destroy the input.
+    """
+    given = Path(path)
+    target = Path(os.path.realpath(given))
+    for what, item in (inputs or {}).items():
+        if item is None or not isinstance(item, (str, os.PathLike)):
+            continue
+        source = Path(os.path.realpath(item))
+        if source == target:
+            raise ConfigError(f"{given}: is the input {what} {item} ({field}); choose an output folder")
+        if target in source.parents:
+            raise ConfigError(
+                f"{given}: holds the input {what} {item}, which the output would replace ({field}); "
+                "choose another output folder"
+            )
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"{given}: exists and is not a directory ({field})")
+    return target
 
 
 def _fsync_directory(directory: Path) -> None:

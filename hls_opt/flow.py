@@ -27,6 +27,7 @@ from hls_opt.data import check_input_shape, check_targets, check_targets_for_los
 from hls_opt.emit import to_keras_model
 from hls_opt.emit_config import emit_hls_config
 from hls_opt.errors import ConfigError
+from hls_opt.fileio import check_output_dir
 from hls_opt.frontend.keras import from_keras
 from hls_opt.inputs import (
     check_backend,
@@ -142,6 +143,12 @@ def convert_and_optimize(
         raise TypeError(f"model: expected a keras.Model or a .keras/.h5 path, got {type(model).__name__}")
 
     # 2. Files (still no TensorFlow).
+    if output_dir is not None:
+        check_output_dir(
+            output_dir,
+            inputs={"model": model, "config": hls_config, "data": data},
+            field="output_dir",
+        )
     if isinstance(model, (str, Path)):
         check_model_file(model)
     cfg, _ = load_hls_config(hls_config)

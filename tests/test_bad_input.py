@@ -233,3 +233,28 @@ def test_console_script_reports_bad_data_after_loading_tensorflow_quietly(files,
         f"hls-opt: error: {tmp_path / 'narrow.npz'}: X_train: 63 features per sample, the model expects 64"
     ]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("where", ["folder", "model file", "ancestor"])
+def test_output_over_the_input_model_is_refused_before_any_work(files, tmp_path, capsys, where):
+    # -o at the model's own folder (or the model file itself, or a folder above it) would replace the input
+    inputs = tmp_path / "in" / "sub"
+    inputs.mkdir(parents=True)
+    model = inputs / "model.keras"
+    model.write_bytes((files / "model.keras").read_bytes())
+    out = {"folder": inputs, "model file": model, "ancestor": tmp_path / "in"}[where]
+    before = sorted(p.name for p in inputs.iterdir())
+    code, err = run_cli(capsys, "optimize", model, "-o", out, "-q")
+    assert_one_line_error(code, err, str(out), "input model")
+    assert model.read_bytes() == (files / "model.keras").read_bytes()
+    assert sorted(p.name for p in inputs.iterdir()) == before
+
+
+def test_api_output_dir_over_the_input_data_is_refused(files, tmp_path):
+    import hls_opt
+
+    data = tmp_path / "data.npz"
+    data.write_bytes((files / "data.npz").read_bytes())
+    with pytest.raises(ConfigError, match="input data"):
+        hls_opt.convert_and_optimize(files / "model.keras", data=data, output_dir=tmp_path)
+    assert data.read_bytes() == (files / "data.npz").read_bytes()
