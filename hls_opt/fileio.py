@@ -47,6 +47,28 @@ def check_output_dir(
             )
     if target.exists() and not target.is_dir():
         raise ConfigError(f"{given}: exists and is not a directory ({field})")
+    # The output is staged beside the (resolved) folder, so that place must take a new folder,
+    # and an existing folder must take new files: try both now rather than after the training.
+    place = target.parent
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    probe = place / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.probe"
+    try:
+        os.mkdir(probe)
+        os.rmdir(probe)
+    except OSError as exc:
+        raise ConfigError(
+            f"{given}: cannot create the output folder ({exc.strerror or exc}: {place}) ({field})"
+        ) from None
+    if target.is_dir():
+        probe = target / f".hls-opt.{os.getpid()}.{secrets.token_hex(4)}.probe"
+        try:
+            os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            os.unlink(probe)
+        except OSError as exc:
+            raise ConfigError(
+                f"{given}: cannot write into the output folder ({exc.strerror or exc}) ({field})"
+            ) from None
     return target
 
 

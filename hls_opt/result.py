@@ -12,6 +12,7 @@ from typing import Any
 
 from hls_opt.config import dump_config_yaml
 from hls_opt.errors import ConfigError
+from hls_opt.fileio import check_output_dir
 from hls_opt.report import report_json, write_plots
 
 
@@ -36,19 +37,19 @@ class OptimizationResult:
     def save(self, directory: str | Path, *, plots: bool = True) -> list[Path]:
         """Write ``model.keras``, ``hls_config.yml``, ``report.json`` and (with matplotlib) PNG plots.
 
-        All files are written into a temporary folder beside ``directory`` first and moved into
+        ``directory`` is checked first (:func:`hls_opt.fileio.check_output_dir`; symbolic links
+        resolved).  All files are written into a temporary folder beside the resolved folder first and moved into
         place only when every one of them was written, so a failure leaves no new file behind and
         never touches an existing one.  Returns the paths written.
         """
-        target = Path(directory)
-        parent = target.parent if str(target.parent) else Path(".")
-        if target.exists() and not target.is_dir():
-            raise ConfigError(f"{target}: exists and is not a directory")
+        given = Path(directory)
+        # Links resolved: the staging folder lives on the file system of the real target.
+        target = check_output_dir(given, field="output_dir")
         try:
-            parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
         except OSError as exc:  # a folder the user cannot write to is bad input, not an internal error
-            raise ConfigError(f"{target}: cannot create the output folder ({exc.strerror or exc})") from None
+            raise ConfigError(f"{given}: cannot create the output folder ({exc.strerror or exc})") from None
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -67,7 +68,7 @@ class OptimizationResult:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        return [target / name for name in names]
+        return [given / name for name in names]
 
 
 __all__ = ["OptimizationResult"]

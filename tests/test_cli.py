@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -257,3 +259,45 @@ def test_target_max_searches_and_reports_its_front(trained_files, tmp_path, caps
     dsps = [f["achieved"]["dsp"] for f in front]
     metrics = [f["metric"] for f in front]
     assert dsps == sorted(dsps) and metrics == sorted(metrics)
+
+
+def _unwritable_folder(tmp_path):
+    """An existing folder this process cannot write (root ignores modes: /sys takes no new folder)."""
+    if os.geteuid() == 0:
+        return Path("/sys/kernel")
+    locked = tmp_path / "locked"
+    (locked / "out").mkdir(parents=True)
+    (locked / "out").chmod(0o555)
+    locked.chmod(0o555)
+    return locked / "out"
+
+
+def test_an_unwritable_output_folder_is_bad_input_before_any_training(
+    digits_files, tmp_path, capsys, monkeypatch
+):
+    from hls_opt import flow
+
+    def trained(*args, **kwargs):
+        raise AssertionError("the flow ran before the output folder was checked")
+
+    monkeypatch.setattr(flow, "convert_and_optimize", trained)
+    out = _unwritable_folder(tmp_path)
+    try:
+        code = main(["optimize", str(digits_files / "model.keras"), "-o", str(out), "-q"])
+    finally:
+        if out.parent == tmp_path / "locked":
+            out.parent.chmod(0o755)
+            out.chmod(0o755)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, err
+    assert len(err) == 1 and err[0].startswith(f"hls-opt: error: {out}: cannot ") and "--output" in err[0]
+
+
+def test_a_link_to_the_output_folder_is_followed(digits_files, tmp_path, capsys):
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real, target_is_directory=True)
+    code = main(["optimize", str(digits_files / "model.keras"), "-o", str(tmp_path / "link"), "-q"])
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "link").is_symlink() and (real / "report.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]

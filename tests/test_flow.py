@@ -4,6 +4,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -236,10 +240,14 @@ def test_one_shot_step_reports_the_objective_resources_in_either_order():
     import hls_opt
 
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(8, name="fc"), keras.layers.Dense(4, name="out")])
+    model = keras.Sequential(
+        [keras.Input((16,)), keras.layers.Dense(8, name="fc"), keras.layers.Dense(4, name="out")]
+    )
     cfg = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 4, "Strategy": "Resource"}}
     for objective in ("bram,dsp", "dsp+bram"):
-        rep = hls_opt.convert_and_optimize(model, cfg, objective=objective, scheduler="polynomial:1:0.5").report
+        rep = hls_opt.convert_and_optimize(
+            model, cfg, objective=objective, scheduler="polynomial:1:0.5"
+        ).report
         assert rep["objective"] == "dsp+bram"
         (step,) = rep["steps"]
         after = rep["total"]["after"]
@@ -702,3 +710,19 @@ def test_target_other_than_max_or_without_data_is_a_config_error():
         hls_opt.convert_and_optimize(model, target="min")
     with pytest.raises(ConfigError, match="needs data"):
         hls_opt.convert_and_optimize(model, target="max")
+
+
+def test_save_through_a_link_to_another_file_system_writes_there(tmp_path):
+    # staging beside the link (another file system) made the final rename fail (EXDEV → internal error)
+    elsewhere = Path(tempfile.mkdtemp(dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+    try:
+        (tmp_path / "link").symlink_to(elsewhere, target_is_directory=True)
+        ok = OptimizationResult(model=_FakeModel(), hls_config={"Model": {}}, graph=None, report=REPORT)
+        written = ok.save(tmp_path / "link", plots=False)
+        assert [p.parent for p in written] == [tmp_path / "link"] * 3
+        assert (tmp_path / "link").is_symlink()
+        assert sorted(p.name for p in elsewhere.iterdir()) == ["hls_config.yml", "model.keras", "report.json"]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["link"]
+        assert not [p for p in elsewhere.parent.iterdir() if p.name.startswith(f".{elsewhere.name}.")]
+    finally:
+        shutil.rmtree(elsewhere, ignore_errors=True)
