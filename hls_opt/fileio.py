@@ -18,7 +18,7 @@ from pathlib import Path
 
 from hls_opt.errors import ConfigError
 
-__all__ = ["atomic_output", "atomic_write_bytes", "atomic_write_text", "check_output_dir"]
+__all__ = ["atomic_output", "atomic_write_bytes", "atomic_write_text", "check_output_dir", "staging_dir"]
 
 PathLike = str | os.PathLike[str]
 
@@ -70,6 +70,22 @@ def check_output_dir(
                 f"{given}: cannot write into the output folder ({exc.strerror or exc}) ({field})"
             ) from None
     return target
+
+
+def staging_dir(target: Path) -> Path:
+    """Create an empty folder ``.<name>.<pid>.<random>.tmp`` beside ``target`` and return it.
+
+    Its mode comes from the user's umask like any new folder (``mkdtemp`` would force 0700), so the
+    output folder it becomes once renamed onto ``target`` is as readable as the user expects.
+    """
+    for _ in range(100):
+        staging = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.mkdir(staging, 0o777)
+        except FileExistsError:
+            continue
+        return staging
+    raise FileExistsError(f"{target}: could not create a temporary folder in {target.parent}")
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 from hls_opt.config import dump_config_yaml
 from hls_opt.errors import ConfigError
-from hls_opt.fileio import check_output_dir
+from hls_opt.fileio import check_output_dir, staging_dir
 from hls_opt.report import report_json, write_plots
 
 
@@ -47,7 +46,7 @@ class OptimizationResult:
         target = check_output_dir(given, field="output_dir")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+            staging = staging_dir(target)  # mode from the umask, as any new folder
         except OSError as exc:  # a folder the user cannot write to is bad input, not an internal error
             raise ConfigError(f"{given}: cannot create the output folder ({exc.strerror or exc})") from None
         try:

@@ -726,3 +726,14 @@ def test_save_through_a_link_to_another_file_system_writes_there(tmp_path):
         assert not [p for p in elsewhere.parent.iterdir() if p.name.startswith(f".{elsewhere.name}.")]
     finally:
         shutil.rmtree(elsewhere, ignore_errors=True)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_a_new_output_folder_gets_the_users_umask(tmp_path, umask):
+    ok = OptimizationResult(model=_FakeModel(), hls_config={"Model": {}}, graph=None, report=REPORT)
+    old = os.umask(umask)
+    try:
+        ok.save(tmp_path / "out", plots=False)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's 0700
