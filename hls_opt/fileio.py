@@ -18,7 +18,14 @@ from pathlib import Path
 
 from hls_opt.errors import ConfigError
 
-__all__ = ["atomic_output", "atomic_write_bytes", "atomic_write_text", "check_output_dir", "staging_dir"]
+__all__ = [
+    "atomic_output",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_output_dir",
+    "replace_dir",
+    "staging_dir",
+]
 
 PathLike = str | os.PathLike[str]
 
@@ -30,7 +37,10 @@ def check_output_dir(
 
     Raises :class:`ConfigError` (one line naming ``path`` and ``field``) when ``path`` is an
     existing file, or when it is, or holds, one of ``inputs`` (``{"model": path, ...}``; ``None``
-    entries are skipped): the output replaces the folder, which would destroy the input.
+    entries are skipped): the output replaces the folder, which would destroy the input; when the
+    place cannot take a new folder or an existing folder cannot be written; and when an existing
+    folder holds anything but an earlier run's output (``model.keras``, ``hls_config.yml``,
+    ``report.json``, ``*.png``), since the output replaces the whole folder.
     """
     given = Path(path)
     target = Path(os.path.realpath(given))
@@ -69,7 +79,46 @@ def check_output_dir(
             raise ConfigError(
                 f"{given}: cannot write into the output folder ({exc.strerror or exc}) ({field})"
             ) from None
+        # The output replaces the whole folder: only an empty one or an earlier run's output may go.
+        foreign = sorted(p.name for p in target.iterdir() if not _is_output_file(p.name))
+        if foreign:
+            raise ConfigError(
+                f"{given}: holds {foreign[0]!r}{' and more' if len(foreign) > 1 else ''}, which is not "
+                f"hls-opt output, and the output replaces the whole folder ({field}); "
+                "choose a new or empty folder"
+            )
     return target
+
+
+OUTPUT_FILES = frozenset({"model.keras", "hls_config.yml", "report.json"})
+
+
+def _is_output_file(name: str) -> bool:
+    return name in OUTPUT_FILES or name.endswith(".png")
+
+
+def replace_dir(staging: Path, target: Path) -> None:
+    """Make the folder ``staging`` become ``target``, replacing an existing ``target`` whole.
+
+    A new ``target`` is one rename.  An existing one is renamed aside (``.<name>.<pid>.<random>.old``),
+    ``staging`` renamed into its place (it takes the old folder's mode) and the old one removed:
+    ``target`` holds either the old or the new run, never a mix; if the second rename fails the old
+    folder is put back.
+    """
+    if not target.exists():
+        os.replace(staging, target)  # one rename: all or nothing
+        _fsync_directory(target.parent)
+        return
+    os.chmod(staging, target.stat().st_mode & 0o7777)
+    old = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.old"
+    os.replace(target, old)
+    try:
+        os.replace(staging, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    _fsync_directory(target.parent)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def staging_dir(target: Path) -> Path:

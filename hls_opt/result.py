@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import warnings
 from dataclasses import dataclass, field
@@ -11,7 +10,7 @@ from typing import Any
 
 from hls_opt.config import dump_config_yaml
 from hls_opt.errors import ConfigError
-from hls_opt.fileio import check_output_dir, staging_dir
+from hls_opt.fileio import check_output_dir, replace_dir, staging_dir
 from hls_opt.report import report_json, write_plots
 
 
@@ -39,7 +38,8 @@ class OptimizationResult:
         ``directory`` is checked first (:func:`hls_opt.fileio.check_output_dir`; symbolic links
         resolved).  All files are written into a temporary folder beside the resolved folder first and moved into
         place only when every one of them was written, so a failure leaves no new file behind and
-        never touches an existing one.  Returns the paths written.
+        never touches an existing folder.  An existing folder is replaced whole (files of an earlier
+        run do not survive); one holding other files is refused.  Returns the paths written.
         """
         given = Path(directory)
         # Links resolved: the staging folder lives on the file system of the real target.
@@ -58,12 +58,7 @@ class OptimizationResult:
             if plots:
                 write_plots(self.report, staging)
             names = sorted(p.name for p in staging.iterdir())
-            if not target.exists():
-                os.replace(staging, target)  # one rename: all or nothing
-            else:
-                for name in names:
-                    os.replace(staging / name, target / name)  # each file replaced atomically
-                shutil.rmtree(staging, ignore_errors=True)
+            replace_dir(staging, target)  # the folder describes this run only
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise

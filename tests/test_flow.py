@@ -737,3 +737,23 @@ def test_a_new_output_folder_gets_the_users_umask(tmp_path, umask):
     finally:
         os.umask(old)
     assert (tmp_path / "out").stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's 0700
+
+
+def test_an_existing_output_folder_is_replaced_whole(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "steps.png").write_bytes(b"an earlier run's plot")
+    out.chmod(0o750)
+    ok = OptimizationResult(model=_FakeModel(), hls_config={"Model": {}}, graph=None, report=REPORT)
+    ok.save(out, plots=False)
+    assert sorted(p.name for p in out.iterdir()) == ["hls_config.yml", "model.keras", "report.json"]
+    assert out.stat().st_mode & 0o777 == 0o750  # the folder keeps its mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # nothing left aside
+
+
+def test_an_output_folder_holding_other_files_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    ok = OptimizationResult(model=_FakeModel(), hls_config={"Model": {}}, graph=None, report=REPORT)
+    with pytest.raises(ConfigError, match="notes.txt"):
+        ok.save(tmp_path, plots=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
