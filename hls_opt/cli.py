@@ -8,7 +8,8 @@
     hls-opt demo [-o OUTDIR]
 
 Exit status: 0 success, 2 bad input (one line ``hls-opt: error: <file or field>: <what>`` on
-stderr, no traceback), 1 internal error.  Arguments and files are validated before TensorFlow
+stderr, no traceback), 1 internal error or interrupted (Ctrl-C), 143 terminated (SIGTERM; cleaned up
+like Ctrl-C).  Arguments and files are validated before TensorFlow
 is imported; TensorFlow's C++ start-up logging is silenced through the environment first.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -32,7 +34,17 @@ from hls_opt.frontend.keras import from_keras
 from hls_opt.report import estimate, format_table, report_json, summary_text
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports a process ended by SIGTERM
 PROG = "hls-opt"
+
+
+class Terminated(BaseException):
+    """Raised in the main thread on SIGTERM, so that every ``finally``/cleanup runs as for Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM during the cleanup ends the process
+    raise Terminated()
 
 
 class BadInput(Exception):
@@ -248,8 +260,20 @@ def _error_line(message: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 2 bad input, 1 internal error)."""
+    """Run the command line; returns the exit status (0 ok, 2 bad input, 1 internal error or interrupted, 143 SIGTERM)."""
     _quiet_tensorflow()
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     verbose = False
     try:
         args = build_parser().parse_args(list(argv) if argv is not None else None)
@@ -279,6 +303,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted (no output was written or replaced)", file=sys.stderr)
         return EXIT_INTERNAL
+    except Terminated:
+        print(f"{PROG}: terminated (no output was written or replaced)", file=sys.stderr)
+        return EXIT_TERMINATED
     except SystemExit as exc:  # --help / --version
         return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_OK
     except Exception as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator, Mapping
@@ -95,6 +96,45 @@ OUTPUT_FILES = frozenset({"model.keras", "hls_config.yml", "report.json"})
 
 def _is_output_file(name: str) -> bool:
     return name in OUTPUT_FILES or name.endswith(".png")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
+
+
+def remove_leftovers(target: Path) -> None:
+    """Remove what a killed run (SIGKILL, power loss) left beside ``target``.
+
+    The temporary folders of :func:`staging_dir` and :func:`replace_dir` carry the writer's pid;
+    those of processes that no longer run are removed, except an earlier output renamed aside
+    while ``target`` is missing: that one is put back.
+    """
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(\d+)\.[0-9a-f]{{8}}\.(tmp|old|probe)$")
+    try:
+        entries = list(target.parent.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if match is None or _alive(int(match.group(1))) or entry.is_symlink():
+            continue
+        if match.group(2) == "old" and not target.exists():
+            with contextlib.suppress(OSError):
+                os.replace(entry, target)
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                entry.unlink()
 
 
 def replace_dir(staging: Path, target: Path) -> None:

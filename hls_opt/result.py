@@ -10,7 +10,7 @@ from typing import Any
 
 from hls_opt.config import dump_config_yaml
 from hls_opt.errors import ConfigError
-from hls_opt.fileio import check_output_dir, replace_dir, staging_dir
+from hls_opt.fileio import check_output_dir, remove_leftovers, replace_dir, staging_dir
 from hls_opt.report import report_json, write_plots
 
 
@@ -46,6 +46,7 @@ class OptimizationResult:
         target = check_output_dir(given, field="output_dir")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
+            remove_leftovers(target)  # of a run killed while saving here
             staging = staging_dir(target)  # mode from the umask, as any new folder
         except OSError as exc:  # a folder the user cannot write to is bad input, not an internal error
             raise ConfigError(f"{given}: cannot create the output folder ({exc.strerror or exc})") from None

@@ -301,3 +301,56 @@ def test_a_link_to_the_output_folder_is_followed(digits_files, tmp_path, capsys)
     assert code == 0, capsys.readouterr().err
     assert (tmp_path / "link").is_symlink() and (real / "report.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
+
+
+_SIGTERM_DURING_SAVE = """
+import os, signal, sys, time
+from hls_opt import cli
+from hls_opt.result import OptimizationResult
+
+class Model:
+    def save(self, path):
+        with open(path, "wb") as f:
+            f.write(b"half")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)
+
+def run(args):
+    OptimizationResult(model=Model(), hls_config={"Model": {}}, graph=None, report={}).save(sys.argv[1])
+    return 0
+
+cli.COMMANDS["estimate"] = run
+sys.exit(cli.main(["estimate", "m.keras"]))
+"""
+
+
+def test_sigterm_during_the_save_cleans_up_and_exits_143(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-c", _SIGTERM_DURING_SAVE, str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 128 + 15, proc.stderr
+    assert proc.stderr.strip().splitlines() == ["hls-opt: terminated (no output was written or replaced)"]
+    assert list(tmp_path.iterdir()) == []  # no .out.*.tmp folder with half-written files
+
+
+def test_leftovers_of_a_killed_save_are_removed_by_the_next_one(tmp_path):
+    from hls_opt.result import OptimizationResult
+
+    class Model:
+        def save(self, path):
+            Path(path).write_bytes(b"model")
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    pid = int(dead.stdout)
+    (tmp_path / f".out.{pid}.0123abcd.tmp").mkdir()
+    (tmp_path / f".out.{pid}.0123abcd.tmp" / "model.keras").write_bytes(b"half")
+    (tmp_path / f".other.{pid}.0123abcd.tmp").mkdir()  # beside another output: not ours to remove
+    OptimizationResult(model=Model(), hls_config={"Model": {}}, graph=None, report={}).save(
+        tmp_path / "out", plots=False
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".other.{pid}.0123abcd.tmp", "out"]
