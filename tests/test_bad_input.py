@@ -94,6 +94,7 @@ CASES = {
     "wrong feature count": ({"--data": "{tmp}/narrow.npz"}, "narrow", "63"),
     # 10 outputs, labels 10..11: Keras used to fail inside fit (internal error, exit 1)
     "labels beyond the outputs": ({"--data": "{tmp}/labels.npz"}, "labels", "class ids 10..11"),
+    "complex-valued data": ({"--data": "{tmp}/complex.npz"}, "complex", "X_train: complex values"),
     "unknown objective": ({"--optimize": "dsps"}, None, "--optimize"),
     "rtol zero": ({"--rtol": "0"}, None, "--rtol"),
     "rtol above one": ({"--rtol": "1.5"}, None, "--rtol"),
@@ -112,6 +113,9 @@ def _materialise(files, tmp_path, overrides, create):
     elif create == "labels":
         X, y = np.zeros((4, 64), np.float32), np.array([10, 11, 10, 11])
         np.savez(tmp_path / "labels.npz", X_train=X, y_train=y, X_val=X, y_val=y)
+    elif create == "complex":
+        X = np.zeros((4, 64), np.complex64) + 1j
+        np.savez(tmp_path / "complex.npz", X_train=X, y_train=np.zeros(4), X_val=X.real, y_val=np.zeros(4))
     elif create == "narrow":
         X = np.zeros((4, 63), np.float32)
         np.savez(tmp_path / "narrow.npz", X_train=X, y_train=np.zeros(4), X_val=X, y_val=np.zeros(4))
@@ -138,6 +142,7 @@ API_CASES = {
     "unknown precision": (PrecisionError, "ap_fixd"),
     "data without y_val": (DataError, "y_val"),
     "wrong feature count": (DataError, "63"),
+    "complex-valued data": (DataError, "X_train: complex values"),
     "unknown objective": (RegistryError, "dsps"),
     "rtol above one": (ConfigError, "rtol"),
     "no loss anywhere": (ConfigError, "loss"),

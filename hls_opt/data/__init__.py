@@ -124,6 +124,8 @@ def _check_array(value: Any, key: str, source: str) -> np.ndarray:
         raise DataError(f"{source}: {key}: not an array ({exc})") from None
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise DataError(f"{source}: {key}: expected numbers, got dtype {array.dtype}")
+    if np.iscomplexobj(array):  # Keras would silently drop the imaginary part
+        raise DataError(f"{source}: {key}: complex values (dtype {array.dtype}); expected real numbers")
     if array.ndim == 0 or array.shape[0] == 0:
         raise DataError(f"{source}: {key}: expected at least one sample, got shape {array.shape}")
     if np.issubdtype(array.dtype, np.inexact):
