@@ -175,6 +175,17 @@ def build_report(
     }
     if plan is not None and plan.mode == "one-shot":
         report["notes"].insert(0, "one-shot: post-training pruning without fine-tuning (no data given)")
+    if plan is not None:
+        # Say it plainly when the tolerance allowed no cut, and what the returned weights are.
+        report["pruned"] = bool(plan.pruned_layers())
+        if not report["pruned"]:
+            trained = any(s.get("accepted") for s in steps)
+            report["weights"] = "baseline, fine-tuned unpruned" if trained else "baseline"
+            report["notes"].insert(
+                0,
+                "nothing could be pruned within the tolerance; the returned weights are the baseline's"
+                + (" (fine-tuned, unpruned)" if trained else ""),
+            )
     if extra:
         report.update(extra)
     return jsonable(report)
@@ -268,6 +279,8 @@ def summary_text(report: Mapping[str, Any]) -> str:
     if steps:
         accepted = sum(1 for s in steps if s.get("accepted"))
         lines.append(f"  steps: {len(steps)} ({accepted} accepted)")
+    if report.get("pruned") is False:
+        lines.append("  " + next(n for n in report.get("notes", []) if n.startswith("nothing could be pruned")))
     return "\n".join(lines)
 
 

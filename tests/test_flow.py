@@ -757,3 +757,31 @@ def test_an_output_folder_holding_other_files_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="notes.txt"):
         ok.save(tmp_path, plots=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_the_report_says_plainly_when_nothing_could_be_pruned(dense_graph):
+    # Every trial rejected: no mask prunes anything, the weights are the baseline's, and the
+    # report and its summary say so instead of a bare 0 % change.
+    from hls_opt.passes import PruningPlan
+
+    from hls_opt.report import build_report
+
+    rejected = {"target": 0.5, "achieved": {"dsp": 16.0}, "metric": 0.5, "accepted": False}
+    plan = PruningPlan(objective="dsp", mode="fine-tuned", target=0.5, steps=(rejected,), baseline_metric=0.9)
+    g = dense_graph()
+    rep = build_report(g, g, "vivado", plan=plan, objective="dsp")
+    assert rep["pruned"] is False and rep["weights"] == "baseline"
+    assert rep["notes"][0] == "nothing could be pruned within the tolerance; the returned weights are the baseline's"
+    assert summary_text(rep).splitlines()[-1].strip() == rep["notes"][0]
+    # an accepted trial at target 0 fine-tuned the unpruned model: said as well
+    zero = dict(rejected, target=0.0, accepted=True)
+    plan = PruningPlan(objective="dsp", mode="fine-tuned", target=0.5, steps=(zero, rejected))
+    rep = build_report(g, g, "vivado", plan=plan, objective="dsp")
+    assert rep["weights"] == "baseline, fine-tuned unpruned" and rep["notes"][0].endswith("(fine-tuned, unpruned)")
+    # a plan that prunes says nothing of the kind
+    mask = np.ones((16, 8), np.float32)
+    mask[0] = 0
+    plan = PruningPlan(objective="dsp", mode="one-shot", target=0.1, masks={"fc": mask}, steps=(zero,))
+    rep = build_report(g, g, "vivado", plan=plan, objective="dsp")
+    assert rep["pruned"] is True and "weights" not in rep
+    assert not any(n.startswith("nothing could be pruned") for n in rep["notes"])
