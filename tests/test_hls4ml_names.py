@@ -31,3 +31,143 @@ def test_solve_knapsack_special_cases_as_hls4ml():
     assert solve_knapsack(np.zeros(0), np.zeros((1, 0), dtype=int), np.array([3])) == (0, [])
     # everything fits: every item, value the sum
     assert solve_knapsack(np.array([1.0, 2.0]), np.array([[1, 1]]), np.array([5])) == (3.0, [0, 1])
+
+
+# --------------------------------------------------------------------------------------------------
+# keras.masking.get_model_masks: the caller's attributes, as set
+
+
+class _TwoNumbers:
+    """A hand-written estimator with only what get_model_masks uses: one unit saved per group."""
+
+    def __init__(self, groups: int) -> None:
+        self.groups = groups
+
+    def layer_savings(self, attributes):
+        return [1]
+
+    def layer_resources(self, attributes):
+        return [self.groups]
+
+
+def _two_dense(kernel):
+    import keras
+
+    x = keras.Input((4,))
+    h = keras.layers.Dense(3, name="d1", use_bias=False)(x)
+    y = keras.layers.Dense(2, name="d2", use_bias=False)(h)
+    model = keras.Model(x, y)
+    model.get_layer("d1").set_weights([np.asarray(kernel, dtype="float32")])
+    model.get_layer("d2").set_weights([np.ones((3, 2), "float32")])
+    return model
+
+
+def _attributes(model, d1, d2_optimizable=False):
+    from hls_opt.attributes import LayerAttributes, OptimizationAttributes
+
+    out = {}
+    for layer in model.layers:
+        shape = tuple(layer.get_weights()[0].shape) if layer.get_weights() else ()
+        out[layer.name] = LayerAttributes(layer.name, type(layer), [], shape, None, None, False, None, {})
+    out["d1"].optimizable, out["d1"].optimization_attributes = True, d1
+    out["d2"].optimizable = d2_optimizable
+    out["d2"].optimization_attributes = OptimizationAttributes("structured", pruning=True)
+    return out
+
+
+# column L1 norms 2.2, 26, 30
+KERNEL = np.arange(1, 13, dtype="float32").reshape(4, 3) * np.array([0.1, -1, 1], dtype="float32")
+
+
+def test_get_model_masks_structured_respects_the_optimizable_flag():
+    from hls_opt.attributes import OptimizationAttributes
+    from hls_opt.keras.masking import get_model_masks
+
+    model = _two_dense(KERNEL)
+    attrs = _attributes(model, OptimizationAttributes("structured", pruning=True))
+    masks, offsets = get_model_masks(model, attrs, 1 / 3, _TwoNumbers(3))
+    assert sorted(masks) == sorted(offsets) == ["d1"]  # d2 is not optimizable: left alone
+    np.testing.assert_array_equal(masks["d1"], np.tile([0.0, 1.0, 1.0], (4, 1)))  # the weakest neuron goes
+    np.testing.assert_array_equal(offsets["d1"], np.zeros((4, 3)))
+    assert masks["d1"].shape == KERNEL.shape
+
+
+def test_get_model_masks_does_not_protect_an_output_layer_the_caller_made_optimizable():
+    from hls_opt.attributes import OptimizationAttributes
+    from hls_opt.keras.masking import get_model_masks
+
+    model = _two_dense(KERNEL)
+    model.get_layer("d2").set_weights([np.array([[1, 1], [1, 1], [1, 0.5]], "float32") * [[1, 0.1]]])
+    attrs = _attributes(model, OptimizationAttributes("structured", pruning=False), d2_optimizable=True)
+    masks, _ = get_model_masks(model, attrs, 0.5, _TwoNumbers(2), local=True)
+    np.testing.assert_array_equal(masks["d2"], np.tile([1.0, 0.0], (3, 1)))  # output neuron 1 pruned
+
+
+def test_get_model_masks_pattern_offset_as_given():
+    # Checked against hls4ml 1.3's get_model_masks on this case: pattern_offset 6 on a 4x3 kernel
+    # (RF 2) makes groups of two consecutive weights of the transposed kernel; half of them are kept.
+    from hls_opt.attributes import OptimizationAttributes
+    from hls_opt.keras.masking import get_model_masks
+
+    model = _two_dense(KERNEL)
+    attrs = _attributes(model, OptimizationAttributes("pattern", pruning=True, pattern_offset=6))
+    masks, offsets = get_model_masks(model, attrs, 0.5, _TwoNumbers(6), local=True)
+    expected = [[0, 0, 1], [0, 0, 1], [0, 1, 1], [0, 1, 1]]
+    np.testing.assert_array_equal(masks["d1"], expected)
+    assert not np.any(offsets["d1"])
+
+
+def test_get_model_masks_weight_sharing_sets_the_offset_to_the_group_mean():
+    from hls_opt.attributes import OptimizationAttributes
+    from hls_opt.keras.masking import get_model_masks
+
+    kernel = np.array([[2, 1, 0], [2, 2, 0], [2, 3, 0], [2, 4, 6]], dtype="float32")
+    model = _two_dense(kernel)
+    attrs = _attributes(model, OptimizationAttributes("structured", pruning=False, weight_sharing=True))
+    masks, offsets = get_model_masks(model, attrs, 1 / 3, _TwoNumbers(3))
+    # neuron 0 is constant: sharing it at its mean (2) loses nothing
+    np.testing.assert_array_equal(masks["d1"], np.tile([0.0, 1.0, 1.0], (4, 1)))
+    np.testing.assert_array_equal(offsets["d1"], np.tile([2.0, 0.0, 0.0], (4, 1)))
+
+
+def test_get_model_masks_oracle_uses_the_given_gradients():
+    from hls_opt.attributes import OptimizationAttributes
+    from hls_opt.keras.masking import get_model_masks
+
+    model = _two_dense(KERNEL)
+    attrs = _attributes(model, OptimizationAttributes("unstructured", pruning=True))
+    with pytest.raises(Exception, match="gradients"):
+        get_model_masks(model, attrs, 1 / 3, _TwoNumbers(12), metric="oracle")
+    gradients = {"d1": np.tile([1.0, 1.0, 0.0], (4, 1)), "d2": np.ones((3, 2))}
+    # |w · g| is 0 on the largest weights (column 2): they are the ones pruned
+    masks, _ = get_model_masks(model, attrs, 1 / 3, _TwoNumbers(12), metric="oracle", gradients=gradients)
+    np.testing.assert_array_equal(masks["d1"], np.tile([1.0, 1.0, 0.0], (4, 1)))
+    masks, _ = get_model_masks(model, attrs, 1 / 3, _TwoNumbers(12), metric="l1")
+    np.testing.assert_array_equal(masks["d1"], np.tile([0.0, 1.0, 1.0], (4, 1)))
+
+
+def test_get_model_masks_saliency_uses_the_given_hessians():
+    from hls_opt.attributes import OptimizationAttributes
+    from hls_opt.keras.masking import get_model_masks
+
+    model = _two_dense(KERNEL)
+    attrs = _attributes(model, OptimizationAttributes("unstructured", pruning=True))
+    with pytest.raises(Exception, match="hessians"):
+        get_model_masks(model, attrs, 1 / 3, _TwoNumbers(12), metric="saliency")
+    hessians = {"d1": np.tile([1.0, 0.0, 1.0], (4, 1))}
+    masks, _ = get_model_masks(model, attrs, 1 / 3, _TwoNumbers(12), metric="saliency", hessians=hessians)
+    np.testing.assert_array_equal(masks["d1"], np.tile([1.0, 0.0, 1.0], (4, 1)))
+    with pytest.raises(Exception, match="metric"):
+        get_model_masks(model, attrs, 1 / 3, _TwoNumbers(12), metric="l3")
+
+
+def test_get_model_masks_ignores_weight_sharing_when_unstructured(caplog):
+    from hls_opt.attributes import OptimizationAttributes
+    from hls_opt.keras.masking import get_model_masks
+
+    model = _two_dense(KERNEL)
+    attrs = _attributes(model, OptimizationAttributes("unstructured", pruning=True, weight_sharing=True))
+    masks, offsets = get_model_masks(model, attrs, 1 / 3, _TwoNumbers(12))
+    np.testing.assert_array_equal(masks["d1"], np.tile([0.0, 1.0, 1.0], (4, 1)))
+    assert not np.any(offsets["d1"])
+    assert "weight sharing" in caplog.text
