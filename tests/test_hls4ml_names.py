@@ -171,3 +171,86 @@ def test_get_model_masks_ignores_weight_sharing_when_unstructured(caplog):
     np.testing.assert_array_equal(masks["d1"], np.tile([0.0, 1.0, 1.0], (4, 1)))
     assert not np.any(offsets["d1"])
     assert "weight sharing" in caplog.text
+
+
+# --------------------------------------------------------------------------------------------------
+# config.SUPPORTED_STRUCTURES, keras.config.SUPPORTED_LAYERS / SUPPORTED_METRICS / TMP_DIRECTORY
+
+
+def test_supported_structures_is_hls4mls_enum():
+    from hls_opt.config import SUPPORTED_STRUCTURES
+    from hls_opt.structures import StructureType
+
+    assert SUPPORTED_STRUCTURES is StructureType
+    assert {s.name: s.value for s in SUPPORTED_STRUCTURES} == {
+        "UNSTRUCTURED": "unstructured",
+        "STRUCTURED": "structured",
+        "PATTERN": "pattern",
+        "BLOCK": "block",
+    }
+    assert SUPPORTED_STRUCTURES("pattern") is SUPPORTED_STRUCTURES.PATTERN
+
+
+def test_keras_config_constants():
+    import keras
+
+    from hls_opt.keras.config import SUPPORTED_LAYERS, SUPPORTED_METRICS, TMP_DIRECTORY
+
+    assert SUPPORTED_METRICS == ("l1", "l2", "oracle", "saliency")
+    assert TMP_DIRECTORY == "hls4ml-optimization-keras"
+    assert isinstance(keras.layers.Dense(2), SUPPORTED_LAYERS)
+    assert isinstance(keras.layers.Conv2D(2, 3), SUPPORTED_LAYERS)
+    assert not isinstance(keras.layers.BatchNormalization(), SUPPORTED_LAYERS)
+
+
+# --------------------------------------------------------------------------------------------------
+# keras.utils: get_model_gradients, get_model_hessians (plus the sparsity helpers)
+
+
+def _linear_model():
+    import keras
+
+    x = keras.Input((2,))
+    y = keras.layers.Dense(1, use_bias=False, name="lin")(x)
+    h = keras.layers.BatchNormalization(name="bn")(y)
+    model = keras.Model(x, h)
+    model.get_layer("lin").set_weights([np.array([[1.0], [2.0]], "float32")])
+    return model
+
+
+def test_get_model_gradients_and_hessians_by_hand():
+    import keras
+
+    from hls_opt.keras.utils import get_model_gradients, get_model_hessians
+
+    x = keras.Input((2,))
+    model = keras.Model(x, keras.layers.Dense(1, use_bias=False, name="lin")(x))
+    model.get_layer("lin").set_weights([np.array([[1.0], [2.0]], "float32")])
+    # L = mean((x·w − y)²) on X = I, y = 0: L = (w0² + w1²)/2, ∂L/∂w = w, ∂²L/∂w² = diag(1, 1)
+    X, y = np.eye(2, dtype="float32"), np.zeros((2, 1), "float32")
+    loss = keras.losses.MeanSquaredError()
+    grads = get_model_gradients(model, loss, X, y)
+    assert sorted(grads) == ["lin"]
+    np.testing.assert_allclose(np.asarray(grads["lin"]), [[1.0], [2.0]], rtol=1e-6)
+    hessians = get_model_hessians(model, loss, X, y)
+    np.testing.assert_allclose(np.asarray(hessians["lin"]), [[1.0], [1.0]], rtol=1e-6)
+
+
+def test_get_model_gradients_skips_layers_without_a_kernel():
+    import keras
+
+    from hls_opt.keras.utils import get_model_gradients
+
+    model = _linear_model()
+    grads = get_model_gradients(model, keras.losses.MeanSquaredError(), np.eye(2, dtype="float32"), np.zeros((2, 1)))
+    assert sorted(grads) == ["lin"]
+
+
+def test_get_model_sparsity_and_last_layer_as_hls4ml():
+    from hls_opt.keras.utils import get_last_layer_with_weights, get_model_sparsity
+
+    model = _two_dense(np.array([[0, 1, 0], [1, 1, 1], [0, 0, 0], [1, 1, 1]]))
+    sparsity, layers = get_model_sparsity(model)
+    assert layers == {"d1": 5 / 12, "d2": 0.0}
+    assert sparsity == pytest.approx(5 / 18)
+    assert get_last_layer_with_weights(model) == 2  # Input, d1, d2
