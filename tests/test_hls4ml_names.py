@@ -254,3 +254,119 @@ def test_get_model_sparsity_and_last_layer_as_hls4ml():
     assert layers == {"d1": 5 / 12, "d2": 0.0}
     assert sparsity == pytest.approx(5 / 18)
     assert get_last_layer_with_weights(model) == 2  # Input, d1, d2
+
+
+# --------------------------------------------------------------------------------------------------
+# keras.regularizers.DenseRegularizer / Conv2DRegularizer: hls4ml's arguments and get_config
+
+
+def _penalty(reg, w):
+    return float(np.asarray(reg(np.asarray(w, dtype="float32"))))
+
+
+def test_dense_regularizer_penalties_by_hand():
+    from hls_opt.keras.regularizers import DenseRegularizer
+
+    w = [[3.0, 0.0], [4.0, 0.0]]
+    # unstructured: alpha · ‖w‖₁ or ‖w‖₂ (as hls4ml)
+    assert _penalty(DenseRegularizer(0.5), w) == pytest.approx(3.5)
+    assert _penalty(DenseRegularizer(0.5, norm=2), w) == pytest.approx(2.5)
+    # structured (neurons = columns): group lasso √|g|·‖column‖₂, plus beta · Σ column variances
+    assert _penalty(DenseRegularizer(1.0, structure_type="structured"), w) == pytest.approx(5 * np.sqrt(2), rel=1e-5)
+    reg = DenseRegularizer(0.0, beta=1.0, structure_type="structured")
+    assert _penalty(reg, w) == pytest.approx(0.25, rel=1e-5)
+    # block (2, 1): the same two groups
+    assert _penalty(DenseRegularizer(1.0, structure_type="block", block_shape=(2, 1)), w) == pytest.approx(
+        5 * np.sqrt(2), rel=1e-5
+    )
+
+
+def test_dense_regularizer_pattern_groups_as_the_masks():
+    from hls_opt.keras.regularizers import DenseRegularizer
+
+    # pattern_offset 6 on 4x3: pairs of consecutive weights of the transposed kernel
+    pairs = KERNEL.T.reshape(6, 2)
+    expected = np.sqrt(2) * np.linalg.norm(pairs, axis=1).sum()
+    reg = DenseRegularizer(1.0, structure_type="pattern", pattern_offset=6)
+    assert _penalty(reg, KERNEL) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(Exception, match="pattern_offset"):
+        DenseRegularizer(1.0, structure_type="pattern", pattern_offset=5)(KERNEL)
+
+
+def test_regularizers_get_config_round_trip():
+    import json
+
+    import keras
+
+    from hls_opt.config import SUPPORTED_STRUCTURES
+    from hls_opt.keras.regularizers import Conv2DRegularizer, DenseRegularizer
+
+    reg = DenseRegularizer(1e-3, beta=1e-4, norm=2, structure_type=SUPPORTED_STRUCTURES.BLOCK, block_shape=(2, 2))
+    config = reg.get_config()
+    assert config == {
+        "alpha": 1e-3,
+        "beta": 1e-4,
+        "norm": 2,
+        "structure_type": SUPPORTED_STRUCTURES.BLOCK,
+        "block_shape": (2, 2),
+        "pattern_offset": 1,
+        "consecutive_patterns": 1,
+    }
+    json.dumps(config)  # the structure enum serialises as its value
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(reg))
+    assert isinstance(again, DenseRegularizer) and again.get_config()["structure_type"] is SUPPORTED_STRUCTURES.BLOCK
+    conv = Conv2DRegularizer(1e-3, structure_type="pattern", pattern_offset=4, consecutive_patterns=2)
+    assert conv.get_config() == {
+        "alpha": 1e-3,
+        "beta": 0,
+        "norm": 1,
+        "structure_type": SUPPORTED_STRUCTURES.PATTERN,
+        "pattern_offset": 4,
+        "consecutive_patterns": 2,
+    }
+
+
+def test_regularizers_refuse_what_hls4ml_refuses():
+    from hls_opt.keras.regularizers import Conv2DRegularizer, DenseRegularizer
+
+    with pytest.raises(Exception, match="norm"):
+        DenseRegularizer(1.0, norm=3)
+    with pytest.raises(Exception, match="structure"):
+        DenseRegularizer(1.0, structure_type="diagonal")
+    with pytest.raises(Exception, match="block"):
+        Conv2DRegularizer(1.0, structure_type="block")
+    with pytest.raises(Exception, match="Conv2D"):
+        Conv2DRegularizer(1.0)(np.ones((2, 2), "float32"))
+
+
+def test_conv2d_regularizer_filters_by_hand_and_in_a_model():
+    import keras
+
+    from hls_opt.keras.regularizers import Conv2DRegularizer
+
+    w = np.zeros((1, 1, 2, 2), "float32")
+    w[0, 0, :, 0] = [3.0, 4.0]
+    assert _penalty(Conv2DRegularizer(1.0, structure_type="structured"), w) == pytest.approx(5 * np.sqrt(2), rel=1e-5)
+    x = keras.Input((4, 4, 2))
+    layer = keras.layers.Conv2D(2, 1, use_bias=False, kernel_regularizer=Conv2DRegularizer(1.0, structure_type="structured"))
+    model = keras.Model(x, layer(x))
+    layer.set_weights([w])
+    model(np.zeros((1, 4, 4, 2), "float32"))
+    assert float(np.asarray(model.losses[0])) == pytest.approx(5 * np.sqrt(2), rel=1e-5)
+
+
+def test_dense_regularizer_in_fit_and_eagerly_after():
+    import keras
+
+    from hls_opt.keras.regularizers import DenseRegularizer
+
+    keras.utils.set_random_seed(0)
+    x = keras.Input((4,))
+    reg = DenseRegularizer(1e-2, structure_type="structured")
+    model = keras.Model(x, keras.layers.Dense(3, kernel_regularizer=reg)(x))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    X = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    history = model.fit(X, X[:, :3] * [1.0, 1.0, 0.0], epochs=3, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    eager = float(np.asarray(reg(model.layers[-1].kernel)))  # called again outside the traced step
+    assert eager > 0
