@@ -370,3 +370,103 @@ def test_dense_regularizer_in_fit_and_eagerly_after():
     assert np.all(np.isfinite(history.history["loss"]))
     eager = float(np.asarray(reg(model.layers[-1].kernel)))  # called again outside the traced step
     assert eager > 0
+
+
+# --------------------------------------------------------------------------------------------------
+# keras.builder: build_optimizable_model, remove_custom_regularizers, HyperOptimizationModel, co
+
+
+def _builder_case():
+    import keras
+
+    from hls_opt.attributes import OptimizationAttributes
+
+    model = _two_dense(KERNEL)
+    model.get_layer("d2").kernel_regularizer = None
+    attrs = _attributes(model, OptimizationAttributes("structured", pruning=True))
+    X = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    y = model.predict(X, verbose=0)
+    return model, attrs, (X, y), keras
+
+
+def test_build_optimizable_model_manual_sets_hls4mls_regularizers():
+    from hls_opt.keras.builder import build_optimizable_model, default_regularization_range
+    from hls_opt.keras.regularizers import DenseRegularizer
+
+    assert default_regularization_range == pytest.approx(np.logspace(-6, -2, num=16).tolist())
+    model, attrs, data, keras = _builder_case()
+    built = build_optimizable_model(
+        model, attrs, "adam", "mse", "mse", False, data, data, 8, 1, tuner="Manual", regularization_range=[1e-3, 1e-2]
+    )
+    reg = built.get_layer("d1").kernel_regularizer
+    assert isinstance(reg, DenseRegularizer)
+    assert (reg.alpha, reg.beta, reg.norm, reg.structure_type.value) == (1e-3, 0, 1, "structured")
+    assert built.get_layer("d2").kernel_regularizer is None  # not optimizable
+    assert model.get_layer("d1").kernel_regularizer is None  # the caller's model is untouched
+    for a, b in zip(built.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    built(data[0][:1])
+    # 1e-3 · Σ over the neurons of √4 · ‖column‖₂
+    expected = 1e-3 * 2 * np.linalg.norm(KERNEL, axis=0).sum()
+    assert float(np.asarray(keras.ops.sum(built.losses))) == pytest.approx(expected, rel=1e-5)
+    assert built.optimizer is not None  # compiled
+    built.fit(*data, epochs=1, verbose=0)
+
+
+def test_build_optimizable_model_search_without_keras_tuner(monkeypatch):
+    from hls_opt.keras import builder
+
+    monkeypatch.setattr(builder, "_kt", None)
+    model, attrs, data, _ = _builder_case()
+    built = builder.build_optimizable_model(
+        model, attrs, "adam", "mse", "mse", False, data, data, 8, 1, regularization_range=[1e-4, 1e-3]
+    )
+    assert isinstance(built.get_layer("d1").kernel_regularizer, builder.DenseRegularizer)
+    with pytest.raises(Exception, match="tuner"):
+        builder.build_optimizable_model(model, attrs, "adam", "mse", "mse", False, data, data, 8, 1, tuner="Random")
+
+
+def test_hyper_optimization_model_builds_per_layer_choices():
+    from hls_opt.keras.builder import HyperOptimizationModel
+
+    kt = pytest.importorskip("keras_tuner")
+    model, attrs, data, _ = _builder_case()
+    hp = kt.HyperParameters()
+    built = HyperOptimizationModel(model, attrs, "adam", "mse", "mse", [1e-5, 1e-4, 1e-3]).build(hp)
+    assert set(hp.values) == {"d1_alpha"}  # d1 prunes (no beta: no sharing); d2 is not optimizable
+    assert hp.values["d1_alpha"] == 1e-4  # the middle of the range by default
+    assert built.get_layer("d1").kernel_regularizer.alpha == 1e-4
+
+
+def test_remove_custom_regularizers_keeps_weights_and_other_regularizers():
+    import keras
+
+    from hls_opt.keras.builder import co, remove_custom_regularizers
+    from hls_opt.keras.regularizers import Conv2DRegularizer, DenseRegularizer
+
+    assert co["DenseRegularizer"] is DenseRegularizer and co["Conv2DRegularizer"] is Conv2DRegularizer
+    x = keras.Input((4,))
+    h = keras.layers.Dense(3, name="d1", kernel_regularizer=DenseRegularizer(1e-3, structure_type="structured"))(x)
+    y = keras.layers.Dense(2, name="d2", kernel_regularizer=keras.regularizers.L2(1e-2))(h)
+    model = keras.Model(x, y)
+    clean = remove_custom_regularizers(model)
+    assert clean.get_layer("d1").kernel_regularizer is None
+    assert isinstance(clean.get_layer("d2").kernel_regularizer, keras.regularizers.L2)
+    for a, b in zip(clean.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    clean(np.zeros((1, 4), "float32"))
+    assert len(clean.losses) == 1  # only the L2 term is left
+    assert "DenseRegularizer" not in clean.to_json()
+
+
+def test_build_optimizable_model_with_keras_tuner(tmp_path):
+    pytest.importorskip("keras_tuner")
+    from hls_opt.keras.builder import DenseRegularizer, build_optimizable_model
+
+    model, attrs, data, _ = _builder_case()
+    built = build_optimizable_model(
+        model, attrs, "adam", "mse", "mse", False, data, data, 8, 1,
+        directory=str(tmp_path), tuner="Hyperband", regularization_range=[1e-4, 1e-3],
+    )
+    assert isinstance(built.get_layer("d1").kernel_regularizer, DenseRegularizer)
+    assert (tmp_path / "tuning").is_dir()
