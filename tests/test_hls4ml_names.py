@@ -470,3 +470,38 @@ def test_build_optimizable_model_with_keras_tuner(tmp_path):
     )
     assert isinstance(built.get_layer("d1").kernel_regularizer, DenseRegularizer)
     assert (tmp_path / "tuning").is_dir()
+
+
+# --------------------------------------------------------------------------------------------------
+# the packages' other names: default_regularization_range, keras.MaskedBackprop
+
+
+def test_default_regularization_range_where_hls4ml_has_it():
+    import hls_opt
+    import hls_opt.keras
+
+    expected = np.logspace(-6, -2, num=16).tolist()
+    assert hls_opt.default_regularization_range == expected
+    assert hls_opt.keras.default_regularization_range == expected
+
+
+def test_masked_backprop_freezes_masked_kernel_weights():
+    import keras
+
+    from hls_opt.attributes import OptimizationAttributes
+    from hls_opt.keras import MaskedBackprop
+
+    model = _two_dense(KERNEL)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    attrs = _attributes(model, OptimizationAttributes("structured", pruning=True))
+    step = MaskedBackprop(model, keras.losses.MeanSquaredError(), attrs)
+    mask = np.tile([0.0, 1.0, 1.0], (4, 1)).astype("float32")
+    step.update_masks({"d1": mask, "d2": np.zeros((3, 2), "float32")})  # d2 is not optimizable: not masked
+    X = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
+    before = [np.asarray(w).copy() for w in model.get_weights()]
+    loss = step(X, np.zeros((8, 2), "float32"), 0.5)
+    assert float(np.asarray(loss)) > 0
+    d1, d2 = (np.asarray(w) for w in model.get_weights())
+    np.testing.assert_array_equal(d1[:, 0], before[0][:, 0])  # masked neuron frozen
+    assert np.all(d1[:, 1:] != before[0][:, 1:])  # the others trained
+    assert np.any(d2 != before[1])
