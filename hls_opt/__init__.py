@@ -23,6 +23,8 @@ _LAZY = {
     ),
     "config_from_keras_model": ("hls_opt.config", "config_from_keras_model"),
     "solve_knapsack": ("hls_opt.knapsack", "solve_knapsack"),
+    # hls4ml's default regularization_range (hls4ml/optimization/dsp_aware_pruning/__init__.py); imports Keras
+    "default_regularization_range": ("hls_opt.keras.optimize", "DEFAULT_REGULARIZATION_RANGE"),
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

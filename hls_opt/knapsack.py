@@ -39,8 +39,9 @@ Conventions (all implementations):
 * the returned selection is feasible and **maximal**: after solving, every unselected item that
   still fits is added (highest value first), so items that weigh nothing are always selected and
   "everything fits" returns every item, as hls4ml does;
-* the indices are ascending (numpy ``int64`` array) and the returned value is the Python float
-  ``float(values[selected].sum())``;
+* as hls4ml, ``selected`` is a Python ``list`` of ``int`` item indices (ascending here) and the
+  returned value is the Python float ``float(values[selected].sum())``, so a selection compares
+  equal to a list (``selected == [0, 2, 3]``);
 * exact methods are optimal up to a relative tolerance of about 1e-12 of ``values.sum()`` (values
   are floats; nothing is scaled or truncated, unlike OR-Tools' 1e5 scaling in hls4ml).
 """
@@ -96,7 +97,7 @@ def solve_knapsack(
     capacity: Any,
     implementation: str = "auto",
     **kwargs: Any,
-) -> tuple[float, np.ndarray]:
+) -> tuple[float, list[int]]:
     """Solve the 0/1 (multi-dimensional) knapsack problem.
 
     Args:
@@ -118,8 +119,8 @@ def solve_knapsack(
             not scaled here).
 
     Returns:
-        ``(optimal_value, selected)``: ``selected`` is an ascending ``int64`` array of item indices,
-        feasible and maximal (no unselected item still fits); ``optimal_value`` is
+        ``(optimal_value, selected)`` as hls4ml: ``selected`` is an ascending Python ``list`` of
+        ``int`` item indices, feasible and maximal (no unselected item still fits); ``optimal_value`` is
         ``float(values[selected].sum())``.
 
     Raises:
@@ -157,7 +158,7 @@ def solve_knapsack(
         value,
         indices.size,
     )
-    return value, indices
+    return value, indices.tolist()
 
 
 # --------------------------------------------------------------------------------------------

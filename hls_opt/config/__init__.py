@@ -8,7 +8,9 @@ Everything here parses hls4ml's loosely typed dicts once, at the edge, into froz
   the way hls4ml's ``HLSConfig`` does it, ``hls4ml/model/graph.py``) and :func:`validate_config`;
 * :mod:`~hls_opt.config.generate` — :func:`config_from_keras_model`, the dict hls4ml's function of
   that name builds;
-* :mod:`~hls_opt.config.files` — :func:`load_config` / :func:`save_config` / :func:`dump_config_yaml`.
+* :mod:`~hls_opt.config.files` — :func:`load_config` / :func:`save_config` / :func:`dump_config_yaml`;
+* ``SUPPORTED_STRUCTURES`` — hls4ml's name for :class:`hls_opt.structures.StructureType`, where
+  hls4ml keeps it (``hls4ml.optimization.dsp_aware_pruning.config``).
 
 The rules, and where they differ from hls4ml, are in ``docs/config.md``.
 """
@@ -27,12 +29,18 @@ from hls_opt.config.values import (
     parse_strategy,
 )
 from hls_opt.precision import DEFAULT_PRECISION
+from hls_opt.structures import StructureType
+
+#: hls4ml's structure enum (``hls4ml/optimization/dsp_aware_pruning/config.py``): the same members
+#: and values (``UNSTRUCTURED`` 'unstructured', ``STRUCTURED``, ``PATTERN``, ``BLOCK``).
+SUPPORTED_STRUCTURES = StructureType
 
 __all__ = [
     "DEFAULT_LAYER_CONFIG",
     "DEFAULT_PRECISION",
     "IOType",
     "LayerConfig",
+    "SUPPORTED_STRUCTURES",
     "Strategy",
     "config_from_keras_model",
     "dump_config_yaml",

@@ -18,6 +18,9 @@ _LAZY = {
     "FineTuner": ("hls_opt.keras.optimize", "FineTuner"),
     "LoopPolicy": ("hls_opt.keras.optimize", "LoopPolicy"),
     "prune_with_fine_tuning": ("hls_opt.keras.optimize", "prune_with_fine_tuning"),
+    # hls4ml's other names in hls4ml/optimization/dsp_aware_pruning/keras/__init__.py
+    "default_regularization_range": ("hls_opt.keras.optimize", "DEFAULT_REGULARIZATION_RANGE"),
+    "MaskedBackprop": ("hls_opt.keras.training", "MaskedBackprop"),
 }
 
 __all__ = sorted(_LAZY)

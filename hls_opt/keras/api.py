@@ -233,6 +233,72 @@ def compute_masks(
 
 
 
+#: hls4ml's ranking metric → (hls-opt's metric over caller-given per-weight arrays, the argument
+#: holding them).  hls4ml's 'oracle' is |∂L/∂w · w| (hls-opt's 'saliency'); its 'saliency' is
+#: Optimal Brain Damage over the given second derivatives (hls-opt's 'hessian').
+_GIVEN_DERIVATIVES = {
+    "oracle": ("saliency", "gradients"),
+    "saliency": ("hessian", "hessians"),
+    "hessian": ("hessian", "hessians"),
+}
+
+
+def get_model_masks(
+    keras_model: Any,
+    model_attributes: dict[str, Any],
+    sparsity: float,
+    objective: Any,
+    metric: str = "l1",
+    local: bool = False,
+    gradients: dict[str, Any] | None = None,
+    hessians: dict[str, Any] | None = None,
+    knapsack_solver: str = "CBC_MIP",
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """hls4ml's ``get_model_masks`` (hls4ml/optimization/dsp_aware_pruning/keras/masking.py):
+    ``(masks, offsets)`` for the layers the caller's attributes make optimizable.
+
+    Unlike :func:`compute_masks`, the attributes are used **as the caller set them**: each layer's
+    ``optimizable`` flag, ``structure_type``, ``pattern_offset`` / ``consecutive_patterns``,
+    ``block_shape``, ``pruning`` and ``weight_sharing``; the objective is only asked
+    ``layer_savings`` and ``layer_resources`` (a hand-written estimator with just those works).
+    Output layers are not protected (the caller's attributes decide, as in hls4ml).
+
+    ``metric``: ``'l1'`` / ``'l2'`` (group norms), ``'oracle'`` (|w · gradient|, needs
+    ``gradients``), ``'saliency'`` (w² times the second derivative, needs ``hessians``), and
+    hls-opt's ``'hessian'`` (as ``'saliency'``).  ``gradients`` / ``hessians`` are dicts of
+    kernel-shaped arrays by layer name (``hls_opt.keras.utils.get_model_gradients`` /
+    ``get_model_hessians``).  ``local``: the same sparsity in every layer.  Masks are
+    kernel-shaped float32 (1 trainable, 0 frozen); offsets hold the group mean where a group is
+    weight-shared, else 0.  Weight sharing is ignored, with a warning, for unstructured layers (a
+    one-weight group's mean is the weight itself).
+    """
+    if metric not in SUPPORTED_METRICS:
+        raise DataError(f"metric {metric!r}: expected one of {', '.join(SUPPORTED_METRICS)}")
+    per_weight = None
+    ranking = metric
+    if metric in _GIVEN_DERIVATIVES:
+        ranking, argument = _GIVEN_DERIVATIVES[metric]
+        per_weight = gradients if argument == "gradients" else hessians
+        if per_weight is None:
+            raise DataError(
+                f"metric {metric!r}: needs {argument}= (a dict of kernel-shaped arrays by layer name, "
+                f"e.g. from hls_opt.keras.utils.get_model_{argument})"
+            )
+    if isinstance(objective, str):
+        objective = get_objective(objective)
+    groups = build_layer_groups(keras_model, model_attributes, objective)
+    groups = [g for g in groups if g.pruning or g.sharing]
+    for g in groups:
+        if g.sharing and g.structure is StructureType.UNSTRUCTURED:
+            logger.warning("layer %s: weight sharing does not apply to unstructured pruning; ignored", g.name)
+            g.sharing = False
+    groups = [g for g in groups if g.pruning or g.sharing]
+    values = group_values(keras_model, groups, ranking, per_weight=per_weight, normalise=LoopPolicy().normalise)
+    selection = select_groups(groups, values, sparsity, local=local, knapsack_solver=knapsack_solver)
+    kernels = {g.name: np.asarray(keras_model.get_layer(g.name).kernel.numpy()) for g in groups}
+    return masks_from_selection(kernels, groups, selection)
+
+
 def _objective_name(objective: Any) -> str:
     return getattr(objective, "__name__", type(objective).__name__)
 

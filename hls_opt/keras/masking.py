@@ -15,7 +15,14 @@ from typing import Any
 import keras
 import numpy as np
 
+from hls_opt._lazy import lazy_attributes
+
 logger = logging.getLogger(__name__)
+
+# hls4ml's ``get_model_masks`` lives here (hls4ml/optimization/dsp_aware_pruning/keras/masking.py);
+# it is built over hls_opt.keras.api, which imports this module, so it is resolved lazily (PEP 562).
+_LAZY = {"get_model_masks": ("hls_opt.keras.api", "get_model_masks")}
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())
 
 #: Ranking metrics understood by :func:`compute_masks` (hls4ml's four plus a diagonal-Hessian one).
 SUPPORTED_METRICS = ("l1", "l2", "saliency", "oracle", "hessian")

@@ -218,6 +218,7 @@ def group_values(
     data: Any = None,
     loss_fn: Any = None,
     normalise: bool | str = False,
+    per_weight: Any = None,
 ) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
     """``{layer: (prune_values, share_values or None)}``, each shape ``(n_groups,)``, ≥ 0.
 
@@ -226,6 +227,10 @@ def group_values(
     ``False``) leaves the raw norms (hls4ml's global pattern ranking, ``get_model_masks_global``
     in hls4ml/optimization/dsp_aware_pruning/keras/masking.py).  Loss-based metrics are always
     left in loss units.
+
+    ``per_weight`` (``saliency`` and ``hessian`` only): the caller's kernel-shaped gradients
+    (saliency) or Hessian diagonals (hessian) by layer name, used instead of estimating them from
+    ``data`` (hls4ml's ``get_model_masks(gradients=..., hessians=...)``).
     """
     if isinstance(normalise, bool):
         mode = "mean" if normalise else "none"
@@ -239,8 +244,12 @@ def group_values(
         return {}
     if metric == "oracle":
         return oracle_values(model, layer_groups, data, loss_fn)
-    per_weight: dict[str, np.ndarray] = {}
-    if metric == "saliency":
+    if metric in ("saliency", "hessian") and per_weight is not None:
+        missing = [n for n in names if n not in per_weight]
+        if missing:
+            raise DataError(f"ranking: no {'gradient' if metric == 'saliency' else 'Hessian'} given for layer(s) {missing}")
+        per_weight = {n: np.asarray(per_weight[n], dtype=np.float64) for n in names}
+    elif metric == "saliency":
         per_weight = kernel_gradients(model, names, data, loss_fn)
     elif metric == "hessian":
         per_weight = hessian_diagonals(model, names, data, loss_fn)

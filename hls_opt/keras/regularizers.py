@@ -8,6 +8,10 @@ pulls each group towards a single value, what weight sharing needs.  hls4ml's eq
 ``DenseRegularizer`` / ``Conv2DRegularizer`` (hls4ml/optimization/dsp_aware_pruning/keras/regularizers.py,
 set on the layers by ``build_optimizable_model`` in keras/builder.py).
 
+:class:`DenseRegularizer` and :class:`Conv2DRegularizer` take hls4ml's constructor arguments
+and ``get_config`` over the same penalty (:func:`group_penalty`); the groups follow from the
+kernel's shape when they are first called.
+
 The strengths are ``keras.Variable`` so the search below changes them without re-tracing the
 train function.
 """
@@ -20,9 +24,26 @@ from typing import Any
 import keras
 import numpy as np
 
-from hls_opt.structures import group_sizes
+from hls_opt.errors import ConfigError
+from hls_opt.structures import Grouping, StructureType, group_sizes
 
 logger = logging.getLogger(__name__)
+
+
+def group_penalty(
+    w: Any, flat_ids: Any, n_groups: int, sizes: Any, sqrt_sizes: Any, alpha: Any, beta: Any, norm: int = 1
+) -> Any:
+    """``alpha · ‖(√|g| · ‖w_g‖₂)_g‖_norm + beta · ‖(Var(w_g))_g‖_norm`` (norm 1: plain sums)."""
+    ops = keras.ops
+    flat = ops.reshape(ops.cast(w, "float32"), (-1,))
+    sq = ops.segment_sum(flat * flat, flat_ids, num_segments=n_groups)
+    # +1e-12 keeps the gradient of ‖·‖₂ finite at an all-zero group
+    lasso_terms = sqrt_sizes * ops.sqrt(sq + 1e-12)
+    mean = ops.segment_sum(flat, flat_ids, num_segments=n_groups) / sizes
+    var = sq / sizes - mean * mean
+    if norm == 2:
+        return alpha * ops.sqrt(ops.sum(lasso_terms * lasso_terms)) + beta * ops.sqrt(ops.sum(var * var) + 1e-24)
+    return alpha * ops.sum(lasso_terms) + beta * ops.sum(var)
 
 
 @keras.saving.register_keras_serializable(package="hls_opt")
@@ -40,14 +61,7 @@ class GroupRegularizer(keras.regularizers.Regularizer):
         self.beta = keras.Variable(float(beta), trainable=False, dtype="float32", name="hls_opt_beta")
 
     def __call__(self, w: Any) -> Any:
-        ops = keras.ops
-        flat = ops.reshape(ops.cast(w, "float32"), (-1,))
-        sq = ops.segment_sum(flat * flat, self._flat_ids, num_segments=self.n_groups)
-        # +1e-12 keeps the gradient of ‖·‖₂ finite at an all-zero group
-        lasso = ops.sum(self._sqrt_sizes * ops.sqrt(sq + 1e-12))
-        mean = ops.segment_sum(flat, self._flat_ids, num_segments=self.n_groups) / self._sizes
-        var = sq / self._sizes - mean * mean
-        return self.alpha * lasso + self.beta * ops.sum(var)
+        return group_penalty(w, self._flat_ids, self.n_groups, self._sizes, self._sqrt_sizes, self.alpha, self.beta)
 
     def set_strength(self, alpha: float, beta: float = 0.0) -> None:
         self.alpha.assign(float(alpha))
@@ -59,6 +73,135 @@ class GroupRegularizer(keras.regularizers.Regularizer):
             "n_groups": self.n_groups,
             "alpha": float(self.alpha.numpy()),
             "beta": float(self.beta.numpy()),
+        }
+
+
+class _StructureRegularizer(keras.regularizers.Regularizer):
+    """hls4ml's regularizer arguments over :func:`group_penalty`; the groups come from the kernel's
+    shape at the first call (one grouping per shape, cached)."""
+
+    _BLOCK = True
+
+    def __init__(
+        self,
+        alpha: float,
+        beta: float = 0,
+        norm: int = 1,
+        structure_type: Any = StructureType.UNSTRUCTURED,
+        block_shape: tuple[int, int] = (1, 1),
+        pattern_offset: int = 1,
+        consecutive_patterns: int = 1,
+    ) -> None:
+        name = type(self).__name__
+        if norm not in (1, 2):
+            raise ConfigError(f"{name}: norm {norm!r}: only l1 (1) and l2 (2) regularization are supported")
+        try:
+            structure_type = StructureType.parse(getattr(structure_type, "value", structure_type))
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+        if structure_type is StructureType.BLOCK and not self._BLOCK:
+            raise ConfigError(f"{name}: block regularization needs a 2-dimensional weight matrix")
+        self.alpha = alpha
+        self.beta = beta
+        self.norm = norm
+        self.structure_type = structure_type
+        self.block_shape = block_shape
+        self.pattern_offset = pattern_offset
+        self.consecutive_patterns = consecutive_patterns
+        self._groups: dict[tuple[int, ...], tuple[np.ndarray, int, np.ndarray, np.ndarray]] = {}
+
+    def _grouping(self, shape: tuple[int, ...]) -> Grouping:
+        if self.structure_type is StructureType.PATTERN:
+            if self.pattern_offset % self.consecutive_patterns:
+                raise ConfigError(
+                    f"{type(self).__name__}: consecutive_patterns {self.consecutive_patterns} does not divide "
+                    f"pattern_offset {self.pattern_offset}"
+                )
+            return Grouping.from_pattern_offset(shape, self.pattern_offset, self.consecutive_patterns)
+        return Grouping(self.structure_type, block_shape=tuple(self.block_shape))
+
+    def __call__(self, weights: Any) -> Any:
+        shape = tuple(int(d) for d in weights.shape)
+        if shape not in self._groups:
+            try:
+                ids, n = self._grouping(shape).ids(shape)
+            except ValueError as exc:
+                raise ConfigError(f"{type(self).__name__}: {exc}") from None
+            sizes = np.maximum(group_sizes(ids, n).astype("float32"), 1.0)
+            # numpy here, tensors per call: a tensor made while tracing belongs to that graph only
+            self._groups[shape] = (ids.reshape(-1).astype("int32"), n, sizes, np.sqrt(sizes))
+        flat_ids, n, sizes, sqrt_sizes = self._groups[shape]
+        convert = keras.ops.convert_to_tensor
+        return group_penalty(
+            weights, convert(flat_ids), n, convert(sizes), convert(sqrt_sizes), self.alpha, self.beta, self.norm
+        )
+
+
+@keras.saving.register_keras_serializable(package="hls_opt")
+class DenseRegularizer(_StructureRegularizer):
+    """hls4ml's ``DenseRegularizer`` (hls4ml/optimization/dsp_aware_pruning/keras/regularizers.py):
+    ``alpha`` (sparsity penalty), ``beta`` (within-group variance penalty, for weight sharing),
+    ``norm`` (1 or 2: how the group terms are combined), ``structure_type`` (unstructured,
+    structured = neurons, pattern = ``pattern_offset`` groups of weights sharing a multiplier,
+    ``consecutive_patterns`` of them together, block = ``block_shape`` tiles); same
+    ``get_config``.
+
+    The penalty is hls-opt's group lasso over the same groups the masks use:
+    ``alpha · ‖(√|g| · ‖w_g‖₂)_g‖_norm + beta · ‖(Var(w_g))_g‖_norm`` (``docs/compat.md``).
+    """
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "norm": self.norm,
+            "structure_type": self.structure_type,
+            "block_shape": self.block_shape,
+            "pattern_offset": self.pattern_offset,
+            "consecutive_patterns": self.consecutive_patterns,
+        }
+
+
+@keras.saving.register_keras_serializable(package="hls_opt")
+class Conv2DRegularizer(_StructureRegularizer):
+    """hls4ml's ``Conv2DRegularizer``: :class:`DenseRegularizer`'s arguments without ``block_shape``
+    (block regularization is refused, as in hls4ml); structured = filters; the kernel must be 4-D."""
+
+    _BLOCK = False
+
+    def __init__(
+        self,
+        alpha: float,
+        beta: float = 0,
+        norm: int = 1,
+        structure_type: Any = StructureType.UNSTRUCTURED,
+        pattern_offset: int = 1,
+        consecutive_patterns: int = 1,
+    ) -> None:
+        super().__init__(
+            alpha,
+            beta,
+            norm,
+            structure_type,
+            pattern_offset=pattern_offset,
+            consecutive_patterns=consecutive_patterns,
+        )
+
+    def __call__(self, weights: Any) -> Any:
+        if len(weights.shape) != 4:
+            raise ConfigError(
+                f"Conv2DRegularizer regularizes Conv2D kernels; got a {len(weights.shape)}-dimensional weight"
+            )
+        return super().__call__(weights)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "norm": self.norm,
+            "structure_type": self.structure_type,
+            "pattern_offset": self.pattern_offset,
+            "consecutive_patterns": self.consecutive_patterns,
         }
 
 

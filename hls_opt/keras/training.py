@@ -252,3 +252,52 @@ class _Phase:
         self.timer.totals[self.name] = (
             self.timer.totals.get(self.name, 0.0) + time.perf_counter() - self.start
         )
+
+
+class MaskedBackprop:
+    """hls4ml's masked training step (``MaskedBackprop`` in
+    hls4ml/optimization/dsp_aware_pruning/keras/__init__.py): one optimizer step on ``(X, y)`` in
+    which the kernel gradients of the optimizable layers are multiplied by their masks (0 =
+    frozen), so masked weights keep their values.
+
+    ``model`` must be compiled (its optimizer takes the step); ``attributes`` are the model
+    attributes (a layer is masked when it is ``optimizable`` and has a mask);
+    :meth:`update_masks` sets ``{layer: kernel-shaped mask}``.  ``__call__(X, y, s)`` returns the
+    loss (``loss_fn(y, model(X))`` plus the model's regularisation losses); ``s`` (the sparsity)
+    is accepted as in hls4ml, where it only served to re-trace its ``tf.function``.  hls-opt's own
+    loop freezes weights with :class:`hls_opt.keras.masking.MaskConstraint` instead.
+    """
+
+    def __init__(self, model: Any, loss_fn: Any, attributes: dict[str, Any]) -> None:
+        self.model = model
+        self.loss_fn = loss_fn
+        self.attributes = attributes
+        self.masks: dict[str, Any] = {}
+
+    def update_masks(self, masks: dict[str, Any]) -> None:
+        self.masks = masks
+
+    def __call__(self, X: Any, y: Any, s: Any = None) -> Any:
+        import tensorflow as tf
+
+        variables = list(self.model.trainable_variables)
+        masked: dict[int, Any] = {}
+        for layer in self.model.layers:
+            a = self.attributes.get(layer.name)
+            kernel = getattr(layer, "kernel", None)
+            if a is not None and getattr(a, "optimizable", False) and layer.name in self.masks and kernel is not None:
+                masked[id(kernel)] = self.masks[layer.name]
+        with tf.GradientTape() as tape:
+            output = self.model(X, training=True)
+            loss = self.loss_fn(y, output)
+            if self.model.losses:
+                loss = loss + tf.add_n([tf.cast(v, loss.dtype) for v in self.model.losses])
+        grads = tape.gradient(loss, [v.value for v in variables])
+        grads = [
+            g * tf.cast(masked[id(v)], g.dtype) if (g is not None and id(v) in masked) else g
+            for g, v in zip(grads, variables)
+        ]
+        self.model.optimizer.apply_gradients(
+            [(g, v) for g, v in zip(grads, variables) if g is not None]
+        )
+        return loss

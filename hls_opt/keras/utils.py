@@ -1,8 +1,9 @@
 """Model inspection helpers, hls4ml-compatible (hls4ml/optimization/dsp_aware_pruning/keras/utils.py).
 
-Nothing here imports Keras: layers are read through ``layer.kernel`` / ``layer.get_weights()``
-and recognised by class name along their MRO, so calling these functions is cheap and works on
-subclasses (QKeras ``QDense``/``QConv2D`` derive from the Keras classes).
+Importing this module imports no Keras: layers are read through ``layer.kernel`` /
+``layer.get_weights()`` and recognised by class name along their MRO, so calling these functions is
+cheap and works on subclasses (QKeras ``QDense``/``QConv2D`` derive from the Keras classes).
+Only :func:`get_model_gradients` and :func:`get_model_hessians` import TensorFlow, when called.
 """
 
 from __future__ import annotations
@@ -11,7 +12,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["get_model_sparsity", "get_last_layer_with_weights", "is_prunable_layer", "layer_kernel"]
+from hls_opt.keras.ranking import hessian_diagonals
+
+__all__ = [
+    "get_last_layer_with_weights",
+    "get_model_gradients",
+    "get_model_hessians",
+    "get_model_sparsity",
+    "is_prunable_layer",
+    "layer_kernel",
+]
 
 #: Keras layer classes whose kernel the optimizer acts on (and their subclasses).
 PRUNABLE_CLASSES = frozenset({"Dense", "Conv1D", "Conv2D"})
@@ -74,3 +84,44 @@ def get_last_layer_with_weights(model: Any) -> int:
         if getattr(layers[idx], "kernel", None) is not None:
             return idx
     return len(layers)
+
+
+def _kernel_layer_names(model: Any) -> list[str]:
+    return [layer.name for layer in model.layers if getattr(layer, "kernel", None) is not None]
+
+
+def get_model_gradients(model: Any, loss_fn: Any, X: Any, y: Any) -> dict[str, Any]:
+    """∂loss/∂kernel for every layer with a kernel, by layer name (hls4ml's function of that name).
+
+    As hls4ml: one forward pass on all of ``X`` with ``training=True``, the gradient of
+    ``loss_fn(y, model(X))`` (summed when the loss returns one value per sample); the values are
+    TensorFlow tensors of the kernels' shapes.  Pass them to
+    :func:`hls_opt.keras.masking.get_model_masks` as ``gradients=`` for ``metric='oracle'``.
+    hls4ml asks every layer with trainable weights for a kernel (and fails on one without, e.g.
+    BatchNormalization); here only layers with a kernel are included.
+    """
+    import tensorflow as tf
+
+    names = _kernel_layer_names(model)
+    kernels = [model.get_layer(n).kernel for n in names]
+    with tf.GradientTape() as tape:
+        output = model(X, training=True)
+        loss_value = loss_fn(y, output)
+    grads = tape.gradient(loss_value, [getattr(k, "value", k) for k in kernels])
+    return {n: g for n, g in zip(names, grads) if g is not None}
+
+
+def get_model_hessians(model: Any, loss_fn: Any, X: Any, y: Any) -> dict[str, Any]:
+    """The diagonal of ∂²loss/∂kernel² for every layer with a kernel, by layer name, as numpy arrays
+    of the kernels' shapes (hls4ml's function of that name; ``training=False``).
+
+    hls4ml documents the Hessian's diagonal but differentiates the summed gradient, which gives
+    the Hessian's row sums H·1 (``hls4ml/optimization/dsp_aware_pruning/keras/utils.py``); here
+    the diagonal itself, estimated by Hutchinson's method
+    (:func:`hls_opt.keras.ranking.hessian_diagonals`, on the first ``MAX_RANKING_SAMPLES`` samples;
+    exact when the Hessian is diagonal).  Pass
+    them to :func:`hls_opt.keras.masking.get_model_masks` as ``hessians=`` for
+    ``metric='saliency'``.
+    """
+    names = _kernel_layer_names(model)
+    return hessian_diagonals(model, names, (X, y), loss_fn)
