@@ -6,6 +6,8 @@ on small hand-computed cases; where hls-opt deliberately differs, ``docs/compat.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -165,6 +167,9 @@ def test_get_model_masks_ignores_weight_sharing_when_unstructured(caplog):
     from hls_opt.attributes import OptimizationAttributes
     from hls_opt.keras.masking import get_model_masks
 
+    # the CLI sets the 'hls_opt' logger's level for its process (-q: errors only); a test that ran
+    # it earlier must not hide this warning
+    caplog.set_level(logging.WARNING, logger="hls_opt.keras.api")
     model = _two_dense(KERNEL)
     attrs = _attributes(model, OptimizationAttributes("unstructured", pruning=True, weight_sharing=True))
     masks, offsets = get_model_masks(model, attrs, 1 / 3, _TwoNumbers(12))
