@@ -21,6 +21,7 @@ import os
 import signal
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -266,9 +267,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # not the main thread: leave signals alone
         previous = None
+    # -q / -v set logger levels and warning filters for the run; a caller of main() (a test, a
+    # notebook) gets its own back afterwards.
+    loggers = [logging.getLogger(name) for name in ("hls_opt", "absl")]
+    levels = [lg.level for lg in loggers]
     try:
-        return _main(argv)
+        with warnings.catch_warnings():
+            return _main(argv)
     finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
@@ -287,8 +295,6 @@ def _main(argv: Sequence[str] | None) -> int:
             logging.getLogger("absl").setLevel(logging.ERROR)
             # Keras/TensorFlow UserWarnings (dataset shuffling, optimizer variables…) are not the
             # user's business on the command line; -v shows them.
-            import warnings
-
             warnings.filterwarnings("ignore", category=UserWarning)
             warnings.filterwarnings("ignore", category=DeprecationWarning)
         if not args.command:

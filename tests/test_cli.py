@@ -354,3 +354,16 @@ def test_leftovers_of_a_killed_save_are_removed_by_the_next_one(tmp_path):
         tmp_path / "out", plots=False
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == [f".other.{pid}.0123abcd.tmp", "out"]
+
+
+def test_main_gives_the_callers_logger_levels_and_warning_filters_back(digits_files, capsys):
+    # -q sets the 'hls_opt' logger to errors only and ignores UserWarnings for the run; a caller of
+    # main() (a notebook, a test) must get its own settings back.
+    import logging
+    import warnings
+
+    logger = logging.getLogger("hls_opt")
+    before_level, before_filters = logger.level, list(warnings.filters)
+    assert main(["-q", "estimate", str(digits_files / "model.keras")]) == 0
+    assert logger.level == before_level
+    assert warnings.filters == before_filters
