@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -184,10 +183,9 @@ def convert_and_optimize(
     # 4. Frontend → passes → emit.
     graph = from_keras(keras_model, cfg)
     before = graph.copy()
-    training = None
-    if training_data is not None:
-        from hls_opt.keras.optimize import FineTuneOptions  # imports Keras (the model is loaded by now)
+    from hls_opt.keras.optimize import FineTuneOptions  # imports Keras (the model is loaded by now)
 
+    if training_data is not None:
         kwargs = dict(optimize_kwargs or {})
         tuner = kwargs.pop("tuner", tuner)
         training = FineTuneOptions(
@@ -207,8 +205,8 @@ def convert_and_optimize(
             target=target,
             **kwargs,
         )
-    else:
-        training = _OneShotOptions(ranking=ranking_metric, local=local, knapsack_solver=knapsack_solver)
+    else:  # one-shot pruning reads only how to rank and select
+        training = FineTuneOptions(loss=None, ranking=ranking_metric, local=local, knapsack_solver=knapsack_solver)
     context = PassContext(
         backend=backend, objective=objective, scheduler=sched, data=training_data, training=training
     )
@@ -254,15 +252,6 @@ def convert_and_optimize(
     if output_dir is not None:
         result.save(output_dir)
     return result
-
-
-@dataclass(frozen=True)
-class _OneShotOptions:
-    """What one-shot pruning (no data) reads of the training options."""
-
-    ranking: str = "l1"
-    local: bool = False
-    knapsack_solver: str = "auto"
 
 
 def _rewritten(before: Any, after: Any) -> set[str]:

@@ -156,6 +156,22 @@ class Grouping:
             raise ValueError(f"pattern_offset {offset} does not divide the {size} weights")
         return cls(StructureType.PATTERN, pattern_rf=size // offset, consecutive=int(consecutive))
 
+    @classmethod
+    def from_hls4ml(
+        cls,
+        kernel_shape: tuple[int, ...],
+        structure: StructureType | str,
+        *,
+        pattern_offset: int = 1,
+        consecutive: int = 1,
+        block_shape: tuple[int, int] = (1, 1),
+    ) -> Grouping:
+        """The grouping hls4ml's ``OptimizationAttributes`` fields describe for this kernel."""
+        structure = StructureType.parse(getattr(structure, "value", structure))
+        if structure is StructureType.PATTERN:
+            return cls.from_pattern_offset(kernel_shape, pattern_offset, consecutive)
+        return cls(structure, block_shape=tuple(block_shape))
+
 
 def group_sizes(ids: np.ndarray, n_groups: int) -> np.ndarray:
     """Number of weights in each group, shape ``(n_groups,)``."""

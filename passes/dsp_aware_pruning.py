@@ -65,17 +65,18 @@ class DspAwarePruning(Pass):
         return PassResult(changed, notes)
 
     def _one_shot(self, model: Any, problem: PruningProblem, scheduler: Any) -> PruningPlan:
-        from hls_opt.keras.ranking import group_values  # the trainer's ranking imports Keras
+        from hls_opt.keras.optimize import FineTuneOptions  # the trainer imports Keras
+        from hls_opt.keras.ranking import group_values
 
-        t = self.context.training
-        ranking = getattr(t, "ranking", "l1")
-        local = bool(getattr(t, "local", False))
+        # without options in the context: the defaults (l1 ranking, one global knapsack, 'auto')
+        t = self.context.training if self.context.training is not None else FineTuneOptions(loss=None)
+        ranking, local = t.ranking, t.local
         target = final_sparsity(scheduler)
         groups = list(problem.groups)
         # the loop's default rule (raw magnitudes; docs/deep_cut.md); with local, one knapsack per layer
         values = group_values(model, groups, ranking, normalise="none")
         selection = select_groups(
-            groups, values, target, local=local, knapsack_solver=getattr(t, "knapsack_solver", "auto")
+            groups, values, target, local=local, knapsack_solver=t.knapsack_solver
         )
         kernels = {g.name: np.asarray(model.get_layer(g.name).kernel.numpy()) for g in groups}
         masks, offsets = masks_from_selection(kernels, groups, selection)

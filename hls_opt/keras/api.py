@@ -154,12 +154,13 @@ def build_layer_groups(model: Any, attrs: dict[str, Any], objective: Any) -> lis
         shape = tuple(int(d) for d in layer.kernel.shape)
         structure = _structure(oa)
         try:
-            if structure is StructureType.PATTERN:
-                grouping = Grouping.from_pattern_offset(
-                    shape, int(getattr(oa, "pattern_offset", 1)), int(getattr(oa, "consecutive_patterns", 1))
-                )
-            else:
-                grouping = Grouping(structure, block_shape=tuple(getattr(oa, "block_shape", (1, 1))))
+            grouping = Grouping.from_hls4ml(
+                shape,
+                structure,
+                pattern_offset=int(getattr(oa, "pattern_offset", 1)),
+                consecutive=int(getattr(oa, "consecutive_patterns", 1)),
+                block_shape=tuple(getattr(oa, "block_shape", (1, 1))),
+            )
             grouping.ids(shape)
         except ValueError as exc:
             raise ModelError(f"layer {layer.name}: {exc}") from None

@@ -117,8 +117,13 @@ class _StructureRegularizer(keras.regularizers.Regularizer):
                     f"{type(self).__name__}: consecutive_patterns {self.consecutive_patterns} does not divide "
                     f"pattern_offset {self.pattern_offset}"
                 )
-            return Grouping.from_pattern_offset(shape, self.pattern_offset, self.consecutive_patterns)
-        return Grouping(self.structure_type, block_shape=tuple(self.block_shape))
+        return Grouping.from_hls4ml(
+            shape,
+            self.structure_type,
+            pattern_offset=self.pattern_offset,
+            consecutive=self.consecutive_patterns,
+            block_shape=self.block_shape,
+        )
 
     def __call__(self, weights: Any) -> Any:
         shape = tuple(int(d) for d in weights.shape)

@@ -95,9 +95,9 @@ def structure(attrs: Any) -> Structure | None:
 
 def grouping_of(st: Structure, kernel_shape: tuple[int, ...]) -> Grouping:
     """The :class:`~hls_opt.structures.Grouping` an hls4ml structure describes for this kernel."""
-    if st.type is StructureType.PATTERN:
-        return Grouping.from_pattern_offset(kernel_shape, st.pattern_offset, st.consecutive)
-    return Grouping(st.type, block_shape=st.block_shape)
+    return Grouping.from_hls4ml(
+        kernel_shape, st.type, pattern_offset=st.pattern_offset, consecutive=st.consecutive, block_shape=st.block_shape
+    )
 
 
 def optimization_attributes(grouping: Grouping, kernel_shape: tuple[int, ...]) -> Any:
