@@ -22,7 +22,13 @@ from typing import Any
 
 from hls_opt import progress
 from hls_opt.config import IOType, config_from_keras_model
-from hls_opt.data import check_input_shape, check_targets, check_targets_for_loss, load_training_data
+from hls_opt.data import (
+    check_input_shape,
+    check_single_output,
+    check_targets,
+    check_targets_for_loss,
+    load_training_data,
+)
 from hls_opt.emit import to_keras_model
 from hls_opt.emit_config import emit_hls_config
 from hls_opt.errors import ConfigError
@@ -46,6 +52,7 @@ from hls_opt.result import OptimizationResult
 from hls_opt.scheduler import MaxCutScheduler
 from hls_opt.training_settings import (
     compile_for_keras,
+    compile_like,
     default_metric,
     metric_increasing,
     training_settings_from_model,
@@ -156,6 +163,8 @@ def convert_and_optimize(
     # 3. The model.
     with progress.progress("loading the model"):
         keras_model = load_model(model)
+    if training_data is not None:
+        check_single_output(keras_model)  # several outputs: one-shot only (no data)
     if training_data is not None and _single_input(keras_model):
         check_input_shape(training_data, tuple(keras_model.input_shape[1:]))
     if training_data is not None and _single_output(keras_model):
@@ -164,6 +173,7 @@ def convert_and_optimize(
         cfg = config_from_keras_model(keras_model, granularity="name")
 
     from_model = training_settings_from_model(keras_model)
+    given_loss, given_optimizer = loss, optimizer
     loss = loss if loss is not None else from_model.get("loss")
     optimizer = optimizer if optimizer is not None else from_model.get("optimizer", "adam")
     if training_data is not None and loss is None:
@@ -171,14 +181,15 @@ def convert_and_optimize(
     if training_data is not None and _single_output(keras_model):
         outputs = keras_model.output_shape[-1] if len(keras_model.output_shape) == 2 else None
         check_targets_for_loss(training_data, loss, outputs)
-    if metric is None:
+    several_outputs = not _single_output(keras_model)  # one-shot only (checked above)
+    if metric is None and not several_outputs:
         metric = from_model.get("metric")
-    if metric is None:
+    if metric is None and not several_outputs:
         metric, lower_is_better = default_metric(loss)
         if increasing is None:
             increasing = not lower_is_better
     if increasing is None:
-        increasing = metric_increasing(metric)
+        increasing = metric_increasing(metric) if metric is not None else True
 
     # 4. Frontend → passes → emit.
     graph = from_keras(keras_model, cfg)
@@ -225,7 +236,9 @@ def convert_and_optimize(
     io_type = "io_stream" if _any_stream(graph) else (user_io or "io_parallel")
     emitted = emit_hls_config(graph, cfg, rewritten, io_type=io_type)
     new_model = to_keras_model(graph)
-    if loss is not None:
+    if several_outputs and from_model and given_loss is None and given_optimizer is None and metric is None:
+        compile_like(new_model, keras_model)  # the per-output losses and metrics of its compile config
+    elif loss is not None:
         compile_for_keras(new_model, loss, optimizer, metric)
     plan = graph.annotations.get(PLAN_KEY)
     report = build_report(

@@ -36,9 +36,8 @@ def training_settings_from_model(model: Any) -> dict[str, Any]:
     except Exception:  # models built without compile() have none
         cc = {}
     settings: dict[str, Any] = {}
-    if cc.get("loss") is not None:
-        loss = cc["loss"]
-        settings["loss"] = loss if isinstance(loss, str) else keras.losses.deserialize(loss)
+    if cc.get("loss") is not None:  # one loss, or one per output (a list or a dict by output name)
+        settings["loss"] = _per_output(cc["loss"], keras.losses.deserialize)
     if cc.get("optimizer") is not None:
         opt = cc["optimizer"]
         settings["optimizer"] = opt if isinstance(opt, str) else keras.optimizers.deserialize(opt)
@@ -46,6 +45,23 @@ def training_settings_from_model(model: Any) -> dict[str, Any]:
     if metric is not None:
         settings["metric"] = metric if isinstance(metric, str) else keras.metrics.deserialize(metric)
     return settings
+
+
+def _per_output(value: Any, deserialize: Any) -> Any:
+    """``value`` (a name, a serialized object, or a list / dict of them, one per output) deserialized."""
+    if isinstance(value, str) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_per_output(v, deserialize) for v in value]
+    if isinstance(value, Mapping) and "class_name" not in value:
+        return {k: _per_output(v, deserialize) for k, v in value.items()}
+    return deserialize(value)
+
+
+def compile_like(model: Any, source: Any) -> None:
+    """Compile ``model`` as ``source`` is compiled (its compile config, deserialized afresh: per-output
+    losses and metrics included, no object shared with ``source``)."""
+    model.compile_from_config(source.get_compile_config())
 
 
 def _metric_name(metric: Any) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from hls_opt.data.baseline import DEMO_HIDDEN, demo_model, train_baseline
-from hls_opt.errors import DataError
+from hls_opt.errors import DataError, ModelError
 
 __all__ = [
     "DATA_KEYS",
@@ -27,6 +27,7 @@ __all__ = [
     "DigitsSplit",
     "TrainingData",
     "check_input_shape",
+    "check_single_output",
     "check_targets",
     "check_targets_for_loss",
     "demo_model",
@@ -215,6 +216,24 @@ def check_input_shape(data: TrainingData, input_shape: tuple[int | None, ...]) -
                     f"{data.source}: {key}: {got[0]} features per sample, the model expects {expected[0]}"
                 )
             raise DataError(f"{data.source}: {key}: samples of shape {got}, the model expects {expected}")
+
+
+def check_single_output(model: Any) -> None:
+    """Raise :class:`ModelError` naming the model when it has several outputs: fine-tuning (with
+    data) trains and scores one output; one-shot pruning (no data) works on any number of outputs.
+
+    Per-output losses would train, but the loop's acceptance test compares one validation metric
+    with the baseline, and several outputs' metrics have no agreed combination (hls4ml's
+    ``optimize_model`` takes the last value ``model.evaluate`` returns, whichever output's it is:
+    hls4ml/optimization/dsp_aware_pruning/keras/__init__.py); refusing is clearer than guessing.
+    """
+    outputs = len(getattr(model, "outputs", None) or ())
+    if outputs > 1:
+        raise ModelError(
+            f"model {getattr(model, 'name', '?')!r}: has {outputs} outputs; fine-tuning with data "
+            "supports single-output models only (one validation metric is compared with the baseline); "
+            "run without data for one-shot pruning"
+        )
 
 
 def check_targets(data: TrainingData, output_shape: tuple[int | None, ...]) -> None:

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from hls_opt.data import TrainingData, check_targets_for_loss, load_training_data
+from hls_opt.data import TrainingData, check_single_output, check_targets_for_loss, load_training_data
 from hls_opt.errors import ConfigError
 from hls_opt.keras.masking import SUPPORTED_METRICS, apply_masks, attach_mask_constraints
 from hls_opt.keras.ranking import NORMALISATIONS, group_values
@@ -192,6 +192,7 @@ class FineTuneOptions:
 def checked_data(model: Any, data: TrainingData | tuple, loss_fn: Any) -> TrainingData:
     """The flow's data checks (numbers, finite, sample counts, matching shapes, labels that fit
     the loss), each naming the array; the data as a :class:`~hls_opt.data.TrainingData`."""
+    check_single_output(model)
     data = load_training_data(data if isinstance(data, TrainingData) else tuple(data))
     if len(getattr(model, "outputs", ())) == 1 and len(model.output_shape) == 2:
         check_targets_for_loss(data, loss_fn, model.output_shape[-1])

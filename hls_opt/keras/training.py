@@ -45,7 +45,12 @@ def fresh_optimizer(optimizer: Any) -> Any:
 
 
 def fresh_loss(loss_fn: Any) -> Any:
-    """The loss as a callable; Keras loss objects are rebuilt from their config (they are stateless)."""
+    """The loss as a callable; Keras loss objects are rebuilt from their config (they are stateless).
+    A list or dict (one loss per output, as Keras' ``compile`` takes it) gives the same structure."""
+    if isinstance(loss_fn, (list, tuple)):
+        return [fresh_loss(one) for one in loss_fn]
+    if isinstance(loss_fn, dict):
+        return {name: fresh_loss(one) for name, one in loss_fn.items()}
     if isinstance(loss_fn, str):
         try:
             return keras.losses.get(loss_fn)
