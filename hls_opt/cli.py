@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hls_opt import __version__, inputs, progress
-from hls_opt.config import config_from_keras_model
+from hls_opt.config import check_config_keys, config_from_keras_model, hls4ml_layer_names
 from hls_opt.data import load_training_data
 from hls_opt.errors import ConfigError, HlsOptError, RegistryError
 from hls_opt.fileio import check_output_dir
@@ -68,6 +68,12 @@ def _import_keras() -> Any:
     import keras
 
     return keras
+
+
+STRICT_HELP = (
+    "config keys hls4ml would ignore (misspelt or unknown keys, LayerName entries naming no layer) "
+    "are errors (exit 2), not warnings"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,12 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     opt.add_argument("-o", "--output", metavar="OUT", required=True, help="output folder")
     opt.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+    opt.add_argument("--strict", action="store_true", help=STRICT_HELP)
 
     est = sub.add_parser("estimate", parents=[common], help="per-layer resource estimate of a model")
     est.add_argument("model", metavar="MODEL")
     est.add_argument("--config", metavar="CFG")
     est.add_argument("--backend", default="vivado")
     est.add_argument("--json", action="store_true", help="print the estimate as JSON (report.json schema)")
+    est.add_argument("--strict", action="store_true", help=STRICT_HELP)
 
     demo = sub.add_parser("demo", parents=[common], help="the whole flow on the bundled digits data")
     demo.add_argument("-o", "--output", metavar="OUT", default="demo-output")
@@ -199,9 +207,10 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     optimizer = _keras_name("optimizer", args.optimizer, "--optimizer")
     _import_keras()
     # No status line here: a data/model error found after loading must stay the only stderr line.
+    del cfg  # checked above; the flow reads the file again so its messages name it
     result = flow.convert_and_optimize(
         args.model,
-        cfg,
+        args.config,
         data=data,
         objective=objective,
         scheduler=scheduler,
@@ -213,6 +222,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         optimizer=optimizer,
         metric=metric,
         target=args.target,
+        strict=args.strict,
     )
     written = result.save(out, plots=not args.no_plots)
     print(format_table(result.report))
@@ -225,10 +235,15 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     backend = _named("--backend", inputs.check_backend, args.backend)
     inputs.check_model_file(args.model)
     cfg = inputs.load_hls_config(args.config)[0] if args.config else None
+    if cfg is not None:  # fail fast on keys; the layer names once the model is loaded
+        check_config_keys(cfg, source=args.config, strict=args.strict)
     _import_keras()
     model = inputs.load_model(args.model)
     if cfg is None:
         cfg = config_from_keras_model(model, granularity="name")
+    else:
+        layer_names = hls4ml_layer_names(model)
+        check_config_keys(cfg, source=args.config, layer_names=layer_names, keys=False, strict=args.strict)
     report = estimate(from_keras(model, cfg), backend)
     if args.json:
         sys.stdout.write(report_json(report))

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hls_opt import progress
-from hls_opt.config import IOType, config_from_keras_model
+from hls_opt.config import IOType, check_config_keys, config_from_keras_model, hls4ml_layer_names
 from hls_opt.data import (
     check_input_shape,
     check_single_output,
@@ -95,6 +95,7 @@ def convert_and_optimize(
     tuner: str | None = None,
     target: str | None = None,
     optimize_kwargs: Mapping[str, Any] | None = None,
+    strict: bool = False,
 ) -> OptimizationResult:
     """Optimize a trained Keras model for the hardware hls4ml will build from it.
 
@@ -120,6 +121,9 @@ def convert_and_optimize(
       scheduler (:class:`~hls_opt.scheduler.MaxCutScheduler`; needs data); the report's ``front``
       holds the accuracy–resource front the search saw.
     - ``output_dir``: when given, :meth:`OptimizationResult.save` is called on it.
+    - ``strict``: keys of ``hls_config`` hls4ml would ignore (misspelt or unknown top-level and
+      ``Model`` keys, ``LayerName`` entries naming no layer) are a :class:`ConfigError` instead of
+      a warning each (:func:`hls_opt.config.check_config_keys`).
     """
     # 1. Values (no files, no TensorFlow).
     rtol = check_rtol(rtol)
@@ -157,7 +161,8 @@ def convert_and_optimize(
         )
     if isinstance(model, (str, Path)):
         check_model_file(model)
-    cfg, _ = load_hls_config(hls_config)
+    cfg, source = load_hls_config(hls_config)
+    check_config_keys(cfg, source=source, strict=strict)  # the layer names once the model is loaded
     training_data = load_training_data(data) if data is not None else None
 
     # 3. The model.
@@ -171,6 +176,8 @@ def convert_and_optimize(
         check_targets(training_data, tuple(keras_model.output_shape[1:]))
     if cfg is None:
         cfg = config_from_keras_model(keras_model, granularity="name")
+    else:
+        check_config_keys(cfg, source=source, layer_names=hls4ml_layer_names(keras_model), keys=False, strict=strict)
 
     from_model = training_settings_from_model(keras_model)
     given_loss, given_optimizer = loss, optimizer

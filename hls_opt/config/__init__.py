@@ -8,6 +8,8 @@ Everything here parses hls4ml's loosely typed dicts once, at the edge, into froz
   the way hls4ml's ``HLSConfig`` does it, ``hls4ml/model/graph.py``) and :func:`validate_config`;
 * :mod:`~hls_opt.config.generate` — :func:`config_from_keras_model`, the dict hls4ml's function of
   that name builds;
+* :mod:`~hls_opt.config.keys` — :func:`check_config_keys`: the keys hls4ml would ignore
+  (misspelt, unknown, ``LayerName`` entries naming no layer), warned or, with ``strict``, refused;
 * :mod:`~hls_opt.config.files` — :func:`load_config` / :func:`save_config` / :func:`dump_config_yaml`;
 * ``SUPPORTED_STRUCTURES`` — hls4ml's name for :class:`hls_opt.structures.StructureType`, where
   hls4ml keeps it (``hls4ml.optimization.dsp_aware_pruning.config``).
@@ -18,7 +20,13 @@ The rules, and where they differ from hls4ml, are in ``docs/config.md``.
 from __future__ import annotations
 
 from hls_opt.config.files import dump_config_yaml, load_config, save_config
-from hls_opt.config.generate import config_from_keras_model, hls4ml_layer_class, hls4ml_layers
+from hls_opt.config.generate import (
+    config_from_keras_model,
+    hls4ml_layer_class,
+    hls4ml_layer_names,
+    hls4ml_layers,
+)
+from hls_opt.config.keys import check_config_keys, config_key_problems
 from hls_opt.config.resolve import resolve_layer_config, unwrap_hls_config, validate_config
 from hls_opt.config.values import (
     DEFAULT_LAYER_CONFIG,
@@ -42,9 +50,12 @@ __all__ = [
     "LayerConfig",
     "SUPPORTED_STRUCTURES",
     "Strategy",
+    "check_config_keys",
     "config_from_keras_model",
+    "config_key_problems",
     "dump_config_yaml",
     "hls4ml_layer_class",
+    "hls4ml_layer_names",
     "hls4ml_layers",
     "load_config",
     "parse_io_type",

@@ -152,6 +152,12 @@ def hls4ml_layers(layer: Any) -> list[tuple[str, str]]:
     return entries
 
 
+def hls4ml_layer_names(model: Any) -> list[str]:
+    """The names of the layers hls4ml makes from ``model`` (the ``LayerName`` keys of
+    ``config_from_keras_model(model, granularity='name')``, activations split off included), in order."""
+    return [name for layer in _model_layers(model) for name, _ in hls4ml_layers(layer)]
+
+
 def hls4ml_layer_class(layer: Any) -> str:
     """hls4ml's class name for a Keras 3 layer (the class ``LayerType`` entries are keyed by)."""
     return hls4ml_layers(layer)[0][1]
