@@ -176,9 +176,8 @@ def test_every_key_hls4ml_reads_or_writes_is_known(caplog):
 
 def test_the_config_real_hls4ml_generates_raises_no_key_warning(caplog):
     hls4ml = pytest.importorskip("hls4ml")
-    from hls_opt.config.keys import config_key_problems
-
     from hls_opt.config.generate import hls4ml_layer_names
+    from hls_opt.config.keys import config_key_problems
 
     model = _small()
     cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vivado")
