@@ -289,6 +289,14 @@ class FPGABackend(Backend):
 
     # -- reuse factors ---------------------------------------------------------------------------------
 
+    def applied_reuse_factor(self, node: Any) -> int | None:
+        """The reuse factor hls4ml builds ``node`` with: for the resource strategies the nearest valid
+        one (``set_closest_reuse_factor``, hls4ml/backends/fpga/fpga_backend.py, called from
+        ``init_dense``/``init_conv*`` in backends/vivado/vivado_backend.py); Latency keeps it."""
+        if not getattr(node, "has_kernel", False) or getattr(node, "config", None) is None:
+            return super().applied_reuse_factor(node)
+        return int(resolve_matmul(self, node).reuse_factor)
+
     def valid_reuse_factors(self, node: Any, strategy: Any = None) -> list[int]:
         """hls4ml's valid reuse factors for ``node`` (``FPGABackend._validate_reuse_factor`` in
         hls4ml/backends/fpga/fpga_backend.py), for ``strategy``

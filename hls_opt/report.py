@@ -135,15 +135,16 @@ def build_report(
             node_before = before_graph.node(name)
         except (KeyError, ValueError):  # a layer the after graph no longer has
             node_after = node_before = None
-        strategy, rf = _config_fields(node_after)
-        strategy_before, rf_before = _config_fields(node_before)
-        entry = dict(layer)
+        strategy, _ = _config_fields(node_after)
+        strategy_before, _ = _config_fields(node_before)
+        entry = dict(layer)  # reuse_factor_given (the user's, when hls4ml changes it) and modelled stay
         entry.update(
             {
                 "strategy": strategy if strategy is not None else layer.get("strategy"),
-                "reuse_factor": rf if rf is not None else layer.get("reuse_factor"),
+                # the reuse factors hls4ml applies (what the numbers use), after and before the run
+                "reuse_factor": after_layers.get(name, {}).get("reuse_factor", layer.get("reuse_factor")),
                 "strategy_before": strategy_before,
-                "reuse_factor_before": rf_before,
+                "reuse_factor_before": layer.get("reuse_factor"),
                 "before": res_before,
                 "after": res_after,
                 "sparsity": kernel_sparsity(node_after) if node_after is not None else 0.0,
@@ -222,7 +223,10 @@ def format_table(report: Mapping[str, Any], *, before_after: bool | None = None)
         before_after = any(layer.get("after") not in (None, layer.get("before")) for layer in layers) or (
             total.get("after") not in (None, total.get("before"))
         )
-    header = ["layer", "type", "strategy", "RF"] + [RESOURCE_TITLES.get(k, k) for k in keys]
+    # "RF" is the reuse factor hls4ml applies; "RF given" the configured one where hls4ml changes it
+    given = any(layer.get("reuse_factor_given") is not None for layer in layers)
+    left = ["layer", "type", "strategy", "RF"] + (["RF given"] if given else [])
+    header = left + [RESOURCE_TITLES.get(k, k) for k in keys]
     if before_after:
         header.append("sparsity")
     rows = []
@@ -235,22 +239,25 @@ def format_table(report: Mapping[str, Any], *, before_after: bool | None = None)
         rf_text = _fmt(rf)
         if before_after and layer.get("reuse_factor_before") not in (None, rf):
             rf_text = f"{_fmt(layer['reuse_factor_before'])}→{rf_text}"
-        if not any(b.get(k) for k in keys) and not any(a.get(k) for k in keys):
-            strategy, rf_text = "", ""  # Input, activations…: strategy/RF mean nothing there
-        row = [str(layer.get("name")), str(layer.get("type", "")), strategy, rf_text]
+        rf_given = _fmt(layer["reuse_factor_given"]) if layer.get("reuse_factor_given") is not None else ""
+        if layer.get("modelled") is False:
+            strategy, rf_text, rf_given = "not modelled", "", ""  # only its params are counted
+        elif not any(b.get(k) for k in keys) and not any(a.get(k) for k in keys):
+            strategy, rf_text, rf_given = "", "", ""  # Input, activations…: strategy/RF mean nothing there
+        row = [str(layer.get("name")), str(layer.get("type", "")), strategy, rf_text] + ([rf_given] if given else [])
         row += [_cell(b.get(k), a.get(k), before_after) for k in keys]
         if before_after:
             row.append(f"{100 * float(layer.get('sparsity') or 0):.0f}%")
         rows.append(row)
     tb, ta = total.get("before", {}), total.get("after") or total.get("before", {})
-    total_row = ["total", "", "", ""] + [_cell(tb.get(k), ta.get(k), before_after) for k in keys]
+    total_row = ["total"] + [""] * (len(left) - 1) + [_cell(tb.get(k), ta.get(k), before_after) for k in keys]
     if before_after:
         total_row.append("")
     widths = [max(len(r[i]) for r in [header, *rows, total_row]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:
         return "  ".join(
-            c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+            c.ljust(w) if i < len(left) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
         ).rstrip()
 
     rule = "-" * len(line(header))

@@ -216,6 +216,12 @@ class Backend:
             return [1]
         return hls4ml_valid_reuse_factors(node.n_in, node.n_out)
 
+    def applied_reuse_factor(self, node: Any) -> int | None:
+        """The reuse factor hls4ml will build ``node`` with, which the cost model uses (``None``
+        without a config).  Default: the configured one; FPGA backends snap it as hls4ml does."""
+        cfg = getattr(node, "config", None)
+        return int(cfg.reuse_factor) if cfg is not None else None
+
     def snap_reuse_factor(self, node: Any, rf: int, strategy: Any = None) -> int:
         """The valid reuse factor nearest to ``rf`` (ties → the smaller, as hls4ml)."""
         valid = self.valid_reuse_factors(node, strategy)
@@ -515,7 +521,8 @@ def estimate_table(graph: Any, backend: str | Backend = "vivado") -> list[dict[s
     non-zero kernel weights (what the optimizer removes); ``weights`` is every stored array
     element (kernel + bias + …).  :func:`table_total` sums the rows.
     """
-    estimates = estimate_graph(graph, backend)
+    be = get_backend(backend)
+    estimates = estimate_graph(graph, be)
     rows: list[dict[str, Any]] = []
     for node in graph.nodes():
         vec = estimates[node.name]
@@ -533,12 +540,25 @@ def estimate_table(graph: Any, backend: str | Backend = "vivado") -> list[dict[s
                 if hasattr(weight_precision, "to_ap_string")
                 else ("" if weight_precision is None else str(weight_precision))
             ),
-            "reuse_factor": int(cfg.reuse_factor) if cfg is not None else None,
+            **_reuse_factors(be, node),
             "strategy": _strategy_str(cfg.strategy) if cfg is not None else "",
+            "modelled": bool(getattr(node, "modelled", True)),
         }
         row.update(vec.as_dict())
         rows.append(row)
     return rows
+
+
+def _reuse_factors(backend: Backend, node: Any) -> dict[str, int | None]:
+    """``reuse_factor``: the one hls4ml applies (and the numbers use); ``reuse_factor_given``: the
+    configured one, only when hls4ml changes it (e.g. 10⁹, or one not in its valid list:
+    ``FPGABackend.set_closest_reuse_factor`` in hls4ml/backends/fpga/fpga_backend.py)."""
+    applied = backend.applied_reuse_factor(node)
+    cfg = getattr(node, "config", None)
+    out: dict[str, int | None] = {"reuse_factor": applied}
+    if cfg is not None and applied is not None and int(cfg.reuse_factor) != applied:
+        out["reuse_factor_given"] = int(cfg.reuse_factor)
+    return out
 
 
 def table_total(rows: Iterable[dict[str, Any]]) -> dict[str, int]:
@@ -556,8 +576,11 @@ def _strategy_str(strategy: Any) -> str:
 def estimate_report(graph: Any, backend: str | Backend = "vivado") -> dict[str, Any]:
     """JSON for ``hls-opt estimate --json`` (the ``report.json`` schema, docs/flow.md "Report").
 
-    ``{"backend": name, "layers": [{"name", "type", "strategy", "reuse_factor", "before": {FIELDS}}],
-    "total": {"before": {FIELDS}}}``; layers without a config report ``strategy: null``.
+    ``{"backend": name, "layers": [{"name", "type", "strategy", "reuse_factor"[, "reuse_factor_given"],
+    "modelled", "before": {FIELDS}}], "total": {"before": {FIELDS}}}``; layers without a config report
+    ``strategy: null``.  ``reuse_factor`` is the one hls4ml applies, ``reuse_factor_given`` the
+    configured one when hls4ml changes it; ``modelled`` is false for layers hls-opt has no
+    resource model for (``Opaque``: only their ``params`` are counted).
     """
     be = get_backend(backend)
     estimates = estimate_graph(graph, be)
@@ -569,7 +592,8 @@ def estimate_report(graph: Any, backend: str | Backend = "vivado") -> dict[str, 
                 "name": node.name,
                 "type": getattr(node, "kind", type(node).__name__),
                 "strategy": _strategy_str(cfg.strategy) if cfg is not None else None,
-                "reuse_factor": int(cfg.reuse_factor) if cfg is not None else None,
+                **_reuse_factors(be, node),
+                "modelled": bool(getattr(node, "modelled", True)),
                 "before": estimates[node.name].as_dict(),
             }
         )
