@@ -258,6 +258,7 @@ def convert_and_optimize(
         io_type=emitted["IOType"],
         notes=[note for _, r in results for note in r.notes],
         increasing=bool(increasing) if increasing is not None else True,
+        rtol=rtol if training_data is not None else None,
         extra={"passes": [{"name": n, "changed": r.changed} for n, r in results]},
     )
     result = OptimizationResult(

@@ -115,6 +115,7 @@ def build_report(
     notes: Sequence[str] = (),
     extra: Mapping[str, Any] | None = None,
     increasing: bool = True,
+    rtol: float | None = None,
 ) -> dict:
     """The optimization report (docs/flow.md "Report"): per layer, every resource before and after, sparsity,
     reuse factor and strategy (after; ``*_before`` keys hold the user's), and the loop's steps.
@@ -166,6 +167,10 @@ def build_report(
         "target": plan.target if plan is not None else None,
         "baseline_metric": plan.baseline_metric if plan is not None else None,
         "final_metric": plan.final_metric if plan is not None else None,
+        # the acceptance test: a step passes when its metric is on the right side of the limit
+        "rtol": rtol,
+        "increasing": bool(increasing),
+        "acceptance_limit": acceptance_limit(plan.baseline_metric if plan is not None else None, rtol, increasing),
         "io_type": io_type,
         "layers": layers,
         "total": {"before": total_before, "after": total_after},
@@ -291,79 +296,116 @@ def summary_text(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_plots(report: Mapping[str, Any], directory: str | Path) -> list[Path]:
-    """PNG plots into ``directory``: metric vs objective resource over the steps (when there are
-    metrics) and per-layer resources before/after.  Returns the written paths; ``[]`` without
-    matplotlib."""
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend, or ``None`` without matplotlib (the ``plots`` extra)."""
     try:
         import matplotlib
 
         matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
     except ImportError:
-        return []
-    directory = Path(directory)
-    written: list[Path] = []
+        return None
+    return plt
 
+
+def acceptance_limit(baseline: float | None, rtol: float | None, increasing: bool = True) -> float | None:
+    """The worst validation metric a step may reach and be accepted: ``baseline · rtol`` when higher
+    is better, ``baseline / rtol`` when lower is better (the flow's ``rtol`` is a ratio in (0, 1];
+    the loop applies it as hls4ml's factor, ``keras/training.py`` ``meets``)."""
+    if baseline is None or rtol is None:
+        return None
+    return float(baseline) * float(rtol) if increasing else float(baseline) / float(rtol)
+
+
+def steps_figure(report: Mapping[str, Any]) -> Any:
+    """The figure of ``steps.png``, or ``None`` (no steps with a metric, or no matplotlib): each
+    step's validation metric against the objective's first resource, green accepted / red
+    rejected, numbered in the order they ran; the baseline, the acceptance limit
+    (``acceptance_limit``, with ≥ or ≤ for the direction) and, for ``target='max'``, the front."""
     steps = [s for s in report.get("steps") or [] if s.get("metric") is not None and s.get("achieved")]
-    if steps:
-        key = next(iter(steps[0]["achieved"]))
-        fig, ax = plt.subplots(figsize=(5, 3.5))
-        xs = [s["achieved"].get(key) for s in steps]
-        ys = [s["metric"] for s in steps]
-        ax.plot(xs, ys, "-", color="0.6", zorder=1)
-        for x, y, s in zip(xs, ys, steps):
-            ax.scatter([x], [y], color="tab:green" if s.get("accepted") else "tab:red", zorder=2)
-        front = [s for s in report.get("front") or [] if s.get("achieved", {}).get(key) is not None]
-        if len(front) > 1:
-            ax.step(
-                [s["achieved"][key] for s in front],
-                [s["metric"] for s in front],
-                where="post",
-                color="tab:blue",
-                lw=1,
-                zorder=1,
-                label="front",
-            )
-        if report.get("baseline_metric") is not None:
-            ax.axhline(report["baseline_metric"], color="0.3", ls="--", lw=1, label="baseline")
-        if report.get("baseline_metric") is not None or len(front) > 1:
-            ax.legend()
-        ax.set_xlabel(f"{RESOURCE_TITLES.get(key, key)} (estimated)")
-        ax.set_ylabel("validation metric")
-        ax.set_title("Optimization steps (green: accepted)")
-        fig.tight_layout()
-        path = directory / "steps.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
+    plt = _pyplot() if steps else None
+    if plt is None:
+        return None
+    key = next(iter(steps[0]["achieved"]))
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    xs = [s["achieved"].get(key) for s in steps]
+    ys = [s["metric"] for s in steps]
+    ax.plot(xs, ys, "-", color="0.6", zorder=1)
+    for number, (x, y, s) in enumerate(zip(xs, ys, steps), start=1):
+        ax.scatter([x], [y], color="tab:green" if s.get("accepted") else "tab:red", zorder=2)
+        ax.annotate(str(number), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    front = [s for s in report.get("front") or [] if s.get("achieved", {}).get(key) is not None]
+    if len(front) > 1:
+        ax.step(
+            [s["achieved"][key] for s in front],
+            [s["metric"] for s in front],
+            where="post",
+            color="tab:blue",
+            lw=1,
+            zorder=1,
+            label="front",
+        )
+    baseline = report.get("baseline_metric")
+    if baseline is not None:
+        ax.axhline(baseline, color="0.3", ls="--", lw=1, label="baseline")
+    increasing = report.get("increasing", True) is not False
+    limit = report.get("acceptance_limit")
+    if limit is None:
+        limit = acceptance_limit(baseline, report.get("rtol"), increasing)
+    if limit is not None:
+        ax.axhline(
+            limit, color="tab:orange", ls=":", lw=1.2, label=f"acceptance limit ({'≥' if increasing else '≤'} {limit:.3g})"
+        )
+    if baseline is not None or limit is not None or len(front) > 1:
+        ax.legend(fontsize=8)
+    ax.set_xlabel(f"{RESOURCE_TITLES.get(key, key)} (estimated)")
+    ax.set_ylabel("validation metric")
+    ax.set_title("Optimization steps, in order (green: accepted)")
+    fig.tight_layout()
+    return fig
 
+
+def layers_figure(report: Mapping[str, Any]) -> Any:
+    """The figure of ``layers.png``, or ``None``: per-layer resources before/after, one panel per
+    resource; layers hls-opt does not model are labelled "(not modelled)" (only their params count)."""
     layers = report.get("layers") or []
     total = report.get("total", {})
     keys = [k for k in resource_keys(total.get("before", {})) if total.get("before", {}).get(k)]
     # Only layers that cost something (inputs, activations, reshapes would be empty bars).
     layers = [layer for layer in layers if any((layer.get("before") or {}).get(k) for k in keys)]
-    if layers and keys:
-        n_cols = min(4, len(keys))
-        n_rows = -(-len(keys) // n_cols)
-        fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.2 * n_cols, 3.0 * n_rows), squeeze=False)
-        names = [layer["name"] for layer in layers]
-        idx = np.arange(len(names))
-        for ax in axes.flat[len(keys) :]:
-            ax.axis("off")
-        for ax, k in zip(axes.flat, keys):
-            ax.bar(
-                idx - 0.2, [layer.get("before", {}).get(k, 0) or 0 for layer in layers], 0.4, label="before"
-            )
-            ax.bar(
-                idx + 0.2, [(layer.get("after") or {}).get(k, 0) or 0 for layer in layers], 0.4, label="after"
-            )
-            ax.set_title(RESOURCE_TITLES.get(k, k))
-            ax.set_xticks(idx, names, rotation=60, ha="right", fontsize=7)
-        axes.flat[0].legend(fontsize=7)
-        fig.suptitle("Per-layer resources (estimated)")
-        fig.tight_layout()
-        path = directory / "layers.png"
+    plt = _pyplot() if layers and keys else None
+    if plt is None:
+        return None
+    n_cols = min(4, len(keys))
+    n_rows = -(-len(keys) // n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.2 * n_cols, 3.0 * n_rows), squeeze=False)
+    names = [layer["name"] + (" (not modelled)" if layer.get("modelled") is False else "") for layer in layers]
+    idx = np.arange(len(names))
+    for ax in axes.flat[len(keys) :]:
+        ax.axis("off")
+    for ax, k in zip(axes.flat, keys):
+        ax.bar(idx - 0.2, [layer.get("before", {}).get(k, 0) or 0 for layer in layers], 0.4, label="before")
+        ax.bar(idx + 0.2, [(layer.get("after") or {}).get(k, 0) or 0 for layer in layers], 0.4, label="after")
+        ax.set_title(RESOURCE_TITLES.get(k, k))
+        ax.set_xticks(idx, names, rotation=60, ha="right", fontsize=7)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle("Per-layer resources (estimated)")
+    fig.tight_layout()
+    return fig
+
+
+def write_plots(report: Mapping[str, Any], directory: str | Path) -> list[Path]:
+    """PNG plots into ``directory``: ``steps.png`` (:func:`steps_figure`, when there are metrics) and
+    ``layers.png`` (:func:`layers_figure`).  Returns the written paths; ``[]`` without matplotlib."""
+    plt = _pyplot()
+    if plt is None:
+        return []
+    written: list[Path] = []
+    for name, make in (("steps.png", steps_figure), ("layers.png", layers_figure)):
+        fig = make(report)
+        if fig is None:
+            continue
+        path = Path(directory) / name
         fig.savefig(path, dpi=100)
         plt.close(fig)
         written.append(path)

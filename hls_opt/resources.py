@@ -196,11 +196,13 @@ class Backend:
         ``kernel`` (optional) replaces ``node.kernel`` as the source of the zero pattern (same
         shape).  ``input_precision`` is the precision of the data the layer multiplies (the
         producer's result type); when ``None`` the node's own result type stands in for it.
-        Node types without a model cost nothing (a zero vector); never raises for an unknown type.
+        Node types without a model cost nothing (a zero vector, but for an ``Opaque`` node's
+        ``params``: its ``param_count``); never raises for an unknown type.
         """
         model = self.find_model(node)
         if model is None:
-            return ResourceVector()
+            # nothing modelled; a layer hls-opt cannot model (Opaque) still counts its parameters
+            return ResourceVector(params=int(getattr(node, "param_count", 0) or 0))
         if kernel is not None and getattr(node, "has_kernel", False):
             kernel = np.asarray(kernel)
             if kernel.shape != tuple(node.kernel.shape):

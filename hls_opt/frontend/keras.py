@@ -226,7 +226,7 @@ def _make_node(layer: Any, knode: Any, hls_config: Mapping | None) -> ir.Node:
     )
     cfg = common["keras_config"]
     if not builtin:
-        return ir.Opaque(**common)
+        return ir.Opaque(**common, param_count=_count_params(layer))
     # A kernel with company (LoRA factors, int8 scales…) is not the plain matrix the resource
     # models and passes assume: such layers stay Opaque.
     plain_kernel = "kernel" in common["weights"] and set(common["weights"]) <= {"kernel", "bias"}
@@ -257,7 +257,15 @@ def _make_node(layer: Any, knode: Any, hls_config: Mapping | None) -> ir.Node:
         return ir.Concatenate(**common, axis=int(cfg.get("axis", -1)))
     if class_name in _SIMPLE_LAYERS:
         return _SIMPLE_LAYERS[class_name](**common)
-    return ir.Opaque(**common)
+    return ir.Opaque(**common, param_count=_count_params(layer))
+
+
+def _count_params(layer: Any) -> int:
+    """``layer.count_params()`` (every weight, trainable or not), 0 when Keras cannot count them."""
+    try:
+        return int(layer.count_params())
+    except Exception:  # an unbuilt or unusual custom layer: its stored weights are the count
+        return int(sum(np.asarray(w).size for w in layer_weights(layer).values()))
 
 
 def from_keras(model: Any, hls_config: Mapping | str | Path | None = None) -> Graph:

@@ -49,6 +49,9 @@ class Node:
 
     #: True for node types whose kernel is a matrix multiply the optimizer can act on.
     has_kernel: ClassVar[bool] = False
+    #: False for node types hls-opt has no resource model for (:class:`Opaque`): the estimate
+    #: counts only their parameters and says "not modelled".
+    modelled: ClassVar[bool] = True
 
     @property
     def input_shape(self) -> Shape:
@@ -183,5 +186,10 @@ class Concatenate(Node):
 class Opaque(Node):
     """A layer hls-opt does not model (DepthwiseConv2D, SeparableConv, custom layers…).
 
-    Passes leave it alone; its weights are carried through unchanged.
+    Passes leave it alone; its weights are carried through unchanged.  ``param_count`` is the
+    Keras layer's ``count_params()`` (read by the frontend): the only figure the estimate gives
+    for it (``params``), marked not modelled.
     """
+
+    modelled: ClassVar[bool] = False
+    param_count: int = 0
