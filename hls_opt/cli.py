@@ -8,8 +8,8 @@
     hls-opt demo [-o OUTDIR]
 
 Exit status: 0 success, 2 bad input (one line ``hls-opt: error: <file or field>: <what>`` on
-stderr, no traceback), 1 internal error or interrupted (Ctrl-C), 143 terminated (SIGTERM; cleaned up
-like Ctrl-C).  Arguments and files are validated before TensorFlow
+stderr, no traceback), 1 internal error, 130 interrupted (Ctrl-C / SIGINT), 143 terminated (SIGTERM);
+both signals clean up (no output written or replaced) and print one line.  Arguments and files are validated before TensorFlow
 is imported; TensorFlow's C++ start-up logging is silenced through the environment first.
 """
 
@@ -36,6 +36,7 @@ from hls_opt.report import estimate, format_table, report_json, summary_text
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports a process ended by SIGTERM
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130, as a shell reports a process ended by Ctrl-C
 PROG = "hls-opt"
 
 
@@ -46,6 +47,11 @@ class Terminated(BaseException):
 def _on_sigterm(signum: int, frame: Any) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM during the cleanup ends the process
     raise Terminated()
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # a second Ctrl-C during the cleanup ends the process
+    raise KeyboardInterrupt()
 
 
 class BadInput(Exception):
@@ -266,6 +272,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_HANDLERS = {signal.SIGTERM: _on_sigterm, signal.SIGINT: _on_sigint}
+
 COMMANDS = {"optimize": cmd_optimize, "estimate": cmd_estimate, "demo": cmd_demo}
 
 
@@ -276,12 +284,17 @@ def _error_line(message: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 2 bad input, 1 internal error or interrupted, 143 SIGTERM)."""
+    """Run the command line; returns the exit status (0 ok, 2 bad input, 1 internal error, 130 Ctrl-C, 143 SIGTERM)."""
     _quiet_tensorflow()
     try:
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        # a signal the parent set to be ignored (e.g. SIGINT for a background job) stays ignored
+        previous = {
+            sig: signal.signal(sig, handler)
+            for sig, handler in _HANDLERS.items()
+            if signal.getsignal(sig) is not signal.SIG_IGN
+        }
     except ValueError:  # not the main thread: leave signals alone
-        previous = None
+        previous = {}
     # -q / -v set logger levels and warning filters for the run; a caller of main() (a test, a
     # notebook) gets its own back afterwards.
     loggers = [logging.getLogger(name) for name in ("hls_opt", "absl")]
@@ -292,8 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -323,7 +336,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted (no output was written or replaced)", file=sys.stderr)
-        return EXIT_INTERNAL
+        return EXIT_INTERRUPTED
     except Terminated:
         print(f"{PROG}: terminated (no output was written or replaced)", file=sys.stderr)
         return EXIT_TERMINATED
