@@ -244,6 +244,15 @@ _GIVEN_DERIVATIVES = {
 }
 
 
+#: hls4ml's ranking metric names → hls-opt's, for hls4ml's front doors (``get_model_masks`` above,
+#: ``optimize_model`` / ``optimize_keras_model_for_hls4ml``): hls4ml's ``optimize_model`` hands
+#: ``ranking_metric`` to its ``get_model_masks`` unchanged (hls4ml/optimization/dsp_aware_pruning/
+#: keras/__init__.py), so one name means one thing in both.  hls-opt's own entry points
+#: (``convert_and_optimize``, the CLI, ``compute_masks``, ``run_optimization``) keep hls-opt's names
+#: (docs/optimization.md; docs/compat.md has the row).
+HLS4ML_RANKING = {name: ranking for name, (ranking, _) in _GIVEN_DERIVATIVES.items()}
+
+
 def get_model_masks(
     keras_model: Any,
     model_attributes: dict[str, Any],
@@ -442,7 +451,13 @@ def optimize_model(
     stops when the scheduler is done or after more than ``cutoff_bad_trials`` consecutive
     failures.  The returned model holds the last accepted step's weights (the baseline's when
     none passed), without hls-opt's masks or regularisers.
+
+    ``ranking_metric`` takes hls4ml's names with hls4ml's meaning, as :func:`get_model_masks`
+    does (:data:`HLS4ML_RANKING`): ``'saliency'`` is Optimal Brain Damage, ``½ Σ h·w²`` with the
+    Hessian diagonal estimated from the validation data (hls-opt's ``'hessian'``), ``'oracle'`` is
+    ``Σ |w · ∂L/∂w|`` (hls-opt's first-order ``'saliency'``); ``'l1'``, ``'l2'``, ``'hessian'`` as named.
     """
+    ranking_metric = HLS4ML_RANKING.get(ranking_metric, ranking_metric)
     return run_optimization(
         model,
         model_attributes,
