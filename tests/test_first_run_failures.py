@@ -433,16 +433,15 @@ def test_ctrl_c_exits_130_with_one_line_and_cleans_up(tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_while_a_real_run_trains_exits_130(tmp_path):
-    # A real `hls-opt optimize` with data, interrupted once it is fine-tuning.
-    from hls_opt.data import digits_split, train_baseline
-
-    split = digits_split(seed=0)
-    train_baseline(split, epochs=0).save(tmp_path / "m.keras")
-    np.savez(tmp_path / "d.npz", X_train=split.X_train, y_train=split.y_train, X_val=split.X_val, y_val=split.y_val)
+    # A real `hls-opt optimize` with data, interrupted once it is training (after the baseline).
+    _small().save(tmp_path / "m.keras")
+    rng = np.random.default_rng(0)
+    X, y = rng.random((64, 6), dtype=np.float32), rng.random((64, 2), dtype=np.float32)
+    np.savez(tmp_path / "d.npz", X_train=X, y_train=y, X_val=X, y_val=y)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "hls_opt.cli", "-v", "optimize", str(tmp_path / "m.keras"), "--data",
-         str(tmp_path / "d.npz"), "--epochs", "50", "-o", str(tmp_path / "out")],
+         str(tmp_path / "d.npz"), "--epochs", "500", "-o", str(tmp_path / "out")],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, preexec_fn=_sigint_default,
     )  # fmt: skip
     lines = []

@@ -640,7 +640,8 @@ def test_estimate_graph_table_and_report():
         "name": "d1",
         "type": "Dense",
         "strategy": "Resource",
-        "reuse_factor": 4,
+        "reuse_factor": 4,  # valid for 16×8 (divides 16): applied as given, no reuse_factor_given
+        "modelled": True,
         "before": est["d1"].as_dict(),
     }
     assert report["total"]["before"] == tot
