@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from hls_opt.config import Strategy
+from hls_opt.config import IOType, Strategy
 from hls_opt.errors import ConfigError
 from hls_opt.objective import Objective
 from hls_opt.resources import Backend, input_precision_of
@@ -30,7 +30,7 @@ from hls_opt.rf_choice import JointLayer, JointSolution, LatencyCombiner, make_o
 from hls_opt.selection import LayerGroups, Selection, masks_from_selection, node_groups, output_producers
 from hls_opt.structures import group_norms
 
-__all__ = ["JointPlan", "JointProblem", "build_joint_problem", "rf_candidates", "solve_joint_problem"]
+__all__ = ["JointPlan", "JointProblem", "build_joint_problem", "model_io_type", "rf_candidates", "solve_joint_problem"]
 
 #: ``timing(node) -> (ii, latency)`` in cycles, for the node as it would be built.
 Timing = Callable[[Any], tuple[int, int]]
@@ -65,26 +65,40 @@ def _fields(vector: Any, fields: tuple[str, ...]) -> np.ndarray:
     return np.array([vector[f] for f in fields], dtype=np.float64)
 
 
-def _with_rf(node: Any, rf: int) -> Any:
-    cfg = node.config
-    return dataclasses.replace(node, config=dataclasses.replace(cfg, reuse_factor=int(rf)))
-
-
-def rf_candidates(backend: Backend, node: Any) -> list[Any]:
+def rf_candidates(backend: Backend, node: Any, io_type: IOType | None = None) -> list[Any]:
     """The distinct ways ``node`` can be built pruned: for RF 1 and every RF the unrolled strategy
     accepts (:meth:`Backend.valid_reuse_factors`), the node at that RF as :meth:`Backend.pruned_node`
-    builds it (FPGA: ``ResourceUnrolled`` at RF > 1, ``Latency`` at RF 1), without duplicates."""
+    builds it (FPGA: ``ResourceUnrolled`` at RF > 1, ``Latency`` at RF 1), without duplicates.
+
+    The IO type is model-wide in hls4ml: with ``io_type`` given every candidate is built with it and
+    those the backend can only build with another one are left out (a convolution is unrolled only
+    under io_stream, ``vivado_backend.py`` ``init_conv1d`` / ``init_conv2d``; under io_parallel it keeps
+    its Latency RF-1 option)."""
     if not getattr(node, "has_kernel", False) or getattr(node, "config", None) is None:
         return [node]
     rfs = sorted({1, *backend.valid_reuse_factors(node, Strategy.RESOURCE_UNROLLED)})
     out, seen = [], set()
     for rf in rfs:
-        built = backend.pruned_node(_with_rf(node, rf))
+        changes: dict[str, Any] = {"reuse_factor": int(rf)}
+        if io_type is not None:
+            changes["io_type"] = io_type
+        built = backend.pruned_node(dataclasses.replace(node, config=dataclasses.replace(node.config, **changes)))
+        if io_type is not None and built.config.io_type is not io_type:
+            continue
         key = (built.config.strategy, built.config.reuse_factor, built.config.io_type)
         if key not in seen:
             seen.add(key)
             out.append(built)
     return out
+
+
+def model_io_type(graph: Any) -> IOType | None:
+    """The IO type the graph's weighted layers are configured with (None without any); a graph whose
+    layers disagree is a ConfigError (hls4ml takes one IO type per model)."""
+    found = {n.config.io_type for n in graph.nodes() if getattr(n, "has_kernel", False) and n.config is not None}
+    if len(found) > 1:
+        raise ConfigError(f"IOType: the layers disagree ({sorted(t.value for t in found)}); hls4ml takes one per model")
+    return next(iter(found), None)
 
 
 def _timing(timing: Timing, node: Any) -> tuple[int, int]:
@@ -113,20 +127,27 @@ def build_joint_problem(
     objective: Objective,
     timing: Timing,
     importances: Mapping[str, np.ndarray] | None = None,
+    *,
+    io_type: IOType | None = None,
 ) -> JointProblem:
     """The joint problem of ``graph`` (see the module docstring).
 
     ``importances[name]``: kernel-shaped, ≥ 0 (default ``|kernel|``).  Every node of the graph is a
     layer of the problem (a node without a kernel has one option: its own timing and cost), so the
-    model latency is the combination of every node's.
+    model latency is the combination of every node's.  ``io_type``: the model's IO type every option
+    is built with (default: the one the layers are configured with, :func:`model_io_type`); pass
+    ``IOType.STREAM`` to let convolutions be unrolled (the whole model switches, as the
+    ``unrolled-rewrite`` pass does).
     """
+    if io_type is None:
+        io_type = model_io_type(graph)
     outputs = output_producers(graph)
     fields = tuple(objective.resources)
     layers, nodes, groups, kernels = [], {}, {}, {}
     importances = importances or {}
     for node in graph.nodes():
         ip = input_precision_of(graph, node)
-        built_list = rf_candidates(backend, node)
+        built_list = rf_candidates(backend, node, io_type)
         options, node_list, group_list = [], [], []
         for k, built in enumerate(built_list):
             where = f"layer {node.name} option {k} ({_label(built)})"

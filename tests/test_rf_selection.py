@@ -19,7 +19,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hls_opt.config import IOType, Strategy
 from hls_opt.errors import ConfigError
+from hls_opt.ir import nodes as ir
+from hls_opt.ir.graph import Graph
 from hls_opt.objective import parse_objective
 from hls_opt.resources import get_backend, input_precision_of
 from hls_opt.rf_selection import build_joint_problem, rf_candidates, solve_joint_problem
@@ -110,3 +113,69 @@ def test_budget_below_the_fastest_and_bad_timing(problem_parts):
         build_joint_problem(graph, backend, objective, lambda n: (1, -1 if n.name == "fc" else 0))
     with pytest.raises(ConfigError, match=r"importances\['fc'\]"):
         build_joint_problem(graph, backend, objective, timing, {"fc": np.ones(3)})
+
+
+def conv_graph(layer_config):
+    # Conv2D 3×3×3 → 4 filters on 8×8×3 ("same"): hls4ml's matrix multiply is n_in = 27, n_out = 4
+    # (108 weights), configured Resource at RF 9, io_parallel.
+    rng = np.random.default_rng(1)
+    g = Graph("conv")
+    g.add(ir.Input("in", output_shape=(8, 8, 3)))
+    g.add(
+        ir.Conv2D(
+            "conv",
+            inputs=["in"],
+            input_shapes=[(8, 8, 3)],
+            output_shape=(8, 8, 4),
+            weights={"kernel": rng.uniform(0.1, 1, (3, 3, 3, 4)).astype(np.float32), "bias": np.zeros(4, np.float32)},
+            config=layer_config(9, Strategy.RESOURCE),
+            filters=4,
+            kernel_size=(3, 3),
+            strides=(1, 1),
+            padding="same",
+        )
+    )
+    g.inputs, g.outputs = ["in"], ["conv"]
+    return g
+
+
+def conv_timing(node):
+    # fake: a 64-pixel image, RF r cycles per pixel plus 5
+    if not getattr(node, "has_kernel", False):
+        return (1, 0)
+    return (node.config.reuse_factor, 64 * node.config.reuse_factor + 5)
+
+
+def test_convolution_two_resources_and_the_model_io_type(layer_config):
+    graph = conv_graph(layer_config)
+    backend, objective = get_backend("vivado"), parse_objective("dsp+bram")
+    # io_parallel (the graph's): hls4ml builds an io_parallel convolution unrolled only as Resource
+    # (vivado_backend.py init_conv2d), which keeps every multiplier: only Latency at RF 1 is left.
+    parallel = build_joint_problem(graph, backend, objective, conv_timing)
+    assert [o.label for o in parallel.layers[1].options] == [("Latency", 1)]
+    # io_stream: unrolled RFs of 27×4 are {3, 9, 27} ∪ {27·k : k | 4} without 1 and 108 → 3, 9, 27, 54.
+    problem = build_joint_problem(graph, backend, objective, conv_timing, io_type=IOType.STREAM)
+    conv = problem.layers[1]
+    assert [o.label for o in conv.options] == [
+        ("Latency", 1), ("ResourceUnrolled", 3), ("ResourceUnrolled", 9), ("ResourceUnrolled", 27), ("ResourceUnrolled", 54)
+    ]
+    assert all(n.config.io_type is IOType.STREAM for n in problem.nodes["conv"])
+    # (base DSP, base BRAM, groups, saving per group) from the vivado model:
+    #   Latency RF 1: 108 multipliers, no ROM; single weights, 1 DSP each;
+    #   RF 3: 36 multipliers; ROM 3 deep × 36·16 = 576 bits wide: 512×36 BRAM18s, ⌈576/36⌉ = 16;
+    #         the BRAM grouping (fpga.py bram_consecutive) merges 9 rows (9·16 = 144 bits = 4 × 36):
+    #         4 groups of 9 rows × 3 weights, each freeing 9 DSPs and 4 BRAMs;
+    #   RF 9: 12 multipliers; ROM 9 deep × 192 bits: ⌈192/36⌉ = 6 BRAMs; no divisor c of the 12 rows
+    #         makes 16c bits whole 36-bit columns (or wastes < 20 %) but all 12: one group, (12, 6).
+    summary = [(int(o.base[0]), int(o.base[1]), o.n_groups, o.savings.tolist()) for o in conv.options[:3]]
+    assert summary == [(108, 0, 108, [1, 0]), (36, 16, 4, [9, 4]), (12, 6, 1, [12, 6])]
+    ones = {"conv": np.ones((3, 3, 3, 4), np.float32)}
+    problem = build_joint_problem(graph, backend, objective, conv_timing, ones, io_type=IOType.STREAM)
+    # Target (12 DSP, 6 BRAM), importance 1 per weight:
+    #   RF 9 (581 cycles) keeps all 108 weights in exactly (12, 6);
+    #   RF 3 (197 cycles) keeps one 27-weight group, (9, 4); Latency (69 cycles) keeps 12 weights.
+    plan = solve_joint_problem(problem, [12, 6], 600)
+    assert (plan.solution.value, plan.reuse_factors["conv"], plan.solution.resources.tolist()) == (108.0, 9, [12, 6])
+    plan = solve_joint_problem(problem, [12, 6], 500)
+    assert (plan.solution.value, plan.reuse_factors["conv"], plan.solution.resources.tolist()) == (27.0, 3, [9, 4])
+    assert int(plan.masks["conv"].sum()) == 27
