@@ -43,6 +43,7 @@ __all__ = [
     "JointSolution",
     "RFOption",
     "brute_force_rf_choice",
+    "make_option",
     "model_latency",
     "solve_rf_choice",
 ]
@@ -291,8 +292,7 @@ class _IntOption:
 
 @dataclass
 class _IntProblem:
-    options: list[list[_IntOption]]  # per layer, for the allowed options
-    index: list[list[int]]  # the original option index of each
+    options: list[list[_IntOption]]  # per layer, for the allowed options (in their order)
     T: int  # latency states 0..T
     C: np.ndarray  # (M,) resource states 0..C_k
     unit: np.ndarray  # (M,) true resources per DP unit (the gcd, or the coarsening step)
@@ -405,7 +405,7 @@ def _int_problem(
     for layer, ok, row_l, row_b, row_s in zip(layers, allowed, extra, b0x, ss):
         opts.append([_int_option(layer.options[k], lt, b.astype(np.int64), s.astype(np.int64))
                      for k, lt, b, s in zip(ok, row_l, row_b, row_s)])
-    return _IntProblem(opts, [list(ok) for ok in allowed], int(t_budget), cap.astype(np.int64), unit)
+    return _IntProblem(opts, int(t_budget), cap.astype(np.int64), unit)
 
 
 def _log2(x: int) -> float:
