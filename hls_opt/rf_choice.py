@@ -31,6 +31,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,9 @@ from hls_opt.errors import ConfigError
 __all__ = [
     "JointLayer",
     "JointSolution",
+    "LatencyCombine",
     "RFOption",
+    "SolverMethod",
     "brute_force_rf_choice",
     "make_option",
     "model_latency",
@@ -60,7 +63,33 @@ MAX_ASSIGNMENTS = 100_000
 #: Relative tolerance on importance sums when deciding ties (fraction of the largest possible total).
 REL_TOL = 1e-9
 
-LatencyCombiner = str | Callable[[np.ndarray], float]
+
+
+class LatencyCombine(str, Enum):
+    """How layer latencies make the model's: their sum (io_parallel; io_stream's stages in a row) or
+    their max.  A callable ``f(latencies) -> cycles`` may be given instead."""
+
+    SUM = "sum"
+    MAX = "max"
+
+
+class SolverMethod(str, Enum):
+    """``AUTO``: exact within the size bounds, else the coarsened fallback; ``EXACT``; ``COARSE``."""
+
+    AUTO = "auto"
+    EXACT = "exact"
+    COARSE = "coarse"
+
+
+LatencyCombiner = LatencyCombine | str | Callable[[np.ndarray], float]
+
+
+def _parse_enum(enum: type[Enum], value: Any, what: str) -> Any:
+    try:
+        return enum(getattr(value, "value", value))
+    except ValueError:
+        known = ", ".join(repr(m.value) for m in enum)
+        raise ConfigError(f"{what}: expected one of {known}, got {value!r}") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,22 +211,24 @@ class JointSolution:
         return float(self.upper_bound - self.value)
 
 
-def model_latency(latencies: Sequence[int] | np.ndarray, combiner: LatencyCombiner = "sum") -> float:
+def parse_combiner(combiner: Any) -> LatencyCombine | Callable[[np.ndarray], float]:
+    """A :class:`LatencyCombine` from its name, or the callable itself (ConfigError otherwise)."""
+    if isinstance(combiner, (str, LatencyCombine)):
+        return _parse_enum(LatencyCombine, combiner, "latency combiner ('sum', 'max' or a callable)")
+    if not callable(combiner):
+        raise ConfigError(f"latency combiner: expected 'sum', 'max' or a callable, got {combiner!r}")
+    return combiner
+
+
+def model_latency(latencies: Sequence[int] | np.ndarray, combiner: LatencyCombiner = LatencyCombine.SUM) -> float:
     """The model latency of per-layer latencies under ``combiner`` ('sum', 'max' or a callable)."""
     lat = np.asarray(latencies, dtype=np.int64)
-    if combiner == "sum":
+    combiner = parse_combiner(combiner)
+    if combiner is LatencyCombine.SUM:
         return float(lat.sum())
-    if combiner == "max":
+    if combiner is LatencyCombine.MAX:
         return float(lat.max()) if lat.size else 0.0
     return float(combiner(lat))
-
-
-def _check_combiner(combiner: Any) -> None:
-    if isinstance(combiner, str):
-        if combiner not in ("sum", "max"):
-            raise ConfigError(f"latency combiner: expected 'sum', 'max' or a callable, got {combiner!r}")
-    elif not callable(combiner):
-        raise ConfigError(f"latency combiner: expected 'sum', 'max' or a callable, got {combiner!r}")
 
 
 def _score_weights(target: np.ndarray) -> np.ndarray:
@@ -212,7 +243,7 @@ def _tolerance(layers: Sequence[JointLayer]) -> float:
 
 
 def _validate(
-    layers: Sequence[JointLayer], target: Any, latency_budget: Any, ii_budget: Any, combiner: Any
+    layers: Sequence[JointLayer], target: Any, latency_budget: Any, ii_budget: Any
 ) -> tuple[list[JointLayer], np.ndarray, float, float | None]:
     layers = list(layers)
     if not layers:
@@ -242,7 +273,6 @@ def _validate(
             raise ConfigError(f"II budget: expected a number of cycles, got {ii_budget!r}") from None
         if math.isnan(ii) or ii < 0:
             raise ConfigError(f"II budget: expected a non-negative number of cycles, got {ii_budget!r}")
-    _check_combiner(combiner)
     return layers, tgt.astype(np.int64), budget, ii
 
 
@@ -254,7 +284,7 @@ def _allowed(layers: list[JointLayer], budget: float, ii: float | None, combiner
         if not ok:
             fastest = min(o.ii for o in layer.options)
             raise ConfigError(f"layer {layer.name}: no reuse-factor option meets the II budget {ii:g} (its least II is {fastest})")
-        if combiner == "max":
+        if combiner is LatencyCombine.MAX:
             ok2 = [k for k in ok if layer.options[k].latency <= budget]
             if not ok2:
                 fastest = min(layer.options[k].latency for k in ok)
@@ -263,7 +293,7 @@ def _allowed(layers: list[JointLayer], budget: float, ii: float | None, combiner
                 )
             ok = ok2
         allowed.append(ok)
-    if combiner == "sum":
+    if combiner is LatencyCombine.SUM:
         least = sum(min(layer.options[k].latency for k in ok) for layer, ok in zip(layers, allowed))
         if least > budget:
             detail = ", ".join(
@@ -770,8 +800,8 @@ def solve_rf_choice(
     latency_budget: Any,
     *,
     ii_budget: Any = None,
-    combiner: LatencyCombiner = "sum",
-    method: str = "auto",
+    combiner: LatencyCombiner = LatencyCombine.SUM,
+    method: SolverMethod | str = SolverMethod.AUTO,
     max_cells: float = MAX_CELLS,
     max_work: float = MAX_WORK,
 ) -> JointSolution:
@@ -788,23 +818,23 @@ def solve_rf_choice(
     assignment (naming each layer's fastest latency), an II budget no option of a layer meets, and a
     problem with no feasible solution.
     """
-    if method not in ("auto", "exact", "coarse"):
-        raise ConfigError(f"rf solver method: expected 'auto', 'exact' or 'coarse', got {method!r}")
+    method = _parse_enum(SolverMethod, method, "rf solver method")
+    combiner = parse_combiner(combiner)
     start = time.perf_counter()
-    layers, tgt, budget, ii = _validate(layers, target, latency_budget, ii_budget, combiner)
+    layers, tgt, budget, ii = _validate(layers, target, latency_budget, ii_budget)
     allowed = _allowed(layers, budget, ii, combiner)
     score_w = _score_weights(tgt)
     tol = _tolerance(layers)
 
-    if callable(combiner) and not isinstance(combiner, str):
+    if not isinstance(combiner, LatencyCombine):
         return _solve_enumerate(layers, allowed, tgt, budget, combiner, score_w, tol, start)
 
-    use_latency = combiner == "sum"
+    use_latency = combiner is LatencyCombine.SUM
     p = _int_problem(layers, allowed, tgt, budget, use_latency=use_latency)
     if p is None:
         raise _infeasible(tgt, budget)
     table, work = _work(p)
-    if method == "exact" or (method == "auto" and table <= max_cells and work <= max_work):
+    if method is SolverMethod.EXACT or (method is SolverMethod.AUTO and table <= max_cells and work <= max_work):
         out = _solve_int(p, score_w, tol)
         if out is None:
             raise _infeasible(tgt, budget)
@@ -900,12 +930,13 @@ def brute_force_rf_choice(
     latency_budget: Any,
     *,
     ii_budget: Any = None,
-    combiner: LatencyCombiner = "sum",
+    combiner: LatencyCombiner = LatencyCombine.SUM,
 ) -> JointSolution | None:
     """Every RF assignment × every kept subset (numpy, exponential: the tests' oracle).  ``None`` when
     nothing is feasible.  Same tie rule as :func:`solve_rf_choice`; shares none of its solving code."""
     start = time.perf_counter()
-    layers, tgt, budget, ii = _validate(layers, target, latency_budget, ii_budget, combiner)
+    combiner = parse_combiner(combiner)
+    layers, tgt, budget, ii = _validate(layers, target, latency_budget, ii_budget)
     score_w = _score_weights(tgt)
     tol = _tolerance(layers)
     best = None

@@ -26,7 +26,15 @@ from hls_opt.config import IOType, Strategy
 from hls_opt.errors import ConfigError
 from hls_opt.objective import Objective
 from hls_opt.resources import Backend, input_precision_of
-from hls_opt.rf_choice import JointLayer, JointSolution, LatencyCombiner, make_option, solve_rf_choice
+from hls_opt.rf_choice import (
+    JointLayer,
+    JointSolution,
+    LatencyCombine,
+    LatencyCombiner,
+    SolverMethod,
+    make_option,
+    solve_rf_choice,
+)
 from hls_opt.selection import LayerGroups, Selection, masks_from_selection, node_groups, output_producers
 from hls_opt.structures import group_norms
 
@@ -196,8 +204,8 @@ def solve_joint_problem(
     latency_budget: Any,
     *,
     ii_budget: Any = None,
-    combiner: LatencyCombiner = "sum",
-    method: str = "auto",
+    combiner: LatencyCombiner = LatencyCombine.SUM,
+    method: SolverMethod | str = SolverMethod.AUTO,
     **limits: Any,
 ) -> JointPlan:
     """Solve ``problem`` (:func:`hls_opt.rf_choice.solve_rf_choice`; ``target`` in the objective's
