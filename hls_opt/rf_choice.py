@@ -455,6 +455,8 @@ def _work(p: _IntProblem) -> tuple[float, float]:
                 per = cells * min(n + 1, 2.0 * (_log2(int(cells)) + 1))
             else:
                 per = cells * (o.prefix.shape[0] + 1)
+                # the traceback re-runs one such option with a full table of (groups + 1) rows
+                table = max(table, (len(p.options) + 1) * (p.T + 1) * cells + (o.prefix.shape[0] + 1) * cells)
             work += t_states * per
     return table, work
 
@@ -722,21 +724,17 @@ def _solve_int(p: _IntProblem, score_w: np.ndarray, tol: float) -> tuple[float, 
             src = prev[t - o.lat]
             if o.uniform:
                 n = o.prefix.shape[0] - 1
-                q = comps[r] - o.b0
-                for j in range(n + 1):
-                    qj = q - j * o.s
-                    if np.any(qj < 0):
-                        break
-                    cell = int(qj @ st)
-                    if src[cell] + o.prefix[j] == want:
-                        keep = np.zeros(o.order.shape[0], bool)
-                        if o.s.any():
-                            keep[o.order[:j]] = True
-                        else:
-                            keep[:] = True
-                        choice[li], keeps[li] = pos_o, keep
-                        t, r, found = t - o.lat, cell, True
-                        break
+                js = np.arange(n + 1)
+                qj = (comps[r] - o.b0)[None, :] - js[:, None] * o.s[None, :]
+                js = js[np.all(qj >= 0, axis=1)]
+                cells_j = qj[js] @ st
+                hit = np.flatnonzero(src[cells_j] + o.prefix[js] == want)
+                if hit.size:
+                    j = int(js[hit[0]])
+                    keep = np.zeros(o.order.shape[0], bool)
+                    keep[o.order[:j] if o.s.any() else slice(None)] = True
+                    choice[li], keeps[li] = pos_o, keep
+                    t, r, found = t - o.lat, int(cells_j[hit[0]]), True
             else:
                 s = np.ascontiguousarray(o.s.reshape(-1, m))
                 keep, info = _items_trace(src, r, comps, o.b0, s, (s @ st).astype(np.int64), int(o.b0 @ st),
