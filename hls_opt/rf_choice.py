@@ -409,6 +409,8 @@ def _int_problem(
     else:
         extra = [[int(shrink(x, lat_step)) for x in row] for row in extra]
         t_budget //= lat_step
+    # Latency past the slowest options' sum is never used.
+    t_budget = min(t_budget, sum(max(row) for row in extra))
     if res_step is None:
         unit = np.zeros(m, np.int64)
         for row_b, row_s in zip(b0x, ss):
