@@ -318,6 +318,7 @@ class _IntOption:
     prefix: np.ndarray  # uniform: (n+1,) best kept value with j groups kept; per-item: (n,) values
     order: np.ndarray  # uniform: groups by decreasing value (the j kept are order[:j])
     uniform: bool
+    bundle: int = 1  # uniform on a coarsened grid: groups per DP step (see _int_option)
 
 
 @dataclass
@@ -332,7 +333,11 @@ class _IntProblem:
         return int(np.prod(self.C + 1))
 
 
-def _int_option(o: RFOption, lat: int, b0: np.ndarray, s: np.ndarray) -> _IntOption:
+def _int_option(o: RFOption, lat: int, b0: np.ndarray, s: np.ndarray, bundle: int = 1, round_up: bool = True) -> _IntOption:
+    """The DP's view of one option.  ``bundle`` k > 1 (uniform savings on a coarsened resource grid):
+    kept counts in steps of k groups, ``s`` being the saving of k groups; rounded up (a restriction)
+    the j-th state keeps k·j groups, worth P[k·j]; rounded down (a relaxation) it stands for every
+    count in [k·j, k·j + k − 1] and is worth the best of them, P[min(n, k·j + k − 1)]."""
     v = o.values
     if s.ndim == 1:
         n = v.shape[0]
@@ -342,8 +347,21 @@ def _int_option(o: RFOption, lat: int, b0: np.ndarray, s: np.ndarray) -> _IntOpt
             return _IntOption(lat, b0 + 0, np.zeros_like(s), np.array([float(v.sum())]), order, True)
         order = np.lexsort((np.arange(n), -v)).astype(np.int64)
         prefix = np.concatenate(([0.0], np.cumsum(v[order])))
-        return _IntOption(lat, b0, s, prefix, order, True)
+        if bundle > 1:
+            states = np.arange(n // bundle + 1)
+            prefix = prefix[states * bundle] if round_up else prefix[np.minimum(n, states * bundle + bundle - 1)]
+        return _IntOption(lat, b0, s, np.ascontiguousarray(prefix), order, True, bundle)
     return _IntOption(lat, b0, s, v.astype(np.float64), np.arange(v.shape[0], dtype=np.int64), False)
+
+
+def _bundle(s: np.ndarray, unit: np.ndarray) -> int:
+    """The fewest groups k whose saving k·s is a whole number of ``unit`` in every field (uniform s)."""
+    k = 1
+    for sd, ud in zip(s.tolist(), unit.tolist()):
+        if sd > 0:
+            need = ud // math.gcd(sd, ud)
+            k = k * need // math.gcd(k, need)
+    return k
 
 
 def _true_costs(layers: list[JointLayer], allowed: list[list[int]]) -> tuple[list, list, list]:
@@ -421,22 +439,30 @@ def _int_problem(
         unit = np.where(unit == 0, 1, unit)
         b0x = [[b // unit for b in row] for row in b0x]
         ss = [[s // unit for s in row] for row in ss]
+        bundles = [[1 for _ in row] for row in ss]
     else:
+        # Uniform savings: bundle k groups so that k·s is whole steps (exact), only the floor cost is
+        # rounded; per-group savings: each rounded.
         unit = np.asarray(res_step, np.int64)
         b0x = [[shrink(b, unit) for b in row] for row in b0x]
-        ss = [[shrink(s, unit) for s in row] for row in ss]
+        # (a bundle larger than the option's group count would keep none of them: each saving is
+        # rounded then, as for per-group savings)
+        bundles = [[_bundle(s, unit) if s.ndim == 1 else 1 for s in row] for row in ss]
+        bundles = [[k if k <= layer.options[i].n_groups else 1 for k, i in zip(row_k, ok)]
+                   for row_k, layer, ok in zip(bundles, layers, allowed)]
+        ss = [[(s * k) // unit if k > 1 else shrink(s, unit) for s, k in zip(row, row_k)]
+              for row, row_k in zip(ss, bundles)]
     cap = cap // unit
+    opts = []
+    for layer, ok, row_l, row_b, row_s, row_k in zip(layers, allowed, extra, b0x, ss, bundles):
+        opts.append([_int_option(layer.options[k], lt, b.astype(np.int64), s.astype(np.int64), bk, round_up)
+                     for k, lt, b, s, bk in zip(ok, row_l, row_b, row_s, row_k)])
     # Resources past what every layer's costliest option needs (in these units) are never used.
     most = np.zeros(m, np.int64)
-    for row_b, row_s, layer, ok in zip(b0x, ss, layers, allowed):
-        full = [b + (s * layer.options[k].n_groups if s.ndim == 1 else s.sum(axis=0))
-                for b, s, k in zip(row_b, row_s, ok)]
+    for row in opts:
+        full = [o.b0 + (o.s * (o.prefix.shape[0] - 1) if o.uniform else o.s.sum(axis=0)) for o in row]
         most += np.max(np.stack(full), axis=0)
     cap = np.minimum(cap, most)
-    opts = []
-    for layer, ok, row_l, row_b, row_s in zip(layers, allowed, extra, b0x, ss):
-        opts.append([_int_option(layer.options[k], lt, b.astype(np.int64), s.astype(np.int64))
-                     for k, lt, b, s in zip(ok, row_l, row_b, row_s)])
     return _IntProblem(opts, int(t_budget), cap.astype(np.int64), unit)
 
 
@@ -734,7 +760,7 @@ def _solve_int(p: _IntProblem, score_w: np.ndarray, tol: float) -> tuple[float, 
                 if hit.size:
                     j = int(js[hit[0]])
                     keep = np.zeros(o.order.shape[0], bool)
-                    keep[o.order[:j] if o.s.any() else slice(None)] = True
+                    keep[o.order[: j * o.bundle] if o.s.any() else slice(None)] = True
                     choice[li], keeps[li] = pos_o, keep
                     t, r, found = t - o.lat, int(cells_j[hit[0]]), True
             else:
@@ -844,8 +870,7 @@ def solve_rf_choice(
 
 
 def _solve_coarse(layers, allowed, tgt, budget, use_latency, score_w, tol, start, max_cells, max_work, combiner):
-    """The fallback: the smallest latency step / resource step (doubled, the larger grid first) whose
-    problems fit the bounds; solved with costs rounded up (a feasible solution) and down (an upper
+    """The fallback: the smallest latency step, then resource step (doubled) whose problems fit the bounds; solved with costs rounded up (a feasible solution) and down (an upper
     bound on the optimum)."""
     m = tgt.shape[0]
     lat_step, res_step = 1, None
@@ -860,7 +885,10 @@ def _solve_coarse(layers, allowed, tgt, budget, use_latency, score_w, tol, start
         if all(tb <= max_cells and wk <= max_work for tb, wk in sizes):
             break
         lat_states, res_states = p_dn.T + 1, int(np.max(p_dn.C)) + 1
-        if use_latency and lat_states > 2 and (lat_states >= res_states or res_states <= 2):
+        # The latency grid first (rounding a latency costs at most one step per layer); the resource
+        # grid only when the latency grid cannot shrink further (rounding a group's saving up to a
+        # whole step can cost far more).
+        if use_latency and lat_states > 2:
             lat_step *= 2
         elif res_states > 2:
             res_step = (p_dn.unit if res_step is None else res_step) * 2
