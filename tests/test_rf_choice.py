@@ -20,6 +20,7 @@ from hls_opt.errors import ConfigError, HlsOptError
 from hls_opt.rf_choice import (
     JointLayer,
     _conv_line,
+    _int_problem,
     brute_force_rf_choice,
     make_option,
     model_latency,
@@ -336,3 +337,25 @@ def test_concave_convolution_kernel_against_the_direct_max():
         for i in range(len_t):
             want = max(a[m] + prefix[i - m] for m in range(max(0, i - n), i + 1))
             assert out[i] == want
+
+
+def test_coarse_resource_grid_bundles_groups():
+    # One option, 6 groups of 1 DSP each (base 6, all prunable), values 6..1; target 5 DSPs.  The
+    # exact optimum keeps the 5 best: 6+5+4+3+2 = 20.  On a resource grid of 2 DSPs a group's saving
+    # (1) is half a step: groups go in bundles of k = 2 (2 × 1 DSP = one step).
+    #   rounded up (feasible): state j keeps 2j groups worth P[2j] = 0, 11, 18, 21; capacity ⌊5/2⌋ = 2
+    #     steps → j = 2: the 4 best, worth 18, truly 4 DSPs;
+    #   rounded down (relaxation): state j stands for 2j or 2j+1 groups, worth P[min(6, 2j+1)] =
+    #     6, 15, 20, 21; j = 2 → bound 20 (≥ the optimum 20, as it must be).
+    lay = layer("x", ("o", 1, 1, [6], [6, 5, 4, 3, 2, 1], [1]))
+    allowed = [[0]]
+    up = _int_problem([lay], allowed, np.array([5]), 1, use_latency=False, res_step=np.array([2]), round_up=True)
+    dn = _int_problem([lay], allowed, np.array([5]), 1, use_latency=False, res_step=np.array([2]), round_up=False)
+    (o_up,), (o_dn,) = up.options[0], dn.options[0]
+    assert (o_up.bundle, o_up.s.tolist(), o_up.prefix.tolist(), up.C.tolist()) == (2, [1], [0, 11, 18, 21], [2])
+    assert o_dn.prefix.tolist() == [6, 15, 20, 21]
+    # The same through the solver: the exact tables hold 2 × 6 cells (the empty prefix and this layer,
+    # 0…5 DSPs), more than max_cells = 6; one doubling of the resource step gives 2 × 3.
+    sol = solve_rf_choice([lay], [5], 1, method="coarse", max_cells=6, max_work=1e9)
+    assert (sol.value, sol.upper_bound, sol.resources.tolist(), sol.coarsening) == (18.0, 20.0, [4], (1, (2,)))
+    assert solve_rf_choice([lay], [5], 1).value == 20.0
