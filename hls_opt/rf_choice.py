@@ -17,9 +17,9 @@ in ``docs/rf_choice.md``; in short:
 :func:`solve_rf_choice` is exact (a numba dynamic program over layers whose state is the latency
 used and the resources used, each option's groups entering as a concave curve when their savings
 are uniform) while its table and work fit ``max_cells`` / ``max_work``; past that it coarsens the
-latency and resource grids twice, once rounding every cost up (a solution that is feasible for the
-true costs) and once rounding down (a relaxation whose optimum bounds the true optimum from above),
-and reports both numbers and their gap.  :func:`brute_force_rf_choice` enumerates everything (the
+latency grid (then, if need be, the resource grid) and solves twice, once with every cost rounded up
+(a solution that is feasible for the true costs) and once rounded down (a relaxation whose optimum
+bounds the true optimum from above), and reports both numbers and their gap.  :func:`brute_force_rf_choice` enumerates everything (the
 tests' oracle; tiny instances only).
 """
 
@@ -860,6 +860,11 @@ def solve_rf_choice(
     if p is None:
         raise _infeasible(tgt, budget)
     table, work = _work(p)
+    if method is SolverMethod.AUTO and not (table <= max_cells and work <= max_work):
+        logger.info(
+            "rf_choice: the exact DP needs %.3g table cells and %.3g steps (limits %.3g, %.3g); coarsening",
+            table, work, max_cells, max_work,
+        )
     if method is SolverMethod.EXACT or (method is SolverMethod.AUTO and table <= max_cells and work <= max_work):
         out = _solve_int(p, score_w, tol)
         if out is None:
@@ -908,6 +913,10 @@ def _solve_coarse(layers, allowed, tgt, budget, use_latency, score_w, tol, start
         )
     _, pos, keeps = lower
     sol = _solution(layers, allowed, pos, keeps, combiner, "coarse", upper[0], start, work, (lat_step, steps))
+    logger.info(
+        "rf_choice: coarsened (latency step %d, resource step %s): value %.6g, upper bound %.6g, gap %.3g",
+        lat_step, list(steps), sol.value, sol.upper_bound, sol.gap,
+    )
     # The rounding is safe by construction; checked all the same.
     if np.any(sol.resources > tgt) or (use_latency and sol.latency > budget):  # pragma: no cover
         raise AssertionError("rf_choice: the coarsened solution violates a budget")
