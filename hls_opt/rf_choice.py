@@ -470,10 +470,15 @@ def _log2(x: int) -> float:
     return math.log2(max(x, 2))
 
 
+def _trivial(layer: list[_IntOption]) -> bool:
+    o = layer[0]
+    return len(layer) == 1 and o.lat == 0 and o.uniform and o.prefix.shape[0] == 1 and not np.any(o.b0)
+
+
 def _work(p: _IntProblem) -> tuple[float, float]:
     """(table cells over all layers, inner-loop steps) of the exact DP on ``p``."""
     cells = float(p.cells)
-    table = (len(p.options) + 1) * (p.T + 1) * cells
+    table = (sum(not _trivial(layer) for layer in p.options) + 1) * (p.T + 1) * cells
     work = 0.0
     for layer in p.options:
         for o in layer:
@@ -717,6 +722,11 @@ def _solve_int(p: _IntProblem, score_w: np.ndarray, tol: float) -> tuple[float, 
     tables = [np.zeros((p.T + 1, cells), np.float64)]
     for layer in p.options:
         fprev = tables[-1]
+        if _trivial(layer):
+            # One option, no extra latency or resources, nothing to prune (a layer without weights):
+            # the table only gains the option's constant value; no copy when that is 0.
+            tables.append(fprev if layer[0].prefix[0] == 0 else fprev + layer[0].prefix[0])
+            continue
         fcur = np.full((p.T + 1, cells), -np.inf)
         for o in layer:
             if o.lat > p.T or np.any(o.b0 > C):
