@@ -153,6 +153,10 @@ def build_joint_problem(
     fields = tuple(objective.resources)
     layers, nodes, groups, kernels = [], {}, {}, {}
     importances = importances or {}
+    weighted = {n.name for n in graph.nodes() if getattr(n, "has_kernel", False)}
+    unknown = sorted(set(importances) - weighted)
+    if unknown:
+        raise ConfigError(f"importances: no weighted layer named {', '.join(map(repr, unknown))} in the graph")
     for node in graph.nodes():
         ip = input_precision_of(graph, node)
         built_list = rf_candidates(backend, node, io_type)

@@ -113,6 +113,8 @@ def test_budget_below_the_fastest_and_bad_timing(problem_parts):
         build_joint_problem(graph, backend, objective, lambda n: (1, -1 if n.name == "fc" else 0))
     with pytest.raises(ConfigError, match=r"importances\['fc'\]"):
         build_joint_problem(graph, backend, objective, timing, {"fc": np.ones(3)})
+    with pytest.raises(ConfigError, match=r"importances: no weighted layer named 'fc2'"):
+        build_joint_problem(graph, backend, objective, timing, {"fc2": np.ones((8, 4))})
 
 
 def conv_graph(layer_config):
