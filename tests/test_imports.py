@@ -21,6 +21,8 @@ LIGHT_MODULES = [
     "hls_opt.fileio",
     "hls_opt.structures",
     "hls_opt.knapsack",
+    "hls_opt.rf_choice",
+    "hls_opt.rf_selection",
     "hls_opt.scheduler",
     "hls_opt.resources",
     "hls_opt.reduction",

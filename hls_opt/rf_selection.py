@@ -1,0 +1,233 @@
+"""The joint reuse-factor × pruning problem of an IR graph (issue #12), and its answer as configs + masks.
+
+:func:`build_joint_problem` asks the backend, for every weighted node and every reuse factor the
+pruned layer can be built with, what :func:`hls_opt.selection.build_problem` asks for the configured
+one: the node as hls4ml will build it pruned (:meth:`Backend.pruned_node` of the node at that RF:
+``ResourceUnrolled`` at a valid RF > 1, or ``Latency`` at RF 1 where the backend says so), its groups
+and what one group saves (:func:`hls_opt.selection.node_groups`, read off the backend's one cost
+model) and its unpruned cost.  Timing comes from the caller as ``timing(node) -> (ii, latency)``
+(cycles, for the node as built), importance as a kernel-shaped array per layer (a group's value is the
+sum over its weights).  :func:`solve_joint_problem` solves it (:func:`hls_opt.rf_choice.solve_rf_choice`)
+and returns each layer's chosen config and masks (:func:`hls_opt.selection.masks_from_selection`).
+
+Nothing here imports Keras.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hls_opt.config import IOType, Strategy
+from hls_opt.errors import ConfigError
+from hls_opt.objective import Objective
+from hls_opt.resources import Backend, input_precision_of
+from hls_opt.rf_choice import (
+    JointLayer,
+    JointSolution,
+    LatencyCombine,
+    LatencyCombiner,
+    SolverMethod,
+    make_option,
+    solve_rf_choice,
+)
+from hls_opt.selection import LayerGroups, Selection, masks_from_selection, node_groups, output_producers
+from hls_opt.structures import group_norms
+
+__all__ = ["JointPlan", "JointProblem", "build_joint_problem", "model_io_type", "rf_candidates", "solve_joint_problem"]
+
+#: ``timing(node) -> (ii, latency)`` in cycles, for the node as it would be built.
+Timing = Callable[[Any], tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class JointProblem:
+    """``layers`` (one per graph node, topological order; a node without a choice has one option);
+    ``nodes[name][k]``: the node as built for option ``k``; ``groups[name][k]``: its groups (None when
+    pruning it saves nothing of the objective); ``resource_names``: the objective's fields."""
+
+    layers: tuple[JointLayer, ...]
+    nodes: Mapping[str, tuple[Any, ...]]
+    groups: Mapping[str, tuple[LayerGroups | None, ...]]
+    kernels: Mapping[str, np.ndarray]
+    resource_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class JointPlan:
+    """The answer: ``solution`` (the solver's), per layer the chosen ``configs`` and ``reuse_factors``,
+    and kernel-shaped ``masks`` (1 keep / 0 prune) for the layers with groups."""
+
+    solution: JointSolution
+    configs: dict[str, Any]
+    reuse_factors: dict[str, int]
+    masks: dict[str, np.ndarray]
+    groups: dict[str, LayerGroups]
+
+
+def _fields(vector: Any, fields: tuple[str, ...]) -> np.ndarray:
+    return np.array([vector[f] for f in fields], dtype=np.float64)
+
+
+def rf_candidates(backend: Backend, node: Any, io_type: IOType | None = None) -> list[Any]:
+    """The distinct ways ``node`` can be built pruned: for RF 1 and every RF the unrolled strategy
+    accepts (:meth:`Backend.valid_reuse_factors`), the node at that RF as :meth:`Backend.pruned_node`
+    builds it (FPGA: ``ResourceUnrolled`` at RF > 1, ``Latency`` at RF 1), without duplicates.
+
+    The IO type is model-wide in hls4ml: with ``io_type`` given every candidate is built with it and
+    those the backend can only build with another one are left out (a convolution is unrolled only
+    under io_stream, ``vivado_backend.py`` ``init_conv1d`` / ``init_conv2d``; under io_parallel it keeps
+    its Latency RF-1 option)."""
+    if not getattr(node, "has_kernel", False) or getattr(node, "config", None) is None:
+        return [node]
+    rfs = sorted({1, *backend.valid_reuse_factors(node, Strategy.RESOURCE_UNROLLED)})
+    out, seen = [], set()
+    for rf in rfs:
+        changes: dict[str, Any] = {"reuse_factor": int(rf)}
+        if io_type is not None:
+            changes["io_type"] = io_type
+        built = backend.pruned_node(dataclasses.replace(node, config=dataclasses.replace(node.config, **changes)))
+        if io_type is not None and built.config.io_type is not io_type:
+            continue
+        key = (built.config.strategy, built.config.reuse_factor, built.config.io_type)
+        if key not in seen:
+            seen.add(key)
+            out.append(built)
+    return out
+
+
+def model_io_type(graph: Any) -> IOType | None:
+    """The IO type the graph's weighted layers are configured with (None without any); a graph whose
+    layers disagree is a ConfigError (hls4ml takes one IO type per model)."""
+    found = {n.config.io_type for n in graph.nodes() if getattr(n, "has_kernel", False) and n.config is not None}
+    if len(found) > 1:
+        raise ConfigError(f"IOType: the layers disagree ({sorted(t.value for t in found)}); hls4ml takes one per model")
+    return next(iter(found), None)
+
+
+def _timing(timing: Timing, node: Any) -> tuple[int, int]:
+    try:
+        ii, lat = timing(node)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"layer {node.name}: timing(node) must return (ii, latency) in cycles ({exc})") from None
+    vals = []
+    for what, x in (("ii", ii), ("latency", lat)):
+        if isinstance(x, bool) or not isinstance(x, (int, np.integer, float, np.floating)) or x < 0 or x != int(x):
+            raise ConfigError(f"layer {node.name}: timing {what} must be a non-negative whole number of cycles, got {x!r}")
+        vals.append(int(x))
+    return vals[0], vals[1]
+
+
+def _integral(x: np.ndarray, where: str) -> np.ndarray:
+    r = np.rint(x)
+    if np.any(np.abs(r - x) > 1e-9):
+        raise ConfigError(f"{where}: the backend gave non-integer resources {x.tolist()}")
+    return r.astype(np.int64)
+
+
+def build_joint_problem(
+    graph: Any,
+    backend: Backend,
+    objective: Objective,
+    timing: Timing,
+    importances: Mapping[str, np.ndarray] | None = None,
+    *,
+    io_type: IOType | None = None,
+) -> JointProblem:
+    """The joint problem of ``graph`` (see the module docstring).
+
+    ``importances[name]``: kernel-shaped, ≥ 0 (default ``|kernel|``).  Every node of the graph is a
+    layer of the problem (a node without a kernel has one option: its own timing and cost), so the
+    model latency is the combination of every node's.  ``io_type``: the model's IO type every option
+    is built with (default: the one the layers are configured with, :func:`model_io_type`); pass
+    ``IOType.STREAM`` to let convolutions be unrolled (the whole model switches, as the
+    ``unrolled-rewrite`` pass does).
+    """
+    if io_type is None:
+        io_type = model_io_type(graph)
+    outputs = output_producers(graph)
+    fields = tuple(objective.resources)
+    layers, nodes, groups, kernels = [], {}, {}, {}
+    importances = importances or {}
+    weighted = {n.name for n in graph.nodes() if getattr(n, "has_kernel", False)}
+    unknown = sorted(set(importances) - weighted)
+    if unknown:
+        raise ConfigError(f"importances: no weighted layer named {', '.join(map(repr, unknown))} in the graph")
+    for node in graph.nodes():
+        ip = input_precision_of(graph, node)
+        built_list = rf_candidates(backend, node, io_type)
+        options, node_list, group_list = [], [], []
+        for k, built in enumerate(built_list):
+            where = f"layer {node.name} option {k} ({_label(built)})"
+            ii, lat = _timing(timing, built)
+            g = None
+            if getattr(built, "has_kernel", False):
+                g = node_groups(backend, built, objective, ip, is_output=node.name in outputs)
+            if g is None:
+                kernel = np.ones(built.kernel.shape, np.float32) if getattr(built, "has_kernel", False) else None
+                base = _integral(_fields(backend.estimate(built, kernel, ip), fields), where)
+                options.append(make_option(_label(built), lat, ii, base, np.zeros(0), np.zeros(len(fields)), where=where))
+            else:
+                imp = np.abs(np.asarray(importances.get(node.name, node.kernel), dtype=np.float64))
+                if imp.shape != tuple(node.kernel.shape) or not np.all(np.isfinite(imp)):
+                    raise ConfigError(
+                        f"importances[{node.name!r}]: expected finite values of the kernel's shape "
+                        f"{tuple(node.kernel.shape)}, got shape {imp.shape}"
+                    )
+                values = group_norms(imp, g.ids, g.n_groups, p=1)
+                options.append(
+                    make_option(
+                        _label(built), lat, ii, _integral(g.resources, where), values,
+                        _integral(g.savings, where), where=where,
+                    )
+                )
+            node_list.append(built)
+            group_list.append(g)
+        layers.append(JointLayer(node.name, tuple(options)))
+        nodes[node.name] = tuple(node_list)
+        groups[node.name] = tuple(group_list)
+        if getattr(node, "has_kernel", False):
+            kernels[node.name] = np.asarray(node.kernel)
+    return JointProblem(tuple(layers), nodes, groups, kernels, fields)
+
+
+def _label(node: Any) -> Any:
+    cfg = getattr(node, "config", None)
+    if cfg is None:
+        return None
+    return (cfg.strategy.value, int(cfg.reuse_factor))
+
+
+def solve_joint_problem(
+    problem: JointProblem,
+    target: Any,
+    latency_budget: Any,
+    *,
+    ii_budget: Any = None,
+    combiner: LatencyCombiner = LatencyCombine.SUM,
+    method: SolverMethod | str = SolverMethod.AUTO,
+    **limits: Any,
+) -> JointPlan:
+    """Solve ``problem`` (:func:`hls_opt.rf_choice.solve_rf_choice`; ``target`` in the objective's
+    units, field order ``problem.resource_names``) and turn the answer into per-layer configs and masks."""
+    sol = solve_rf_choice(
+        problem.layers, target, latency_budget, ii_budget=ii_budget, combiner=combiner, method=method, **limits
+    )
+    configs, rfs, chosen_groups, keep = {}, {}, {}, {}
+    for layer, k, kp in zip(problem.layers, sol.choice, sol.keep):
+        node = problem.nodes[layer.name][k]
+        cfg = getattr(node, "config", None)
+        if cfg is not None:
+            configs[layer.name] = cfg
+            rfs[layer.name] = int(cfg.reuse_factor)
+        g = problem.groups[layer.name][k]
+        if g is not None:
+            chosen_groups[layer.name] = g
+            keep[layer.name] = np.asarray(kp, bool)
+    selection = Selection(keep, {n: np.zeros_like(v) for n, v in keep.items()})
+    masks, _ = masks_from_selection(problem.kernels, list(chosen_groups.values()), selection)
+    return JointPlan(sol, configs, rfs, masks, chosen_groups)
