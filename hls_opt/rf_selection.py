@@ -38,7 +38,16 @@ from hls_opt.rf_choice import (
 from hls_opt.selection import LayerGroups, Selection, masks_from_selection, node_groups, output_producers
 from hls_opt.structures import group_norms
 
-__all__ = ["JointPlan", "JointProblem", "build_joint_problem", "model_io_type", "rf_candidates", "solve_joint_problem"]
+__all__ = [
+    "JointChooser",
+    "JointPlan",
+    "JointProblem",
+    "build_joint_problem",
+    "model_io_type",
+    "revalued",
+    "rf_candidates",
+    "solve_joint_problem",
+]
 
 #: ``timing(node) -> (ii, latency)`` in cycles, for the node as it would be built.
 Timing = Callable[[Any], tuple[int, int]]
@@ -231,3 +240,125 @@ def solve_joint_problem(
     selection = Selection(keep, {n: np.zeros_like(v) for n, v in keep.items()})
     masks, _ = masks_from_selection(problem.kernels, list(chosen_groups.values()), selection)
     return JointPlan(sol, configs, rfs, masks, chosen_groups)
+
+
+# --------------------------------------------------------------------------------------------
+# The chooser the optimization loop drives (one problem, re-valued at every step)
+
+
+def revalued(problem: JointProblem, importances: Mapping[str, np.ndarray]) -> JointProblem:
+    """``problem`` with every group's value recomputed from kernel-shaped ``importances`` (a group's
+    value is the sum over its weights); layers without an entry keep their values."""
+    layers = []
+    for layer in problem.layers:
+        imp = importances.get(layer.name)
+        if imp is None:
+            layers.append(layer)
+            continue
+        imp = np.abs(np.asarray(imp, dtype=np.float64))
+        if not np.all(np.isfinite(imp)):
+            raise ConfigError(f"importances[{layer.name!r}]: not finite")
+        options = []
+        for option, g in zip(layer.options, problem.groups[layer.name]):
+            if g is None:
+                options.append(option)
+                continue
+            if imp.shape != tuple(g.kernel_shape):
+                raise ConfigError(
+                    f"importances[{layer.name!r}]: expected the kernel's shape {tuple(g.kernel_shape)}, got {imp.shape}"
+                )
+            options.append(dataclasses.replace(option, values=group_norms(imp, g.ids, g.n_groups, p=1)))
+        layers.append(JointLayer(layer.name, tuple(options)))
+    return dataclasses.replace(problem, layers=tuple(layers))
+
+
+@dataclass
+class JointChooser:
+    """The joint problem of one graph under latency / II budgets, built once (the options' groups,
+    costs and timings do not depend on the weights); :meth:`choose` re-values it for the current
+    weights and solves it for a step's sparsity.
+
+    ``baseline``: the fewest resources of the objective the model reaches **without pruning** under
+    the budgets (every layer at the RF the solver picks when everything is kept); a step's sparsity
+    ``s`` asks for at most ``(1 − s) · baseline``.  ``floor``: the fewest it reaches pruning every group
+    it may (a deeper target is clamped to it)."""
+
+    graph: Any
+    backend: Backend
+    objective: Objective
+    problem: JointProblem
+    latency_budget: int | None
+    ii_budget: int | None
+    combiner: Any = LatencyCombine.SUM
+    baseline: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    floor: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+
+    @classmethod
+    def build(
+        cls,
+        graph: Any,
+        backend: Backend,
+        objective: Objective,
+        timing: Timing,
+        *,
+        latency_budget: int | None,
+        ii_budget: int | None = None,
+        combiner: LatencyCombiner = LatencyCombine.SUM,
+        io_type: IOType | None = None,
+    ) -> JointChooser:
+        problem = build_joint_problem(graph, backend, objective, timing, io_type=io_type)
+        chooser = cls(graph, backend, objective, problem, latency_budget, ii_budget, combiner)
+        ceiling = np.array(
+            [sum(max(int(o.base[i]) for o in layer.options) for layer in problem.layers) for i in range(len(problem.resource_names))],
+            dtype=np.float64,
+        )
+        # Every weight worth 1 (a group is worth its size, the same total under every RF): keeping all
+        # is the only optimum, and the tie-break (fewer resources) picks the cheapest unpruned RF
+        # assignment within the budgets.
+        ones = revalued(problem, {name: np.ones_like(k, dtype=np.float64) for name, k in problem.kernels.items()})
+        chooser.baseline = np.asarray(chooser._solve(ones, ceiling).solution.resources, dtype=np.float64)
+        # Every group worth 0: the tie-break prunes everything it may.
+        zeros = revalued(problem, {name: np.zeros_like(k) for name, k in problem.kernels.items()})
+        chooser.floor = np.asarray(chooser._solve(zeros, ceiling).solution.resources, dtype=np.float64)
+        return chooser
+
+    def _budget(self) -> int:
+        if self.latency_budget is not None:
+            return int(self.latency_budget)
+        # no latency budget (II only): any latency
+        return int(sum(max(o.latency for o in layer.options) for layer in self.problem.layers))
+
+    def _solve(self, problem: JointProblem, target: np.ndarray) -> JointPlan:
+        return solve_joint_problem(
+            problem, target, self._budget(), ii_budget=self.ii_budget, combiner=self.combiner
+        )
+
+    def target(self, sparsity: float) -> np.ndarray:
+        """The kept-resource target for ``sparsity`` (clamped to what the budgets let pruning reach)."""
+        return np.maximum(np.floor((1.0 - float(sparsity)) * self.baseline + 1e-9), self.floor)
+
+    def choose(self, importances: Mapping[str, np.ndarray], sparsity: float) -> JointPlan:
+        """The RF of every layer and the groups to keep for ``sparsity``, valued by ``importances``."""
+        return self._solve(revalued(self.problem, importances), self.target(sparsity))
+
+    def chosen_graph(self, plan: JointPlan) -> Any:
+        """A copy of the graph with every layer at the plan's config (weights unchanged)."""
+        graph = self.graph.copy()
+        for name, cfg in plan.configs.items():
+            graph.replace(name, dataclasses.replace(graph.node(name), config=cfg))
+        return graph
+
+    def achieved(self, plan: JointPlan, masks: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+        """The backend's estimate (objective units) of the model at the plan's configs with ``masks``
+        (default: the plan's) — the one cost model, not the solver's sums."""
+        graph = self.chosen_graph(plan)
+        masks = plan.masks if masks is None else masks
+        total = np.zeros(len(self.objective.resources))
+        for node in graph.nodes():
+            ip = input_precision_of(graph, node)
+            mask = masks.get(node.name)
+            kernel = None
+            if mask is not None and getattr(node, "has_kernel", False):
+                kernel = (np.asarray(node.kernel) != 0) * np.asarray(mask)
+            total += _fields(self.backend.estimate(node, kernel, ip), tuple(self.objective.resources))
+        return total
