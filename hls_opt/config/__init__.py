@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from hls_opt.config.files import dump_config_yaml, load_config, save_config
 from hls_opt.config.generate import config_from_keras_model, hls4ml_layer_class, hls4ml_layers
-from hls_opt.config.resolve import resolve_layer_config, unwrap_hls_config, validate_config
+from hls_opt.config.resolve import layer_precision, resolve_layer_config, unwrap_hls_config, validate_config
 from hls_opt.config.values import (
     DEFAULT_LAYER_CONFIG,
     IOType,
@@ -46,6 +46,7 @@ __all__ = [
     "dump_config_yaml",
     "hls4ml_layer_class",
     "hls4ml_layers",
+    "layer_precision",
     "load_config",
     "parse_io_type",
     "parse_strategy",

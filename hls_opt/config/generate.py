@@ -15,6 +15,7 @@ from hls_opt.precision import (
     AutoPrecision,
     parse_precision,
 )
+from hls_opt.quantizers import QKERAS_LAYERS
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ _KERAS_TO_HLS4ML = {
     "Average": "Merge",
     "Maximum": "Merge",
     "Minimum": "Merge",
+    **QKERAS_LAYERS,
 }
 _KNOWN_SAME_NAME = (
     {"InputLayer", "Dense", "BatchNormalization", "Concatenate", "Dot", "Softmax", "ELU", "PReLU"}
@@ -142,14 +144,47 @@ def hls4ml_layers(layer: Any) -> list[tuple[str, str]]:
         # keras_v3/core.py ReLUHandler: a zero slope ends up ThresholdedReLU (also for plain ReLU).
         slope = float(getattr(layer, "negative_slope", 0.0))
         return [(name, "LeakyReLU" if slope != 0.0 else "ThresholdedReLU")]
+    if cls == "QActivation":
+        return [(name, _qactivation_class(layer.activation))]
     hls_class = _KERAS_TO_HLS4ML.get(cls, cls)
     entries = [(name, hls_class)]
     activation = getattr(layer, "activation", None)
+    if cls in QKERAS_LAYERS and activation is not None and _is_quantizer(activation):
+        # A quantizer as a QDense/QConv activation: the Keras 2 parser hls4ml falls back to for
+        # QKeras splits it off as a QActivation named '<layer>_<quantizer class>'
+        # (hls4ml/converters/keras_v2_to_hls.py, "Workaround for QKeras activations passed as an argument").
+        entries.append((f"{name}_{type(activation).__name__}", _qactivation_class(activation)))
+        return entries
     if cls not in _UNSPLIT_LAYERS and activation is not None and activation is not keras.activations.linear:
         act_name = getattr(activation, "__name__", str(activation))
         act_class = _activation_class(activation) if cls in _V3_SPLIT_ACTIVATION else "Activation"
         entries.append((f"{name}_{act_name}", act_class))
     return entries
+
+
+def _is_quantizer(activation: Any) -> bool:
+    """A QKeras quantizer object (not a plain Keras activation function)."""
+    return hasattr(activation, "get_config") and not isinstance(activation, type)
+
+
+def _qactivation_class(activation: Any) -> str:
+    """hls4ml's class for a QActivation (``get_activation_quantizer`` in
+    ``hls4ml/converters/keras/qkeras.py``): a leaky ``quantized_relu`` is a LeakyReLU, a
+    ``quantized_tanh`` / ``quantized_sigmoid`` without the real function a HardActivation,
+    ternary a TernaryTanh; every other quantizer an Activation."""
+    if not _is_quantizer(activation):
+        return "Activation"
+    name = type(activation).__name__
+    cfg = activation.get_config()
+    if name == "quantized_relu" and float(cfg.get("negative_slope", 0.0) or 0.0) != 0.0:
+        return "LeakyReLU"
+    if (name == "quantized_sigmoid" and not cfg.get("use_real_sigmoid", False)) or (
+        name == "quantized_tanh" and not cfg.get("use_real_tanh", False)
+    ):
+        return "HardActivation"
+    if "ternary" in name:
+        return "TernaryTanh"
+    return "Activation"
 
 
 def hls4ml_layer_class(layer: Any) -> str:
