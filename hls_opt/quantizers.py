@@ -35,6 +35,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from hls_opt.errors import ModelError
 from hls_opt.precision import DEFAULT_PRECISION, Precision, Rounding, Saturation
 
@@ -43,6 +45,7 @@ __all__ = [
     "UnsupportedQuantizer",
     "activation_precision",
     "quantizer_config",
+    "quantized_zeros",
     "quantizer_name",
     "weight_precision",
 ]
@@ -187,3 +190,33 @@ def activation_precision(quantizer: Any) -> Precision | None:
         return Precision(width=bits, integer=integer, signed=signed, rounding=rounding, saturation=saturation)
     # hls4ml: IntegerPrecisionType(width=integer, signed=signed)
     return Precision(width=integer, integer=integer, signed=signed, is_integer=True)
+
+
+def quantized_zeros(kernel: np.ndarray, quantizer: Any) -> np.ndarray | None:
+    """Which weights ``quantizer`` rounds to exactly zero (a boolean array shaped like ``kernel``),
+    or ``None`` when hls-opt does not model that quantizer's zeros (then the float zeros count).
+
+    hls4ml quantizes the weights before it writes them (``add_weights_variable``: ``data =
+    quantizer(data)``, hls4ml/model/layers.py), and its multiplier counts (Latency ``n_zeros``, the
+    unrolled kernel's zero rows) see those quantized weights.  ``quantized_bits`` with ``alpha``
+    ``None`` or a number (``qkeras/quantizers.py``, ``quantized_bits.__call__``): ``p = x · 2^(bits −
+    keep_negative) / 2^integer``, rounded half to even, clipped to ``[−2^…, 2^… − 1]`` — zero when
+    ``round(p) == 0`` (and, without ``keep_negative``, when ``round(p) < 0``).  The per-channel scales
+    of ``alpha='auto'`` / ``'auto_po2'`` and the ternary thresholds are not modelled.
+    """
+    cfg = quantizer_config(quantizer)
+    if cfg is None or cfg["class_name"] != "quantized_bits":
+        return None
+    qc = cfg["config"]
+    if isinstance(qc.get("alpha"), str) or qc.get("use_stochastic_rounding"):
+        return None
+    bits = _int(qc.get("bits", 8), "bits", "quantized_bits")
+    integer = _int(qc.get("integer", 0), "integer", "quantized_bits")
+    keep_negative = bool(qc.get("keep_negative", True))
+    k = np.asarray(kernel, dtype=np.float32)
+    unsigned_bits = bits - int(keep_negative)
+    if unsigned_bits <= 0:  # 1-bit: sign(x) with 0 → +1, never zero
+        return np.zeros(k.shape, dtype=bool)
+    p = k * np.float32(2.0**unsigned_bits) / np.float32(2.0**integer)
+    rounded = np.rint(p)  # half to even, as keras.ops.round
+    return rounded == 0 if keep_negative else rounded <= 0

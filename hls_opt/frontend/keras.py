@@ -29,6 +29,7 @@ from hls_opt.quantizers import (
     QKERAS_LAYERS,
     UnsupportedQuantizer,
     activation_precision,
+    quantizer_config,
     quantizer_name,
     weight_precision,
 )
@@ -300,9 +301,12 @@ def _make_node(layer: Any, knode: Any, hls_config: Mapping | None) -> ir.Node:
     # A kernel with company (LoRA factors, int8 scales…) is not the plain matrix the resource
     # models and passes assume: such layers stay Opaque.
     plain_kernel = "kernel" in common["weights"] and set(common["weights"]) <= {"kernel", "bias"}
+    # A QKeras kernel quantizer travels with the node: the cost models count the weights it zeroes.
+    quantized = {"weight_quantizer": quantizer_config(cfg.get("kernel_quantizer"))} if qkeras else {}
     if class_name == "Dense" and plain_kernel:
         return ir.Dense(
             **common,
+            **quantized,
             activation=activation_name(cfg.get("activation")),
             use_bias=bool(cfg.get("use_bias", True)),
             units=int(cfg["units"]),
@@ -310,6 +314,7 @@ def _make_node(layer: Any, knode: Any, hls_config: Mapping | None) -> ir.Node:
     if class_name in _CONV_LAYERS and plain_kernel and int(cfg.get("groups", 1)) == 1:
         return _CONV_LAYERS[class_name](
             **common,
+            **quantized,
             activation=activation_name(cfg.get("activation")),
             use_bias=bool(cfg.get("use_bias", True)),
             filters=int(cfg["filters"]),

@@ -1,0 +1,301 @@
+"""QKeras models (``qkeras-v3``): quantizer types, the DSP model at the quantizers' widths, pruning
+that keeps the quantizers, and the real client (hls4ml 1.3) on what comes out.
+
+hls4ml facts used here (paths inside ``github:fastmachinelearning/hls4ml``, v1.3):
+
+* weights: ``QKerasQuantizer._get_type`` (``hls4ml/model/quantizers.py``): ``quantized_bits(b, i)``
+  → ``fixed<b, i+1>``; the quantizer's type replaces the config's (``Layer.add_weights_variable``,
+  ``hls4ml/model/layers.py``);
+* activations: ``_get_precision_from_quantizer`` (``hls4ml/utils/config.py``);
+* hls4ml 1.3 reads Keras-3 QKeras layers through its Keras-2 handlers (``v2_call`` in
+  ``hls4ml/converters/keras_v3_to_hls.py``), which requires a layer's ``activation`` to be a Python
+  function: a QActivation (its activation is a quantizer object) cannot be converted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+qkeras = pytest.importorskip("qkeras", reason="QKeras is not installed (pip install --no-deps qkeras-v3)")
+
+import keras  # noqa: E402
+from qkeras import QActivation, QBatchNormalization, QConv2D, QDense, quantized_bits, quantized_relu  # noqa: E402
+
+from hls_opt.errors import ModelError  # noqa: E402
+from hls_opt.frontend.keras import from_keras  # noqa: E402
+from hls_opt.ir import nodes as ir  # noqa: E402
+from hls_opt.precision import Precision, Rounding, Saturation, parse_fixed_precision  # noqa: E402
+from hls_opt.quantizers import (  # noqa: E402
+    UnsupportedQuantizer,
+    activation_precision,
+    quantized_zeros,
+    weight_precision,
+)
+from hls_opt.resources import estimate_graph  # noqa: E402
+
+
+def qb(bits, integer=0, **config):
+    """A serialized quantized_bits config (what a QDense's get_config() holds)."""
+    return {"class_name": "quantized_bits", "config": {"bits": bits, "integer": integer, **config}}
+
+
+def fx(text):
+    return parse_fixed_precision(text)
+
+
+# --------------------------------------------------------------------------------------------
+# quantizer → precision, hand-computed
+
+
+@pytest.mark.parametrize(
+    "quantizer, expected",
+    [
+        # quantized_bits(6, 0): 6 bits, 0 integer bits + the sign → fixed<6,1>
+        (qb(6, 0), "fixed<6,1>"),
+        # quantized_bits(8, 3): 3 integer bits + sign → fixed<8,4>
+        (qb(8, 3), "fixed<8,4>"),
+        # keep_negative=False does not change hls4ml's type (it ignores the field)
+        (qb(8, 3, keep_negative=False), "fixed<8,4>"),
+        # bits == integer: an integer type of that width
+        (qb(4, 4), "int<4>"),
+        # 1 bit, 1 integer: hls4ml's XNOR type, an unsigned 1-bit integer
+        (qb(1, 1), "uint<1>"),
+        ({"class_name": "ternary", "config": {}}, "int<2>"),
+        ({"class_name": "binary", "config": {}}, "uint<1>"),
+        # a class hls4ml does not know: it prints 'Unsupported quantizer' and uses fixed<16,6>
+        ({"class_name": "quantized_ulaw", "config": {"bits": 8}}, "fixed<16,6>"),
+    ],
+)
+def test_weight_precision_by_hand(quantizer, expected):
+    assert weight_precision(quantizer) == fx(expected)
+
+
+def test_weight_precision_of_po2_and_none():
+    assert weight_precision(None) is None  # no quantizer: the config's type applies
+    with pytest.raises(UnsupportedQuantizer, match="power-of-two"):
+        weight_precision({"class_name": "quantized_po2", "config": {"bits": 4}})
+
+
+@pytest.mark.parametrize(
+    "quantizer, expected",
+    [
+        # quantized_relu(6, 2): integer 2+1 = 3, unsigned (no slope) drops the sign bit → ufixed<6,2>
+        ({"class_name": "quantized_relu", "config": {"bits": 6, "integer": 2, "negative_slope": 0.0}},
+         Precision(6, 2, signed=False, rounding=Rounding.RND_CONV, saturation=Saturation.SAT)),
+        # a leaky quantized_relu keeps the sign: fixed<6,3>
+        ({"class_name": "quantized_relu", "config": {"bits": 6, "integer": 2, "negative_slope": 0.25}},
+         Precision(6, 3, signed=True, rounding=Rounding.RND_CONV, saturation=Saturation.SAT)),
+        # quantized_bits(8, 3) as an activation: fixed<8,4,RND_CONV,SAT>
+        (qb(8, 3), Precision(8, 4, rounding=Rounding.RND_CONV, saturation=Saturation.SAT)),
+        # quantized_tanh: always 1 integer bit; symmetric → SAT_SYM
+        ({"class_name": "quantized_tanh", "config": {"bits": 4, "symmetric": True}},
+         Precision(4, 1, rounding=Rounding.RND_CONV, saturation=Saturation.SAT_SYM)),
+        # quantized_sigmoid(6): 0 integer bits, unsigned
+        ({"class_name": "quantized_sigmoid", "config": {"bits": 6}},
+         Precision(6, 0, signed=False, rounding=Rounding.RND_CONV, saturation=Saturation.SAT)),
+        # quantized_relu(4, 4): integer 4+1−1 = 4 = bits → no fraction left → uint<4>
+        ({"class_name": "quantized_relu", "config": {"bits": 4, "integer": 4, "negative_slope": 0.0}},
+         Precision(4, 4, signed=False, is_integer=True)),
+        # a plain function (keras relu): no quantizer type, the config decides
+        ({"class_name": "relu", "config": {}}, None),
+    ],
+)
+def test_activation_precision_by_hand(quantizer, expected):
+    assert activation_precision(quantizer) == expected
+
+
+def test_quantizer_types_equal_hls4mls_own_functions():
+    """The real client as the oracle: hls4ml's own mapping over a grid of quantizers."""
+    hls4ml = pytest.importorskip("hls4ml", reason="the hls4ml extra is not installed")
+    from hls4ml.model.quantizers import QKerasQuantizer
+    from hls4ml.utils.config import _get_precision_from_quantizer
+
+    checked = 0
+    for bits in (2, 4, 6, 8, 12, 18):
+        for integer in range(0, bits + 1, 2):
+            q = quantized_bits(bits, integer, alpha=1)
+            cfg = {"class_name": "quantized_bits", "config": q.get_config()}
+            theirs = QKerasQuantizer(cfg).hls_type
+            assert weight_precision(q) == parse_fixed_precision(str(theirs)), (bits, integer)
+            act = _get_precision_from_quantizer(cfg)
+            assert activation_precision(q) == parse_fixed_precision(str(act)), (bits, integer)
+            relu = quantized_relu(bits, integer)
+            act = _get_precision_from_quantizer({"class_name": "quantized_relu", "config": relu.get_config()})
+            assert activation_precision(relu) == parse_fixed_precision(str(act)), (bits, integer)
+            checked += 1
+    assert checked == 31 and hls4ml is not None  # 2+3+4+5+7+10 (bits, integer) pairs
+
+
+def test_quantized_zeros_follow_qkeras():
+    """Which weights the quantizer rounds to 0, against QKeras itself.
+
+    quantized_bits(6, 0): p = x · 2^5 / 2^0 = 32x, rounded half to even → 0 for |x| ≤ 1/64.
+    """
+    k = np.array([[0.0, 0.015, -0.015625, 0.016], [0.02, -0.05, 0.5, -1e-4]], dtype=np.float32)
+    zeros = quantized_zeros(k, qb(6, 0, alpha=None, keep_negative=True))
+    # 0.015·32 = 0.48 → 0; −0.015625·32 = −0.5 → −0 (half to even); 0.016·32 = 0.512 → 1; 0.02·32 = 0.64 → 1
+    assert zeros.tolist() == [[True, True, True, False], [False, False, False, True]]
+    rng = np.random.default_rng(0)
+    for bits, integer, keep_negative in [(6, 0, True), (4, 1, True), (8, 2, False), (1, 0, True)]:
+        q = quantized_bits(bits, integer, keep_negative=keep_negative, alpha=1)
+        w = rng.normal(scale=0.2, size=(40, 9)).astype(np.float32)
+        truth = np.asarray(q(w)) == 0
+        assert np.array_equal(quantized_zeros(w, q), truth), (bits, integer, keep_negative)
+    # alpha='auto' (per-channel scales) is not modelled: the float zeros count
+    assert quantized_zeros(k, qb(6, 0, alpha="auto")) is None
+
+
+# --------------------------------------------------------------------------------------------
+# the frontend
+
+
+def small_qmodel():
+    inp = keras.Input((8,), name="x")
+    x = QDense(4, kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(6, 0, alpha=1), name="qd1")(inp)
+    x = QActivation(quantized_relu(6, 2), name="qa1")(x)
+    x = QDense(3, kernel_quantizer=quantized_bits(18, 5, alpha=1), activation=quantized_relu(10, 1), name="qd2")(x)
+    x = QBatchNormalization(name="qbn")(x)
+    x = QDense(2, kernel_quantizer="quantized_bits(12,3)", name="qd3")(x)
+    return keras.Model(inp, x)
+
+
+def test_frontend_types_from_quantizers_and_config():
+    model = small_qmodel()
+    cfg = {
+        "Model": {"Precision": "fixed<16,6>"},
+        # a configured weight type loses to the quantizer (hls4ml add_weights_variable) ...
+        "LayerName": {"qd1": {"Precision": {"weight": "fixed<18,8>"}}, "qd3": {"Precision": {"result": "fixed<20,8>"}}},
+        # ... LayerType 'Dense' reaches QDense (hls4ml builds it as a Dense)
+        "LayerType": {"Dense": {"Precision": {"accum": "fixed<24,10>"}}},
+    }
+    g = from_keras(model, cfg)
+    qd1, qa1, qd2, qbn, qd3 = (g.node(n) for n in ("qd1", "qa1", "qd2", "qbn", "qd3"))
+    assert isinstance(qd1, ir.Dense) and isinstance(qa1, ir.Activation) and isinstance(qbn, ir.BatchNormalization)
+    assert qd1.config.weight == fx("fixed<6,1>") and qd1.config.bias == fx("fixed<6,1>")
+    assert qd1.config.accum == fx("fixed<24,10>")
+    assert qa1.activation == "relu"
+    assert qa1.config.result == Precision(6, 2, signed=False, rounding=Rounding.RND_CONV, saturation=Saturation.SAT)
+    # quantized_bits(18, 5) → fixed<18,6>; no bias quantizer → the config's (Model default)
+    assert qd2.config.weight == fx("fixed<18,6>") and qd2.config.bias == fx("fixed<16,6>")
+    # its quantized_relu(10, 1) activation: ufixed<10,1> is what the next layer reads
+    assert qd2.config.output == Precision(10, 1, signed=False, rounding=Rounding.RND_CONV, saturation=Saturation.SAT)
+    # a string quantizer: quantized_bits(12,3) → fixed<12,4>; result from LayerName
+    assert qd3.config.weight == fx("fixed<12,4>") and qd3.config.result == fx("fixed<20,8>")
+    # a LayerName result for the QActivation beats its quantizer
+    g2 = from_keras(model, {"LayerName": {"qa1": {"Precision": {"result": "fixed<9,3>"}}}})
+    assert g2.node("qa1").config.result == fx("fixed<9,3>")
+
+
+def test_po2_weights_stay_opaque_with_a_warning(caplog):
+    inp = keras.Input((4,))
+    out = QDense(2, kernel_quantizer="quantized_po2(4)", name="p")(inp)
+    g = from_keras(keras.Model(inp, out))
+    assert isinstance(g.node("p"), ir.Opaque)
+    assert "power-of-two" in caplog.text
+
+
+def test_emitted_model_keeps_quantizers_and_computes_the_same():
+    from hls_opt.emit import to_keras_model
+
+    model = small_qmodel()
+    g = from_keras(model)
+    rebuilt = to_keras_model(g)
+    for layer in model.layers[1:]:
+        twin = rebuilt.get_layer(layer.name)
+        assert type(twin) is type(layer)
+        for key in ("kernel_quantizer", "bias_quantizer"):
+            assert twin.get_config().get(key) == layer.get_config().get(key)
+    assert rebuilt.get_layer("qa1").get_config()["activation"].get_config() == quantized_relu(6, 2).get_config()
+    x = np.random.default_rng(1).normal(size=(16, 8)).astype("float32")
+    np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(rebuilt(x)))
+
+
+# --------------------------------------------------------------------------------------------
+# the DSP model at the quantizers' widths
+
+
+def qdense_graph(bits, kernel):
+    inp = keras.Input((kernel.shape[0],))
+    out = QDense(kernel.shape[1], kernel_quantizer=quantized_bits(bits, 0, alpha=1), use_bias=False, name="q")(inp)
+    model = keras.Model(inp, out)
+    model.get_layer("q").set_weights([kernel])
+    return from_keras(model)
+
+
+def test_dsp_of_a_qdense_at_6_18_and_28_bits():
+    """QDense 8 → 4, Latency, RF 1, input fixed<16,6> (hls4ml's default), no zero weights: 32 multipliers.
+
+    * 6-bit weights: the narrower operand has 6 < 9 bits → LUT multipliers, 0 DSP
+      (hls4ml's VivadoDSPEstimator rule, docs/resources.md);
+    * 18-bit weights: 16 × 18 fits one DSP48E2 (27 × 18) → 32 DSP;
+    * 28-bit weights: 16 × 28 needs two DSP48E2 either way round (28 > 27 and 28 > 18) → 64 DSP.
+    """
+    kernel = np.full((8, 4), 0.25, dtype=np.float32)  # 0.25 is on every grid here: no quantized zeros
+    assert estimate_graph(qdense_graph(6, kernel))["q"].dsp == 0
+    assert estimate_graph(qdense_graph(6, kernel))["q"].lut > 0  # the multipliers are LUTs
+    assert estimate_graph(qdense_graph(18, kernel))["q"].dsp == 32
+    assert estimate_graph(qdense_graph(28, kernel))["q"].dsp == 64
+
+
+def test_weights_the_quantizer_zeroes_cost_nothing():
+    """18-bit quantized_bits(18, 0): p = 2^17·x, so |x| ≤ 2^-18 rounds to 0; hls4ml writes those
+    weights as 0 and its Latency code folds them.  8 of the 32 weights are 1e-7 → 32 − 8 = 24 DSP."""
+    kernel = np.full((8, 4), 0.25, dtype=np.float32)
+    kernel[:2, :] = 1e-7
+    assert estimate_graph(qdense_graph(18, kernel))["q"].dsp == 24
+
+
+def test_hls_opt_estimate_on_a_qkeras_file(tmp_path, capsys):
+    from hls_opt.cli import main
+
+    model = small_qmodel()
+    model.save(tmp_path / "q.keras")
+    assert main(["estimate", str(tmp_path / "q.keras"), "--json", "-q"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    layers = {layer["name"]: layer for layer in report["layers"]}
+    # qd1: 6-bit weights → LUTs; qd2: 18-bit weights × qa1's 6-bit ufixed → LUTs;
+    # qd3: 12-bit weights × qbn's fixed<16,6>: 3·2 = 6 multipliers, one DSP48E2 each.
+    dsp = {n: layers[n]["before"]["dsp"] for n in ("qd1", "qd2", "qd3")}
+    assert dsp == {"qd1": 0, "qd2": 0, "qd3": 6}
+
+
+def test_a_qkeras_file_without_qkeras_is_a_model_error(tmp_path, monkeypatch):
+    import builtins
+
+    from hls_opt.inputs import load_model
+
+    small_qmodel().save(tmp_path / "q.keras")
+    real_import = builtins.__import__
+
+    def no_qkeras(name, *args, **kwargs):
+        if name == "qkeras" or name.startswith("qkeras."):
+            raise ImportError("no qkeras")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_qkeras)
+    with pytest.raises(ModelError, match="QKeras layers; install QKeras"):
+        load_model(str(tmp_path / "q.keras"))
+
+
+def test_mask_constraint_keeps_the_qkeras_clip():
+    from hls_opt.keras.masking import MaskConstraint, attach_mask_constraints
+
+    inp = keras.Input((1,))
+    out = QDense(2, kernel_quantizer=quantized_bits(6, 0, alpha=1), name="q")(inp)
+    model = keras.Model(inp, out)
+    clip = model.get_layer("q").kernel.constraint
+    assert clip is not None  # QKeras clips the kernel to the quantizer's range, [-1, 1] here
+    constraint = attach_mask_constraints(model, ["q"])["q"]
+    assert isinstance(model.get_layer("q").kernel.constraint, MaskConstraint) and constraint.inner is clip
+    constraint.assign(np.array([[1.0, 0.0]], dtype=np.float32))
+    # clip first (2 → 1), then mask (−3 → −1 → 0)
+    w = np.asarray(constraint(keras.ops.convert_to_tensor(np.array([[2.0, -3.0]], dtype=np.float32))))
+    assert w.tolist() == [[1.0, 0.0]]
+    again = MaskConstraint.from_config(constraint.get_config())
+    assert type(again.inner) is type(clip)
