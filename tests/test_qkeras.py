@@ -25,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 qkeras = pytest.importorskip("qkeras", reason="QKeras is not installed (pip install --no-deps qkeras-v3)")
 
 import keras  # noqa: E402
-from qkeras import QActivation, QBatchNormalization, QConv2D, QDense, quantized_bits, quantized_relu  # noqa: E402
+from qkeras import QActivation, QBatchNormalization, QDense, quantized_bits, quantized_relu  # noqa: E402
 
 from hls_opt.errors import ModelError  # noqa: E402
 from hls_opt.frontend.keras import from_keras  # noqa: E402
