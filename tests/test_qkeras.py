@@ -25,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 qkeras = pytest.importorskip("qkeras", reason="QKeras is not installed (pip install --no-deps qkeras-v3)")
 
 import keras  # noqa: E402
-from qkeras import QActivation, QBatchNormalization, QDense, quantized_bits, quantized_relu  # noqa: E402
+from qkeras import QActivation, QBatchNormalization, QConv2D, QDense, quantized_bits, quantized_relu  # noqa: E402
 
 from hls_opt.errors import ModelError  # noqa: E402
 from hls_opt.frontend.keras import from_keras  # noqa: E402
@@ -427,3 +427,60 @@ def test_optimize_a_qkeras_file_and_hls4ml_builds_what_we_estimate(tmp_path):
         weight_type = str(hls_model.graph[name].weights["weight"].type.precision)
         assert parse_fixed_precision(weight_type) == fx("fixed<12,3>")
     print(f"\nqkeras: hls4ml mul limits { {n: kernels[n][0] for n in ('qd1', 'qd2')} }; report {report['total']}")
+
+
+def test_hls4ml_counts_the_same_quantized_zeros_for_qconv2d_and_qdense(tmp_path):
+    """QConv2D (3×3, 2 → 3 channels) and QDense (48 → 5) with 10-bit quantized_bits(10, 0) weights
+    drawn with σ = 0.004: p = 2^9·x rounds to 0 for |x| ≤ 2^-10 ≈ 0.00098, about a fifth of the
+    weights, none of which is a float zero.  hls4ml (Latency, RF 1, io_parallel) writes
+    ``n_zeros`` into each layer's config struct (firmware/parameters.h) from the quantized weights;
+    its multiplier cap is n − n_zeros, and our DSP figure (16-bit data × 10-bit weights: one DSP48E2
+    each) must be the same."""
+    hls4ml = pytest.importorskip("hls4ml", reason="the hls4ml extra is not installed")
+    import re
+
+    rng = np.random.default_rng(0)
+    inp = keras.Input((6, 6, 2))
+    x = QConv2D(3, (3, 3), kernel_quantizer=quantized_bits(10, 0, alpha=1), name="qc")(inp)
+    x = keras.layers.Flatten(name="f")(x)
+    out = QDense(5, kernel_quantizer=quantized_bits(10, 0, alpha=1), name="qd")(x)
+    model = keras.Model(inp, out)
+    for name in ("qc", "qd"):
+        layer = model.get_layer(name)
+        kernel, bias = layer.get_weights()
+        layer.set_weights([rng.normal(scale=0.004, size=kernel.shape).astype("float32"), bias])
+    cfg = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"}}
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        model, hls_config=cfg, output_dir=str(tmp_path / "prj"), backend="Vivado", io_type="io_parallel"
+    )
+    hls_model.write()
+    text = (tmp_path / "prj" / "firmware" / "parameters.h").read_text()
+    structs = {
+        m.group(1): dict((k, int(v)) for k, v in re.findall(r"static const unsigned (\w+) = (\d+);", m.group(2)))
+        for m in re.finditer(r"struct (config\w+) : nnet::\w+ \{(.*?)\n\};", text, re.S)
+    }
+    graph = from_keras(model, cfg)
+    ours = estimate_graph(graph)
+    for name, struct in (("qc", "mult"), ("qd", "")):
+        index = hls_model.graph[name].index
+        fields = structs[f"config{index}_mult" if struct else f"config{index}"]
+        node = graph.node(name)
+        assert (fields["n_in"], fields["n_out"]) == (node.n_in, node.n_out)
+        assert np.count_nonzero(node.kernel == 0) == 0 < fields["n_zeros"]  # zeros only after quantizing
+        assert fields["n_zeros"] == np.count_nonzero(node.built_kernel() == 0)
+        assert ours[name].dsp == fields["n_in"] * fields["n_out"] - fields["n_zeros"], name
+
+
+def test_qconv1d_and_qconv2d_are_convolution_nodes_typed_by_their_quantizers():
+    from qkeras import QConv1D
+
+    inp = keras.Input((8, 2))
+    out = QConv1D(4, 3, kernel_quantizer=quantized_bits(8, 1, alpha=1), bias_quantizer=quantized_bits(6, 2), name="c1")(inp)
+    node = from_keras(keras.Model(inp, out)).node("c1")
+    # quantized_bits(8, 1) → fixed<8,2>; quantized_bits(6, 2) → fixed<6,3>; n_in = 3·2, 6 output positions
+    assert isinstance(node, ir.Conv1D) and (node.n_in, node.n_out, node.n_pixels) == (6, 4, 6)
+    assert (node.config.weight, node.config.bias) == (fx("fixed<8,2>"), fx("fixed<6,3>"))
+    inp = keras.Input((5, 5, 3))
+    out = QConv2D(2, (2, 2), kernel_quantizer=quantized_bits(4, 0, alpha=1), name="c2")(inp)
+    node = from_keras(keras.Model(inp, out)).node("c2")
+    assert isinstance(node, ir.Conv2D) and node.config.weight == fx("fixed<4,1>") and node.n_in == 12
