@@ -484,3 +484,53 @@ def test_qconv1d_and_qconv2d_are_convolution_nodes_typed_by_their_quantizers():
     out = QConv2D(2, (2, 2), kernel_quantizer=quantized_bits(4, 0, alpha=1), name="c2")(inp)
     node = from_keras(keras.Model(inp, out)).node("c2")
     assert isinstance(node, ir.Conv2D) and node.config.weight == fx("fixed<4,1>") and node.n_in == 12
+
+
+def qkeras_cnn():
+    inp = keras.Input((6, 6, 2))
+    x = QConv2D(3, (3, 3), kernel_quantizer=quantized_bits(10, 0, alpha=1), bias_quantizer=quantized_bits(8, 2), name="qc")(inp)
+    x = keras.layers.Flatten(name="f")(x)
+    x = QDense(5, kernel_quantizer=quantized_bits(10, 0, alpha=1), activation="relu", name="qd")(x)
+    return keras.Model(inp, QBatchNormalization(name="qbn")(x))
+
+
+@pytest.mark.parametrize("backend", [None, "Vivado"])
+def test_config_from_keras_model_writes_the_quantizer_types_as_hls4ml(backend):
+    """Granularity 'name': the same dict as hls4ml's (quantizer types for weight/bias, and
+    QBatchNormalization's po2 quantizers → hls4ml's 'Unsupported quantizer' fixed<16,6>).
+    Granularity 'type': the same entries, keyed by the class hls4ml reads (``Dense``, not ``QDense``:
+    see the next test)."""
+    hls4ml = pytest.importorskip("hls4ml", reason="the hls4ml extra is not installed")
+    from hls_opt.config import config_from_keras_model
+
+    model = qkeras_cnn()
+    ours = config_from_keras_model(model, granularity="name", backend=backend)
+    assert ours == hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend)
+    assert ours["LayerName"]["qc"]["Precision"]["weight"] == "fixed<10,1,TRN,WRAP,0>"
+    theirs = hls4ml.utils.config_from_keras_model(model, granularity="type", backend=backend)
+    renamed = {"QConv2D": "Conv2D", "QDense": "Dense", "QBatchNormalization": "BatchNormalization"}
+    theirs["LayerType"] = {renamed.get(k, k): v for k, v in theirs["LayerType"].items()}
+    assert config_from_keras_model(model, granularity="type", backend=backend) == theirs
+
+
+def test_hls4ml_reads_layertype_dense_not_qdense(tmp_path):
+    """hls4ml's HLSConfig looks LayerType up by its layer class (``Dense`` for a QDense,
+    hls4ml/model/graph.py ``get_reuse_factor`` / ``get_precision``); a ``QDense`` entry — which
+    hls4ml's own config_from_keras_model(granularity='type') writes — is never read.  Our
+    resolution does the same."""
+    hls4ml = pytest.importorskip("hls4ml", reason="the hls4ml extra is not installed")
+    inp = keras.Input((8,))
+    model = keras.Model(inp, QDense(4, kernel_quantizer=quantized_bits(10, 0, alpha=1), name="qd")(inp))
+    for key, rf, result in (("QDense", 1, "fixed<16,6>"), ("Dense", 4, "fixed<20,8>")):
+        cfg = {
+            "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Resource"},
+            "LayerType": {key: {"ReuseFactor": 4, "Precision": {"result": "ap_fixed<20,8>"}}},
+        }
+        hls_model = hls4ml.converters.convert_from_keras_model(
+            model, hls_config=cfg, output_dir=str(tmp_path / key), backend="Vivado"
+        )
+        layer = hls_model.graph["qd"]
+        assert layer.get_attr("reuse_factor") == rf
+        assert parse_fixed_precision(str(layer.get_output_variable().type.precision)) == fx(result)
+        node = from_keras(model, cfg).node("qd")
+        assert (node.config.reuse_factor, node.config.result) == (rf, fx(result))

@@ -12,10 +12,17 @@ from hls_opt.config.values import (
 )
 from hls_opt.errors import ConfigError, ModelError
 from hls_opt.precision import (
+    DEFAULT_PRECISION,
     AutoPrecision,
     parse_precision,
 )
-from hls_opt.quantizers import QKERAS_LAYERS
+from hls_opt.quantizers import (
+    QKERAS_LAYERS,
+    UnsupportedQuantizer,
+    activation_precision,
+    quantizer_name,
+    weight_precision,
+)
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +319,9 @@ def config_from_keras_model(
         return config
 
     entries: list[tuple[str, str]] = []
+    typed: dict[str, dict[str, str]] = {}
     for layer in _model_layers(model):
+        typed.update(_quantizer_precisions(layer))
         cls = type(layer).__name__
         known = (
             cls in _KNOWN_SAME_NAME or cls in _KERAS_TO_HLS4ML or cls in _ACTIVATION_LAYERS
@@ -327,14 +336,60 @@ def config_from_keras_model(
         entries.extend(hls4ml_layers(layer))
 
     backend_key = backend.lower() if backend is not None else None
+    def template(name: str, hls_class: str) -> dict[str, Any]:
+        entry = _layer_template(hls_class, backend_key, reuse_factor)
+        entry["Precision"].update(typed.get(name, {}))
+        return entry
+
     if granularity == "type":
         section: dict[str, Any] = {}
-        for _, hls_class in entries:
+        for name, hls_class in entries:
             if hls_class not in section:
-                section[hls_class] = _layer_template(hls_class, backend_key, reuse_factor)
+                section[hls_class] = template(name, hls_class)
         config["LayerType"] = section
     else:
-        config["LayerName"] = {
-            name: _layer_template(hls_class, backend_key, reuse_factor) for name, hls_class in entries
-        }
+        config["LayerName"] = {name: template(name, hls_class) for name, hls_class in entries}
     return config
+
+
+# QBatchNormalization's quantizers, in hls4ml's order (parse_qbatchnorm_layer, converters/keras/qkeras.py).
+_QBN_QUANTIZERS = ("mean", "variance", "beta", "gamma")
+
+
+def _quantizer_precisions(layer: Any) -> dict[str, dict[str, str]]:
+    """``{hls4ml layer name: {precision variable: type}}`` that hls4ml's ``config_from_keras_model``
+    writes for a QKeras layer's quantizers (``make_layer_config`` in ``hls4ml/utils/config.py``:
+    every quantizer that is set, ``<variable>_quantizer`` → ``<variable>``, ``activation`` →
+    ``result``; the types from :mod:`hls_opt.quantizers`)."""
+    cls = type(layer).__name__
+    if cls not in QKERAS_LAYERS or not type(layer).__module__.startswith("qkeras"):
+        return {}
+    cfg = layer.get_config()
+    entries = hls4ml_layers(layer)
+    out: dict[str, dict[str, str]] = {}
+    if cls == "QActivation":
+        result = activation_precision(cfg.get("activation"))
+        return {entries[0][0]: {"result": str(result)}} if result is not None else {}
+    if cls == "QBatchNormalization":
+        # hls4ml wraps each in QKerasQuantizer, which types only quantized_bits / binary / ternary
+        # and gives everything else (QKeras' default po2 quantizers) fixed<16,6>.
+        for variable in _QBN_QUANTIZERS:
+            quantizer = cfg.get(f"{variable}_quantizer")
+            if quantizer is not None:
+                name = quantizer_name(quantizer) or ""
+                precision = DEFAULT_PRECISION if "po2" in name else weight_precision(quantizer)
+                out.setdefault(entries[0][0], {})[variable] = str(precision)
+        return out
+    for variable in ("weight", "bias"):
+        quantizer = cfg.get("kernel_quantizer" if variable == "weight" else "bias_quantizer")
+        if quantizer is None:
+            continue
+        try:
+            out.setdefault(entries[0][0], {})[variable] = str(weight_precision(quantizer))
+        except UnsupportedQuantizer:  # po2 weights: hls4ml's exponent type, not modelled here
+            log.warning("layer %r: %s; its %s precision is left 'auto'", layer.name, quantizer_name(quantizer), variable)
+    if len(entries) > 1:
+        result = activation_precision(cfg.get("activation"))
+        if result is not None:
+            out[entries[1][0]] = {"result": str(result)}
+    return out
