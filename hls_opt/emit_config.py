@@ -14,6 +14,9 @@ Rules (docs/flow.md, "Emitted config"):
   one (so hls4ml's pipeline-style choice sees a consistent model); otherwise the user's is kept.
   Since the shared value is then every weighted layer's effective strategy, no untouched layer
   changes.
+- The result type of every activation a QKeras quantizer typed (QActivation, a quantizer as a
+  layer's ``activation``) is written under ``LayerName.<layer>.Precision.result`` unless the user
+  gave one: what hls-opt estimated the next layer with (``_quantizer_results``).
 - ``IOType`` (top level, as hls4ml's optimizer and docs put it; pass it to
   ``convert_from_keras_model(io_type=…)``) is ``io_stream`` when a rewritten convolution needs it,
   else the user's value, else ``io_parallel``.
@@ -28,6 +31,7 @@ from typing import Any
 from hls_opt.config import IOType, Strategy, parse_io_type, parse_strategy
 from hls_opt.errors import ConfigError
 from hls_opt.ir.nodes import Opaque
+from hls_opt.quantizers import QKERAS_LAYERS, quantizer_name
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +92,15 @@ def emit_hls_config(
             entry["Strategy"] = node.config.strategy.value
             entry["ReuseFactor"] = int(node.config.reuse_factor)
 
+    quantized = [entry for node in nodes for entry in _quantizer_results(node)]
+    if quantized:
+        layer_names = cfg.setdefault("LayerName", {})
+        for name, precision in quantized:
+            entry = _layer_entry(layer_names, name)
+            table = entry.setdefault("Precision", {})
+            if isinstance(table, dict) and str(table.get("result", "auto")).strip().lower() == "auto":
+                table["result"] = str(precision)
+
     # Every node whose hls4ml implementation depends on Strategy: matrix-multiply layers and
     # opaque layers that carry weights (depthwise/separable convs read it too).
     strategic = [n for n in nodes if n.config is not None and (n.has_kernel or (n.weights and _is_opaque(n)))]
@@ -101,6 +114,25 @@ def emit_hls_config(
         io_type if io_type is not None else cfg.get("IOType", IOType.PARALLEL)
     ).value
     return cfg
+
+
+def _quantizer_results(node: Any) -> list[tuple[str, Any]]:
+    """``(hls4ml layer name, result precision)`` of the activations a QKeras quantizer typed.
+
+    hls4ml takes a QActivation's result type from the config only (the quantizer reaches it through
+    ``config_from_keras_model``, ``hls4ml/utils/config.py``); hls-opt estimated the next layer with
+    the quantizer's type where the user's config did not name the layer (``frontend.keras``), so the
+    emitted config writes it, for hls4ml to build what was estimated."""
+    cfg = getattr(node, "config", None)
+    if cfg is None:
+        return []
+    if node.keras_class == "QActivation":
+        return [(node.name, cfg.result)]
+    if node.keras_class in QKERAS_LAYERS and cfg.activation_result is not None:
+        name = quantizer_name(node.keras_config.get("activation"))
+        if name not in (None, "linear"):
+            return [(f"{node.name}_{name}", cfg.activation_result)]
+    return []
 
 
 def _is_opaque(node: Any) -> bool:

@@ -163,12 +163,40 @@ def parse_scheduler(spec: Any) -> Any:
 # ------------------------------------------------------------------------------------------
 
 
+def _mentions_qkeras(path: Path) -> bool:
+    """Whether the model file's architecture names QKeras objects (``"qkeras>QDense"``,
+    ``"module": "qkeras.qlayers"``): ``config.json`` of a ``.keras`` zip, the raw bytes of an ``.h5``."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                return b"qkeras" in archive.read("config.json")
+        return b"qkeras" in path.read_bytes()
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return False  # Keras will say what is wrong with the file
+
+
+def _register_qkeras(path: Path) -> None:
+    """Import QKeras before Keras reads a model that uses it: QKeras registers its layers and
+    quantizers with Keras' serialization on import (``register_keras_serializable(package='qkeras')``).
+    A ModelError saying how to install it when it is missing."""
+    if not _mentions_qkeras(path):
+        return
+    try:
+        import qkeras  # noqa: F401
+    except ImportError:
+        raise ModelError(
+            f"{path}: the model uses QKeras layers; install QKeras for Keras 3 "
+            "(pip install --no-deps qkeras-v3, see README 'QKeras')"
+        ) from None
+
+
 def load_model(model: Any) -> Any:
     """A ``keras.Model`` from a model or a ``.keras``/``.h5`` path (TypeError for anything else)."""
     if isinstance(model, (str, Path)):
         path = check_model_file(model)
         import keras
 
+        _register_qkeras(path)
         try:
             with warnings.catch_warnings():
                 # Keras warns about optimizer variables it does not restore; not our user's concern.

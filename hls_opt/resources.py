@@ -210,6 +210,9 @@ class Backend:
                     f"{getattr(node, 'name', '?')}: kernel shape {kernel.shape} does not match the node's "
                     f"{tuple(node.kernel.shape)}"
                 )
+        if getattr(node, "weight_quantizer", None) is not None:
+            # A QKeras layer: cost the weights as hls4ml writes them (quantized; ir.nodes.built_kernel).
+            kernel = node.built_kernel(kernel)
         return model(self, node, kernel, input_precision)
 
     def valid_reuse_factors(self, node: Any, strategy: Any = None) -> list[int]:

@@ -27,7 +27,7 @@ from hls_opt.config.generate import (
     hls4ml_layers,
 )
 from hls_opt.config.keys import check_config_keys, config_key_problems
-from hls_opt.config.resolve import resolve_layer_config, unwrap_hls_config, validate_config
+from hls_opt.config.resolve import layer_precision, resolve_layer_config, unwrap_hls_config, validate_config
 from hls_opt.config.values import (
     DEFAULT_LAYER_CONFIG,
     IOType,
@@ -57,6 +57,7 @@ __all__ = [
     "hls4ml_layer_class",
     "hls4ml_layer_names",
     "hls4ml_layers",
+    "layer_precision",
     "load_config",
     "parse_io_type",
     "parse_strategy",

@@ -12,8 +12,16 @@ from hls_opt.config.values import (
 )
 from hls_opt.errors import ConfigError, ModelError
 from hls_opt.precision import (
+    DEFAULT_PRECISION,
     AutoPrecision,
     parse_precision,
+)
+from hls_opt.quantizers import (
+    QKERAS_LAYERS,
+    UnsupportedQuantizer,
+    activation_precision,
+    quantizer_name,
+    weight_precision,
 )
 
 log = logging.getLogger(__name__)
@@ -90,6 +98,7 @@ _KERAS_TO_HLS4ML = {
     "Average": "Merge",
     "Maximum": "Merge",
     "Minimum": "Merge",
+    **QKERAS_LAYERS,
 }
 _KNOWN_SAME_NAME = (
     {"InputLayer", "Dense", "BatchNormalization", "Concatenate", "Dot", "Softmax", "ELU", "PReLU"}
@@ -142,9 +151,17 @@ def hls4ml_layers(layer: Any) -> list[tuple[str, str]]:
         # keras_v3/core.py ReLUHandler: a zero slope ends up ThresholdedReLU (also for plain ReLU).
         slope = float(getattr(layer, "negative_slope", 0.0))
         return [(name, "LeakyReLU" if slope != 0.0 else "ThresholdedReLU")]
+    if cls == "QActivation":
+        return [(name, _qactivation_class(layer.activation))]
     hls_class = _KERAS_TO_HLS4ML.get(cls, cls)
     entries = [(name, hls_class)]
     activation = getattr(layer, "activation", None)
+    if cls in QKERAS_LAYERS and activation is not None and _is_quantizer(activation):
+        # A quantizer as a QDense/QConv activation: the Keras 2 parser hls4ml falls back to for
+        # QKeras splits it off as a QActivation named '<layer>_<quantizer class>'
+        # (hls4ml/converters/keras_v2_to_hls.py, "Workaround for QKeras activations passed as an argument").
+        entries.append((f"{name}_{type(activation).__name__}", _qactivation_class(activation)))
+        return entries
     if cls not in _UNSPLIT_LAYERS and activation is not None and activation is not keras.activations.linear:
         act_name = getattr(activation, "__name__", str(activation))
         act_class = _activation_class(activation) if cls in _V3_SPLIT_ACTIVATION else "Activation"
@@ -156,6 +173,31 @@ def hls4ml_layer_names(model: Any) -> list[str]:
     """The names of the layers hls4ml makes from ``model`` (the ``LayerName`` keys of
     ``config_from_keras_model(model, granularity='name')``, activations split off included), in order."""
     return [name for layer in _model_layers(model) for name, _ in hls4ml_layers(layer)]
+
+
+def _is_quantizer(activation: Any) -> bool:
+    """A QKeras quantizer object (not a plain Keras activation function)."""
+    return hasattr(activation, "get_config") and not isinstance(activation, type)
+
+
+def _qactivation_class(activation: Any) -> str:
+    """hls4ml's class for a QActivation (``get_activation_quantizer`` in
+    ``hls4ml/converters/keras/qkeras.py``): a leaky ``quantized_relu`` is a LeakyReLU, a
+    ``quantized_tanh`` / ``quantized_sigmoid`` without the real function a HardActivation,
+    ternary a TernaryTanh; every other quantizer an Activation."""
+    if not _is_quantizer(activation):
+        return "Activation"
+    name = type(activation).__name__
+    cfg = activation.get_config()
+    if name == "quantized_relu" and float(cfg.get("negative_slope", 0.0) or 0.0) != 0.0:
+        return "LeakyReLU"
+    if (name == "quantized_sigmoid" and not cfg.get("use_real_sigmoid", False)) or (
+        name == "quantized_tanh" and not cfg.get("use_real_tanh", False)
+    ):
+        return "HardActivation"
+    if "ternary" in name:
+        return "TernaryTanh"
+    return "Activation"
 
 
 def hls4ml_layer_class(layer: Any) -> str:
@@ -283,7 +325,9 @@ def config_from_keras_model(
         return config
 
     entries: list[tuple[str, str]] = []
+    typed: dict[str, dict[str, str]] = {}
     for layer in _model_layers(model):
+        typed.update(_quantizer_precisions(layer))
         cls = type(layer).__name__
         known = (
             cls in _KNOWN_SAME_NAME or cls in _KERAS_TO_HLS4ML or cls in _ACTIVATION_LAYERS
@@ -298,14 +342,60 @@ def config_from_keras_model(
         entries.extend(hls4ml_layers(layer))
 
     backend_key = backend.lower() if backend is not None else None
+    def template(name: str, hls_class: str) -> dict[str, Any]:
+        entry = _layer_template(hls_class, backend_key, reuse_factor)
+        entry["Precision"].update(typed.get(name, {}))
+        return entry
+
     if granularity == "type":
         section: dict[str, Any] = {}
-        for _, hls_class in entries:
+        for name, hls_class in entries:
             if hls_class not in section:
-                section[hls_class] = _layer_template(hls_class, backend_key, reuse_factor)
+                section[hls_class] = template(name, hls_class)
         config["LayerType"] = section
     else:
-        config["LayerName"] = {
-            name: _layer_template(hls_class, backend_key, reuse_factor) for name, hls_class in entries
-        }
+        config["LayerName"] = {name: template(name, hls_class) for name, hls_class in entries}
     return config
+
+
+# QBatchNormalization's quantizers, in hls4ml's order (parse_qbatchnorm_layer, converters/keras/qkeras.py).
+_QBN_QUANTIZERS = ("mean", "variance", "beta", "gamma")
+
+
+def _quantizer_precisions(layer: Any) -> dict[str, dict[str, str]]:
+    """``{hls4ml layer name: {precision variable: type}}`` that hls4ml's ``config_from_keras_model``
+    writes for a QKeras layer's quantizers (``make_layer_config`` in ``hls4ml/utils/config.py``:
+    every quantizer that is set, ``<variable>_quantizer`` → ``<variable>``, ``activation`` →
+    ``result``; the types from :mod:`hls_opt.quantizers`)."""
+    cls = type(layer).__name__
+    if cls not in QKERAS_LAYERS or not type(layer).__module__.startswith("qkeras"):
+        return {}
+    cfg = layer.get_config()
+    entries = hls4ml_layers(layer)
+    out: dict[str, dict[str, str]] = {}
+    if cls == "QActivation":
+        result = activation_precision(cfg.get("activation"))
+        return {entries[0][0]: {"result": str(result)}} if result is not None else {}
+    if cls == "QBatchNormalization":
+        # hls4ml wraps each in QKerasQuantizer, which types only quantized_bits / binary / ternary
+        # and gives everything else (QKeras' default po2 quantizers) fixed<16,6>.
+        for variable in _QBN_QUANTIZERS:
+            quantizer = cfg.get(f"{variable}_quantizer")
+            if quantizer is not None:
+                name = quantizer_name(quantizer) or ""
+                precision = DEFAULT_PRECISION if "po2" in name else weight_precision(quantizer)
+                out.setdefault(entries[0][0], {})[variable] = str(precision)
+        return out
+    for variable in ("weight", "bias"):
+        quantizer = cfg.get("kernel_quantizer" if variable == "weight" else "bias_quantizer")
+        if quantizer is None:
+            continue
+        try:
+            out.setdefault(entries[0][0], {})[variable] = str(weight_precision(quantizer))
+        except UnsupportedQuantizer:  # po2 weights: hls4ml's exponent type, not modelled here
+            log.warning("layer %r: %s; its %s precision is left 'auto'", layer.name, quantizer_name(quantizer), variable)
+    if len(entries) > 1:
+        result = activation_precision(cfg.get("activation"))
+        if result is not None:
+            out[entries[1][0]] = {"result": str(result)}
+    return out

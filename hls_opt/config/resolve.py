@@ -212,6 +212,30 @@ def resolve_layer_config(
     )
 
 
+def layer_precision(
+    hls_config: Mapping[str, Any] | None, layer_name: str, layer_class: str, variable: str
+) -> Precision | None:
+    """The ``variable`` precision the config gives this layer by name or type (``LayerName`` >
+    ``LayerType``, the variable before the entry's default, as :func:`resolve_layer_config`), or
+    ``None`` when only ``Model`` (or nothing, or ``'auto'``) speaks for it.
+
+    Used where a per-layer setting competes with a QKeras quantizer (``hls_opt.quantizers``).
+    """
+    if not hls_config:
+        return None
+    config = unwrap_hls_config(hls_config)
+    type_entries = _matching_entries(_section(config, "LayerType"), "LayerType", layer_class)
+    name_entries = _matching_entries(_section(config, "LayerName"), "LayerName", layer_name)
+    for table in (_precision_table(name_entries), _precision_table(type_entries)):
+        for var in (variable, "default"):
+            if var in table:
+                path, raw = table[var]
+                value = parse_precision(raw, key=path)
+                if not isinstance(value, AutoPrecision):
+                    return value
+    return None
+
+
 def validate_config(hls_config: Mapping[str, Any] | None, *, source: str | None = None) -> None:
     """Check every value hls-opt reads, in every entry, without a model (fail fast, e.g. in the CLI).
 

@@ -21,10 +21,18 @@ from typing import Any
 
 import numpy as np
 
-from hls_opt.config import LayerConfig, hls4ml_layers, load_config, resolve_layer_config
+from hls_opt.config import LayerConfig, hls4ml_layers, layer_precision, load_config, resolve_layer_config
 from hls_opt.errors import ModelError
 from hls_opt.ir import nodes as ir
 from hls_opt.ir.graph import Graph
+from hls_opt.quantizers import (
+    QKERAS_LAYERS,
+    UnsupportedQuantizer,
+    activation_precision,
+    quantizer_config,
+    quantizer_name,
+    weight_precision,
+)
 
 log = logging.getLogger(__name__)
 
@@ -193,12 +201,66 @@ def _collect_calls(model: Any) -> list[tuple[Any, Any]]:
     return [calls[n] for n in ordered]
 
 
+def is_qkeras_layer(layer: Any) -> bool:
+    """A QKeras layer hls-opt models (``QKERAS_LAYERS``: QDense, QConv1D/2D, QActivation,
+    QBatchNormalization), by exact class (a user subclass may compute something else)."""
+    cls = type(layer)
+    return cls.__module__.split(".")[0] == "qkeras" and cls.__name__ in QKERAS_LAYERS
+
+
+def _quantized_config(config: LayerConfig, layer: Any, cfg: Mapping, hls_config: Mapping | None) -> LayerConfig:
+    """The layer's config with the types its QKeras quantizers give it, as hls4ml builds it.
+
+    * ``weight`` / ``bias`` (``kernel_quantizer`` / ``bias_quantizer``): the quantizer's type
+      replaces the configured one at every level — hls4ml's ``Layer.add_weights_variable``
+      (``hls4ml/model/layers.py``) sets ``precision = quantizer.hls_type`` whatever the config says.
+    * ``result`` of a QActivation, ``activation_result`` of a layer whose ``activation`` is a
+      quantizer: a precision the config gives that layer by ``LayerName`` / ``LayerType`` wins
+      (hls4ml reads the result type from the config only); otherwise the quantizer's type, which is
+      what hls4ml's ``config_from_keras_model`` writes for it (``docs/compat.md``).
+
+    Raises :class:`~hls_opt.quantizers.UnsupportedQuantizer` for a quantizer without a fixed-point type.
+    """
+    changes: dict[str, Any] = {}
+    for variable, key in (("weight", "kernel_quantizer"), ("bias", "bias_quantizer")):
+        quantized = weight_precision(cfg.get(key))
+        if quantized is None:
+            continue
+        if quantized != getattr(config, variable):
+            log.debug("layer %r: %s precision %s from its %s (hls4ml: the quantizer overrides the config)",
+                      layer.name, variable, quantized, key)
+        changes[variable] = quantized
+    entries = hls4ml_layers(layer)
+    activation = getattr(layer, "activation", None)
+    if type(layer).__name__ == "QActivation":
+        given = layer_precision(hls_config, entries[0][0], entries[0][1], "result")
+        changes["result"] = given or activation_precision(activation) or config.result
+    elif len(entries) > 1 and quantizer_name(cfg.get("activation")) not in (None, "linear"):
+        act_name, act_class = entries[1]
+        given = layer_precision(hls_config, act_name, act_class, "result")
+        quantized = activation_precision(cfg.get("activation"))
+        if given or quantized:
+            changes["activation_result"] = given or quantized
+    return dataclasses.replace(config, **changes) if changes else config
+
+
+def _qactivation_name(value: Any) -> str:
+    """A QActivation's activation as hls4ml names it: the quantizer class without ``quantized_``
+    (``quantized_relu`` → ``relu``; ``get_activation_quantizer``, hls4ml/converters/keras/qkeras.py)."""
+    if isinstance(value, str) and "(" not in value:
+        return value
+    name = quantizer_name(value) or "linear"
+    return "linear" if name == "quantized_bits" else name.replace("quantized_", "")
+
+
 def _make_node(layer: Any, knode: Any, hls_config: Mapping | None) -> ir.Node:
     import keras
 
     class_name = type(layer).__name__
-    # Only Keras' own layer classes get typed nodes; bare keras.ops operations stay Opaque.
+    # Only Keras' own layer classes (and QKeras' modelled ones) get typed nodes; bare keras.ops
+    # operations stay Opaque.
     builtin = type(layer).__module__.startswith("keras.") and isinstance(layer, keras.layers.Layer)
+    qkeras = is_qkeras_layer(layer)
     producers = [t._keras_history.operation.name for t in knode.arguments.keras_tensors]
     index = {id(t): i for i, t in enumerate(knode.arguments.keras_tensors)}
 
@@ -225,14 +287,26 @@ def _make_node(layer: Any, knode: Any, hls_config: Mapping | None) -> ir.Node:
         keras_call=(tuple(args), dict(kwargs)),
     )
     cfg = common["keras_config"]
-    if not builtin:
+    if qkeras:
+        try:
+            common["config"] = _quantized_config(common["config"], layer, cfg, hls_config)
+        except (UnsupportedQuantizer, ModelError) as exc:
+            log.warning("layer %r: %s; it is left as an opaque layer", layer.name, exc)
+            return ir.Opaque(**common, param_count=_count_params(layer))
+        if class_name == "QActivation":
+            return ir.Activation(**common, activation=_qactivation_name(cfg.get("activation")))
+        class_name = QKERAS_LAYERS[class_name]  # modelled as the Keras layer hls4ml builds it as
+    elif not builtin:
         return ir.Opaque(**common, param_count=_count_params(layer))
     # A kernel with company (LoRA factors, int8 scales…) is not the plain matrix the resource
     # models and passes assume: such layers stay Opaque.
     plain_kernel = "kernel" in common["weights"] and set(common["weights"]) <= {"kernel", "bias"}
+    # A QKeras kernel quantizer travels with the node: the cost models count the weights it zeroes.
+    quantized = {"weight_quantizer": quantizer_config(cfg.get("kernel_quantizer"))} if qkeras else {}
     if class_name == "Dense" and plain_kernel:
         return ir.Dense(
             **common,
+            **quantized,
             activation=activation_name(cfg.get("activation")),
             use_bias=bool(cfg.get("use_bias", True)),
             units=int(cfg["units"]),
@@ -240,6 +314,7 @@ def _make_node(layer: Any, knode: Any, hls_config: Mapping | None) -> ir.Node:
     if class_name in _CONV_LAYERS and plain_kernel and int(cfg.get("groups", 1)) == 1:
         return _CONV_LAYERS[class_name](
             **common,
+            **quantized,
             activation=activation_name(cfg.get("activation")),
             use_bias=bool(cfg.get("use_bias", True)),
             filters=int(cfg["filters"]),

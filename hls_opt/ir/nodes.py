@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hls_opt.config import LayerConfig
+from hls_opt.quantizers import quantized_zeros
 from hls_opt.structures import mult_shape
 
 Shape = tuple[int, ...]
@@ -71,10 +72,24 @@ class WeightedNode(Node):
     has_kernel: ClassVar[bool] = True
     activation: str = "linear"
     use_bias: bool = True
+    #: A QKeras layer's ``kernel_quantizer`` (its serialized config), ``None`` for Keras layers.
+    weight_quantizer: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def kernel(self) -> np.ndarray:
         return self.weights["kernel"]
+
+    def built_kernel(self, kernel: np.ndarray | None = None) -> np.ndarray:
+        """``kernel`` (default: the node's) as hls4ml writes it into the firmware: a QKeras layer's
+        weights that its quantizer rounds to zero are zero there (:func:`hls_opt.quantizers.quantized_zeros`).
+        The cost models see this kernel; the Keras weights are never changed."""
+        k = self.kernel if kernel is None else np.asarray(kernel)
+        if self.weight_quantizer is None:
+            return k
+        zeros = quantized_zeros(k, self.weight_quantizer)
+        if zeros is None or not zeros.any():
+            return k
+        return np.where(zeros, np.zeros((), dtype=k.dtype), k)
 
     @property
     def bias(self) -> np.ndarray | None:

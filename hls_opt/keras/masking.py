@@ -40,15 +40,23 @@ class MaskConstraint(keras.constraints.Constraint):
     ``mask`` is 1 for trainable weights and 0 for frozen ones; ``offset`` is 0 for pruned weights
     and the shared value for weight-shared ones.  Both are non-trainable ``keras.Variable`` so
     :meth:`assign` changes them inside an already traced train function.
+
+    ``inner``: the kernel's own constraint (QKeras layers clip their kernels to the quantizer's
+    range, ``Clip`` in ``qkeras/qlayers.py``), applied first so that masking does not drop it.
     """
 
-    def __init__(self, mask: Any, offset: Any = None) -> None:
+    def __init__(self, mask: Any, offset: Any = None, inner: Any = None) -> None:
         mask = np.asarray(mask, dtype="float32")
         offset = np.zeros_like(mask) if offset is None else np.asarray(offset, dtype="float32")
         self.mask = keras.Variable(mask, trainable=False, dtype="float32", name="hls_opt_mask")
         self.offset = keras.Variable(offset, trainable=False, dtype="float32", name="hls_opt_offset")
+        if isinstance(inner, dict):
+            inner = keras.constraints.deserialize(inner)
+        self.inner = inner
 
     def __call__(self, w: Any) -> Any:
+        if self.inner is not None:
+            w = self.inner(w)
         return w * keras.ops.cast(self.mask, w.dtype) + keras.ops.cast(self.offset, w.dtype)
 
     def assign(self, mask: np.ndarray, offset: np.ndarray | None = None) -> None:
@@ -57,14 +65,18 @@ class MaskConstraint(keras.constraints.Constraint):
         self.offset.assign(np.zeros_like(mask) if offset is None else np.asarray(offset, dtype="float32"))
 
     def get_config(self) -> dict[str, Any]:
-        return {
+        config = {
             "mask": np.asarray(self.mask.numpy()).tolist(),
             "offset": np.asarray(self.offset.numpy()).tolist(),
         }
+        if self.inner is not None:
+            config["inner"] = keras.constraints.serialize(self.inner)
+        return config
 
 
 def attach_mask_constraints(model: Any, names: list[str]) -> dict[str, MaskConstraint]:
-    """Give each named layer's kernel an all-ones :class:`MaskConstraint`; returns them by layer name.
+    """Give each named layer's kernel an all-ones :class:`MaskConstraint` (wrapping the kernel's own
+    constraint, if any); returns them by layer name.
 
     The constraint is set on the variable (what the optimizer reads) *and* on the layer attribute
     (what ``get_config`` serialises).  Call ``model.make_train_function(force=True)`` afterwards if
@@ -73,7 +85,10 @@ def attach_mask_constraints(model: Any, names: list[str]) -> dict[str, MaskConst
     constraints = {}
     for name in names:
         layer = model.get_layer(name)
-        constraint = MaskConstraint(np.ones(tuple(layer.kernel.shape), dtype="float32"))
+        inner = getattr(layer.kernel, "constraint", None)
+        if isinstance(inner, MaskConstraint):  # attached before: keep what it wrapped
+            inner = inner.inner
+        constraint = MaskConstraint(np.ones(tuple(layer.kernel.shape), dtype="float32"), inner=inner)
         layer.kernel.constraint = constraint
         if hasattr(layer, "kernel_constraint"):
             layer.kernel_constraint = constraint
