@@ -26,7 +26,13 @@ from typing import Any
 
 from hls_opt.config import Budgets, LayerConfig, Strategy
 from hls_opt.errors import InfeasibleBudget
-from hls_opt.resources import Backend, get_backend, hls4ml_valid_reuse_factors, input_precision_of, model_timing
+from hls_opt.resources import (
+    Backend,
+    get_backend,
+    hls4ml_valid_reuse_factors,
+    input_precision_of,
+    model_timing,
+)
 from hls_opt.timing import ModelTiming, Timing
 
 

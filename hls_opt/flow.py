@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hls_opt import progress
-from hls_opt.config import IOType, config_from_keras_model
+from hls_opt.config import IOType, config_from_keras_model, device_from_config, parse_device
 from hls_opt.data import check_input_shape, check_targets, check_targets_for_loss, load_training_data
 from hls_opt.emit import to_keras_model
 from hls_opt.emit_config import emit_hls_config
@@ -88,6 +88,7 @@ def convert_and_optimize(
     tuner: str | None = None,
     target: str | None = None,
     optimize_kwargs: Mapping[str, Any] | None = None,
+    device: Any = None,
 ) -> OptimizationResult:
     """Optimize a trained Keras model for the hardware hls4ml will build from it.
 
@@ -113,6 +114,9 @@ def convert_and_optimize(
       scheduler (:class:`~hls_opt.scheduler.MaxCutScheduler`; needs data); the report's ``front``
       holds the accuracy–resource front the search saw.
     - ``output_dir``: when given, :meth:`OptimizationResult.save` is called on it.
+    - ``device``: a part name (``'xcvu9p'``, hls4ml's ``Part`` spellings) or a
+      :class:`~hls_opt.config.Device`; the report gives the fraction of it the design uses.
+      Default: the device the config's ``Part`` names, if hls-opt knows it.
     """
     # 1. Values (no files, no TensorFlow).
     rtol = check_rtol(rtol)
@@ -127,6 +131,7 @@ def convert_and_optimize(
         )
     objective = check_objective(objective)
     backend = check_backend(backend)
+    device = parse_device(device, key="device") if device is not None else None
     sched = parse_scheduler(scheduler)
     if target is not None:
         target = str(target).strip().lower()
@@ -238,6 +243,7 @@ def convert_and_optimize(
         io_type=emitted["IOType"],
         notes=[note for _, r in results for note in r.notes],
         increasing=bool(increasing) if increasing is not None else True,
+        device=device if device is not None else device_from_config(cfg),
         extra={"passes": [{"name": n, "changed": r.changed} for n, r in results]},
     )
     result = OptimizationResult(

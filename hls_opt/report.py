@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from hls_opt.config.devices import Device, device_fraction
 from hls_opt.resources import estimate_report, get_backend
 
 logger = logging.getLogger(__name__)
@@ -98,9 +99,13 @@ def _config_fields(node: Any) -> tuple[str | None, int | None]:
     return cfg.strategy.value, int(cfg.reuse_factor)
 
 
-def estimate(graph: Any, backend: str = "vivado") -> dict:
-    """The ``hls-opt estimate`` report of one graph (``report.json`` schema, no ``after``, no ``steps``)."""
-    return jsonable(estimate_report(graph, get_backend(backend)))
+def estimate(graph: Any, backend: str = "vivado", device: Device | None = None) -> dict:
+    """The ``hls-opt estimate`` report of one graph (``report.json`` schema, no ``after``, no ``steps``);
+    with ``device``, ``"device": {"name", "before": {field: {"used", "available", "fraction"}}}``."""
+    report = estimate_report(graph, get_backend(backend))
+    if device is not None:
+        report["device"] = {"name": device.name, "before": device_fraction(report["total"]["before"], device)}
+    return jsonable(report)
 
 
 def build_report(
@@ -115,9 +120,12 @@ def build_report(
     notes: Sequence[str] = (),
     extra: Mapping[str, Any] | None = None,
     increasing: bool = True,
+    device: Device | None = None,
 ) -> dict:
     """The optimization report (docs/flow.md "Report"): per layer, every resource before and after, sparsity,
-    reuse factor and strategy (after; ``*_before`` keys hold the user's), and the loop's steps.
+    reuse factor and strategy (after; ``*_before`` keys hold the user's), ``ii`` / ``latency_cycles`` of the
+    final config (``*_before``: the user's), the model's ``timing`` before/after, the ``device`` fraction
+    used when a device is known, and the loop's steps.
 
     ``mode`` is ``"one-shot"`` (post-training pruning, no fine-tuning) or ``"fine-tuned"``;
     ``baseline_metric``/``final_metric`` are the validation metric before/after when data were given.
@@ -138,8 +146,13 @@ def build_report(
         strategy, rf = _config_fields(node_after)
         strategy_before, rf_before = _config_fields(node_before)
         entry = dict(layer)
+        timed_after = after_layers.get(name, layer)
         entry.update(
             {
+                "ii": timed_after.get("ii"),
+                "latency_cycles": timed_after.get("latency_cycles"),
+                "ii_before": layer.get("ii"),
+                "latency_cycles_before": layer.get("latency_cycles"),
                 "strategy": strategy if strategy is not None else layer.get("strategy"),
                 "reuse_factor": rf if rf is not None else layer.get("reuse_factor"),
                 "strategy_before": strategy_before,
@@ -168,6 +181,7 @@ def build_report(
         "io_type": io_type,
         "layers": layers,
         "total": {"before": total_before, "after": total_after},
+        "timing": {"before": before.get("timing"), "after": after.get("timing")},
         "steps": steps,
         # the trials no other trial beats on both resource and metric (target='max' reads it)
         "front": pareto_front(steps, increasing),
@@ -186,6 +200,12 @@ def build_report(
                 "nothing could be pruned within the tolerance; the returned weights are the baseline's"
                 + (" (fine-tuned, unpruned)" if trained else ""),
             )
+    if device is not None:
+        report["device"] = {
+            "name": device.name,
+            "before": device_fraction(total_before, device),
+            "after": device_fraction(total_after, device),
+        }
     if extra:
         report.update(extra)
     return jsonable(report)
@@ -222,7 +242,10 @@ def format_table(report: Mapping[str, Any], *, before_after: bool | None = None)
         before_after = any(layer.get("after") not in (None, layer.get("before")) for layer in layers) or (
             total.get("after") not in (None, total.get("before"))
         )
+    timed = any("ii" in layer for layer in layers)
     header = ["layer", "type", "strategy", "RF"] + [RESOURCE_TITLES.get(k, k) for k in keys]
+    if timed:
+        header += ["II", "latency"]
     if before_after:
         header.append("sparsity")
     rows = []
@@ -239,11 +262,21 @@ def format_table(report: Mapping[str, Any], *, before_after: bool | None = None)
             strategy, rf_text = "", ""  # Input, activations…: strategy/RF mean nothing there
         row = [str(layer.get("name")), str(layer.get("type", "")), strategy, rf_text]
         row += [_cell(b.get(k), a.get(k), before_after) for k in keys]
+        if timed:
+            row += [
+                _cell(layer.get(f"{t}_before", layer.get(t)), layer.get(t), before_after)
+                for t in ("ii", "latency_cycles")
+            ]
         if before_after:
             row.append(f"{100 * float(layer.get('sparsity') or 0):.0f}%")
         rows.append(row)
     tb, ta = total.get("before", {}), total.get("after") or total.get("before", {})
     total_row = ["total", "", "", ""] + [_cell(tb.get(k), ta.get(k), before_after) for k in keys]
+    if timed:
+        timing = report.get("timing") or {}
+        t_before = timing.get("before", timing) or {}
+        t_after = timing.get("after") or t_before
+        total_row += [_cell(t_before.get(t), t_after.get(t), before_after) for t in ("ii", "latency_cycles")]
     if before_after:
         total_row.append("")
     widths = [max(len(r[i]) for r in [header, *rows, total_row]) for i in range(len(header))]
@@ -254,7 +287,34 @@ def format_table(report: Mapping[str, Any], *, before_after: bool | None = None)
         ).rstrip()
 
     rule = "-" * len(line(header))
-    return "\n".join([line(header), rule, *[line(r) for r in rows], rule, line(total_row)])
+    lines = [line(header), rule, *[line(r) for r in rows], rule, line(total_row)]
+    lines += _timing_lines(report) + _device_lines(report)
+    return "\n".join(lines)
+
+
+def _timing_lines(report: Mapping[str, Any]) -> list[str]:
+    """``model: II … cycles, latency … cycles (schedule)`` and the layers without a timing model."""
+    timing = report.get("timing") or {}
+    t = timing.get("after") or timing.get("before") or (timing if "ii" in timing else None)
+    if not t:
+        return []
+    out = [f"model: II {_fmt(t.get('ii'))} cycles, latency {_fmt(t.get('latency_cycles'))} cycles ({t.get('schedule')})"]
+    if t.get("not_modelled"):
+        out.append(f"  no timing model (left out of the totals): {', '.join(t['not_modelled'])}")
+    return out
+
+
+def _device_lines(report: Mapping[str, Any]) -> list[str]:
+    """``device xcvu9p: DSP 12/6840 (0.2%), …`` of the final design."""
+    device = report.get("device")
+    if not device:
+        return []
+    used = device.get("after") or device.get("before") or {}
+    parts = [
+        f"{RESOURCE_TITLES.get(k, k)} {_fmt(v['used'])}/{_fmt(v['available'])} ({100 * float(v['fraction']):.1f}%)"
+        for k, v in used.items()
+    ]
+    return [f"device {device.get('name')}: " + ", ".join(parts)]
 
 
 def summary_text(report: Mapping[str, Any]) -> str:
