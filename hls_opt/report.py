@@ -239,8 +239,14 @@ def format_table(report: Mapping[str, Any], *, before_after: bool | None = None)
     total = report.get("total", {})
     keys = resource_keys(total.get("before", {}), *[layer.get("before", {}) for layer in layers])
     if before_after is None:
-        before_after = any(layer.get("after") not in (None, layer.get("before")) for layer in layers) or (
-            total.get("after") not in (None, total.get("before"))
+        before_after = (
+            any(layer.get("after") not in (None, layer.get("before")) for layer in layers)
+            or total.get("after") not in (None, total.get("before"))
+            or any(
+                f"{t}_before" in layer and layer[f"{t}_before"] != layer.get(t)
+                for layer in layers
+                for t in ("ii", "latency_cycles")
+            )
         )
     timed = any("ii" in layer for layer in layers)
     header = ["layer", "type", "strategy", "RF"] + [RESOURCE_TITLES.get(k, k) for k in keys]
@@ -265,6 +271,8 @@ def format_table(report: Mapping[str, Any], *, before_after: bool | None = None)
         if timed:
             row += [
                 _cell(layer.get(f"{t}_before", layer.get(t)), layer.get(t), before_after)
+                if before_after
+                else _fmt(layer.get(t))
                 for t in ("ii", "latency_cycles")
             ]
         if before_after:
@@ -276,7 +284,10 @@ def format_table(report: Mapping[str, Any], *, before_after: bool | None = None)
         timing = report.get("timing") or {}
         t_before = timing.get("before", timing) or {}
         t_after = timing.get("after") or t_before
-        total_row += [_cell(t_before.get(t), t_after.get(t), before_after) for t in ("ii", "latency_cycles")]
+        total_row += [
+            _cell(t_before.get(t), t_after.get(t), before_after) if before_after else _fmt(t_after.get(t))
+            for t in ("ii", "latency_cycles")
+        ]
     if before_after:
         total_row.append("")
     widths = [max(len(r[i]) for r in [header, *rows, total_row]) for i in range(len(header))]

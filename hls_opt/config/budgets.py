@@ -25,10 +25,13 @@ from hls_opt.errors import ConfigError
 DEFAULT_CLOCK_PERIOD_NS = Fraction(5)
 _UNITS_NS = {"ps": Fraction(1, 1000), "ns": Fraction(1), "us": Fraction(1000), "µs": Fraction(1000),
              "ms": Fraction(10**6), "s": Fraction(10**9)}
-_NUMBER = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([+-]?[0-9]+))?\s*([a-zµ]*)\s*$")
+_NUMBER = re.compile(r"^\s*([+-]?[0-9]+(?:\.[0-9]*)?|[+-]?\.[0-9]+)(?:[eE]([+-]?[0-9]+))?\s*([a-zµ]*)\s*$", re.IGNORECASE)
 
 
-def _parse_quantity(value: Any, key: str) -> tuple[Fraction, str]:
+_TIME_OR_CYCLES = "cycles like 200 or a time like 200ns, 1.5us"
+
+
+def _parse_quantity(value: Any, key: str, expected: str = _TIME_OR_CYCLES) -> tuple[Fraction, str]:
     if isinstance(value, bool):
         raise ConfigError(f"{key}: expected a number, got {value!r}")
     if isinstance(value, int):
@@ -39,7 +42,7 @@ def _parse_quantity(value: Any, key: str) -> tuple[Fraction, str]:
         return Fraction(str(value)), ""
     m = _NUMBER.match(str(value)) if isinstance(value, str) else None
     if m is None:
-        raise ConfigError(f"{key}: cannot read {value!r} (expected cycles like 200 or a time like 200ns, 1.5us)")
+        raise ConfigError(f"{key}: cannot read {value!r} (expected {expected})")
     number = Fraction(m.group(1))
     if m.group(2):
         number *= Fraction(10) ** int(m.group(2))
@@ -48,7 +51,7 @@ def _parse_quantity(value: Any, key: str) -> tuple[Fraction, str]:
 
 def parse_time_ns(value: Any, *, key: str = "--clock-period") -> Fraction:
     """A positive time in ns: ``5``/``5.0`` (ns, hls4ml's ClockPeriod unit), ``5ns``, ``0.005us``, ``5000ps``."""
-    number, unit = _parse_quantity(value, key)
+    number, unit = _parse_quantity(value, key, "a time like 5ns, or ns as a number")
     if unit and unit not in _UNITS_NS:
         raise ConfigError(f"{key}: unknown time unit '{unit}' in {value!r} (use ps, ns, us, ms or s)")
     ns = number * _UNITS_NS.get(unit or "ns")
@@ -76,7 +79,7 @@ def parse_cycles(value: Any, *, key: str, clock_period_ns: Fraction | None = Non
 
 def parse_count(value: Any, *, key: str) -> int:
     """A non-negative whole resource count (``--dsp-budget 500``)."""
-    number, unit = _parse_quantity(value, key)
+    number, unit = _parse_quantity(value, key, "a whole number")
     if unit or number.denominator != 1 or number < 0:
         raise ConfigError(f"{key}: expected a non-negative whole number, got {value!r}")
     return int(number)
