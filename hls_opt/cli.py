@@ -34,7 +34,7 @@ from hls_opt.errors import ConfigError, HlsOptError, RegistryError
 from hls_opt.feasibility import check_budgets
 from hls_opt.fileio import check_output_dir
 from hls_opt.frontend.keras import from_keras
-from hls_opt.report import estimate, format_table, report_json, summary_text
+from hls_opt.report import estimate, footer_text, format_table, report_json, summary_text
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports a process ended by SIGTERM
@@ -262,6 +262,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         sys.stdout.write(report_json(report))
     else:
         print(format_table(report, before_after=False))
+        footer = footer_text(report)
+        if footer:
+            print(footer)
     if any(v is not None for v in (budgets.latency_cycles, budgets.ii_cycles, budgets.dsp, budgets.bram)) or (
         args.device
     ):

@@ -298,9 +298,13 @@ def format_table(report: Mapping[str, Any], *, before_after: bool | None = None)
         ).rstrip()
 
     rule = "-" * len(line(header))
-    lines = [line(header), rule, *[line(r) for r in rows], rule, line(total_row)]
-    lines += _timing_lines(report) + _device_lines(report)
-    return "\n".join(lines)
+    return "\n".join([line(header), rule, *[line(r) for r in rows], rule, line(total_row)])
+
+
+def footer_text(report: Mapping[str, Any]) -> str:
+    """The lines under the table: the model's II and latency (and the layers without a timing
+    model) and, when a device is known, the fraction of it the (final) design uses."""
+    return "\n".join(_timing_lines(report) + _device_lines(report))
 
 
 def _timing_lines(report: Mapping[str, Any]) -> list[str]:
@@ -352,6 +356,7 @@ def summary_text(report: Mapping[str, Any]) -> str:
         lines.append(f"  steps: {len(steps)} ({accepted} accepted)")
     if report.get("pruned") is False:
         lines.append("  " + next(n for n in report.get("notes", []) if n.startswith("nothing could be pruned")))
+    lines += ["  " + text for text in _timing_lines(report) + _device_lines(report)]
     return "\n".join(lines)
 
 
