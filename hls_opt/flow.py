@@ -15,13 +15,22 @@ type raises ``TypeError``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from hls_opt import progress
-from hls_opt.config import IOType, config_from_keras_model, device_from_config, parse_device
+from hls_opt.config import (
+    IOType,
+    Strategy,
+    config_from_keras_model,
+    device_from_config,
+    parse_device,
+    parse_strategy,
+    unwrap_hls_config,
+)
 from hls_opt.data import check_input_shape, check_targets, check_targets_for_loss, load_training_data
 from hls_opt.emit import to_keras_model
 from hls_opt.emit_config import emit_hls_config
@@ -229,6 +238,7 @@ def convert_and_optimize(
     user_io = cfg.get("IOType") if isinstance(cfg, Mapping) else None
     io_type = "io_stream" if _any_stream(graph) else (user_io or "io_parallel")
     emitted = emit_hls_config(graph, cfg, rewritten, io_type=io_type)
+    _follow_emitted_model_strategy(graph, cfg, emitted)
     new_model = to_keras_model(graph)
     if loss is not None:
         compile_for_keras(new_model, loss, optimizer, metric)
@@ -258,6 +268,30 @@ def convert_and_optimize(
     if output_dir is not None:
         result.save(output_dir)
     return result
+
+
+def _model_strategy(config: Any) -> Strategy:
+    model = unwrap_hls_config(config).get("Model") if isinstance(config, Mapping) else None
+    value = model.get("Strategy") if isinstance(model, Mapping) else None
+    return parse_strategy(value, key="Model.Strategy") if value is not None else Strategy.LATENCY
+
+
+def _follow_emitted_model_strategy(graph: Any, user_config: Any, emitted: Mapping[str, Any]) -> None:
+    """Give the layers without weights (Input, activations, pooling…) the strategy hls4ml will read
+    for them from the emitted config.  The emitter changes ``Model.Strategy`` when every weighted
+    layer shares one; a layer without weights that took the user's ``Model.Strategy`` then takes the
+    new one (and no ``LayerName`` entry says otherwise).  It matters to the timing: hls4ml's
+    ``SetPipelineStyle`` (backends/vivado/passes/pipeline_style.py) picks DATAFLOW when *any* layer
+    is configured Resource, an input layer included."""
+    old, new = _model_strategy(user_config), _model_strategy(emitted)
+    if old is new:
+        return
+    names = {str(k).lower() for k, v in (emitted.get("LayerName") or {}).items() if isinstance(v, Mapping) and "Strategy" in v}
+    for node in list(graph.nodes()):
+        cfg = getattr(node, "config", None)
+        if node.has_kernel or cfg is None or cfg.strategy is not old or node.name.lower() in names:
+            continue
+        graph.replace(node.name, dataclasses.replace(node, config=dataclasses.replace(cfg, strategy=new)))
 
 
 def _rewritten(before: Any, after: Any) -> set[str]:

@@ -255,6 +255,45 @@ def test_one_shot_step_reports_the_objective_resources_in_either_order():
         assert after["dsp"] < rep["total"]["before"]["dsp"]
 
 
+def test_the_report_has_each_layers_final_timing_and_the_devices_fraction():
+    import keras
+
+    import hls_opt
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((16,)), keras.layers.Dense(8, name="fc"), keras.layers.Dense(4, name="out")]
+    )
+    cfg = {
+        "Part": "xcvu9p-flga2104-2L-e",
+        "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 4, "Strategy": "Resource"},
+    }
+    rep = hls_opt.convert_and_optimize(model, cfg, objective="dsp", scheduler="polynomial:1:0.5").report
+    fc = next(layer for layer in rep["layers"] if layer["name"] == "fc")
+    # fc 16x8 Resource RF 4 (II = latency = 9, docs/timing.md) is rewritten ResourceUnrolled RF 4
+    # (pipelined at II 4): the report gives the final config's II and the user's
+    assert (fc["strategy"], fc["ii_before"], fc["ii"]) == ("ResourceUnrolled", 9, 4)
+    # 'out' is left Resource (not pruned), so hls4ml still builds the top as DATAFLOW
+    assert [layer["strategy"] for layer in rep["layers"] if layer["name"] == "out"] == ["Resource"]
+    assert rep["timing"]["before"]["schedule"] == rep["timing"]["after"]["schedule"] == "dataflow"
+    assert rep["device"]["name"] == "xcvu9p"  # from the config's Part
+    assert rep["device"]["after"]["dsp"]["used"] == rep["total"]["after"]["dsp"]
+    # an explicit device wins over the Part; a Part hls-opt does not know gives no fraction
+    assert hls_opt.convert_and_optimize(model, cfg, scheduler="polynomial:1:0.5", device="xc7z020").report[
+        "device"
+    ]["name"] == "xc7z020"
+    rep = hls_opt.convert_and_optimize(model, dict(cfg, Part="Agilex7"), scheduler="polynomial:1:0.5").report
+    assert "device" not in rep
+
+    # one Dense layer, rewritten: the emitted Model.Strategy becomes ResourceUnrolled, which the
+    # input layer then reads too (it no longer makes hls4ml's top DATAFLOW): PIPELINE II = RF 4
+    single = keras.Sequential([keras.Input((16,)), keras.layers.Dense(8, name="fc")])
+    result = hls_opt.convert_and_optimize(single, cfg, objective="dsp", scheduler="polynomial:1:0.5")
+    assert result.hls_config["Model"]["Strategy"] == "ResourceUnrolled"
+    assert result.report["timing"]["after"]["schedule"] == "pipeline" and result.report["timing"]["after"]["ii"] == 4
+    assert {n.config.strategy.value for n in result.graph.nodes()} == {"ResourceUnrolled"}
+
+
 def test_report_json_is_plain_json():
     rep = dict(REPORT, extra=np.float32(0.5), arr=np.arange(2))
     assert json.loads(report_json(rep))["arr"] == [0, 1]

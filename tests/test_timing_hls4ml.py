@@ -203,3 +203,31 @@ def test_io_stream_conv2d_and_conv1d(tmp_path):
         assert f["function"] == "conv_1d_cl"
         _check_stream_conv(project, graph, name, f, "nnet_conv1d_stream.h", "conv_1d_buffer_cl", f["in_width"])
     assert top_pragma(project) == ("dataflow", None)
+
+
+def test_the_emitted_config_gets_the_schedule_the_report_predicts(tmp_path):
+    """hls-opt's output (pruned model + emitted config) through hls4ml: the top pragma hls4ml
+    writes is the schedule and II in the report's ``timing.after``."""
+    import keras
+
+    import hls_opt
+
+    keras.utils.set_random_seed(0)
+    cfg = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 4, "Strategy": "Resource"}}
+    for name, model in (
+        # one layer, rewritten ResourceUnrolled: the emitted Model.Strategy follows → PIPELINE II=4
+        ("single", keras.Sequential([keras.Input((16,)), keras.layers.Dense(8, name="fc")])),
+        # a second layer left Resource → DATAFLOW
+        ("two", keras.Sequential([keras.Input((16,)), keras.layers.Dense(8, name="fc"), keras.layers.Dense(4, name="out")])),
+    ):
+        result = hls_opt.convert_and_optimize(model, cfg, objective="dsp", scheduler="polynomial:1:0.5")
+        hm = hls4ml.converters.convert_from_keras_model(
+            result.model, hls_config=result.hls_config, output_dir=str(tmp_path / name), backend="Vivado",
+            io_type=result.io_type,
+        )
+        hm.write()
+        style, ii = top_pragma(tmp_path / name)
+        after = result.report["timing"]["after"]
+        assert after["schedule"] == style, name
+        if style == "pipeline":
+            assert ii == after["ii"] == 4
