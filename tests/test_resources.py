@@ -641,6 +641,9 @@ def test_estimate_graph_table_and_report():
         "type": "Dense",
         "strategy": "Resource",
         "reuse_factor": 4,
+        # Resource RF 4, 16x8: not pipelined, II = latency = 9 cycles (tests/test_timing.py)
+        "ii": 9,
+        "latency_cycles": 9,
         "before": est["d1"].as_dict(),
     }
     assert report["total"]["before"] == tot
