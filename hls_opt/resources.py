@@ -625,15 +625,17 @@ def model_timing(
     graph: Any, backend: str | Backend = "vivado", timings: dict[str, Timing] | None = None
 ) -> ModelTiming:
     """The model's II and latency (cycles) on ``backend``: each node's :meth:`Backend.timing`
-    (or ``timings``, e.g. a solver's candidate per layer), composed as the backend's top function
-    schedules the layers (:meth:`Backend.timing_schedule`, :func:`hls_opt.timing.compose`)."""
+    (or ``timings``, e.g. a solver's candidate per layer), composed along the graph's edges as the
+    backend's top function schedules the layers (:meth:`Backend.timing_schedule`, read off the
+    graph's configs; :func:`hls_opt.timing.compose`)."""
     be = get_backend(backend)
     layers = {
         node.name: (timings or {}).get(node.name) or be.timing(node, input_pack=stream_pack(graph, node))
         for node in graph.nodes()
     }
     schedule, pipeline_ii = be.timing_schedule(graph)
-    return compose(layers, schedule, pipeline_ii=pipeline_ii)
+    producers = {node.name: list(getattr(node, "inputs", None) or []) for node in graph.nodes()}
+    return compose(layers, schedule, pipeline_ii=pipeline_ii, producers=producers)
 
 
 def table_total(rows: Iterable[dict[str, Any]]) -> dict[str, int]:

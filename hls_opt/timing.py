@@ -85,40 +85,55 @@ class ModelTiming:
         }
 
 
-def compose(layers: dict[str, Timing], schedule: Schedule, *, pipeline_ii: int | None = None) -> ModelTiming:
-    """The model's timing from its layers' (in topological order; a chain, hls4ml's top calls the
-    layers in that order):
+def compose(
+    layers: dict[str, Timing],
+    schedule: Schedule,
+    *,
+    pipeline_ii: int | None = None,
+    producers: dict[str, list[str]] | None = None,
+) -> ModelTiming:
+    """The model's timing from its layers' (in topological order).  ``producers`` maps a layer to
+    the layers it reads (default: a chain, each layer reading the one before it); a layer reading
+    several (Add, Concatenate) starts and ends after the latest of them, so parallel branches
+    overlap.
 
-    * ``pipeline``: II = the largest layer II (or ``pipeline_ii`` when the top pragma sets one and it
-      is larger); latency = the sum of the layer latencies (one pipeline, stages in sequence);
-    * ``dataflow``: II = the largest stage II; a stage starts when its producer's first output is
-      out (``fill``) and ends no earlier than its own latency after that, nor earlier than ``drain``
-      after its producer ends — for array stages (fill = drain = latency) this is the sum of the
-      latencies, for streaming stages the fills add up and the slowest stage sets the rest;
-    * ``sequential``: II = latency = the sum of the latencies.
+    * ``pipeline``: II = the largest layer II (or ``pipeline_ii`` when the top pragma sets one and
+      it is larger); latency = the longest path of layer latencies (one pipeline, each layer
+      waiting for its inputs);
+    * ``dataflow``: II = the largest stage II; a stage starts when its producers' first outputs are
+      out (``fill``) and ends no earlier than its own latency after that, nor earlier than
+      ``drain`` after its producers end — for array stages (fill = drain = latency) this is the
+      longest path of latencies, for streaming stages the fills add up and the slowest stage sets
+      the rest;
+    * ``sequential``: II = latency = the sum of the latencies (nothing overlaps).
+
+    Layers without a timing model count as zero (the totals are then lower bounds).
     """
-    timed = [t for t in layers.values() if t.modelled and (t.latency or t.ii)]
-    if not timed:
+    names = list(layers)
+    timed = [t for t in layers.values() if t.modelled]
+    if not timed or not any(t.latency or t.ii for t in timed):
         return ModelTiming(ii=0, latency=0, schedule=schedule, layers=dict(layers))
     if schedule is Schedule.SEQUENTIAL:
         total = sum(t.latency for t in timed)
         return ModelTiming(ii=total, latency=total, schedule=schedule, layers=dict(layers))
     ii = max(t.ii for t in timed)
-    if schedule is Schedule.PIPELINE:
-        if pipeline_ii is not None:
-            ii = max(ii, int(pipeline_ii))
-        return ModelTiming(ii=ii, latency=sum(t.latency for t in timed), schedule=schedule, layers=dict(layers))
-    start = end = 0
-    first = True
-    for t in timed:
-        if first:
-            start, end, first = 0, t.latency, False
-            prev_fill = t.fill
-            continue
-        start = start + prev_fill
-        end = max(start + t.latency, end + t.drain)
-        prev_fill = t.fill
-    return ModelTiming(ii=ii, latency=end, schedule=schedule, layers=dict(layers))
+    if schedule is Schedule.PIPELINE and pipeline_ii is not None:
+        ii = max(ii, int(pipeline_ii))
+    if producers is None:
+        producers = {name: ([names[i - 1]] if i else []) for i, name in enumerate(names)}
+    first_out: dict[str, int] = {}  # when the layer's first output is out
+    last_out: dict[str, int] = {}  # when its last output is out
+    for name in names:
+        t = layers[name] if layers[name].modelled else Timing(0, 0)
+        ins = [p for p in producers.get(name, []) if p in last_out]
+        start = max((first_out[p] for p in ins), default=0)
+        ready = max((last_out[p] for p in ins), default=0)
+        if schedule is Schedule.PIPELINE:
+            start = ready  # one pipeline: a layer computes on its inputs once they are all there
+        end = max(start + t.latency, ready + t.drain)
+        first_out[name] = start + t.fill
+        last_out[name] = end
+    return ModelTiming(ii=ii, latency=max(last_out.values()), schedule=schedule, layers=dict(layers))
 
 
 __all__ = ["NOT_MODELLED", "NO_HARDWARE", "ModelTiming", "Schedule", "Timing", "compose"]

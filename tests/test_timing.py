@@ -253,3 +253,18 @@ def test_a_backend_registers_its_own_timing_model(dense_graph):
         assert (t.schedule, t.ii, t.latency, t.not_modelled) == (Schedule.SEQUENTIAL, 160, 160, ["in"])
     finally:
         unregister_backend("clocked-toy")
+
+
+def test_parallel_branches_overlap():
+    # in → a (16→8, Latency RF 1: 5 cycles) and b (16→8, Latency RF 4: 8 cycles, II 4) → Add (1).
+    # One pipeline: the Add waits for the later branch: max(5, 8) + 1 = 9, not 5 + 8 + 1.
+    g = Graph("branches")
+    g.add(ir.Input("in", output_shape=(16,), config=cfg()))
+    for name, rf in (("a", 1), ("b", 4)):
+        g.add(ir.Dense(name, inputs=["in"], input_shapes=[(16,)], output_shape=(8,), units=8,
+                       weights={"kernel": np.ones((16, 8), np.float32)}, config=cfg(rf=rf)))
+    g.add(ir.Add("add", inputs=["a", "b"], input_shapes=[(8,), (8,)], output_shape=(8,), config=cfg()))
+    g.inputs, g.outputs = ["in"], ["add"]
+    t = model_timing(g, "vivado")
+    assert (t.schedule, t.ii, t.latency) == (Schedule.PIPELINE, 4, 9)
+    assert compose(t.layers, Schedule.PIPELINE).latency == 14  # read as a chain it would be 5 + 8 + 1
