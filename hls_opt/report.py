@@ -354,9 +354,9 @@ def summary_text(report: Mapping[str, Any]) -> str:
     if steps:
         accepted = sum(1 for s in steps if s.get("accepted"))
         lines.append(f"  steps: {len(steps)} ({accepted} accepted)")
-    if report.get("pruned") is False:
-        lines.append("  " + next(n for n in report.get("notes", []) if n.startswith("nothing could be pruned")))
     lines += ["  " + text for text in _timing_lines(report) + _device_lines(report)]
+    if report.get("pruned") is False:  # the last line, said plainly
+        lines.append("  " + next(n for n in report.get("notes", []) if n.startswith("nothing could be pruned")))
     return "\n".join(lines)
 
 
