@@ -231,3 +231,48 @@ def test_the_emitted_config_gets_the_schedule_the_report_predicts(tmp_path):
         assert after["schedule"] == style, name
         if style == "pipeline":
             assert ii == after["ii"] == 4
+
+
+def test_oneapi_builds_every_dense_as_resource_and_calls_them_in_sequence(tmp_path):
+    """hls4ml's oneAPI backend: every Dense is ``dense_resource`` whatever its Strategy (a Latency
+    layer too), its RF-trip ``ReuseLoop`` (``templates/oneapi/firmware/nnet_utils/nnet_dense.h``), and
+    under io_parallel the top ``operator()`` calls the layers one after the other (no task
+    sequence: ``writer/oneapi_writer.py``)."""
+    import re
+
+    import keras
+
+    model = keras.Sequential(
+        [keras.Input((16,)), keras.layers.Dense(8, name="d0"), keras.layers.Dense(6, name="d1")]
+    )
+    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="oneAPI")
+    cfg["LayerName"]["d0"].update({"ReuseFactor": 4})  # RF ≤ n_in: dense_rf_lt
+    cfg["LayerName"]["d1"].update({"ReuseFactor": 2, "Strategy": "Latency"})  # still Resource
+    out = tmp_path / "oneapi"
+    hm = hls4ml.converters.convert_from_keras_model(
+        model, hls_config=cfg, output_dir=str(out), backend="oneAPI", io_type="io_parallel"
+    )
+    hm.write()
+    firmware = out / "src" / "firmware"
+    top = (firmware / "myproject.cpp").read_text()
+    calls = re.findall(r"nnet::(\w+)<[^;]*?\b(config\d+)>\(", top)
+    assert [fn for fn, _ in calls] == ["dense_resource", "dense_resource"]
+    assert "task_sequence<" not in top.split("declare task sequences")[1]
+    params = (firmware / "parameters.h").read_text()
+    dense = (firmware / "nnet_utils" / "nnet_dense.h").read_text()
+    reuse_loop = dense[dense.index("void dense_rf_lt(") :]
+    reuse_loop = reuse_loop[reuse_loop.index("ReuseLoop:") :]
+    assert "for (int ir = 0; ir < CONFIG_T::reuse_factor; ir++)" in reuse_loop.splitlines()[1]
+
+    graph = from_keras(model, dict(cfg, IOType="io_parallel"))
+    be = get_backend("oneapi")
+    for name, (_, config) in zip(("d0", "d1"), calls):
+        struct = params[params.index(f"struct {config} ") :]
+        rf = int(re.search(r"static constexpr unsigned reuse_factor = (\d+);", struct).group(1))
+        node = graph.node(name)
+        mm = resolve_matmul(be, node)
+        assert (mm.strategy.value, mm.reuse_factor) == ("Resource", rf), name
+        t = be.timing(node)
+        assert t.ii == t.latency == kernel_cycles(be.cycles, mm.strategy, rf, mm.n_in, mm.n_out)[1]
+        assert t.ii >= rf  # reuse_factor trips of the ReuseLoop
+    assert be.timing_schedule(graph) == (Schedule.SEQUENTIAL, None)
