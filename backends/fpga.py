@@ -38,9 +38,22 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from hls_opt.backends.cycles import CYCLES, CycleConstants
 
 from hls_opt.config import DEFAULT_LAYER_CONFIG, IOType, LayerConfig, Strategy
-from hls_opt.ir.nodes import ConvND, WeightedNode
+from hls_opt.ir.nodes import (
+    Activation,
+    Add,
+    BatchNormalization,
+    Concatenate,
+    ConvND,
+    Dropout,
+    Flatten,
+    Input,
+    Pooling,
+    Reshape,
+    WeightedNode,
+)
 from hls_opt.precision import Precision
 from hls_opt.resources import (
     Backend,
@@ -50,6 +63,7 @@ from hls_opt.resources import (
     hls4ml_valid_reuse_factors,
 )
 from hls_opt.structures import Grouping, StructureType, mult_shape, zero_reuse_groups
+from hls_opt.timing import NO_HARDWARE, Schedule, Timing
 
 logger = logging.getLogger(__name__)
 
@@ -248,12 +262,37 @@ class FPGABackend(Backend):
     name = ""
     memory: MemoryBlock = BRAM18K
 
-    def __init__(self, *, name: str | None = None, lut_threshold_bits: int = 9) -> None:
+    def __init__(
+        self, *, name: str | None = None, lut_threshold_bits: int = 9, cycles: CycleConstants = CYCLES
+    ) -> None:
         if name is not None:
             self.name = name
         if lut_threshold_bits < 1:
             raise ValueError(f"lut_threshold_bits must be at least 1, got {lut_threshold_bits}")
         self.lut_threshold_bits = int(lut_threshold_bits)
+        self.cycles = cycles
+
+    def timing_schedule(self, graph: Any) -> tuple[Schedule, int | None]:
+        """hls4ml's ``PipelineStyle: auto`` (``backends/vivado/passes/pipeline_style.py``
+        ``SetPipelineStyle``), first rule that applies: io_stream → dataflow; an io_parallel
+        convolution with ``n_partitions != 1`` → dataflow; a layer configured ``Resource`` →
+        dataflow; a layer configured ``ResourceUnrolled`` → pipeline with ``II`` = the largest
+        reuse factor of any layer; io_parallel → pipeline (no II).  The writer puts it on the top
+        function (``writer/vivado_writer.py``, ``#pragma HLS PIPELINE [II=…]`` / ``DATAFLOW``)."""
+        nodes = list(graph.nodes())
+        configs = [n.config for n in nodes if getattr(n, "config", None) is not None]
+        if any(cfg.io_type is IOType.STREAM for cfg in configs):
+            return Schedule.DATAFLOW, None
+        for n in nodes:
+            if isinstance(n, ConvND) and n.config is not None and conv_partitions(n, n.config) != 1:
+                return Schedule.DATAFLOW, None
+        if any(cfg.strategy is Strategy.RESOURCE for cfg in configs):
+            return Schedule.DATAFLOW, None
+        if any(cfg.strategy is Strategy.RESOURCE_UNROLLED for cfg in configs):
+            rfs = [resolve_matmul(self, n).reuse_factor if n.has_kernel else n.config.reuse_factor
+                   for n in nodes if getattr(n, "config", None) is not None]
+            return Schedule.PIPELINE, max(rfs)
+        return Schedule.PIPELINE, None
 
     # -- per-device --------------------------------------------------------------------------------
 
@@ -450,3 +489,199 @@ def tiles(width: int, port: int) -> int:
     if width <= port:
         return 1
     return 1 + math.ceil((width - port) / (port - 1))
+
+
+# --------------------------------------------------------------------------------------------------
+# timing: II and latency in cycles (docs/timing.md).  Loop structure, trip counts and pipeline
+# pragmas are hls4ml's (files cited per case, hls4ml/templates/vivado/nnet_utils/ unless said);
+# per-operation cycles are backends/cycles.py's, the one place they live.
+
+
+def kernel_cycles(cycles: CycleConstants, strategy: Strategy, rf: int, n_in: int, n_out: int) -> tuple[int, int]:
+    """``(ii, latency)`` of one ``n_in × n_out`` matrix-multiply call at ``strategy`` / ``rf``
+    (the strategy hls4ml implements and its snapped RF, :func:`resolve_matmul`).
+
+    * Latency (``nnet_dense_latency.h``): the function body is ``#pragma HLS PIPELINE
+      II=CONFIG_T::reuse_factor``; every product unrolled, ``ALLOCATION mul limit = ⌈n/RF⌉``, so the
+      products spread over RF cycles; each output sums its bias and ``n_in`` products.
+      II = RF; latency = (RF − 1) + mult + adder tree(n_in + 1) + cast.
+      DistributedArithmetic (RF must be 1, ``vivado_backend.py`` ``init_dense``): the same.
+    * ResourceUnrolled (``backends/vivado/passes/unrolled_codegen.py``): the generated class's
+      function is ``#pragma HLS pipeline II=CONFIG_T::reuse_factor``; weights in a BRAM ROM.
+      II = RF; latency = (RF − 1) + ROM read + mult + adder tree(n_in + 1) + cast.
+    * Resource (``nnet_dense_resource.h``): ``ReuseLoop`` of RF trips under ``#pragma HLS PIPELINE
+      II=1 rewind``; each trip reads the ROM, multiplies ``block_factor`` products and adds
+      ``multscale`` of them (= ``⌈n/min(n_in,RF)⌉ / n_out``) into each accumulator.  The function
+      also runs ``InitAccum`` and ``Result`` around the loop, so the loop is not rewound and the
+      function is not pipelined: II = latency = call + (RF − 1) + [ROM read] + mult +
+      adder tree(multscale + 1) + cast.
+    """
+    c = cycles
+    rf = max(1, int(rf))
+    if strategy is Strategy.RESOURCE:
+        multscale = max(1, ceil_div(n_in * n_out, min(n_in, rf)) // max(1, n_out))
+        depth = (c.rom_read if rf > 1 else 0) + c.mult + c.adder_tree(multscale + 1)
+        latency = c.call + (rf - 1) + depth + c.cast
+        return latency, latency
+    rom = c.rom_read if strategy is Strategy.RESOURCE_UNROLLED else 0
+    latency = (rf - 1) + rom + c.mult + c.adder_tree(n_in + 1) + c.cast
+    return rf, latency
+
+
+def _chain(first: Timing, second: Timing) -> Timing:
+    """Two stages back to back (a layer and the activation hls4ml splits off it): II the larger;
+    the second starts when the first's first output is out and ends no earlier than its drain
+    after the first ends (``hls_opt.timing.compose``, dataflow)."""
+    end = max(first.fill + second.latency, first.latency + second.drain)
+    return Timing(
+        ii=max(first.ii, second.ii),
+        latency=end,
+        fill=first.fill + second.fill,
+        drain=first.drain + second.drain,
+    )
+
+
+def elementwise_timing(cycles: CycleConstants, node: Any, op_cycles: int, shape: Any, input_pack: int | None) -> Timing:
+    """An elementwise layer (activation, batch norm, merge) on a tensor of ``shape``.
+
+    io_parallel (``nnet_activation.h``, ``nnet_batchnorm.h``, ``nnet_merge.h``): the function is
+    ``#pragma HLS PIPELINE`` with every element unrolled: II 1, latency ``op_cycles``.
+    io_stream (``nnet_activation_stream.h``, ``nnet_batchnorm_stream.h``, ``nnet_merge_stream.h``):
+    a loop over the ``n_in / pack`` stream elements under ``#pragma HLS PIPELINE`` (II 1), read,
+    compute, write: latency = trips − 1 + read + op + write, the function is not pipelined (II =
+    latency); first and last outputs ``read + op + write`` after their inputs.
+    """
+    cfg = node.config if getattr(node, "config", None) is not None else DEFAULT_CONFIG
+    if cfg.io_type is IOType.PARALLEL:
+        return Timing(ii=1, latency=op_cycles)
+    n = int(np.prod(shape)) if shape else 1
+    pack = int(input_pack or (shape[-1] if shape else 1)) or 1
+    trips = max(1, n // pack)
+    depth = 2 * cycles.stream_io + op_cycles
+    latency = trips - 1 + depth
+    return Timing(ii=latency, latency=latency, fill=depth, drain=depth)
+
+
+def activation_cycles(cycles: CycleConstants, name: str) -> int:
+    """Cycles of one activation: softmax's four steps, else one (a comparison or a table lookup)."""
+    return cycles.softmax if str(name).lower() == "softmax" else cycles.elementwise
+
+
+def conv_partitions(node: Any, cfg: LayerConfig) -> int:
+    """``n_partitions`` of an io_parallel convolution: output pixels / ParallelizationFactor, the PF
+    snapped to the nearest divisor of the output pixels (``vivado_backend.py`` ``init_conv1d`` /
+    ``init_conv2d``, ``get_valid_conv_partition_splits`` + ``get_closest_reuse_factor``)."""
+    pixels = max(1, int(node.n_pixels))
+    pf = closest_reuse_factor([d for d in range(1, pixels + 1) if pixels % d == 0], int(cfg.parallelization_factor))
+    return pixels // pf
+
+
+def _spatial(node: Any) -> tuple[int, ...]:
+    shape = tuple(getattr(node, "input_shape", ()) or ())
+    if not shape:
+        return ()
+    return shape[:-1] if getattr(node, "channels_last", True) else shape[1:]
+
+
+def weighted_timing(backend: FPGABackend, node: Any, input_pack: int | None) -> Timing:
+    """Dense / Conv1D / Conv2D (and the activation hls4ml splits off them)."""
+    c = backend.cycles
+    mm = resolve_matmul(backend, node)
+    cfg = node.config if getattr(node, "config", None) is not None else DEFAULT_CONFIG
+    k_ii, k_lat = kernel_cycles(c, mm.strategy, mm.reuse_factor, mm.n_in, mm.n_out)
+    if not mm.is_conv:
+        if mm.io_type is IOType.PARALLEL:
+            t = Timing(ii=k_ii, latency=k_lat)
+        else:
+            # nnet_dense_stream.h: DataPrepare reads n_in / pack elements (PIPELINE, II 1), the
+            # kernel runs (dense_wrapper: PIPELINE II=RF for Latency/DA), ResWrite writes one
+            # n_out-wide element; the function itself is not pipelined: II = latency.
+            pack = int(input_pack or mm.n_in) or mm.n_in
+            reads = max(1, mm.n_in // pack) * c.stream_io
+            latency = reads + k_lat + c.stream_io
+            t = Timing(ii=latency, latency=latency)
+    elif mm.io_type is IOType.PARALLEL:
+        # nnet_conv{1,2}d_latency.h: PartitionLoop of n_partitions trips, PIPELINE II=RF rewind,
+        # the pixels of a partition unrolled.  nnet_conv{1,2}d_resource.h: PartitionLoop not
+        # pipelined, each trip a ReuseLoop (the Resource kernel above).
+        parts = conv_partitions(node, cfg)
+        if mm.strategy is Strategy.RESOURCE:
+            latency = parts * k_lat
+            t = Timing(ii=latency, latency=latency)
+        else:
+            t = Timing(ii=parts * k_ii, latency=(parts - 1) * k_ii + k_lat)
+    else:
+        # io_stream line buffer (nnet_conv1d_stream.h / nnet_conv2d_stream.h ``conv_*_buffer_cl``):
+        # ReadInputHeight × ReadInputWidth over every input pixel (LOOP_FLATTEN).  Latency/DA:
+        # ``PIPELINE II=CONFIG_T::reuse_factor`` on that loop, the kernel inlined into it.
+        # Resource/ResourceUnrolled: no pipeline pragma; each trip calls compute_output_buffer_*
+        # (INLINE OFF, nnet_conv_stream.h), which shifts the window and, once per output pixel,
+        # runs the whole kernel.  The first output needs the window's last pixel, index
+        # (kh − 1)·in_w + (kw − 1) in raster order.
+        spatial = _spatial(node)
+        in_pixels = int(np.prod(spatial)) if spatial else mm.n_pixels
+        ks = tuple(getattr(node, "kernel_size", ()) or ())
+        in_w = spatial[-1] if spatial else in_pixels
+        first = (ks[0] - 1) * in_w + (ks[-1] - 1) if len(ks) == 2 else (ks[-1] - 1 if ks else 0)
+        step = c.stream_io + c.call  # read one pixel, shift it into the window
+        if mm.strategy in (Strategy.LATENCY, Strategy.DISTRIBUTED_ARITHMETIC):
+            depth = step + k_lat + c.stream_io
+            latency = (in_pixels - 1) * k_ii + depth
+            t = Timing(ii=latency, latency=latency, fill=first * k_ii + depth, drain=depth)
+        else:
+            per_output = k_lat + c.stream_io
+            latency = in_pixels * step + mm.n_pixels * per_output
+            t = Timing(ii=latency, latency=latency, fill=(first + 1) * step + per_output, drain=step + per_output)
+    activation = str(getattr(node, "activation", "linear") or "linear")
+    if activation != "linear":
+        shape = tuple(getattr(node, "output_shape", ()) or ())
+        t = _chain(t, elementwise_timing(c, node, activation_cycles(c, activation), shape, None))
+    return t
+
+
+def pooling_timing(backend: FPGABackend, node: Any, input_pack: int | None) -> Timing:
+    """Max/average pooling.  io_parallel (``nnet_pooling.h``): PIPELINE, all windows unrolled; each
+    output reduces its window (a tree of pool-size terms): II 1, latency tree + cast.  io_stream
+    (``nnet_pooling_stream.h`` ``pooling*_buffer_cl``): a loop over every input pixel under
+    ``#pragma HLS PIPELINE`` (II 1), the function not pipelined: II = latency = input pixels − 1 +
+    read + tree + write."""
+    c = backend.cycles
+    cfg = node.config if getattr(node, "config", None) is not None else DEFAULT_CONFIG
+    spatial = _spatial(node)
+    in_pixels = int(np.prod(spatial)) if spatial else 1
+    if getattr(node, "global_", False):
+        window = in_pixels
+    else:
+        pool = node.keras_config.get("pool_size", 2)
+        window = int(np.prod(pool)) if isinstance(pool, (list, tuple)) else int(pool) ** max(1, len(spatial))
+    tree = c.adder_tree(window) + c.cast
+    if cfg.io_type is IOType.PARALLEL:
+        return Timing(ii=1, latency=max(1, tree))
+    depth = 2 * c.stream_io + tree
+    latency = in_pixels - 1 + depth
+    return Timing(ii=latency, latency=latency, fill=min(latency, window + depth), drain=depth)
+
+
+def _activation_node_timing(backend: FPGABackend, node: Any, input_pack: int | None) -> Timing:
+    shape = tuple(getattr(node, "output_shape", ()) or ())
+    return elementwise_timing(backend.cycles, node, activation_cycles(backend.cycles, node.activation), shape, input_pack)
+
+
+def _elementwise_node_timing(backend: FPGABackend, node: Any, input_pack: int | None) -> Timing:
+    shape = tuple(getattr(node, "output_shape", ()) or ())
+    return elementwise_timing(backend.cycles, node, backend.cycles.elementwise, shape, input_pack)
+
+
+def _no_hardware(backend: FPGABackend, node: Any, input_pack: int | None) -> Timing:
+    # Input: the top function's argument.  Flatten / Reshape: hls4ml removes a flatten or makes
+    # it a type change (io_parallel arrays; io_stream: ReshapeStream in
+    # backends/fpga/passes/repack_stream.py repacks only multi-axis reshapes, which we leave at 0
+    # — a small undercount).  Dropout: removed at conversion (an identity at inference).
+    return NO_HARDWARE
+
+
+FPGABackend.timing_model(WeightedNode)(weighted_timing)
+FPGABackend.timing_model(Pooling)(pooling_timing)
+FPGABackend.timing_model(Activation)(_activation_node_timing)
+FPGABackend.timing_model(BatchNormalization, Add, Concatenate)(_elementwise_node_timing)
+FPGABackend.timing_model(Input, Flatten, Reshape, Dropout)(_no_hardware)

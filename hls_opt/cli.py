@@ -4,7 +4,8 @@
 
     hls-opt optimize MODEL --config CFG.yml --data DATA.npz --optimize dsp [--rtol 0.975]
             [--scheduler polynomial:5:0.5 | --target max] [--epochs N] [--backend vivado] -o OUTDIR
-    hls-opt estimate MODEL [--config CFG.yml] [--backend vivado] [--json]
+    hls-opt estimate MODEL [--config CFG.yml] [--backend vivado] [--json] [--device PART]
+            [--latency-budget 200|200ns] [--ii-budget N] [--dsp-budget N] [--bram-budget N] [--clock-period 5ns]
     hls-opt demo [-o OUTDIR]
 
 Exit status: 0 success, 2 bad input (one line ``hls-opt: error: <file or field>: <what>`` on
@@ -27,12 +28,20 @@ from pathlib import Path
 from typing import Any
 
 from hls_opt import __version__, inputs, progress
-from hls_opt.config import check_config_keys, config_from_keras_model, hls4ml_layer_names
+from hls_opt.config import (
+    check_config_keys,
+    config_from_keras_model,
+    device_from_config,
+    hls4ml_layer_names,
+    parse_budgets,
+    parse_device,
+)
 from hls_opt.data import load_training_data
 from hls_opt.errors import ConfigError, HlsOptError, RegistryError
+from hls_opt.feasibility import check_budgets
 from hls_opt.fileio import check_output_dir
 from hls_opt.frontend.keras import from_keras
-from hls_opt.report import estimate, format_table, report_json, summary_text
+from hls_opt.report import estimate, footer_text, format_table, report_json, summary_text
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports a process ended by SIGTERM
@@ -134,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument(
         "--optimizer", help="Keras optimizer name (default: the model's compile config, else adam)"
     )
+    opt.add_argument(
+        "--device", metavar="PART", help="FPGA part for the report's device fraction (default: the config's Part)"
+    )
     opt.add_argument("-o", "--output", metavar="OUT", required=True, help="output folder")
     opt.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     opt.add_argument("--strict", action="store_true", help=STRICT_HELP)
@@ -144,6 +156,16 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--backend", default="vivado")
     est.add_argument("--json", action="store_true", help="print the estimate as JSON (report.json schema)")
     est.add_argument("--strict", action="store_true", help=STRICT_HELP)
+    est.add_argument(
+        "--device", metavar="PART", help="FPGA part (e.g. xcvu9p-flga2104-2L-e): show the fraction used"
+    )
+    est.add_argument("--latency-budget", metavar="T", help="check: cycles (200) or a time (200ns, 1.5us)")
+    est.add_argument("--ii-budget", metavar="T", help="check: initiation interval, cycles or a time")
+    est.add_argument("--dsp-budget", metavar="N", help="check: DSPs the design may use")
+    est.add_argument("--bram-budget", metavar="N", help="check: 18 Kb BRAMs the design may use")
+    est.add_argument(
+        "--clock-period", metavar="T", help="clock period for time budgets (default: the config's ClockPeriod, else 5ns)"
+    )
 
     demo = sub.add_parser("demo", parents=[common], help="the whole flow on the bundled digits data")
     demo.add_argument("-o", "--output", metavar="OUT", default="demo-output")
@@ -197,6 +219,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     batch_size = flow.check_positive_int(args.batch_size, "--batch-size")
     objective = _named("--optimize", flow.check_objective, args.optimize)
     backend = _named("--backend", flow.check_backend, args.backend)
+    device = parse_device(args.device, key="--device") if args.device else None
     try:
         scheduler = flow.parse_scheduler(args.scheduler)
     except ConfigError as exc:
@@ -229,6 +252,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         metric=metric,
         target=args.target,
         strict=args.strict,
+        device=device,
     )
     written = result.save(out, plots=not args.no_plots)
     print(format_table(result.report))
@@ -243,6 +267,16 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     cfg = inputs.load_hls_config(args.config)[0] if args.config else None
     if cfg is not None:  # fail fast on keys; the layer names once the model is loaded
         check_config_keys(cfg, source=args.config, strict=args.strict)
+    budgets = parse_budgets(
+        latency=args.latency_budget,
+        ii=args.ii_budget,
+        dsp=args.dsp_budget,
+        bram=args.bram_budget,
+        device=args.device,
+        clock_period=args.clock_period,
+        hls_config=cfg,
+    )
+    device = budgets.device or device_from_config(cfg)
     _import_keras()
     model = inputs.load_model(args.model)
     if cfg is None:
@@ -250,11 +284,19 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     else:
         layer_names = hls4ml_layer_names(model)
         check_config_keys(cfg, source=args.config, layer_names=layer_names, keys=False, strict=args.strict)
-    report = estimate(from_keras(model, cfg), backend)
+    graph = from_keras(model, cfg)
+    report = estimate(graph, backend, device)
     if args.json:
         sys.stdout.write(report_json(report))
     else:
         print(format_table(report, before_after=False))
+        footer = footer_text(report)
+        if footer:
+            print(footer)
+    if any(v is not None for v in (budgets.latency_cycles, budgets.ii_cycles, budgets.dsp, budgets.bram)) or (
+        args.device
+    ):
+        check_budgets(graph, backend, budgets)
     return EXIT_OK
 
 

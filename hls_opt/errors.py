@@ -17,6 +17,11 @@ class ConfigError(HlsOptError, ValueError):
     """An hls4ml-style configuration value is missing or malformed; the message names the key path."""
 
 
+class InfeasibleBudget(ConfigError):
+    """A latency/II/DSP/BRAM budget no configuration of the model can meet; the message gives the
+    best the model can reach (``hls_opt.feasibility.check_budgets``)."""
+
+
 class PrecisionError(ConfigError):
     """A precision string cannot be parsed."""
 

@@ -15,13 +15,24 @@ type raises ``TypeError``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from hls_opt import progress
-from hls_opt.config import IOType, check_config_keys, config_from_keras_model, hls4ml_layer_names
+from hls_opt.config import (
+    IOType,
+    Strategy,
+    check_config_keys,
+    config_from_keras_model,
+    device_from_config,
+    hls4ml_layer_names,
+    parse_device,
+    parse_strategy,
+    unwrap_hls_config,
+)
 from hls_opt.data import (
     check_input_shape,
     check_single_output,
@@ -96,6 +107,7 @@ def convert_and_optimize(
     target: str | None = None,
     optimize_kwargs: Mapping[str, Any] | None = None,
     strict: bool = False,
+    device: Any = None,
 ) -> OptimizationResult:
     """Optimize a trained Keras model for the hardware hls4ml will build from it.
 
@@ -124,6 +136,9 @@ def convert_and_optimize(
     - ``strict``: keys of ``hls_config`` hls4ml would ignore (misspelt or unknown top-level and
       ``Model`` keys, ``LayerName`` entries naming no layer) are a :class:`ConfigError` instead of
       a warning each (:func:`hls_opt.config.check_config_keys`).
+    - ``device``: a part name (``'xcvu9p'``, hls4ml's ``Part`` spellings) or a
+      :class:`~hls_opt.config.Device`; the report gives the fraction of it the design uses.
+      Default: the device the config's ``Part`` names, if hls-opt knows it.
     """
     # 1. Values (no files, no TensorFlow).
     rtol = check_rtol(rtol)
@@ -138,6 +153,7 @@ def convert_and_optimize(
         )
     objective = check_objective(objective)
     backend = check_backend(backend)
+    device = parse_device(device, key="device") if device is not None else None
     sched = parse_scheduler(scheduler)
     if target is not None:
         target = str(target).strip().lower()
@@ -242,6 +258,7 @@ def convert_and_optimize(
     user_io = cfg.get("IOType") if isinstance(cfg, Mapping) else None
     io_type = "io_stream" if _any_stream(graph) else (user_io or "io_parallel")
     emitted = emit_hls_config(graph, cfg, rewritten, io_type=io_type)
+    _follow_emitted_model_strategy(graph, cfg, emitted)
     new_model = to_keras_model(graph)
     if several_outputs and from_model and given_loss is None and given_optimizer is None and metric is None:
         compile_like(new_model, keras_model)  # the per-output losses and metrics of its compile config
@@ -259,6 +276,7 @@ def convert_and_optimize(
         notes=[note for _, r in results for note in r.notes],
         increasing=bool(increasing) if increasing is not None else True,
         rtol=rtol if training_data is not None else None,
+        device=device if device is not None else device_from_config(cfg),
         extra={"passes": [{"name": n, "changed": r.changed} for n, r in results]},
     )
     result = OptimizationResult(
@@ -273,6 +291,30 @@ def convert_and_optimize(
     if output_dir is not None:
         result.save(output_dir)
     return result
+
+
+def _model_strategy(config: Any) -> Strategy:
+    model = unwrap_hls_config(config).get("Model") if isinstance(config, Mapping) else None
+    value = model.get("Strategy") if isinstance(model, Mapping) else None
+    return parse_strategy(value, key="Model.Strategy") if value is not None else Strategy.LATENCY
+
+
+def _follow_emitted_model_strategy(graph: Any, user_config: Any, emitted: Mapping[str, Any]) -> None:
+    """Give the layers without weights (Input, activations, pooling…) the strategy hls4ml will read
+    for them from the emitted config.  The emitter changes ``Model.Strategy`` when every weighted
+    layer shares one; a layer without weights that took the user's ``Model.Strategy`` then takes the
+    new one (and no ``LayerName`` entry says otherwise).  It matters to the timing: hls4ml's
+    ``SetPipelineStyle`` (backends/vivado/passes/pipeline_style.py) picks DATAFLOW when *any* layer
+    is configured Resource, an input layer included."""
+    old, new = _model_strategy(user_config), _model_strategy(emitted)
+    if old is new:
+        return
+    names = {str(k).lower() for k, v in (emitted.get("LayerName") or {}).items() if isinstance(v, Mapping) and "Strategy" in v}
+    for node in list(graph.nodes()):
+        cfg = getattr(node, "config", None)
+        if node.has_kernel or cfg is None or cfg.strategy is not old or node.name.lower() in names:
+            continue
+        graph.replace(node.name, dataclasses.replace(node, config=dataclasses.replace(cfg, strategy=new)))
 
 
 def _rewritten(before: Any, after: Any) -> set[str]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from hls_opt.config.devices import Device, device_fraction
 from hls_opt.resources import estimate_report, get_backend
 
 logger = logging.getLogger(__name__)
@@ -98,9 +99,13 @@ def _config_fields(node: Any) -> tuple[str | None, int | None]:
     return cfg.strategy.value, int(cfg.reuse_factor)
 
 
-def estimate(graph: Any, backend: str = "vivado") -> dict:
-    """The ``hls-opt estimate`` report of one graph (``report.json`` schema, no ``after``, no ``steps``)."""
-    return jsonable(estimate_report(graph, get_backend(backend)))
+def estimate(graph: Any, backend: str = "vivado", device: Device | None = None) -> dict:
+    """The ``hls-opt estimate`` report of one graph (``report.json`` schema, no ``after``, no ``steps``);
+    with ``device``, ``"device": {"name", "before": {field: {"used", "available", "fraction"}}}``."""
+    report = estimate_report(graph, get_backend(backend))
+    if device is not None:
+        report["device"] = {"name": device.name, "before": device_fraction(report["total"]["before"], device)}
+    return jsonable(report)
 
 
 def build_report(
@@ -116,9 +121,12 @@ def build_report(
     extra: Mapping[str, Any] | None = None,
     increasing: bool = True,
     rtol: float | None = None,
+    device: Device | None = None,
 ) -> dict:
     """The optimization report (docs/flow.md "Report"): per layer, every resource before and after, sparsity,
-    reuse factor and strategy (after; ``*_before`` keys hold the user's), and the loop's steps.
+    reuse factor and strategy (after; ``*_before`` keys hold the user's), ``ii`` / ``latency_cycles`` of the
+    final config (``*_before``: the user's), the model's ``timing`` before/after, the ``device`` fraction
+    used when a device is known, and the loop's steps.
 
     ``mode`` is ``"one-shot"`` (post-training pruning, no fine-tuning) or ``"fine-tuned"``;
     ``baseline_metric``/``final_metric`` are the validation metric before/after when data were given.
@@ -136,11 +144,16 @@ def build_report(
             node_before = before_graph.node(name)
         except (KeyError, ValueError):  # a layer the after graph no longer has
             node_after = node_before = None
-        strategy, _ = _config_fields(node_after)
-        strategy_before, _ = _config_fields(node_before)
+        strategy, rf = _config_fields(node_after)
+        strategy_before, rf_before = _config_fields(node_before)
         entry = dict(layer)  # reuse_factor_given (the user's, when hls4ml changes it) and modelled stay
+        timed_after = after_layers.get(name, layer)
         entry.update(
             {
+                "ii": timed_after.get("ii"),
+                "latency_cycles": timed_after.get("latency_cycles"),
+                "ii_before": layer.get("ii"),
+                "latency_cycles_before": layer.get("latency_cycles"),
                 "strategy": strategy if strategy is not None else layer.get("strategy"),
                 # the reuse factors hls4ml applies (what the numbers use), after and before the run
                 "reuse_factor": after_layers.get(name, {}).get("reuse_factor", layer.get("reuse_factor")),
@@ -174,6 +187,7 @@ def build_report(
         "io_type": io_type,
         "layers": layers,
         "total": {"before": total_before, "after": total_after},
+        "timing": {"before": before.get("timing"), "after": after.get("timing")},
         "steps": steps,
         # the trials no other trial beats on both resource and metric (target='max' reads it)
         "front": pareto_front(steps, increasing),
@@ -192,6 +206,12 @@ def build_report(
                 "nothing could be pruned within the tolerance; the returned weights are the baseline's"
                 + (" (fine-tuned, unpruned)" if trained else ""),
             )
+    if device is not None:
+        report["device"] = {
+            "name": device.name,
+            "before": device_fraction(total_before, device),
+            "after": device_fraction(total_after, device),
+        }
     if extra:
         report.update(extra)
     return jsonable(report)
@@ -225,13 +245,22 @@ def format_table(report: Mapping[str, Any], *, before_after: bool | None = None)
     total = report.get("total", {})
     keys = resource_keys(total.get("before", {}), *[layer.get("before", {}) for layer in layers])
     if before_after is None:
-        before_after = any(layer.get("after") not in (None, layer.get("before")) for layer in layers) or (
-            total.get("after") not in (None, total.get("before"))
+        before_after = (
+            any(layer.get("after") not in (None, layer.get("before")) for layer in layers)
+            or total.get("after") not in (None, total.get("before"))
+            or any(
+                f"{t}_before" in layer and layer[f"{t}_before"] != layer.get(t)
+                for layer in layers
+                for t in ("ii", "latency_cycles")
+            )
         )
     # "RF" is the reuse factor hls4ml applies; "RF given" the configured one where hls4ml changes it
     given = any(layer.get("reuse_factor_given") is not None for layer in layers)
     left = ["layer", "type", "strategy", "RF"] + (["RF given"] if given else [])
     header = left + [RESOURCE_TITLES.get(k, k) for k in keys]
+    timed = any("ii" in layer for layer in layers)
+    if timed:
+        header += ["II", "latency"]
     if before_after:
         header.append("sparsity")
     rows = []
@@ -251,11 +280,26 @@ def format_table(report: Mapping[str, Any], *, before_after: bool | None = None)
             strategy, rf_text, rf_given = "", "", ""  # Input, activations…: strategy/RF mean nothing there
         row = [str(layer.get("name")), str(layer.get("type", "")), strategy, rf_text] + ([rf_given] if given else [])
         row += [_cell(b.get(k), a.get(k), before_after) for k in keys]
+        if timed:
+            row += [
+                _cell(layer.get(f"{t}_before", layer.get(t)), layer.get(t), before_after)
+                if before_after
+                else _fmt(layer.get(t))
+                for t in ("ii", "latency_cycles")
+            ]
         if before_after:
             row.append(f"{100 * float(layer.get('sparsity') or 0):.0f}%")
         rows.append(row)
     tb, ta = total.get("before", {}), total.get("after") or total.get("before", {})
     total_row = ["total"] + [""] * (len(left) - 1) + [_cell(tb.get(k), ta.get(k), before_after) for k in keys]
+    if timed:
+        timing = report.get("timing") or {}
+        t_before = timing.get("before", timing) or {}
+        t_after = timing.get("after") or t_before
+        total_row += [
+            _cell(t_before.get(t), t_after.get(t), before_after) if before_after else _fmt(t_after.get(t))
+            for t in ("ii", "latency_cycles")
+        ]
     if before_after:
         total_row.append("")
     widths = [max(len(r[i]) for r in [header, *rows, total_row]) for i in range(len(header))]
@@ -267,6 +311,37 @@ def format_table(report: Mapping[str, Any], *, before_after: bool | None = None)
 
     rule = "-" * len(line(header))
     return "\n".join([line(header), rule, *[line(r) for r in rows], rule, line(total_row)])
+
+
+def footer_text(report: Mapping[str, Any]) -> str:
+    """The lines under the table: the model's II and latency (and the layers without a timing
+    model) and, when a device is known, the fraction of it the (final) design uses."""
+    return "\n".join(_timing_lines(report) + _device_lines(report))
+
+
+def _timing_lines(report: Mapping[str, Any]) -> list[str]:
+    """``model: II … cycles, latency … cycles (schedule)`` and the layers without a timing model."""
+    timing = report.get("timing") or {}
+    t = timing.get("after") or timing.get("before") or (timing if "ii" in timing else None)
+    if not t:
+        return []
+    out = [f"model: II {_fmt(t.get('ii'))} cycles, latency {_fmt(t.get('latency_cycles'))} cycles ({t.get('schedule')})"]
+    if t.get("not_modelled"):
+        out.append(f"  no timing model (left out of the totals): {', '.join(t['not_modelled'])}")
+    return out
+
+
+def _device_lines(report: Mapping[str, Any]) -> list[str]:
+    """``device xcvu9p: DSP 12/6840 (0.2%), …`` of the final design."""
+    device = report.get("device")
+    if not device:
+        return []
+    used = device.get("after") or device.get("before") or {}
+    parts = [
+        f"{RESOURCE_TITLES.get(k, k)} {_fmt(v['used'])}/{_fmt(v['available'])} ({100 * float(v['fraction']):.1f}%)"
+        for k, v in used.items()
+    ]
+    return [f"device {device.get('name')}: " + ", ".join(parts)]
 
 
 def summary_text(report: Mapping[str, Any]) -> str:
@@ -291,7 +366,8 @@ def summary_text(report: Mapping[str, Any]) -> str:
     if steps:
         accepted = sum(1 for s in steps if s.get("accepted"))
         lines.append(f"  steps: {len(steps)} ({accepted} accepted)")
-    if report.get("pruned") is False:
+    lines += ["  " + text for text in _timing_lines(report) + _device_lines(report)]
+    if report.get("pruned") is False:  # the last line, said plainly
         lines.append("  " + next(n for n in report.get("notes", []) if n.startswith("nothing could be pruned")))
     return "\n".join(lines)
 

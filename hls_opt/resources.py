@@ -38,6 +38,7 @@ import numpy as np
 
 from hls_opt.errors import ModelError, RegistryError
 from hls_opt.structures import Grouping, StructureType
+from hls_opt.timing import NOT_MODELLED, ModelTiming, Schedule, Timing, compose
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,10 @@ assert FIELDS == tuple(f.name for f in fields(ResourceVector))
 
 #: A resource model: ``(backend, node, kernel, input_precision) -> ResourceVector``.
 ResourceModel = Callable[["Backend", Any, "np.ndarray | None", Any], ResourceVector]
+#: A timing model: ``(backend, node, input_pack) -> Timing`` (hls_opt.timing), read off
+#: ``node.config``; ``input_pack`` is how many values one element of the node's input stream
+#: carries under io_stream (``None``: the last axis of its input shape).
+TimingModel = Callable[["Backend", Any, "int | None"], Timing]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -151,10 +156,12 @@ class Backend:
 
     name: str = ""
     _models: ClassVar[dict[type, ResourceModel]] = {}
+    _timing_models: ClassVar[dict[type, TimingModel]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._models = {}  # each class gets its own table; lookups walk the class MRO
+        cls._timing_models = {}
 
     @classmethod
     def model(cls, *node_types: type) -> Callable[[ResourceModel], ResourceModel]:
@@ -177,11 +184,31 @@ class Backend:
 
         return decorate
 
-    def find_model(self, node: Any) -> ResourceModel | None:
-        """The model for ``node``'s type (nearest class in its MRO, nearest backend class), or None."""
+    @classmethod
+    def timing_model(cls, *node_types: type) -> Callable[[TimingModel], TimingModel]:
+        """Decorator registering a timing model ``(backend, node, input_pack) -> Timing`` for ``node_types``
+        (same table rules as :meth:`model`: one per (backend class, node type), inherited)."""
+        if not node_types:
+            raise RegistryError(f"{cls.__name__}.timing_model: give at least one node type")
+
+        def decorate(fn: TimingModel) -> TimingModel:
+            for node_type in node_types:
+                if node_type in cls._timing_models:
+                    raise RegistryError(
+                        f"backend {cls.__name__}: a timing model for {node_type.__name__} is already "
+                        f"registered ({cls._timing_models[node_type].__name__})"
+                    )
+                cls._timing_models[node_type] = fn
+            return fn
+
+        return decorate
+
+    def find_model(self, node: Any, table_name: str = "_models") -> Any:
+        """The model for ``node``'s type (nearest class in its MRO, nearest backend class), or None;
+        ``table_name='_timing_models'`` looks a timing model up."""
         for node_type in type(node).__mro__:
             for backend_cls in type(self).__mro__:
-                table = backend_cls.__dict__.get("_models")
+                table = backend_cls.__dict__.get(table_name)
                 if table and node_type in table:
                     return table[node_type]
         return None
@@ -214,6 +241,37 @@ class Backend:
             # A QKeras layer: cost the weights as hls4ml writes them (quantized; ir.nodes.built_kernel).
             kernel = node.built_kernel(kernel)
         return model(self, node, kernel, input_precision)
+
+    def timing(
+        self,
+        node: Any,
+        *,
+        strategy: Any = None,
+        reuse_factor: int | None = None,
+        input_pack: int | None = None,
+    ) -> Timing:
+        """II and latency (cycles) of ``node`` on this backend, as configured, or at ``strategy`` /
+        ``reuse_factor`` when given (the node is not changed).  ``input_pack``: values per element
+        of the input stream under io_stream (:func:`stream_pack`; default: the input's last axis).
+        A node type without a timing model gets :data:`~hls_opt.timing.NOT_MODELLED`; never raises
+        for an unknown type."""
+        model = self.find_model(node, "_timing_models")
+        if model is None:
+            return NOT_MODELLED
+        cfg = getattr(node, "config", None)
+        if cfg is not None and (strategy is not None or reuse_factor is not None):
+            changes: dict[str, Any] = {}
+            if strategy is not None:
+                changes["strategy"] = strategy
+            if reuse_factor is not None:
+                changes["reuse_factor"] = int(reuse_factor)
+            node = dataclasses.replace(node, config=dataclasses.replace(cfg, **changes))
+        return model(self, node, input_pack)
+
+    def timing_schedule(self, graph: Any) -> tuple[Schedule, int | None]:
+        """How the backend's top function runs the layers of ``graph`` and the II its pragma sets
+        (``None``: none); default: one after the other."""
+        return Schedule.SEQUENTIAL, None
 
     def valid_reuse_factors(self, node: Any, strategy: Any = None) -> list[int]:
         """Reuse factors this backend accepts for ``node`` (ascending); ``[1]`` for unweighted nodes."""
@@ -528,6 +586,7 @@ def estimate_table(graph: Any, backend: str | Backend = "vivado") -> list[dict[s
     """
     be = get_backend(backend)
     estimates = estimate_graph(graph, be)
+    timing = model_timing(graph, be)
     rows: list[dict[str, Any]] = []
     for node in graph.nodes():
         vec = estimates[node.name]
@@ -549,6 +608,7 @@ def estimate_table(graph: Any, backend: str | Backend = "vivado") -> list[dict[s
             "strategy": _strategy_str(cfg.strategy) if cfg is not None else "",
             "modelled": bool(getattr(node, "modelled", True)),
         }
+        row.update(_timing_fields(timing.layers[node.name]))
         row.update(vec.as_dict())
         rows.append(row)
     return rows
@@ -566,10 +626,54 @@ def _reuse_factors(backend: Backend, node: Any) -> dict[str, int | None]:
     return out
 
 
+def stream_pack(graph: Any, node: Any) -> int | None:
+    """Values per element of ``node``'s input stream under io_stream: the last axis of the tensor
+    its producer writes, looking through Flatten (hls4ml repacks the stream for a Reshape with a
+    multi-axis output but not for a flatten: ``ReshapeStream.match`` in
+    hls4ml/backends/fpga/passes/repack_stream.py), so a Dense after Conv→Flatten reads
+    channel-wide packs.  ``None`` when the graph does not say."""
+    inputs = getattr(node, "inputs", None) or []
+    shape = getattr(node, "input_shape", ()) or ()
+    seen = 0
+    while inputs and seen < 64:
+        try:
+            producer = graph.node(inputs[0])
+        except ModelError:
+            break
+        if type(producer).__name__ != "Flatten":
+            break
+        shape, inputs, seen = getattr(producer, "input_shape", ()) or (), producer.inputs, seen + 1
+    return int(shape[-1]) if shape else None
+
+
+def model_timing(
+    graph: Any, backend: str | Backend = "vivado", timings: dict[str, Timing] | None = None
+) -> ModelTiming:
+    """The model's II and latency (cycles) on ``backend``: each node's :meth:`Backend.timing`
+    (or ``timings``, e.g. a solver's candidate per layer), composed along the graph's edges as the
+    backend's top function schedules the layers (:meth:`Backend.timing_schedule`, read off the
+    graph's configs; :func:`hls_opt.timing.compose`)."""
+    be = get_backend(backend)
+    layers = {
+        node.name: (timings or {}).get(node.name) or be.timing(node, input_pack=stream_pack(graph, node))
+        for node in graph.nodes()
+    }
+    schedule, pipeline_ii = be.timing_schedule(graph)
+    producers = {node.name: list(getattr(node, "inputs", None) or []) for node in graph.nodes()}
+    return compose(layers, schedule, pipeline_ii=pipeline_ii, producers=producers)
+
+
 def table_total(rows: Iterable[dict[str, Any]]) -> dict[str, int]:
     """Sum of every :data:`FIELDS` column of :func:`estimate_table` rows."""
     rows = list(rows)
     return {f: int(sum(int(r.get(f, 0)) for r in rows)) for f in FIELDS}
+
+
+def _timing_fields(t: Timing) -> dict[str, Any]:
+    """``{"ii", "latency_cycles"}`` of a layer (``None`` for a layer without a timing model)."""
+    if not t.modelled:
+        return {"ii": None, "latency_cycles": None}
+    return {"ii": t.ii, "latency_cycles": t.latency}
 
 
 def _strategy_str(strategy: Any) -> str:
@@ -586,9 +690,12 @@ def estimate_report(graph: Any, backend: str | Backend = "vivado") -> dict[str, 
     ``strategy: null``.  ``reuse_factor`` is the one hls4ml applies, ``reuse_factor_given`` the
     configured one when hls4ml changes it; ``modelled`` is false for layers hls-opt has no
     resource model for (``Opaque``: only their ``params`` are counted).
+    Per layer also ``ii``/``latency_cycles`` (``null`` without a timing model, listed in
+    ``timing.not_modelled``); ``timing``: the model's ``{ii, latency_cycles, schedule, not_modelled}``.
     """
     be = get_backend(backend)
     estimates = estimate_graph(graph, be)
+    timing = model_timing(graph, be)
     layers = []
     for node in graph.nodes():
         cfg = getattr(node, "config", None)
@@ -599,6 +706,7 @@ def estimate_report(graph: Any, backend: str | Backend = "vivado") -> dict[str, 
                 "strategy": _strategy_str(cfg.strategy) if cfg is not None else None,
                 **_reuse_factors(be, node),
                 "modelled": bool(getattr(node, "modelled", True)),
+                **_timing_fields(timing.layers[node.name]),
                 "before": estimates[node.name].as_dict(),
             }
         )
@@ -606,6 +714,7 @@ def estimate_report(graph: Any, backend: str | Backend = "vivado") -> dict[str, 
         "backend": be.name,
         "layers": layers,
         "total": {"before": total(estimates.values()).as_dict()},
+        "timing": timing.as_dict(),
     }
 
 
@@ -630,6 +739,8 @@ __all__ = [
     "hls4ml_valid_reuse_factors",
     "input_precision_of",
     "load_entry_points",
+    "model_timing",
+    "stream_pack",
     "register_backend",
     "total",
     "unregister_backend",

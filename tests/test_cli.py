@@ -54,8 +54,10 @@ def test_estimate_table_has_dsp_first_and_a_total_row(digits_files, capsys):
     out = capsys.readouterr().out.splitlines()
     header = out[0].split()
     assert header[4] == "DSP"  # layer, type, strategy, RF, then DSP as the first resource column
-    assert out[-1].split()[0] == "total"
-    rows = [line.split() for line in out[2:-2]]
+    last_rule = max(i for i, line in enumerate(out) if line and set(line) == {"-"})
+    assert out[last_rule + 1].split()[0] == "total"
+    assert out[last_rule + 2].startswith("model: II ")  # the timing line under the table
+    rows = [line.split() for line in out[2:last_rule]]
     assert [r[0] for r in rows if r[1] == "Dense"] == ["fc1", "fc2", "logits"]
 
 
@@ -367,3 +369,37 @@ def test_main_gives_the_callers_logger_levels_and_warning_filters_back(digits_fi
     assert main(["-q", "estimate", str(digits_files / "model.keras")]) == 0
     assert logger.level == before_level
     assert warnings.filters == before_filters
+
+
+def test_estimate_shows_timing_and_the_device_fraction(digits_files, capsys):
+    model = str(digits_files / "model.keras")
+    assert main(["estimate", model, "--device", "xcvu9p-flga2104-2L-e"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[-2:] == ["II", "latency"]
+    assert out[-2].startswith("model: II 1 cycles, latency ")  # hls4ml defaults: Latency RF 1
+    assert out[-1].startswith("device xcvu9p: DSP ") and "/6840 (" in out[-1]
+    # at hls4ml's defaults (RF 1) the model uses more than a Z-7020's 220 DSPs, but it can reach
+    # fewer (every layer at its largest RF): the fraction is shown and the device is no error
+    assert main(["estimate", model, "--json", "--device", "xc7z020"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["device"]["before"]["dsp"]["available"] == 220 and rep["device"]["before"]["dsp"]["fraction"] > 1
+    assert rep["timing"]["schedule"] == "pipeline"
+    fc1 = next(layer for layer in rep["layers"] if layer["name"] == "fc1")
+    assert fc1["ii"] == 1 and fc1["latency_cycles"] > 0
+    # three Dense layers: at least one multiplier (one DSP48E2 at 16 bits) each, 3 DSPs
+    assert main(["estimate", model, "--device", "xc7z020", "--dsp-budget", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--dsp-budget: 2 DSPs is below the smallest DSP count" in err[0] and err[0].endswith(
+        ", 3, every layer at its largest reuse factor"
+    )
+
+
+def test_estimate_budgets_are_checked_and_bad_ones_name_the_flag(digits_files, capsys):
+    model = str(digits_files / "model.keras")
+    assert main(["estimate", model, "--latency-budget", "1.5us", "--dsp-budget", "500"]) == 0
+    capsys.readouterr()
+    assert main(["estimate", model, "--latency-budget", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--latency-budget: 2 cycles (10 ns at 5 ns) is below the smallest latency" in err[0]
+    assert main(["estimate", model, "--ii-budget", "fast"]) == 2
+    assert capsys.readouterr().err.startswith("hls-opt: error: --ii-budget: cannot read 'fast'")

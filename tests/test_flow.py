@@ -255,6 +255,36 @@ def test_one_shot_step_reports_the_objective_resources_in_either_order():
         assert after["dsp"] < rep["total"]["before"]["dsp"]
 
 
+def test_the_report_has_each_layers_final_timing_and_the_devices_fraction():
+    import keras
+
+    import hls_opt
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((16,)), keras.layers.Dense(8, name="fc"), keras.layers.Dense(4, name="out")]
+    )
+    cfg = {
+        "Part": "xcvu9p-flga2104-2L-e",
+        "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 4, "Strategy": "Resource"},
+    }
+    rep = hls_opt.convert_and_optimize(model, cfg, objective="dsp", scheduler="polynomial:1:0.5").report
+    fc = next(layer for layer in rep["layers"] if layer["name"] == "fc")
+    # fc 16x8 Resource RF 4 (II = latency = 9, docs/timing.md) is rewritten ResourceUnrolled RF 4
+    # (pipelined at II 4): the report gives the final config's II and the user's
+    assert (fc["strategy"], fc["ii_before"], fc["ii"]) == ("ResourceUnrolled", 9, 4)
+    # 'out' is left Resource (not pruned), so hls4ml still builds the top as DATAFLOW
+    assert [layer["strategy"] for layer in rep["layers"] if layer["name"] == "out"] == ["Resource"]
+    assert rep["timing"]["before"]["schedule"] == rep["timing"]["after"]["schedule"] == "dataflow"
+    assert rep["device"]["name"] == "xcvu9p"  # from the config's Part
+    assert rep["device"]["after"]["dsp"]["used"] == rep["total"]["after"]["dsp"]
+    # device= is parsed before any work (an unknown Part in the config only loses the fraction:
+    # device_from_config, tests/test_budgets.py; the single-layer case whose emitted Model.Strategy
+    # changes is run through hls4ml in tests/test_timing_hls4ml.py)
+    with pytest.raises(ConfigError, match=r"device: unknown part 'xcvu99p' \(closest known: xcvu9p"):
+        hls_opt.convert_and_optimize(model, cfg, device="xcvu99p")
+
+
 def test_report_json_is_plain_json():
     rep = dict(REPORT, extra=np.float32(0.5), arr=np.arange(2))
     assert json.loads(report_json(rep))["arr"] == [0, 1]

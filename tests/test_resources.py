@@ -642,6 +642,9 @@ def test_estimate_graph_table_and_report():
         "strategy": "Resource",
         "reuse_factor": 4,  # valid for 16×8 (divides 16): applied as given, no reuse_factor_given
         "modelled": True,
+        # Resource RF 4, 16x8: not pipelined, II = latency = 9 cycles (tests/test_timing.py)
+        "ii": 9,
+        "latency_cycles": 9,
         "before": est["d1"].as_dict(),
     }
     assert report["total"]["before"] == tot

@@ -11,15 +11,23 @@ Vivado model, :mod:`hls_opt.backends.fpga`), except that hls4ml's oneAPI backend
 Dense / Conv layer as Resource whatever its ``Strategy`` (``oneapi_backend.py`` ``init_dense`` /
 ``init_conv1d`` / ``init_conv2d`` set ``strategy = 'resource'``; the unrolled code generator is a
 Vivado/Vitis pass); weights of Resource layers with RF > 1 go to M20K blocks (512×40 … 16K×1).
+
+Timing: the FPGA model (:mod:`hls_opt.backends.fpga`) at the Resource strategy; hls4ml's oneAPI
+dense kernels (``templates/oneapi/firmware/nnet_utils/nnet_dense.h`` ``dense_rf_lt`` /
+``dense_rf_gt``) run the same ``reuse_factor``-trip loop (``[[intel::nofusion]]``, pipelined by
+the compiler at II 1) over an unrolled ``block_factor`` of products.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from hls_opt.backends.fpga import M20K, FPGABackend, signed_width, tiles
 
 from hls_opt.config import IOType, Strategy
 from hls_opt.precision import Precision
 from hls_opt.resources import ceil_div, register_backend
+from hls_opt.timing import Schedule
 
 
 class OneAPIBackend(FPGABackend):
@@ -33,6 +41,15 @@ class OneAPIBackend(FPGABackend):
     ) -> Strategy:
         """Always Resource (hls4ml's oneAPI backend ignores the configured strategy)."""
         return Strategy.RESOURCE
+
+    def timing_schedule(self, graph: Any) -> tuple[Schedule, int | None]:
+        """hls4ml's oneAPI writer (``writer/oneapi_writer.py``): io_stream launches every layer as a
+        ``task_sequence`` joined by pipes (dataflow); io_parallel calls the layers one after the
+        other inside ``MyProject::operator()`` (sequential: nothing overlaps — a conservative
+        reading; the compiler's pipelining of the kernel across invocations is not modelled)."""
+        if any(getattr(n, "config", None) is not None and n.config.io_type is IOType.STREAM for n in graph.nodes()):
+            return Schedule.DATAFLOW, None
+        return Schedule.SEQUENTIAL, None
 
     def fits_half_block(self, data: Precision, weight: Precision) -> bool:
         """Whether the product fits one 18×19 half of a DSP block (either orientation)."""

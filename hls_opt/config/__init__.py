@@ -11,6 +11,8 @@ Everything here parses hls4ml's loosely typed dicts once, at the edge, into froz
 * :mod:`~hls_opt.config.keys` — :func:`check_config_keys`: the keys hls4ml would ignore
   (misspelt, unknown, ``LayerName`` entries naming no layer), warned or, with ``strict``, refused;
 * :mod:`~hls_opt.config.files` — :func:`load_config` / :func:`save_config` / :func:`dump_config_yaml`;
+* :mod:`~hls_opt.config.devices` — :class:`Device`, :func:`parse_device` (hls4ml ``Part`` names);
+* :mod:`~hls_opt.config.budgets` — :class:`Budgets`, :func:`parse_budgets` (cycles or times);
 * ``SUPPORTED_STRUCTURES`` — hls4ml's name for :class:`hls_opt.structures.StructureType`, where
   hls4ml keeps it (``hls4ml.optimization.dsp_aware_pruning.config``).
 
@@ -19,6 +21,8 @@ The rules, and where they differ from hls4ml, are in ``docs/config.md``.
 
 from __future__ import annotations
 
+from hls_opt.config.budgets import Budgets, parse_budgets, parse_cycles, parse_time_ns
+from hls_opt.config.devices import DEVICES, Device, device_fraction, device_from_config, parse_device
 from hls_opt.config.files import dump_config_yaml, load_config, save_config
 from hls_opt.config.generate import (
     config_from_keras_model,
@@ -44,6 +48,15 @@ from hls_opt.structures import StructureType
 SUPPORTED_STRUCTURES = StructureType
 
 __all__ = [
+    "Budgets",
+    "DEVICES",
+    "Device",
+    "device_fraction",
+    "device_from_config",
+    "parse_budgets",
+    "parse_cycles",
+    "parse_device",
+    "parse_time_ns",
     "DEFAULT_LAYER_CONFIG",
     "DEFAULT_PRECISION",
     "IOType",
