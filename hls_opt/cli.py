@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument(
         "--device", metavar="PART", help="FPGA part for the report's device fraction (default: the config's Part)"
     )
+    _add_budget_args(opt, "meet (latency/II: every layer's reuse factor is chosen with the pruning)")
     opt.add_argument("-o", "--output", metavar="OUT", required=True, help="output folder")
     opt.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     opt.add_argument("--strict", action="store_true", help=STRICT_HELP)
@@ -159,13 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument(
         "--device", metavar="PART", help="FPGA part (e.g. xcvu9p-flga2104-2L-e): show the fraction used"
     )
-    est.add_argument("--latency-budget", metavar="T", help="check: cycles (200) or a time (200ns, 1.5us)")
-    est.add_argument("--ii-budget", metavar="T", help="check: initiation interval, cycles or a time")
-    est.add_argument("--dsp-budget", metavar="N", help="check: DSPs the design may use")
-    est.add_argument("--bram-budget", metavar="N", help="check: 18 Kb BRAMs the design may use")
-    est.add_argument(
-        "--clock-period", metavar="T", help="clock period for time budgets (default: the config's ClockPeriod, else 5ns)"
-    )
+    _add_budget_args(est, "check")
 
     demo = sub.add_parser("demo", parents=[common], help="the whole flow on the bundled digits data")
     demo.add_argument("-o", "--output", metavar="OUT", default="demo-output")
@@ -178,6 +173,17 @@ def _check_output_dir(path: str, field: str = "--output", **inputs: str | None) 
     """Check ``-o`` before any work (:func:`hls_opt.fileio.check_output_dir`); returns the path as given."""
     check_output_dir(path, inputs=inputs, field=field)
     return Path(path)
+
+
+def _add_budget_args(parser: argparse.ArgumentParser, verb: str) -> None:
+    """The budget flags ``estimate`` checks and ``optimize`` meets (``docs/cli.md``)."""
+    parser.add_argument("--latency-budget", metavar="T", help=f"{verb}: cycles (200) or a time (200ns, 1.5us)")
+    parser.add_argument("--ii-budget", metavar="T", help=f"{verb}: initiation interval, cycles or a time")
+    parser.add_argument("--dsp-budget", metavar="N", help=f"{verb}: DSPs the design may use")
+    parser.add_argument("--bram-budget", metavar="N", help=f"{verb}: 18 Kb BRAMs the design may use")
+    parser.add_argument(
+        "--clock-period", metavar="T", help="clock period for time budgets (default: the config's ClockPeriod, else 5ns)"
+    )
 
 
 def _named(field: str, call: Any, *args: Any) -> Any:
@@ -230,6 +236,15 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     flow.check_model_file(args.model)
     cfg = flow.load_hls_config(args.config)[0] if args.config else None
     data = load_training_data(args.data) if args.data else None
+    budgets = parse_budgets(
+        latency=args.latency_budget,
+        ii=args.ii_budget,
+        dsp=args.dsp_budget,
+        bram=args.bram_budget,
+        device=device,
+        clock_period=args.clock_period,
+        hls_config=cfg,
+    )
 
     loss = _keras_name("loss", args.loss, "--loss")
     metric = _keras_name("metric", args.metric, "--metric")
@@ -253,6 +268,10 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         target=args.target,
         strict=args.strict,
         device=device,
+        latency_budget=budgets.latency_cycles,
+        ii_budget=budgets.ii_cycles,
+        dsp_budget=budgets.dsp,
+        bram_budget=budgets.bram,
     )
     written = result.save(out, plots=not args.no_plots)
     print(format_table(result.report))

@@ -29,6 +29,7 @@ from hls_opt.config import (
     config_from_keras_model,
     device_from_config,
     hls4ml_layer_names,
+    parse_budgets,
     parse_device,
     parse_strategy,
     unwrap_hls_config,
@@ -43,6 +44,7 @@ from hls_opt.data import (
 from hls_opt.emit import to_keras_model
 from hls_opt.emit_config import emit_hls_config
 from hls_opt.errors import ConfigError
+from hls_opt.feasibility import check_budgets
 from hls_opt.fileio import check_output_dir
 from hls_opt.frontend.keras import from_keras
 from hls_opt.inputs import (
@@ -60,6 +62,7 @@ from hls_opt.passes import PassContext, default_flow, get_pass, run_flow
 from hls_opt.passes.plan import PLAN_KEY
 from hls_opt.report import build_report
 from hls_opt.result import OptimizationResult
+from hls_opt.rf_selection import RFMode
 from hls_opt.scheduler import MaxCutScheduler
 from hls_opt.training_settings import (
     compile_for_keras,
@@ -108,6 +111,12 @@ def convert_and_optimize(
     optimize_kwargs: Mapping[str, Any] | None = None,
     strict: bool = False,
     device: Any = None,
+    latency_budget: Any = None,
+    ii_budget: Any = None,
+    dsp_budget: Any = None,
+    bram_budget: Any = None,
+    clock_period: Any = None,
+    rf_mode: str = "fixed",
 ) -> OptimizationResult:
     """Optimize a trained Keras model for the hardware hls4ml will build from it.
 
@@ -139,6 +148,16 @@ def convert_and_optimize(
     - ``device``: a part name (``'xcvu9p'``, hls4ml's ``Part`` spellings) or a
       :class:`~hls_opt.config.Device`; the report gives the fraction of it the design uses.
       Default: the device the config's ``Part`` names, if hls-opt knows it.
+    - ``latency_budget`` / ``ii_budget``: cycles (``200``) or a time (``'1us'``, with
+      ``clock_period``, default the config's ``ClockPeriod``, else 5 ns).  With either, the
+      optimizer chooses every layer's reuse factor together with the pruning so that the model
+      meets them with the fewest resources of the objective (``docs/rf_choice.md``); without, the
+      configured reuse factors are kept.  ``dsp_budget`` / ``bram_budget`` (default: the
+      ``device``'s counts) are checked.  A budget the model cannot reach is an
+      :class:`~hls_opt.errors.InfeasibleBudget` before any training.
+    - ``rf_mode``: with a latency / II budget, ``'fixed'`` (default) picks the reuse factors once,
+      the cheapest assignment within the budgets, then prunes under them; ``'joint'`` re-picks them
+      with the groups at every step (:class:`~hls_opt.rf_selection.RFMode`).
     """
     # 1. Values (no files, no TensorFlow).
     rtol = check_rtol(rtol)
@@ -155,6 +174,7 @@ def convert_and_optimize(
     backend = check_backend(backend)
     device = parse_device(device, key="device") if device is not None else None
     sched = parse_scheduler(scheduler)
+    rf_mode = RFMode.parse(rf_mode)
     if target is not None:
         target = str(target).strip().lower()
         if target != "max":
@@ -179,6 +199,15 @@ def convert_and_optimize(
         check_model_file(model)
     cfg, source = load_hls_config(hls_config)
     check_config_keys(cfg, source=source, strict=strict)  # the layer names once the model is loaded
+    budgets = parse_budgets(
+        latency=latency_budget,
+        ii=ii_budget,
+        dsp=dsp_budget,
+        bram=bram_budget,
+        device=device,
+        clock_period=clock_period,
+        hls_config=cfg,
+    )
     training_data = load_training_data(data) if data is not None else None
 
     # 3. The model.
@@ -217,6 +246,8 @@ def convert_and_optimize(
     # 4. Frontend → passes → emit.
     graph = from_keras(keras_model, cfg)
     before = graph.copy()
+    if budgets.latency_cycles is not None or budgets.ii_cycles is not None or budgets.dsp_limit is not None or budgets.bram_limit is not None:
+        check_budgets(graph, backend, budgets)  # before any training: the best each axis can reach
     from hls_opt.keras.optimize import FineTuneOptions  # imports Keras (the model is loaded by now)
 
     if training_data is not None:
@@ -242,7 +273,9 @@ def convert_and_optimize(
     else:  # one-shot pruning reads only how to rank and select
         training = FineTuneOptions(loss=None, ranking=ranking_metric, local=local, knapsack_solver=knapsack_solver)
     context = PassContext(
-        backend=backend, objective=objective, scheduler=sched, data=training_data, training=training
+        backend=backend, objective=objective, scheduler=sched, data=training_data, training=training,
+        budgets=budgets,
+        rf_mode=rf_mode,
     )
     with progress.progress("optimizing", total=len(flow)) as bar:
 
@@ -277,6 +310,7 @@ def convert_and_optimize(
         increasing=bool(increasing) if increasing is not None else True,
         rtol=rtol if training_data is not None else None,
         device=device if device is not None else device_from_config(cfg),
+        budgets=budgets,
         extra={"passes": [{"name": n, "changed": r.changed} for n, r in results]},
     )
     result = OptimizationResult(

@@ -122,6 +122,7 @@ def build_report(
     increasing: bool = True,
     rtol: float | None = None,
     device: Device | None = None,
+    budgets: Any = None,
 ) -> dict:
     """The optimization report (docs/flow.md "Report"): per layer, every resource before and after, sparsity,
     reuse factor and strategy (after; ``*_before`` keys hold the user's), ``ii`` / ``latency_cycles`` of the
@@ -212,9 +213,41 @@ def build_report(
             "before": device_fraction(total_before, device),
             "after": device_fraction(total_after, device),
         }
+    if budgets is not None:
+        report["budgets"] = budget_report(budgets, report, plan)
     if extra:
         report.update(extra)
     return jsonable(report)
+
+
+def budget_report(budgets: Any, report: Mapping[str, Any], plan: Any = None) -> dict | None:
+    """``report.json``'s ``budgets``: each budget given (cycles, counts), whether the final design
+    meets it (``met``), and whether the optimizer chose the reuse factors (``reuse_factors_chosen``:
+    with a latency or II budget, ``docs/rf_choice.md``).  None when no budget was given."""
+    limits = {
+        "latency_cycles": budgets.latency_cycles,
+        "ii_cycles": budgets.ii_cycles,
+        "dsp": budgets.dsp_limit,
+        "bram": budgets.bram_limit,
+    }
+    if all(v is None for v in limits.values()):
+        return None
+    timing = (report.get("timing") or {}).get("after") or {}
+    total = (report.get("total") or {}).get("after") or {}
+    reached = {
+        "latency_cycles": timing.get("latency_cycles"),
+        "ii_cycles": timing.get("ii"),
+        "dsp": total.get("dsp"),
+        "bram": total.get("bram"),
+    }
+    met = {k: (reached[k] is not None and reached[k] <= v) for k, v in limits.items() if v is not None}
+    return {
+        **{k: v for k, v in limits.items() if v is not None},
+        "clock_period_ns": float(budgets.clock_period_ns),
+        "reached": {k: reached[k] for k in met},
+        "met": met,
+        "reuse_factors_chosen": bool(plan is not None and getattr(plan, "configs", None)),
+    }
 
 
 def report_json(report: Mapping[str, Any]) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -35,13 +36,21 @@ from hls_opt.rf_choice import (
     make_option,
     solve_rf_choice,
 )
-from hls_opt.selection import LayerGroups, Selection, masks_from_selection, node_groups, output_producers
-from hls_opt.structures import group_norms
+from hls_opt.selection import (
+    LayerGroups,
+    Selection,
+    layer_groups,
+    masks_from_selection,
+    node_groups,
+    output_producers,
+)
+from hls_opt.structures import Grouping, StructureType, group_norms
 
 __all__ = [
     "JointChooser",
     "JointPlan",
     "JointProblem",
+    "RFMode",
     "build_joint_problem",
     "model_io_type",
     "revalued",
@@ -51,6 +60,27 @@ __all__ = [
 
 #: ``timing(node) -> (ii, latency)`` in cycles, for the node as it would be built.
 Timing = Callable[[Any], tuple[int, int]]
+
+
+class RFMode(str, Enum):
+    """How a latency / II budget sets the reuse factors (``docs/rf_choice.md``).
+
+    ``FIXED``: once, before pruning — the assignment with the fewest resources of the objective
+    that meets the budgets unpruned (exact, :func:`hls_opt.rf_choice.solve_rf_choice`); the pruning
+    then runs as without a budget, under those RFs.  ``JOINT``: at every pruning step, the RFs and the
+    groups to keep together (the solver's value: the kept share of each layer's importance)."""
+
+    FIXED = "fixed"
+    JOINT = "joint"
+
+    @classmethod
+    def parse(cls, value: Any, key: str = "rf_mode") -> RFMode:
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(str(value).strip().lower())
+        except ValueError:
+            raise ConfigError(f"{key}: expected one of {', '.join(m.value for m in cls)}, got {value!r}") from None
 
 
 @dataclass(frozen=True)
@@ -69,13 +99,15 @@ class JointProblem:
 @dataclass(frozen=True)
 class JointPlan:
     """The answer: ``solution`` (the solver's), per layer the chosen ``configs`` and ``reuse_factors``,
-    and kernel-shaped ``masks`` (1 keep / 0 prune) for the layers with groups."""
+    kernel-shaped ``masks`` (1 keep / 0 prune) for the layers with groups, and the same choice as a
+    :class:`~hls_opt.selection.Selection` over the chosen ``groups`` (nothing shared)."""
 
     solution: JointSolution
     configs: dict[str, Any]
     reuse_factors: dict[str, int]
     masks: dict[str, np.ndarray]
     groups: dict[str, LayerGroups]
+    selection: Selection | None = None
 
 
 def _fields(vector: Any, fields: tuple[str, ...]) -> np.ndarray:
@@ -239,7 +271,7 @@ def solve_joint_problem(
             keep[layer.name] = np.asarray(kp, bool)
     selection = Selection(keep, {n: np.zeros_like(v) for n, v in keep.items()})
     masks, _ = masks_from_selection(problem.kernels, list(chosen_groups.values()), selection)
-    return JointPlan(sol, configs, rfs, masks, chosen_groups)
+    return JointPlan(sol, configs, rfs, masks, chosen_groups, selection)
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,6 +379,33 @@ class JointChooser:
         for name, cfg in plan.configs.items():
             graph.replace(name, dataclasses.replace(graph.node(name), config=cfg))
         return graph
+
+    @property
+    def prunable(self) -> tuple[str, ...]:
+        """The layers some option of which has groups (the ones the optimizer may mask)."""
+        return tuple(name for name, gs in self.problem.groups.items() if any(g is not None for g in gs))
+
+    def weight_groups(self) -> list[LayerGroups]:
+        """One group per weight of every prunable layer: ranking them gives per-weight importances
+        (:meth:`importances`), which every option's grouping then sums."""
+        m = len(self.objective.resources)
+        return [
+            layer_groups(name, tuple(self.problem.kernels[name].shape), Grouping(StructureType.UNSTRUCTURED), np.zeros(m), np.zeros(m))
+            for name in self.prunable
+        ]
+
+    @staticmethod
+    def importances(groups: list[LayerGroups], values: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Kernel-shaped per-weight importances from the ranking's values of :meth:`weight_groups`,
+        each layer's scaled to sum to 1: the solver then keeps shares of layers, so that a layer whose
+        weights cost more per weight (a low RF) is not emptied first (measured: raw magnitudes empty
+        whole layers, ``docs/rf_choice.md``)."""
+        out = {}
+        for g in groups:
+            imp = np.asarray(values[g.name][0], dtype=np.float64)[g.ids]
+            total = float(imp.sum())
+            out[g.name] = imp / total if total > 0 else imp
+        return out
 
     def achieved(self, plan: JointPlan, masks: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
         """The backend's estimate (objective units) of the model at the plan's configs with ``masks``

@@ -93,7 +93,7 @@ class PruningProblem:
     ``groups``: the optimizable layers' groups; ``resource_names``: the objective's resources;
     ``baseline``: the model's resources before pruning (objective units); ``achieved_fn``: the
     model's resources under a dict of kernel-shaped masks; ``reduce_structures``: remove pruned
-    neurons from the returned model (the saving needs it, e.g. GPU FLOPs).
+    neurons from the returned model (the saving needs it, e.g. GPU FLOPs); ``joint``: see below.
     """
 
     label: str
@@ -102,6 +102,9 @@ class PruningProblem:
     baseline: np.ndarray
     achieved_fn: Callable[[Mapping[str, np.ndarray]], np.ndarray]
     reduce_structures: bool = False
+    #: a :class:`~hls_opt.rf_selection.JointChooser` when latency / II budgets let the optimizer pick
+    #: every layer's reuse factor with the pruning (issue #12); None: the configured RFs are kept
+    joint: Any = None
 
     def achieved(self, masks: Mapping[str, np.ndarray]) -> np.ndarray:
         """The model's resources (objective units, shape ``(M,)``) with ``masks`` applied."""

@@ -26,7 +26,9 @@ from hls_opt.passes.registry import Pass, PassResult, register_pass
 from hls_opt.emit import to_keras_model
 from hls_opt.errors import ConfigError, ModelError
 from hls_opt.frontend.keras import from_keras
-from hls_opt.resources import get_backend
+from hls_opt.objective import Objective
+from hls_opt.resources import get_backend, stream_pack
+from hls_opt.rf_selection import JointChooser, RFMode
 from hls_opt.scheduler import default_scheduler
 from hls_opt.selection import PruningProblem, masks_from_selection, problem_for, select_groups
 
@@ -50,7 +52,18 @@ class DspAwarePruning(Pass):
         if ctx.objective is None:
             raise ConfigError("dsp-aware-pruning: the pass context names no objective")
         scheduler = ctx.scheduler if ctx.scheduler is not None else default_scheduler()
-        problem = problem_for(graph, get_backend(ctx.backend), ctx.objective)
+        backend = get_backend(ctx.backend)
+        joint = joint_chooser(graph, backend, ctx.objective, ctx.budgets)
+        chosen: dict[str, Any] = {}
+        if joint is not None and RFMode.parse(ctx.rf_mode or RFMode.FIXED) is RFMode.FIXED:
+            # the RFs the budgets allow with the fewest resources unpruned; then today's pruning under them
+            unpruned = joint.choose({}, 0.0)
+            chosen = {n: c for n, c in unpruned.configs.items() if n in joint.problem.kernels}
+            problem = problem_for(joint.chosen_graph(unpruned), backend, ctx.objective)
+        else:
+            problem = problem_for(graph, backend, ctx.objective)
+            if joint is not None:
+                problem = dataclasses.replace(problem, joint=joint)
         model = to_keras_model(graph)
         if ctx.data is None:
             plan, notes = self._one_shot(model, problem, scheduler), (
@@ -59,6 +72,8 @@ class DspAwarePruning(Pass):
             )
         else:
             plan, notes = self._fine_tune(model, problem, scheduler), ()
+        if chosen:
+            plan = dataclasses.replace(plan, configs=chosen)
         changed = write_plan(graph, plan)
         graph.annotations[PLAN_KEY] = plan
         logger.info("dsp-aware-pruning (%s, %s): pruned layers %s", plan.objective, plan.mode, list(plan.pruned_layers()))
@@ -72,6 +87,8 @@ class DspAwarePruning(Pass):
         t = self.context.training if self.context.training is not None else FineTuneOptions(loss=None)
         ranking, local = t.ranking, t.local
         target = final_sparsity(scheduler)
+        if problem.joint is not None:
+            return self._one_shot_joint(model, problem, target, t)
         groups = list(problem.groups)
         # the loop's default rule (raw magnitudes; docs/deep_cut.md); with local, one knapsack per layer
         values = group_values(model, groups, ranking, normalise="none")
@@ -96,6 +113,31 @@ class DspAwarePruning(Pass):
             steps=(step,),
         )
 
+    def _one_shot_joint(self, model: Any, problem: PruningProblem, target: float, t: Any) -> PruningPlan:
+        from hls_opt.keras.ranking import group_values
+
+        chooser = problem.joint
+        groups = chooser.weight_groups()
+        values = group_values(model, groups, t.ranking, normalise="none")
+        plan = chooser.choose(chooser.importances(groups, values), target)
+        achieved = chooser.achieved(plan)
+        step = {
+            "target": target,
+            "achieved": {n: float(v) for n, v in zip(problem.resource_names, achieved)},
+            "metric": None,
+            "accepted": True,
+        }
+        masks = {n: np.asarray(m, np.float32) for n, m in plan.masks.items()}
+        return PruningPlan(
+            objective=problem.label,
+            mode="one-shot",
+            target=target,
+            masks=masks,
+            offsets={n: np.zeros_like(m) for n, m in masks.items()},
+            steps=(step,),
+            configs=_weighted_configs(plan.configs, problem),
+        )
+
     def _fine_tune(self, model: Any, problem: PruningProblem, scheduler: Any) -> PruningPlan:
         from hls_opt.keras.optimize import prune_with_fine_tuning  # the trainer imports Keras
 
@@ -116,7 +158,35 @@ class DspAwarePruning(Pass):
             steps=tuple(outcome.steps or ()),
             baseline_metric=float(outcome.baseline_metric),
             final_metric=float(outcome.final_metric),
+            configs=_weighted_configs(outcome.configs or {}, problem),
         )
+
+
+def _weighted_configs(configs: Any, problem: PruningProblem) -> dict[str, Any]:
+    """The chosen configs of the weighted layers (the others keep theirs)."""
+    kernels = problem.joint.problem.kernels if problem.joint is not None else {}
+    return {name: cfg for name, cfg in dict(configs).items() if name in kernels}
+
+
+def joint_chooser(graph: Any, backend: Any, objective: Any, budgets: Any) -> JointChooser | None:
+    """With a latency or II budget: the :class:`~hls_opt.rf_selection.JointChooser` of ``graph``
+    (every layer's reuse factor chosen with the pruning, timing from the backend's timing model);
+    None without one (the configured reuse factors are kept)."""
+    if budgets is None or (budgets.latency_cycles is None and budgets.ii_cycles is None):
+        return None
+    if not isinstance(objective, Objective):
+        raise ConfigError(
+            "latency/II budgets: the reuse-factor choice needs a backend objective (e.g. 'dsp'), "
+            f"not an hls4ml-style estimator ({objective!r})"
+        )
+
+    def timing(node: Any) -> tuple[int, int]:
+        t = backend.timing(node, input_pack=stream_pack(graph, node))
+        return int(t.ii), int(t.latency)
+
+    return JointChooser.build(
+        graph, backend, objective, timing, latency_budget=budgets.latency_cycles, ii_budget=budgets.ii_cycles
+    )
 
 
 def write_plan(graph: Any, plan: PruningPlan) -> bool:

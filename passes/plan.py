@@ -34,6 +34,8 @@ class PruningPlan:
     - ``mode``: ``"one-shot"`` (post-training, no fine-tuning) or ``"fine-tuned"``.
     - ``steps``: the optimization loop's steps, each ``{target, achieved, metric, accepted}``.
     - ``target``: the scheduler's final sparsity (fraction of the objective's resources removed).
+    - ``configs[name]``: with latency / II budgets, the :class:`~hls_opt.config.LayerConfig` the
+      optimizer chose for every weighted layer (reuse factor and strategy); empty otherwise.
     """
 
     objective: str
@@ -45,6 +47,7 @@ class PruningPlan:
     steps: tuple[Mapping[str, Any], ...] = ()
     baseline_metric: float | None = None
     final_metric: float | None = None
+    configs: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Copy and freeze everything so that neither the producer nor a consumer can change the plan.
@@ -54,6 +57,7 @@ class PruningPlan:
             self, "weights", MappingProxyType({str(k): _frozen_map(v) for k, v in dict(self.weights).items()})
         )
         object.__setattr__(self, "steps", tuple(MappingProxyType(dict(s)) for s in self.steps))
+        object.__setattr__(self, "configs", MappingProxyType(dict(self.configs)))
 
     def pruned_layers(self) -> tuple[str, ...]:
         """Names of the layers whose mask prunes at least one weight, in mask order."""

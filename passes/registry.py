@@ -33,7 +33,10 @@ class PassContext:
     ``scheduler``: an hls4ml-style sparsity scheduler (None: the default);
     ``data``: a :class:`~hls_opt.data.TrainingData` or ``None`` (one-shot pruning);
     ``training``: :class:`~hls_opt.keras.optimize.FineTuneOptions` (needed with data; its
-    ``ranking``, ``local`` and ``knapsack_solver`` also steer one-shot pruning).
+    ``ranking``, ``local`` and ``knapsack_solver`` also steer one-shot pruning);
+    ``budgets``: :class:`~hls_opt.config.Budgets` or None; with a latency or II budget
+    ``dsp-aware-pruning`` chooses every layer's reuse factor with the pruning (issue #12), as
+    ``rf_mode`` (:class:`~hls_opt.rf_selection.RFMode`) says.
     """
 
     backend: str = "vivado"
@@ -41,6 +44,8 @@ class PassContext:
     scheduler: Any = None
     data: Any = None
     training: Any = None
+    budgets: Any = None
+    rf_mode: Any = None
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,14 @@ class UnrolledRewrite(Pass):
         changed = False
         needs_stream = False
         for node in list(graph.nodes()):
+            chosen = plan.configs.get(node.name)
+            if chosen is not None:  # a latency/II budget: the optimizer chose this layer's config
+                needs_stream |= chosen.io_type is IOType.STREAM and node.config.io_type is not IOType.STREAM
+                if chosen != node.config:
+                    graph.replace(node.name, dataclasses.replace(node, config=chosen))
+                    changed = True
+                    notes.append(f"{node.name}: {chosen.strategy.value} at reuse factor {chosen.reuse_factor} (budget)")
+                continue
             mask = plan.masks.get(node.name)
             if mask is None or not node.has_kernel or node.config is None or not np.any(mask == 0):
                 continue

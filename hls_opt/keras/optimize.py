@@ -98,6 +98,7 @@ class OptimizationOutcome:
     final_resources: dict[str, float] = field(default_factory=dict)
     regularization_strength: float = 0.0
     reduced: bool = False
+    configs: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -235,12 +236,16 @@ def _reset_optimizer(optimizer: Any) -> None:
 
 @dataclass
 class Trial:
-    """One step's choice: the selection, its kernel-shaped masks and offsets."""
+    """One step's choice: the selection, its kernel-shaped masks and offsets; with a reuse-factor
+    budget (:class:`~hls_opt.rf_selection.JointChooser`) also every layer's chosen ``configs`` and
+    the backend's estimate at them (``achieved``)."""
 
     target: float
     selection: Any
     masks: dict[str, np.ndarray]
     offsets: dict[str, np.ndarray]
+    configs: dict[str, Any] | None = None
+    achieved: np.ndarray | None = None
 
 
 class FineTuner:
@@ -254,16 +259,26 @@ class FineTuner:
     """
 
     def __init__(
-        self, model: Any, groups: list, data: TrainingData, options: FineTuneOptions, timer: Timer | None = None
+        self,
+        model: Any,
+        groups: list,
+        data: TrainingData,
+        options: FineTuneOptions,
+        timer: Timer | None = None,
+        chooser: Any = None,
     ) -> None:
         self.model, self.groups, self.options = model, list(groups), options
+        self.chooser = chooser  # a JointChooser: each step also picks every layer's reuse factor
         self.timer = timer if timer is not None else Timer()
         self.X_train, self.y_train, self.X_val, self.y_val = data.as_tuple()
         self.metric = ValidationMetric(options.metric, self.y_val)
         self.loss = fresh_loss(options.loss)
         self.normalise = "none" if options.local else options.policy.normalise
         self.work = clone_model(model)
-        self.constraints = attach_mask_constraints(self.work, [g.name for g in self.groups])
+        masked = [g.name for g in self.groups]
+        if chooser is not None:
+            masked += [n for n in chooser.prunable if n not in masked]
+        self.constraints = attach_mask_constraints(self.work, masked)
         self.regs = attach_regularizers(self.work, self.groups)
         self.work.compile(optimizer=fresh_optimizer(options.optimizer), loss=self.loss, jit_compile=False)
         self._predict = Predictor(self.work)
@@ -301,6 +316,8 @@ class FineTuner:
 
     def select(self, target: float) -> Trial:
         """Rank the groups on the working weights and keep the best within ``target`` (the knapsack)."""
+        if self.chooser is not None:
+            return self._select_jointly(target)
         o = self.options
         with self.timer.phase("solving"):
             values = group_values(
@@ -310,6 +327,21 @@ class FineTuner:
             selection = select_groups(self.groups, values, target, local=o.local, knapsack_solver=o.knapsack_solver)
             masks, offsets = masks_from_selection(_kernels(self.work, self.groups), self.groups, selection)
         return Trial(float(target), selection, masks, offsets)
+
+    def _select_jointly(self, target: float) -> Trial:
+        """Rank every weight, then let the joint solver pick each layer's reuse factor and the groups
+        (of that RF's grouping) to keep within ``target`` and the latency / II budgets."""
+        o, chooser = self.options, self.chooser
+        with self.timer.phase("solving"):
+            groups = chooser.weight_groups()
+            values = group_values(
+                self.work, groups, o.ranking, data=(self.X_val, self.y_val), loss_fn=self.loss, normalise="none"
+            )
+            plan = chooser.choose(chooser.importances(groups, values), target)
+        masks = {n: np.asarray(plan.masks[n], np.float32) if n in plan.masks else None for n in self.constraints}
+        masks = {n: (m if m is not None else np.ones(tuple(self.constraints[n].mask.shape), np.float32)) for n, m in masks.items()}
+        offsets = {n: np.zeros_like(m) for n, m in masks.items()}
+        return Trial(float(target), plan.selection, masks, offsets, configs=dict(plan.configs), achieved=chooser.achieved(plan))
 
     def apply(self, masks: dict[str, np.ndarray], offsets: dict[str, np.ndarray]) -> None:
         """Mask the working weights now and keep them masked through every later ``fit``."""
@@ -420,7 +452,7 @@ def prune_with_fine_tuning(
     names, total = problem.resource_names, np.asarray(problem.baseline, dtype=np.float64)
     timer = Timer()
     with timer.phase("total"):
-        tuner = FineTuner(model, list(problem.groups), data, o, timer)
+        tuner = FineTuner(model, list(problem.groups), data, o, timer, chooser=problem.joint)
         baseline = tuner.baseline
         report = ", ".join(f"{n} {v:.0f}" for n, v in zip(names, total))
         logger.info(
@@ -440,12 +472,12 @@ def prune_with_fine_tuning(
         best: tuple[list, Trial, float, np.ndarray] | None = None  # weights, trial, metric, achieved
         resume = tuner.snapshot()
         target, bad_trials = float(scheduler.get_sparsity()), 0
-        while tuner.groups:
+        while tuner.groups or tuner.chooser is not None:
             trial = tuner.select(target)
             tuner.apply(trial.masks, trial.offsets)
             value, epochs_run = tuner.fine_tune()
             accepted = tuner.accepts(value)
-            achieved = problem.achieved(trial.masks)
+            achieved = trial.achieved if trial.achieved is not None else problem.achieved(trial.masks)
             steps.append(
                 {
                     "target": target,
@@ -488,11 +520,16 @@ def prune_with_fine_tuning(
             masks = {g.name: np.ones(g.kernel_shape, dtype=np.float32) for g in tuner.groups}
             offsets = {g.name: np.zeros(g.kernel_shape, dtype=np.float32) for g in tuner.groups}
             pruned = shared = 0
+            configs = None
+            if tuner.chooser is not None:  # nothing pruned, but the budgets still set every layer's RF
+                unpruned = tuner.chooser.choose({}, 0.0)
+                configs, final_resources = dict(unpruned.configs), tuner.chooser.achieved(unpruned, {})
         else:
             weights, trial, value, final_resources = best
             final_weights, final_metric_value = tuner.polish(weights, trial, value)
             masks, offsets = trial.masks, trial.offsets
             pruned, shared = selection_counts(trial.selection)
+            configs = trial.configs
         reduced = best is not None and bool(problem.reduce_structures if reduce is None else reduce)
         result, reduced_metric = tuner.result(final_weights, reduced)
         if reduced_metric is not None:
@@ -524,6 +561,7 @@ def prune_with_fine_tuning(
         final_resources={n: float(v) for n, v in zip(names, final_resources)},
         regularization_strength=float(strength),
         reduced=reduced,
+        configs=configs,
     )
 
 
