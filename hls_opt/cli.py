@@ -28,7 +28,7 @@ from typing import Any
 
 from hls_opt import __version__, inputs, progress
 from hls_opt.config import config_from_keras_model
-from hls_opt.data import load_training_data
+from hls_opt.data import load_data
 from hls_opt.errors import ConfigError, HlsOptError, RegistryError
 from hls_opt.fileio import check_output_dir
 from hls_opt.frontend.keras import from_keras
@@ -91,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument(
         "--data",
         metavar="DATA",
-        help=".npz with X_train, y_train, X_val, y_val; without it: one-shot pruning, no fine-tuning",
+        help=".npz with X_train, y_train, X_val, y_val; or a folder of X_train.npy, y_train.npy, X_val.npy, "
+        "y_val.npy (memory-mapped) or of .npz shards with those keys; without it: one-shot pruning, "
+        "no fine-tuning",
     )
     opt.add_argument(
         "--optimize",
@@ -192,7 +194,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     out = _check_output_dir(args.output, model=args.model, config=args.config, data=args.data)
     flow.check_model_file(args.model)
     cfg = flow.load_hls_config(args.config)[0] if args.config else None
-    data = load_training_data(args.data) if args.data else None
+    data = load_data(args.data) if args.data else None
 
     loss = _keras_name("loss", args.loss, "--loss")
     metric = _keras_name("metric", args.metric, "--metric")
