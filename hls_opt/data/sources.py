@@ -25,6 +25,7 @@ shuffled ``keras.utils.PyDataset`` for files, the user's own object for streams)
 
 from __future__ import annotations
 
+import mmap
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -55,6 +56,10 @@ EVAL_BLOCK = 4096
 #: File names of the memory-mapped form (a directory holding these four ``.npy`` files).
 NPY_FILES = ("X_train.npy", "y_train.npy", "X_val.npy", "y_val.npy")
 
+#: Training batches of a file are drawn from windows of this many chunks (each ``batch_size`` rows
+#: long, taken from random places in the file) shuffled together: one window is in memory at a time.
+WINDOW_CHUNKS = 64
+
 _TRAIN_KEYS = ("X_train", "y_train")
 _VAL_KEYS = ("X_val", "y_val")
 
@@ -65,12 +70,14 @@ _VAL_KEYS = ("X_val", "y_val")
 
 
 class NpyFile:
-    """An ``.npy`` file read by rows: ``len``, ``shape``, ``dtype`` from its header, and
-    ``file[rows]`` copies those rows out of a memory map that is closed again at once.
+    """An ``.npy`` file read by rows: ``len``, ``shape``, ``dtype`` from its header (``np.load(mmap_mode='r')``,
+    which also rejects pickled object arrays), and ``file[rows]`` copies those rows out.
 
-    The file is opened with ``np.load(mmap_mode='r')`` (which rejects pickled object arrays); a
-    map kept open for the whole run would leave every page it ever read resident in the process
-    (counted in its RSS), so each read maps, copies and unmaps: the memory used stays one batch.
+    A run of rows (a slice) of a C-ordered file is read with one ``readinto`` into a fresh array:
+    nothing stays mapped, so the process's resident set holds one batch, not the pages it has read
+    (a memory map kept open leaves them resident and counted in its RSS; even a map opened per read
+    of scattered rows faults in most of the file, the kernel mapping 64 KiB around each touched page).
+    Any other index (an index array, a Fortran-ordered file) is read through a map opened for that read.
     """
 
     def __init__(self, path: Path, label: str) -> None:
@@ -84,7 +91,21 @@ class NpyFile:
             raise DataError(f"{self.label}: expected at least one sample, got shape {shape}")
         self.shape, self.dtype, self.offset = tuple(mapped.shape), mapped.dtype, int(mapped.offset)
         self.order = "F" if (mapped.flags.f_contiguous and not mapped.flags.c_contiguous) else "C"
+        self.row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
         del mapped
+
+    @classmethod
+    def of_memmap(cls, array: Any, label: str) -> NpyFile | None:
+        """The file behind a caller's ``np.memmap`` (a whole map, not a view), read like an ``.npy``; None otherwise."""
+        if not (isinstance(array, np.memmap) and array.filename and isinstance(array.base, mmap.mmap)):
+            return None
+        if array.ndim == 0 or not array.flags.c_contiguous:
+            return None
+        reader = cls.__new__(cls)
+        reader.path, reader.label = Path(array.filename), label
+        reader.shape, reader.dtype, reader.offset, reader.order = tuple(array.shape), array.dtype, int(array.offset), "C"
+        reader.row_bytes = int(np.prod(reader.shape[1:], dtype=np.int64)) * reader.dtype.itemsize
+        return reader
 
     @property
     def ndim(self) -> int:
@@ -94,6 +115,16 @@ class NpyFile:
         return self.shape[0]
 
     def __getitem__(self, rows: Any) -> np.ndarray:
+        if isinstance(rows, slice) and self.order == "C" and rows.step in (None, 1):
+            start, stop, _ = rows.indices(self.shape[0])
+            out = np.empty((max(stop - start, 0), *self.shape[1:]), dtype=self.dtype)
+            if len(out):
+                with open(self.path, "rb") as handle:
+                    handle.seek(self.offset + start * self.row_bytes)
+                    got = handle.readinto(memoryview(out).cast("B"))
+                if got != out.nbytes:
+                    raise DataError(f"{self.label}: the file is shorter than its header says (truncated?)")
+            return out
         mapped = np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset, shape=self.shape, order=self.order)
         try:
             return np.array(mapped[rows])
@@ -186,6 +217,7 @@ class ArraySource(DataSource):
     def __init__(self, X: Any, y: Any, source: str, keys: tuple[str, str], in_memory: bool) -> None:
         self.X, self.y, self.source, self.keys, self.in_memory = X, y, source, keys, in_memory
         self.num_samples = len(X)
+        self._window: tuple | None = None
 
     def batches(self, batch_size: int = EVAL_BLOCK) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for start in range(0, self.num_samples, int(batch_size)):
@@ -200,14 +232,35 @@ class ArraySource(DataSource):
         return super().probe()
 
     def epoch_plan(self, batch_size: int, rng: np.random.Generator) -> list[Any]:
-        # a permutation of every sample (4 bytes a sample below 2³¹ samples), cut into batches whose
-        # rows are read in file order (sorted: the reads walk the file forward)
-        dtype = np.int32 if self.num_samples < 2**31 else np.int64
-        order = rng.permutation(self.num_samples).astype(dtype, copy=False)
-        return [np.sort(order[i : i + batch_size]) for i in range(0, self.num_samples, batch_size)]
+        if self.in_memory:
+            # a permutation of every sample, cut into batches
+            order = rng.permutation(self.num_samples)
+            return [order[i : i + batch_size] for i in range(0, self.num_samples, batch_size)]
+        # files: chunks of `batch_size` consecutive rows in a random order, WINDOW_CHUNKS of them at a
+        # time read into memory and shuffled together, then cut into batches — each batch mixes rows
+        # from up to WINDOW_CHUNKS places in the file (a file sorted by class still gives mixed
+        # batches), memory holds one window, and the plan is one small tuple per window
+        n_chunks = -(-self.num_samples // batch_size)
+        chunks = rng.permutation(n_chunks)
+        plan = []
+        for w in range(0, n_chunks, WINDOW_CHUNKS):
+            window = (int(batch_size), tuple(sorted(int(c) for c in chunks[w : w + WINDOW_CHUNKS])), int(rng.integers(2**62)))
+            rows = sum(min(batch_size, self.num_samples - c * batch_size) for c in window[1])
+            plan += [(window, j) for j in range(-(-rows // batch_size))]
+        return plan
 
     def read(self, batch: Any) -> tuple[np.ndarray, np.ndarray]:
-        return self._checked(batch)
+        if self.in_memory:
+            return self._checked(np.sort(batch))
+        window, j = batch
+        if self._window is None or self._window[0] != window:
+            self._window = None  # drop the previous window before reading the next
+            size, chunks, seed = window
+            parts = [self._checked(slice(c * size, (c + 1) * size)) for c in chunks]
+            order = np.random.default_rng(seed).permutation(sum(len(p[0]) for p in parts))
+            self._window = (window, _joined([p[0] for p in parts])[order], _joined([p[1] for p in parts])[order])
+        size = window[0]
+        return self._window[1][j * size : (j + 1) * size], self._window[2][j * size : (j + 1) * size]
 
     def _checked(self, rows: Any) -> tuple[np.ndarray, np.ndarray]:
         x, y = np.asarray(self.X[rows]), np.asarray(self.y[rows])
@@ -359,6 +412,8 @@ def load_data(data: Any) -> DataStreams:
         return _streams(data[0], data[1])
     arrays = _as_mapping(data)
     if arrays is not None and any(isinstance(v, (np.memmap, NpyFile)) for v in arrays.values()):
+        # a caller's memory maps: read from their files by rows (no pages left resident), when whole maps
+        arrays = {k: NpyFile.of_memmap(v, k) or v for k, v in arrays.items()}
         return _checked_files(arrays, source="data", keys=dict(zip(_TRAIN_KEYS + _VAL_KEYS, _TRAIN_KEYS + _VAL_KEYS)))
     checked: TrainingData = load_training_data(data)
     X_train, y_train, X_val, y_val = checked.as_tuple()
