@@ -298,7 +298,7 @@ def test_a_bad_batch_after_the_checked_ones_stops_fit_with_the_file_named(tmp_pa
 
 _MEMORY_CHILD = textwrap.dedent(
     """
-    import resource, sys
+    import sys
     import numpy as np
     from hls_opt.data import load_data
     streams = load_data(sys.argv[1])
@@ -308,7 +308,8 @@ _MEMORY_CHILD = textwrap.dedent(
         total += float(streams.train.read(batch)[0][:, 0].sum())
     for x, y in streams.val.blocks():                 # one validation pass
         total += float(x[:, 0].sum())
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    # this process's own peak (VmHWM; ru_maxrss would carry the forking parent's peak across exec)
+    print(next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")))
     """
 )
 
@@ -362,8 +363,9 @@ def _optimize(model, data):
     X_tr, y_tr, X_va, y_va = data if len(data) == 4 else (data[0], None, data[1], None)
     return run_optimization(
         model, get_attributes_from_keras_model(model), ParameterEstimator, PolynomialScheduler(2, final_sparsity=0.5),
-        X_tr, y_tr, X_va, y_va, 32, 3, keras.optimizers.Adam(0.01),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True), "accuracy", True, 0.95, tuner=None,
+        X_tr, y_tr, X_va, y_va, 32, 2, keras.optimizers.Adam(0.01),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True), "accuracy", True, 0.0,
+        tuner="Manual", regularization_range=[0.0],  # no regularisation search: the forms' training is compared
     )  # fmt: skip
 
 
@@ -376,16 +378,17 @@ def test_each_data_form_gives_the_array_result(trained, tmp_path):
         "arrays": _optimize(model, arrays),
         "tf.data": _optimize(model, (tfdata(X_tr, y_tr, 32).shuffle(13, seed=0), tfdata(X_va, y_va, 7))),
         "PyDataset": _optimize(model, forms["PyDataset"]),
-        "memmaps": _optimize(model, forms["memmaps"]),
-    }
+    }  # (memory-mapped files: the CLI test below)
     ref = runs["arrays"]
+    # rtol 0 accepts every step: each form walks the scheduler to 50 % of the 176 parameters (88)
+    assert ref.final_resources == {"params": 88.0}
     kept = {k: m.astype(bool) for k, m in ref.masks.items()}
     for name, out in runs.items():
         # the baseline is measured on the same validation samples: exactly the array value
         assert out.baseline_metric == ref.baseline_metric, name
         # training order differs (each form shuffles its own way): the same task within tolerance
         assert abs(out.final_metric - ref.final_metric) <= 0.03, (name, out.final_metric, ref.final_metric)
-        assert out.final_resources == pytest.approx(ref.final_resources, rel=0.05), name
+        assert out.final_resources == ref.final_resources, name
         for layer, mask in out.masks.items():
             # the kept weights mostly agree (l1 ranking on similarly trained weights)
             agree = np.mean(mask.astype(bool) == kept[layer])
