@@ -29,6 +29,7 @@ import mmap
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -387,10 +388,14 @@ class DataStreams:
     val: DataSource
     source: str = "data"
 
-    def probe(self) -> Any:
-        """A :class:`~hls_opt.data.TrainingData` of what the checks look at (all of in-memory arrays,
-        the first :data:`CHECK_SAMPLES` samples of files and streams)."""
+    @cached_property
+    def _probe(self) -> TrainingData:
         return TrainingData(*self.train.probe(), *self.val.probe(), source=self.source)
+
+    def probe(self) -> TrainingData:
+        """A :class:`~hls_opt.data.TrainingData` of what the checks look at (all of in-memory arrays,
+        the first :data:`CHECK_SAMPLES` samples of files and streams); read once, then kept."""
+        return self._probe
 
     @property
     def in_memory(self) -> bool:

@@ -36,7 +36,6 @@ import numpy as np
 
 from hls_opt.data import (
     DataStreams,
-    TrainingData,
     check_input_shape,
     check_targets,
     check_targets_for_loss,
@@ -207,8 +206,6 @@ def checked_data(model: Any, data: Any, loss_fn: Any) -> DataStreams:
     Streams and files are checked on their first :data:`~hls_opt.data.CHECK_SAMPLES` samples with the
     checks arrays get whole, so both give the same messages.
     """
-    if not isinstance(data, (DataStreams, TrainingData, str)) and hasattr(data, "__len__"):
-        data = tuple(data)
     streams = load_data(data)
     probe = streams.probe()
     if len(getattr(model, "inputs", ())) == 1:
