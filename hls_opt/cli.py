@@ -29,6 +29,7 @@ from typing import Any
 from hls_opt import __version__, inputs, progress
 from hls_opt.config import config_from_keras_model
 from hls_opt.data import load_data
+from hls_opt.devices import distributed
 from hls_opt.errors import ConfigError, HlsOptError, RegistryError
 from hls_opt.fileio import check_output_dir
 from hls_opt.frontend.keras import from_keras
@@ -114,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     opt.add_argument("--epochs", default="10", help="epochs per pruning step")
     opt.add_argument("--batch-size", default="128")
+    opt.add_argument(
+        "--devices",
+        metavar="N",
+        help="fine-tune data-parallel on N local devices (TensorFlow: MirroredStrategy over N GPUs, or N "
+        "logical CPUs without GPUs; JAX: DataParallel); docs/devices.md",
+    )
     opt.add_argument("--backend", default="vivado")
     opt.add_argument("--loss", help="Keras loss name (default: the model's compile config)")
     opt.add_argument(
@@ -183,6 +190,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             f"--epochs: must be at least 2 with --data (the last epoch of a step is unmasked rewinding), got {epochs}"
         )
     batch_size = flow.check_positive_int(args.batch_size, "--batch-size")
+    devices = flow.check_positive_int(args.devices, "--devices") if args.devices is not None else None
     objective = _named("--optimize", flow.check_objective, args.optimize)
     backend = _named("--backend", flow.check_backend, args.backend)
     try:
@@ -201,21 +209,23 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     optimizer = _keras_name("optimizer", args.optimizer, "--optimizer")
     _import_keras()
     # No status line here: a data/model error found after loading must stay the only stderr line.
-    result = flow.convert_and_optimize(
-        args.model,
-        cfg,
-        data=data,
-        objective=objective,
-        scheduler=scheduler,
-        rtol=rtol,
-        epochs=epochs,
-        batch_size=batch_size,
-        backend=backend,
-        loss=loss,
-        optimizer=optimizer,
-        metric=metric,
-        target=args.target,
-    )
+    # --devices N: the whole run (model loading included) under data parallelism (hls_opt/devices.py)
+    with distributed(devices):
+        result = flow.convert_and_optimize(
+            args.model,
+            cfg,
+            data=data,
+            objective=objective,
+            scheduler=scheduler,
+            rtol=rtol,
+            epochs=epochs,
+            batch_size=batch_size,
+            backend=backend,
+            loss=loss,
+            optimizer=optimizer,
+            metric=metric,
+            target=args.target,
+        )
     written = result.save(out, plots=not args.no_plots)
     print(format_table(result.report))
     print(summary_text(result.report))
