@@ -272,13 +272,14 @@ class ArraySource(DataSource):
 
 
 class ShardSource(DataSource):
-    """One split spread over ``.npz`` shards (``keys`` in each); one shard is in memory at a time."""
+    """One split spread over ``.npz`` shards (``keys`` in each); one shard of the split is in memory at a time."""
 
     def __init__(self, shards: list[Path], counts: list[int], keys: tuple[str, str]) -> None:
         self.shards, self.counts, self.keys = list(shards), list(counts), keys
         self.source = str(self.shards[0].parent)
         self.num_samples = int(sum(counts))
         self._cached: tuple[int, np.ndarray, np.ndarray] | None = None
+        self._order: tuple[int, int, np.ndarray] | None = None
 
     def _shard(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         if self._cached is None or self._cached[0] != i:
@@ -305,16 +306,20 @@ class ShardSource(DataSource):
                 yield self._rows(i, slice(start, start + int(batch_size)))
 
     def epoch_plan(self, batch_size: int, rng: np.random.Generator) -> list[Any]:
-        # shards in a shuffled order, each shuffled within; a batch never spans two shards (so
-        # one shard is read per pass), which leaves at most one short batch per shard
+        # shards in a shuffled order, each shuffled within (by a seed drawn here, the permutation made
+        # when the shard is read: the plan is three numbers a batch); a batch never spans two shards
+        # (one shard is read per pass), which leaves at most one short batch per shard
         plan = []
         for i in rng.permutation(len(self.shards)):
-            order = rng.permutation(self.counts[i])
-            plan += [(int(i), np.sort(order[s : s + batch_size])) for s in range(0, self.counts[i], batch_size)]
+            seed = int(rng.integers(2**62))
+            plan += [(int(i), seed, s, int(batch_size)) for s in range(0, self.counts[i], batch_size)]
         return plan
 
     def read(self, batch: Any) -> tuple[np.ndarray, np.ndarray]:
-        return self._rows(*batch)
+        i, seed, start, size = batch
+        if self._order is None or self._order[:2] != (i, seed):
+            self._order = (i, seed, np.random.default_rng(seed).permutation(self.counts[i]))
+        return self._rows(i, np.sort(self._order[2][start : start + size]))
 
 
 class StreamSource(DataSource):
