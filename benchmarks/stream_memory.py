@@ -12,7 +12,7 @@ The model is trained once, briefly, on 5000 samples of the same task, so every r
     python benchmarks/stream_memory.py --samples 10000 100000 --epochs 2
 
 A flat peak is the goal: batches are streamed and each read maps, copies and unmaps (``NpyFile``),
-and nothing stays mapped; the training epoch's plan is one small tuple per window of 64 batches.
+and nothing stays mapped; the training epoch's plan is one entry per batch, sharing one small tuple per window of 64 chunks.
 """
 
 from __future__ import annotations
