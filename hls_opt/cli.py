@@ -36,7 +36,8 @@ from hls_opt.config import (
     parse_budgets,
     parse_device,
 )
-from hls_opt.data import load_training_data
+from hls_opt.data import load_data
+from hls_opt.devices import distributed
 from hls_opt.errors import ConfigError, HlsOptError, RegistryError
 from hls_opt.feasibility import check_budgets
 from hls_opt.fileio import check_output_dir
@@ -112,7 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument(
         "--data",
         metavar="DATA",
-        help=".npz with X_train, y_train, X_val, y_val; without it: one-shot pruning, no fine-tuning",
+        help=".npz with X_train, y_train, X_val, y_val; or a folder of X_train.npy, y_train.npy, X_val.npy, "
+        "y_val.npy (memory-mapped) or of .npz shards with those keys; without it: one-shot pruning, "
+        "no fine-tuning",
     )
     opt.add_argument(
         "--optimize",
@@ -133,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     opt.add_argument("--epochs", default="10", help="epochs per pruning step")
     opt.add_argument("--batch-size", default="128")
+    opt.add_argument(
+        "--devices",
+        metavar="N",
+        help="fine-tune data-parallel on N local devices (TensorFlow: MirroredStrategy over N GPUs, or N "
+        "logical CPUs without GPUs; JAX: DataParallel); docs/devices.md",
+    )
     opt.add_argument("--backend", default="vivado")
     opt.add_argument("--loss", help="Keras loss name (default: the model's compile config)")
     opt.add_argument(
@@ -223,6 +232,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             f"--epochs: must be at least 2 with --data (the last epoch of a step is unmasked rewinding), got {epochs}"
         )
     batch_size = flow.check_positive_int(args.batch_size, "--batch-size")
+    devices = flow.check_positive_int(args.devices, "--devices") if args.devices is not None else None
     objective = _named("--optimize", flow.check_objective, args.optimize)
     backend = _named("--backend", flow.check_backend, args.backend)
     device = parse_device(args.device, key="--device") if args.device else None
@@ -235,7 +245,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     out = _check_output_dir(args.output, model=args.model, config=args.config, data=args.data)
     flow.check_model_file(args.model)
     cfg = flow.load_hls_config(args.config)[0] if args.config else None
-    data = load_training_data(args.data) if args.data else None
+    data = load_data(args.data) if args.data else None
     budgets = parse_budgets(
         latency=args.latency_budget,
         ii=args.ii_budget,
@@ -252,27 +262,29 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     _import_keras()
     # No status line here: a data/model error found after loading must stay the only stderr line.
     del cfg  # checked above; the flow reads the file again so its messages name it
-    result = flow.convert_and_optimize(
-        args.model,
-        args.config,
-        data=data,
-        objective=objective,
-        scheduler=scheduler,
-        rtol=rtol,
-        epochs=epochs,
-        batch_size=batch_size,
-        backend=backend,
-        loss=loss,
-        optimizer=optimizer,
-        metric=metric,
-        target=args.target,
-        strict=args.strict,
-        device=device,
-        latency_budget=budgets.latency_cycles,
-        ii_budget=budgets.ii_cycles,
-        dsp_budget=budgets.dsp,
-        bram_budget=budgets.bram,
-    )
+    # --devices N: the whole run (model loading included) under data parallelism (hls_opt/devices.py)
+    with distributed(devices):
+        result = flow.convert_and_optimize(
+            args.model,
+            args.config,
+            data=data,
+            objective=objective,
+            scheduler=scheduler,
+            rtol=rtol,
+            epochs=epochs,
+            batch_size=batch_size,
+            backend=backend,
+            loss=loss,
+            optimizer=optimizer,
+            metric=metric,
+            target=args.target,
+            strict=args.strict,
+            device=device,
+            latency_budget=budgets.latency_cycles,
+            ii_budget=budgets.ii_cycles,
+            dsp_budget=budgets.dsp,
+            bram_budget=budgets.bram,
+        )
     written = result.save(out, plots=not args.no_plots)
     print(format_table(result.report))
     print(summary_text(result.report))

@@ -39,7 +39,7 @@ from hls_opt.data import (
     check_single_output,
     check_targets,
     check_targets_for_loss,
-    load_training_data,
+    load_data,
 )
 from hls_opt.emit import to_keras_model
 from hls_opt.emit_config import emit_hls_config
@@ -123,7 +123,10 @@ def convert_and_optimize(
     - ``model``: ``keras.Model`` or a ``.keras``/``.h5`` path (TypeError for anything else).
     - ``hls_config``: hls4ml config dict, YAML/JSON path, or ``None`` (``config_from_keras_model(model,
       granularity='name')`` with hls4ml's defaults).
-    - ``data``: ``(X_train, y_train, X_val, y_val)`` or an ``.npz`` with those keys.  Without data:
+    - ``data``: ``(X_train, y_train, X_val, y_val)`` or an ``.npz`` with those keys; a folder of
+      ``X_train.npy``, ``y_train.npy``, ``X_val.npy``, ``y_val.npy`` (memory-mapped) or of ``.npz``
+      shards with those keys; or ``(train, val)``, each a ``tf.data.Dataset`` / ``keras.utils.PyDataset``
+      of ``(x, y)`` batches (docs/data.md: batches are streamed, never concatenated).  Without data:
       one-shot post-training pruning to the scheduler's final sparsity (the report says
       ``"mode": "one-shot"``); with data: fine-tuning, accepting only steps within ``rtol``.
     - ``rtol``: in (0, 1]; a step is accepted when its metric is ≥ ``rtol`` · baseline (higher is
@@ -208,17 +211,18 @@ def convert_and_optimize(
         clock_period=clock_period,
         hls_config=cfg,
     )
-    training_data = load_training_data(data) if data is not None else None
+    training_data = load_data(data) if data is not None else None
+    probe = training_data.probe() if training_data is not None else None  # what the checks look at
 
     # 3. The model.
     with progress.progress("loading the model"):
         keras_model = load_model(model)
     if training_data is not None:
         check_single_output(keras_model)  # several outputs: one-shot only (no data)
-    if training_data is not None and _single_input(keras_model):
-        check_input_shape(training_data, tuple(keras_model.input_shape[1:]))
-    if training_data is not None and _single_output(keras_model):
-        check_targets(training_data, tuple(keras_model.output_shape[1:]))
+    if probe is not None and _single_input(keras_model):
+        check_input_shape(probe, tuple(keras_model.input_shape[1:]))
+    if probe is not None and _single_output(keras_model):
+        check_targets(probe, tuple(keras_model.output_shape[1:]))
     if cfg is None:
         cfg = config_from_keras_model(keras_model, granularity="name")
     else:
@@ -232,7 +236,7 @@ def convert_and_optimize(
         raise ConfigError("loss: the model has no compile config with a loss and none was given (--loss)")
     if training_data is not None and _single_output(keras_model):
         outputs = keras_model.output_shape[-1] if len(keras_model.output_shape) == 2 else None
-        check_targets_for_loss(training_data, loss, outputs)
+        check_targets_for_loss(probe, loss, outputs)
     several_outputs = not _single_output(keras_model)  # one-shot only (checked above)
     if metric is None and not several_outputs:
         metric = from_model.get("metric")

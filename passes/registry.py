@@ -31,7 +31,7 @@ class PassContext:
     ``objective``: an :class:`~hls_opt.objective.Objective`, or an adapter with
     ``build_problem(graph, backend)`` (an hls4ml-style estimator adapted at the edge);
     ``scheduler``: an hls4ml-style sparsity scheduler (None: the default);
-    ``data``: a :class:`~hls_opt.data.TrainingData` or ``None`` (one-shot pruning);
+    ``data``: :class:`~hls_opt.data.DataStreams` (or anything :func:`~hls_opt.data.load_data` takes) or ``None`` (one-shot pruning);
     ``training``: :class:`~hls_opt.keras.optimize.FineTuneOptions` (needed with data; its
     ``ranking``, ``local`` and ``knapsack_solver`` also steer one-shot pruning);
     ``budgets``: :class:`~hls_opt.config.Budgets` or None; with a latency or II budget

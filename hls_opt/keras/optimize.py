@@ -34,10 +34,18 @@ from typing import Any
 
 import numpy as np
 
-from hls_opt.data import TrainingData, check_single_output, check_targets_for_loss, load_training_data
+from hls_opt.data import (
+    DataStreams,
+    check_input_shape,
+    check_single_output,
+    check_targets,
+    check_targets_for_loss,
+    load_data,
+)
 from hls_opt.errors import ConfigError
+from hls_opt.keras.data import evaluate, fit, fit_input
 from hls_opt.keras.masking import SUPPORTED_METRICS, apply_masks, attach_mask_constraints
-from hls_opt.keras.ranking import NORMALISATIONS, group_values
+from hls_opt.keras.ranking import MAX_RANKING_SAMPLES, NORMALISATIONS, group_values
 from hls_opt.keras.reduction import reduce_model
 from hls_opt.keras.regularizers import attach_regularizers, candidate_strengths, set_strength
 from hls_opt.keras.training import (
@@ -51,7 +59,6 @@ from hls_opt.keras.training import (
     fresh_loss,
     fresh_optimizer,
     meets,
-    train_dataset,
 )
 from hls_opt.progress import status
 from hls_opt.report import pareto_front  # noqa: F401  (re-exported: the front of an outcome's steps)
@@ -190,14 +197,27 @@ class FineTuneOptions:
 # --------------------------------------------------------------------------------------------
 
 
-def checked_data(model: Any, data: TrainingData | tuple, loss_fn: Any) -> TrainingData:
-    """The flow's data checks (numbers, finite, sample counts, matching shapes, labels that fit
-    the loss), each naming the array; the data as a :class:`~hls_opt.data.TrainingData`."""
+def checked_data(model: Any, data: Any, loss_fn: Any) -> DataStreams:
+    """The flow's data checks (numbers, finite, sample counts, matching shapes, inputs that fit the
+    model, labels that fit its output and the loss), each naming the array or file; the data as
+    :class:`~hls_opt.data.DataStreams`.
+
+    ``data``: ``(X_train, y_train, X_val, y_val)`` arrays, ``(train, val)`` streams of ``(x, y)``
+    batches (``tf.data.Dataset`` / ``keras.utils.PyDataset``), a :class:`~hls_opt.data.TrainingData`,
+    or anything :func:`~hls_opt.data.load_data` takes (``.npz``, a folder of ``.npy`` or shards).
+    Streams and files are checked on their first :data:`~hls_opt.data.CHECK_SAMPLES` samples with the
+    checks arrays get whole, so both give the same messages.
+    """
     check_single_output(model)
-    data = load_training_data(data if isinstance(data, TrainingData) else tuple(data))
-    if len(getattr(model, "outputs", ())) == 1 and len(model.output_shape) == 2:
-        check_targets_for_loss(data, loss_fn, model.output_shape[-1])
-    return data
+    streams = load_data(data)
+    probe = streams.probe()
+    if len(getattr(model, "inputs", ())) == 1:
+        check_input_shape(probe, tuple(model.input_shape[1:]))
+    if len(getattr(model, "outputs", ())) == 1:
+        check_targets(probe, tuple(model.output_shape[1:]))
+        if len(model.output_shape) == 2:
+            check_targets_for_loss(probe, loss_fn, model.output_shape[-1])
+    return streams
 
 
 def _check_scheduler(scheduler: Any) -> None:
@@ -262,7 +282,7 @@ class FineTuner:
         self,
         model: Any,
         groups: list,
-        data: TrainingData,
+        data: DataStreams,
         options: FineTuneOptions,
         timer: Timer | None = None,
         chooser: Any = None,
@@ -270,8 +290,11 @@ class FineTuner:
         self.model, self.groups, self.options = model, list(groups), options
         self.chooser = chooser  # a JointChooser: each step also picks every layer's reuse factor
         self.timer = timer if timer is not None else Timer()
-        self.X_train, self.y_train, self.X_val, self.y_val = data.as_tuple()
-        self.metric = ValidationMetric(options.metric, self.y_val)
+        self.data = data
+        # ranking that needs gradients or losses reads this bounded sample of the validation data:
+        # its first MAX_RANKING_SAMPLES samples (the ranking itself reads no more than that)
+        self.ranking_data = data.val.first(MAX_RANKING_SAMPLES)
+        self.metric = ValidationMetric(options.metric, self.ranking_data[1])
         self.loss = fresh_loss(options.loss)
         self.normalise = "none" if options.local else options.policy.normalise
         self.work = clone_model(model)
@@ -282,14 +305,14 @@ class FineTuner:
         self.regs = attach_regularizers(self.work, self.groups)
         self.work.compile(optimizer=fresh_optimizer(options.optimizer), loss=self.loss, jit_compile=False)
         self._predict = Predictor(self.work)
-        self.ds = train_dataset(self.X_train, self.y_train, int(options.batch_size))
+        self.ds = fit_input(data.train, int(options.batch_size))
         self.baseline = self.evaluate()
         self.baseline_weights = self.work.get_weights()
 
     def evaluate(self) -> float:
-        """The validation metric of the working model now."""
+        """The validation metric of the working model now, streamed over the validation data."""
         with self.timer.phase("evaluation"):
-            return self.metric(self.y_val, self._predict(self.X_val))
+            return evaluate(self.metric, self._predict, self.data.val)
 
     def snapshot(self) -> list:
         return self.work.get_weights()
@@ -307,7 +330,7 @@ class FineTuner:
         with self.timer.phase("regularisation"):
             strength = _choose_strength(
                 self.work, self.regs, self.groups, self.ds, self.evaluate, self.baseline, o, rrange, probe,
-                (self.X_val, self.y_val), self.normalise,
+                self.ranking_data, self.normalise,
             )
         logger.info("regularisation strength %.3g", strength)
         if not o.policy.keep_regulariser:
@@ -321,7 +344,7 @@ class FineTuner:
         o = self.options
         with self.timer.phase("solving"):
             values = group_values(
-                self.work, self.groups, o.ranking, data=(self.X_val, self.y_val), loss_fn=self.loss,
+                self.work, self.groups, o.ranking, data=self.ranking_data, loss_fn=self.loss,
                 normalise=self.normalise,
             )
             selection = select_groups(self.groups, values, target, local=o.local, knapsack_solver=o.knapsack_solver)
@@ -335,7 +358,7 @@ class FineTuner:
         with self.timer.phase("solving"):
             groups = chooser.weight_groups()
             values = group_values(
-                self.work, groups, o.ranking, data=(self.X_val, self.y_val), loss_fn=self.loss, normalise="none"
+                self.work, groups, o.ranking, data=self.ranking_data, loss_fn=self.loss, normalise="none"
             )
             plan = chooser.choose(chooser.importances(groups, values), target)
         masks = {n: np.asarray(plan.masks[n], np.float32) if n in plan.masks else None for n in self.constraints}
@@ -361,13 +384,13 @@ class FineTuner:
             return value, 0
         if o.policy.fine_tune == "full":
             with self.timer.phase("training"):
-                self.work.fit(self.ds, epochs=budget, verbose=0, shuffle=False)
+                fit(self.work, self.ds, epochs=budget, verbose=0, shuffle=False)
             return self.evaluate(), budget
         if at_least_as_good(value, self.baseline, o.increasing):
             return value, 0
         stopper = StopWhenRecovered(self.evaluate, self.baseline, o.increasing)
         with self.timer.phase("training"):
-            self.work.fit(self.ds, epochs=budget, verbose=0, shuffle=False, callbacks=[stopper])
+            fit(self.work, self.ds, epochs=budget, verbose=0, shuffle=False, callbacks=[stopper])
         return (stopper.last if stopper.last is not None else self.evaluate()), stopper.epochs_run
 
     def accepts(self, value: float) -> bool:
@@ -383,7 +406,7 @@ class FineTuner:
         for constraint in self.constraints.values():
             constraint.assign(np.ones(tuple(constraint.mask.shape), dtype=np.float32), None)
         with self.timer.phase("training"):
-            self.work.fit(self.ds, epochs=o.rewinding_epochs, verbose=0, shuffle=False, callbacks=list(o.callbacks))
+            fit(self.work, self.ds, epochs=o.rewinding_epochs, verbose=0, shuffle=False, callbacks=list(o.callbacks))
 
     def polish(self, weights: list, trial: Trial, value: float) -> tuple[list, float]:
         """The accepted model alone gets ``POLISH_EPOCHS_FACTOR × epochs`` of fine-tuning under its
@@ -395,7 +418,7 @@ class FineTuner:
         self.apply(trial.masks, trial.offsets)
         keeper = KeepBest(self.evaluate, value, weights, self.options.increasing)
         with self.timer.phase("training"):
-            self.work.fit(self.ds, epochs=epochs, verbose=0, shuffle=False, callbacks=[keeper])
+            fit(self.work, self.ds, epochs=epochs, verbose=0, shuffle=False, callbacks=[keeper])
         logger.info(
             "polish: %s %.4f -> %.4f (epoch %d of %d)",
             self.metric.name, value, keeper.best_value, keeper.best_epoch, epochs,
@@ -411,7 +434,7 @@ class FineTuner:
         metric = None
         if reduce:
             model = reduce_model(model)
-            metric = self.metric(self.y_val, Predictor(model)(self.X_val))
+            metric = evaluate(self.metric, Predictor(model), self.data.val)
         keras_metric = self.metric.keras_metric()
         model.compile(
             optimizer=fresh_optimizer(o.optimizer),
@@ -430,14 +453,15 @@ def prune_with_fine_tuning(
     model: Any,
     problem: PruningProblem,
     scheduler: Any,
-    data: TrainingData | tuple,
+    data: Any,
     options: FineTuneOptions,
     *,
     reduce: bool | None = None,
 ) -> OptimizationOutcome:
     """Optimize a copy of ``model`` for ``problem`` under ``scheduler``; nothing of the caller's changes.
 
-    ``data``: ``(X_train, y_train, X_val, y_val)`` or a :class:`~hls_opt.data.TrainingData`.
+    ``data``: ``(X_train, y_train, X_val, y_val)``, ``(train, val)`` streams of ``(x, y)`` batches,
+    or anything :func:`checked_data` takes (:class:`~hls_opt.data.DataStreams`, ``TrainingData``).
     ``reduce``: remove pruned neurons/filters from the returned model; ``None`` means the
     problem's rule (only where the saving needs it, GPU FLOPs).  The compiler flow passes
     ``False`` because its own ``reduce`` pass does that after the rewrite, on weights that still
@@ -609,9 +633,7 @@ def _choose_strength(
         set_strength(regs, strength)
         if strength > 0:
             _reset_optimizer(work.optimizer)
-            work.fit(
-                ds, epochs=search_epochs, verbose=0, shuffle=False
-            )  # timed as "regularisation" by the caller
+            fit(work, ds, epochs=search_epochs, verbose=0, shuffle=False)  # timed as "regularisation" by the caller
         unpruned = evaluate()
         trained = work.get_weights()
         values = group_values(work, groups, probe_metric, data=val_data, loss_fn=loss, normalise=normalise)

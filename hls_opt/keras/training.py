@@ -83,6 +83,7 @@ def clone_model(model: Any) -> Any:
 
 class ValidationMetric:
     """Computes the validation metric from ``(y_true, y_pred)`` numpy arrays; returns a float.
+    Called once on whole arrays, or streamed block by block (:meth:`start`, :meth:`update`, :meth:`result`).
 
     Accepts a Keras metric object (cloned, never updated), a Keras metric name (``'accuracy'``
     is resolved from the label shape as Keras' ``compile`` does) or a callable
@@ -92,7 +93,7 @@ class ValidationMetric:
     def __init__(self, metric: Any, y_example: np.ndarray) -> None:
         self.name = "metric"
         self._metric: Any = None
-        self._fn: Callable[[np.ndarray, np.ndarray], float] | None = None
+        self._fn: Callable[[np.ndarray, np.ndarray], Any] | None = None
         self._given_name: str | None = metric if isinstance(metric, str) else None
         if isinstance(metric, str):
             self.name = metric
@@ -120,13 +121,40 @@ class ValidationMetric:
             raise DataError(f"validation_metric {metric!r}: expected a Keras metric, its name, or a callable")
 
     def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        """The metric of one set of targets and predictions."""
+        state = self.start()
+        self.update(state, y_true, y_pred)
+        return self.result(state)
+
+    # Streamed: start → update per block → result (hls_opt/keras/data.py ``evaluate``).  A Keras metric
+    # object accumulates its own state; a function's per-sample values are summed in float64 and divided
+    # by the sample count at the end (a function returning one number per block is weighted by the
+    # block's size).  Accuracy counts correct samples, so its value is exact whatever the blocks.
+
+    def start(self) -> dict[str, Any]:
         if self._metric is not None:
             self._metric.reset_state()
+        return {"total": 0.0, "count": 0, "blocks": 0, "last": 0.0}
+
+    def update(self, state: dict[str, Any], y_true: np.ndarray, y_pred: np.ndarray) -> None:
+        if self._metric is not None:
             self._metric.update_state(y_true, y_pred)
+            return
+        values = np.asarray(self._fn(y_true, y_pred), dtype=np.float64)
+        n = len(y_true) if values.ndim == 0 else values.size
+        state["last"] = float(values) if values.ndim == 0 else None
+        state["total"] += float(values) * n if values.ndim == 0 else float(np.sum(values))
+        state["count"] += n
+        state["blocks"] += 1
+
+    def result(self, state: dict[str, Any]) -> float:
+        if self._metric is not None:
             value = float(keras.ops.convert_to_numpy(self._metric.result()))
             self._metric.reset_state()
             return value
-        return float(self._fn(y_true, y_pred))
+        if state["blocks"] == 1 and state["last"] is not None:
+            return state["last"]  # a function's own number for the only block, as it returned it
+        return state["total"] / max(state["count"], 1)
 
     def keras_metric(self) -> Any:
         """A fresh Keras metric for ``compile`` on the returned model, or None for a plain callable."""
@@ -135,22 +163,23 @@ class ValidationMetric:
         return self._given_name
 
 
-def _mean_of(fn: Callable[[Any, Any], Any]) -> Callable[[np.ndarray, np.ndarray], float]:
-    """``fn`` reduced to one float: Keras' metric functions return one value per sample."""
-    return lambda t, p: float(np.mean(keras.ops.convert_to_numpy(fn(t, p))))
+def _mean_of(fn: Callable[[Any, Any], Any]) -> Callable[[np.ndarray, np.ndarray], Any]:
+    """``fn``'s values as numpy: one per sample (Keras' metric functions) or one number."""
+    return lambda t, p: keras.ops.convert_to_numpy(fn(t, p))
 
 
-def _accuracy_for(y: np.ndarray) -> Callable[[np.ndarray, np.ndarray], float]:
-    """Keras' 'accuracy' resolution: one-hot → categorical, integer labels → sparse, one column → binary."""
+def _accuracy_for(y: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """Keras' 'accuracy' resolution: one-hot → categorical, integer labels → sparse, one column → binary.
+    Returns 1.0 / 0.0 per sample (right / wrong)."""
     if y.ndim >= 2 and y.shape[-1] > 1:
-        return lambda t, p: float(np.mean(np.argmax(t, axis=-1) == np.argmax(p, axis=-1)))
+        return lambda t, p: (np.argmax(t, axis=-1) == np.argmax(p, axis=-1)).astype(np.float64)
 
-    def sparse_or_binary(t: np.ndarray, p: np.ndarray) -> float:
+    def sparse_or_binary(t: np.ndarray, p: np.ndarray) -> np.ndarray:
         t = np.asarray(t).reshape(len(t), -1)
         p = np.asarray(p).reshape(len(p), -1)
         if p.shape[-1] > 1:
-            return float(np.mean(t[:, 0].astype(np.int64) == np.argmax(p, axis=-1)))
-        return float(np.mean((p[:, 0] > 0.5) == (t[:, 0] > 0.5)))
+            return (t[:, 0].astype(np.int64) == np.argmax(p, axis=-1)).astype(np.float64)
+        return ((p[:, 0] > 0.5) == (t[:, 0] > 0.5)).astype(np.float64)
 
     return sparse_or_binary
 
