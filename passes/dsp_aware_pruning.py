@@ -55,11 +55,18 @@ class DspAwarePruning(Pass):
         backend = get_backend(ctx.backend)
         joint = joint_chooser(graph, backend, ctx.objective, ctx.budgets)
         chosen: dict[str, Any] = {}
+        self._training = ctx.training
         if joint is not None and RFMode.parse(ctx.rf_mode or RFMode.FIXED) is RFMode.FIXED:
             # the RFs the budgets allow with the fewest resources unpruned; then today's pruning under them
             unpruned = joint.choose({}, 0.0)
             chosen = {n: c for n, c in unpruned.configs.items() if n in joint.problem.kernels}
             problem = problem_for(joint.chosen_graph(unpruned), backend, ctx.objective)
+            if len({c.reuse_factor for c in chosen.values()}) > 1 and ctx.training is not None:
+                # Mixed RFs: a group's raw norm sums RF weights for one DSP, so layers at a low RF
+                # (the output layer) would be emptied first; every layer worth 1 instead (measured,
+                # docs/rf_choice.md)
+                t = ctx.training
+                self._training = dataclasses.replace(t, policy=dataclasses.replace(t.policy, normalise="sum"))
         else:
             problem = problem_for(graph, backend, ctx.objective)
             if joint is not None:
@@ -84,14 +91,14 @@ class DspAwarePruning(Pass):
         from hls_opt.keras.ranking import group_values
 
         # without options in the context: the defaults (l1 ranking, one global knapsack, 'auto')
-        t = self.context.training if self.context.training is not None else FineTuneOptions(loss=None)
+        t = self._training if self._training is not None else FineTuneOptions(loss=None)
         ranking, local = t.ranking, t.local
         target = final_sparsity(scheduler)
         if problem.joint is not None:
             return self._one_shot_joint(model, problem, target, t)
         groups = list(problem.groups)
         # the loop's default rule (raw magnitudes; docs/deep_cut.md); with local, one knapsack per layer
-        values = group_values(model, groups, ranking, normalise="none")
+        values = group_values(model, groups, ranking, normalise="none" if local else t.policy.normalise)
         selection = select_groups(
             groups, values, target, local=local, knapsack_solver=t.knapsack_solver
         )
@@ -142,10 +149,10 @@ class DspAwarePruning(Pass):
         from hls_opt.keras.optimize import prune_with_fine_tuning  # the trainer imports Keras
 
         ctx = self.context
-        if ctx.training is None:
+        if self._training is None:
             raise ConfigError("dsp-aware-pruning: data given but no training options in the pass context")
         # masks and weights must keep the graph's shapes; the `reduce` pass removes neurons later
-        outcome = prune_with_fine_tuning(model, problem, scheduler, ctx.data, ctx.training, reduce=False)
+        outcome = prune_with_fine_tuning(model, problem, scheduler, ctx.data, self._training, reduce=False)
         tuned = from_keras(outcome.model, None)
         weights = {node.name: dict(node.weights) for node in tuned.nodes() if node.weights}
         return PruningPlan(

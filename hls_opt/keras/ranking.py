@@ -40,7 +40,7 @@ ORACLE_SAMPLES = 512
 ORACLE_CHUNK = 256
 HUTCHINSON_PROBES = 16
 #: Per-layer rescalings of magnitude values for global selection (see :func:`group_values`).
-NORMALISATIONS = ("mean", "max", "none")
+NORMALISATIONS = ("mean", "max", "sum", "none")
 
 
 def _segment_sum(values: np.ndarray, ids: np.ndarray, n: int) -> np.ndarray:
@@ -223,7 +223,8 @@ def group_values(
     """``{layer: (prune_values, share_values or None)}``, each shape ``(n_groups,)``, ≥ 0.
 
     ``normalise`` (global selection) rescales magnitude metrics per layer: ``'mean'`` (or
-    ``True``) divides by the layer's mean prune value, ``'max'`` by its largest, ``'none'`` (or
+    ``True``) divides by the layer's mean prune value, ``'max'`` by its largest, ``'sum'`` by their
+    total (every layer worth 1: the rule when layers have different reuse factors, ``docs/rf_choice.md``), ``'none'`` (or
     ``False``) leaves the raw norms (hls4ml's global pattern ranking, ``get_model_masks_global``
     in hls4ml/optimization/dsp_aware_pruning/keras/masking.py).  Loss-based metrics are always
     left in loss units.
@@ -273,7 +274,8 @@ def group_values(
         if mode != "none" and metric in ("l1", "l2"):
             ref = prune_v if g.pruning else share_v
             finite = ref[np.isfinite(ref) & (ref > 0)]
-            scale = float(np.mean(finite) if mode == "mean" else np.max(finite)) if finite.size else 1.0
+            reduce = {"mean": np.mean, "max": np.max, "sum": np.sum}[mode]
+            scale = float(reduce(finite)) if finite.size else 1.0
             prune_v = prune_v / scale
             share_v = share_v / scale if share_v is not None else None
         out[g.name] = (prune_v, share_v)
