@@ -69,11 +69,15 @@ def uniform_config(graph, cfg, backend, budget: int, io_type: str):
     from hls_opt.resources import model_timing
 
     best = None
-    candidates = sorted({r for node in graph.nodes() if node.has_kernel for r in backend.valid_reuse_factors(node, Strategy.RESOURCE_UNROLLED)})
+    candidates = sorted({1} | {r for node in graph.nodes() if node.has_kernel for r in backend.valid_reuse_factors(node, Strategy.RESOURCE_UNROLLED)})
     for rf in candidates:
         g = graph.copy()
         for node in list(g.nodes()):
             if node.has_kernel and node.config is not None:
+                if rf == 1:  # every layer Latency at RF 1 (how hls4ml builds the fastest design)
+                    config = dataclasses.replace(node.config, strategy=Strategy.LATENCY, reuse_factor=1)
+                    g.replace(node.name, dataclasses.replace(node, config=config))
+                    continue
                 snapped = backend.snap_reuse_factor(node, rf, Strategy.RESOURCE_UNROLLED)
                 built = backend.pruned_node(dataclasses.replace(node, config=dataclasses.replace(node.config, reuse_factor=snapped)))
                 g.replace(node.name, built)
@@ -84,7 +88,7 @@ def uniform_config(graph, cfg, backend, budget: int, io_type: str):
         return None, None
     out = copy.deepcopy(cfg)
     out["Model"]["ReuseFactor"] = best
-    out["Model"]["Strategy"] = "ResourceUnrolled"
+    out["Model"]["Strategy"] = "ResourceUnrolled" if best > 1 else "Latency"
     for entry in out.get("LayerName", {}).values():
         entry.pop("ReuseFactor", None)
         entry.pop("Strategy", None)
