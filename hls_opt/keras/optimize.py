@@ -36,6 +36,7 @@ import numpy as np
 
 from hls_opt.data import TrainingData, check_targets_for_loss, load_training_data
 from hls_opt.errors import ConfigError
+from hls_opt.keras.backend import native
 from hls_opt.keras.masking import SUPPORTED_METRICS, apply_masks, attach_mask_constraints
 from hls_opt.keras.ranking import NORMALISATIONS, group_values
 from hls_opt.keras.reduction import reduce_model
@@ -48,6 +49,7 @@ from hls_opt.keras.training import (
     ValidationMetric,
     at_least_as_good,
     clone_model,
+    fit,
     fresh_loss,
     fresh_optimizer,
     meets,
@@ -264,7 +266,9 @@ class FineTuner:
         self.work = clone_model(model)
         self.constraints = attach_mask_constraints(self.work, [g.name for g in self.groups])
         self.regs = attach_regularizers(self.work, self.groups)
-        self.work.compile(optimizer=fresh_optimizer(options.optimizer), loss=self.loss, jit_compile=False)
+        self.work.compile(
+            optimizer=fresh_optimizer(options.optimizer), loss=self.loss, jit_compile=native().FIT_JIT_COMPILE
+        )
         self._predict = Predictor(self.work)
         self.ds = train_dataset(self.X_train, self.y_train, int(options.batch_size))
         self.baseline = self.evaluate()
@@ -328,13 +332,13 @@ class FineTuner:
             return value, 0
         if o.policy.fine_tune == "full":
             with self.timer.phase("training"):
-                self.work.fit(self.ds, epochs=budget, verbose=0, shuffle=False)
+                fit(self.work, self.ds, epochs=budget)
             return self.evaluate(), budget
         if at_least_as_good(value, self.baseline, o.increasing):
             return value, 0
         stopper = StopWhenRecovered(self.evaluate, self.baseline, o.increasing)
         with self.timer.phase("training"):
-            self.work.fit(self.ds, epochs=budget, verbose=0, shuffle=False, callbacks=[stopper])
+            fit(self.work, self.ds, epochs=budget, callbacks=[stopper])
         return (stopper.last if stopper.last is not None else self.evaluate()), stopper.epochs_run
 
     def accepts(self, value: float) -> bool:
@@ -350,7 +354,7 @@ class FineTuner:
         for constraint in self.constraints.values():
             constraint.assign(np.ones(tuple(constraint.mask.shape), dtype=np.float32), None)
         with self.timer.phase("training"):
-            self.work.fit(self.ds, epochs=o.rewinding_epochs, verbose=0, shuffle=False, callbacks=list(o.callbacks))
+            fit(self.work, self.ds, epochs=o.rewinding_epochs, callbacks=list(o.callbacks))
 
     def polish(self, weights: list, trial: Trial, value: float) -> tuple[list, float]:
         """The accepted model alone gets ``POLISH_EPOCHS_FACTOR × epochs`` of fine-tuning under its
@@ -362,7 +366,7 @@ class FineTuner:
         self.apply(trial.masks, trial.offsets)
         keeper = KeepBest(self.evaluate, value, weights, self.options.increasing)
         with self.timer.phase("training"):
-            self.work.fit(self.ds, epochs=epochs, verbose=0, shuffle=False, callbacks=[keeper])
+            fit(self.work, self.ds, epochs=epochs, callbacks=[keeper])
         logger.info(
             "polish: %s %.4f -> %.4f (epoch %d of %d)",
             self.metric.name, value, keeper.best_value, keeper.best_epoch, epochs,
@@ -570,9 +574,7 @@ def _choose_strength(
         set_strength(regs, strength)
         if strength > 0:
             _reset_optimizer(work.optimizer)
-            work.fit(
-                ds, epochs=search_epochs, verbose=0, shuffle=False
-            )  # timed as "regularisation" by the caller
+            fit(work, ds, epochs=search_epochs)  # timed as "regularisation" by the caller
         unpruned = evaluate()
         trained = work.get_weights()
         values = group_values(work, groups, probe_metric, data=val_data, loss_fn=loss, normalise=normalise)
