@@ -17,7 +17,7 @@ Keras regularizers).  The rest lives in one small module per backend, all with t
     how the fine-tuning model is compiled, and whether its traced train function sees a mask
     assigned after the trace.
 
-Gradients come back as the backend's tensors (``keras.ops.convert_to_numpy`` reads them).
+Gradients come back as the backend's tensors on the CPU (``numpy.asarray`` reads them).
 The TensorFlow module is imported only under the TensorFlow backend, so a JAX or PyTorch run
 never imports TensorFlow.
 """

@@ -80,7 +80,6 @@ def kernel_gradients(
 
     Per batch, the backend's gradient of the batch-mean loss (``training=False``), weighted by
     the batch's size."""
-    import keras
 
     X, y = _ranking_data(data, MAX_RANKING_SAMPLES)
     loss = _loss_function(loss_fn)
@@ -93,7 +92,7 @@ def kernel_gradients(
         _, grads = compute.value_and_gradients(model, kernels, loss, xb, yb, "mean")
         for i, g in enumerate(grads):
             if g is not None:
-                total[i] += keras.ops.convert_to_numpy(g) * len(xb)
+                total[i] += np.asarray(g) * len(xb)
         n_seen += len(xb)
     return {n: t / max(n_seen, 1) for n, t in zip(names, total)}
 
@@ -102,7 +101,6 @@ def hessian_diagonals(
     model: Any, names: list[str], data: Any, loss_fn: Any, probes: int = HUTCHINSON_PROBES, seed: int = 0
 ) -> dict[str, np.ndarray]:
     """diag(∂²L/∂kernel²) by Hutchinson's estimator (mean of z ⊙ Hz, z Rademacher), by layer name."""
-    import keras
 
     X, y = _ranking_data(data, MAX_RANKING_SAMPLES)
     loss = _loss_function(loss_fn)
@@ -115,7 +113,7 @@ def hessian_diagonals(
         hz = compute.hessian_vector_products(model, kernels, loss, X, y, zs)
         for i, (h, z) in enumerate(zip(hz, zs)):
             if h is not None:
-                total[i] += keras.ops.convert_to_numpy(h) * z
+                total[i] += np.asarray(h) * z
     return {n: t / probes for n, t in zip(names, total)}
 
 
@@ -134,11 +132,11 @@ def oracle_values(
     X, y = _ranking_data(data, ORACLE_SAMPLES)
     loss = _loss_function(loss_fn)
     compute = native()
-    base = float(keras.ops.convert_to_numpy(keras.ops.mean(loss(y, compute.predictor(model)(X)))))
+    base = float(np.asarray(keras.ops.mean(loss(y, compute.predictor(model)(X)))))
     out: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     for g in layer_groups:
         var = model.get_layer(g.name).kernel
-        original = keras.ops.convert_to_numpy(var)
+        original = np.asarray(var.numpy())
         prune_d, share_d = group_deltas(original, g.ids, g.n_groups, g.sizes)
         # every structure has equal-sized groups: members as an (n_groups, size) index table,
         # padded to whole chunks so one trace serves every call
@@ -187,7 +185,6 @@ def group_values(
     (saliency) or Hessian diagonals (hessian) by layer name, used instead of estimating them from
     ``data`` (hls4ml's ``get_model_masks(gradients=..., hessians=...)``).
     """
-    import keras
 
     if isinstance(normalise, bool):
         mode = "mean" if normalise else "none"
@@ -214,7 +211,7 @@ def group_values(
         raise DataError(f"ranking_metric {metric!r}: expected l1, l2, saliency, hessian or oracle")
     out: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     for g in layer_groups:
-        kernel = np.asarray(keras.ops.convert_to_numpy(model.get_layer(g.name).kernel), dtype=np.float64)
+        kernel = np.asarray(model.get_layer(g.name).kernel.numpy(), dtype=np.float64)
         prune_d, share_d = group_deltas(kernel, g.ids, g.n_groups, g.sizes)
 
         def score(d: np.ndarray, g: Any = g) -> np.ndarray:

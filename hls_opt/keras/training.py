@@ -173,9 +173,7 @@ class Predictor:
         self._fn = native().predictor(model)
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
-        parts = [
-            keras.ops.convert_to_numpy(self._fn(X[i : i + PREDICT_CHUNK])) for i in range(0, len(X), PREDICT_CHUNK)
-        ]
+        parts = [np.asarray(self._fn(X[i : i + PREDICT_CHUNK])) for i in range(0, len(X), PREDICT_CHUNK)]
         return np.concatenate(parts, axis=0) if parts else np.zeros((0,))
 
 
