@@ -37,7 +37,12 @@ import numpy as np
 from hls_opt.data import TrainingData, check_targets_for_loss, load_training_data
 from hls_opt.errors import ConfigError
 from hls_opt.keras.backend import native
-from hls_opt.keras.masking import SUPPORTED_METRICS, apply_masks, attach_mask_constraints
+from hls_opt.keras.masking import (
+    SUPPORTED_METRICS,
+    apply_masks,
+    attach_mask_constraints,
+    masks_as_optimizer_state,
+)
 from hls_opt.keras.ranking import NORMALISATIONS, group_values
 from hls_opt.keras.reduction import reduce_model
 from hls_opt.keras.regularizers import attach_regularizers, candidate_strengths, set_strength
@@ -224,7 +229,7 @@ def _probe_sparsity(scheduler: Any) -> float:
 def _reset_optimizer(optimizer: Any) -> None:
     """Zero the moment slots so candidates start alike (scalars — step count, learning rate — kept)."""
     for var in getattr(optimizer, "variables", []):
-        if len(var.shape) == 0:
+        if len(var.shape) == 0 or var.name.startswith("hls_opt_"):  # masks_as_optimizer_state's
             continue
         var.assign(np.zeros(tuple(var.shape), dtype=var.dtype))
 
@@ -269,6 +274,8 @@ class FineTuner:
         self.work.compile(
             optimizer=fresh_optimizer(options.optimizer), loss=self.loss, jit_compile=native().FIT_JIT_COMPILE
         )
+        if not native().TRAIN_FUNCTION_SEES_ASSIGNS:  # JAX: new masks without a new trace
+            masks_as_optimizer_state(self.work.optimizer, self.constraints)
         self._predict = Predictor(self.work)
         self.ds = train_dataset(self.X_train, self.y_train, int(options.batch_size))
         self.baseline = self.evaluate()

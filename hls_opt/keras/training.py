@@ -179,12 +179,34 @@ class Predictor:
 
 def fit(model: Any, data: Any, **kwargs: Any) -> Any:
     """``model.fit(data, verbose=0, shuffle=False, **kwargs)`` with a train function that sees the
-    masks and regularisation strengths assigned since the last ``fit``: under JAX a traced train
-    function froze them (``TRAIN_FUNCTION_SEES_ASSIGNS``, :mod:`hls_opt.keras.backend_jax`), so a
-    fresh one is made (Keras' public ``make_train_function(force=True)``; one trace per call)."""
+    masks and regularisation strengths assigned since the last ``fit``.
+
+    Under JAX a traced train function holds every ``keras.Variable`` that is neither model nor
+    optimizer state (a mask not moved by :func:`~hls_opt.keras.masking.masks_as_optimizer_state`,
+    a regulariser's strength) as a constant of its trace (``TRAIN_FUNCTION_SEES_ASSIGNS``,
+    :mod:`hls_opt.keras.backend_jax`), so when one of them changed a fresh train function is made
+    (Keras' public ``make_train_function(force=True)``: one new trace)."""
     if not native().TRAIN_FUNCTION_SEES_ASSIGNS:
-        model.make_train_function(force=True)
+        key = _frozen_by_trace(model)
+        if model.__dict__.get("_hls_opt_traced_with") != key:
+            model.make_train_function(force=True)
+            model.__dict__["_hls_opt_traced_with"] = key
     return model.fit(data, verbose=0, shuffle=False, **kwargs)
+
+
+def _frozen_by_trace(model: Any) -> tuple:
+    """The values of the variables the trainable weights' constraints and regularizers read that
+    are not model or optimizer state (what a JAX trace would freeze)."""
+    state = {id(v) for v in model.variables}
+    optimizer = getattr(model, "optimizer", None)
+    state |= {id(v) for v in getattr(optimizer, "variables", [])}
+    out = []
+    for var in model.trainable_variables:
+        for owner in (getattr(var, "constraint", None), getattr(var, "regularizer", None)):
+            for value in vars(owner).values() if owner is not None else ():
+                if isinstance(value, keras.Variable) and id(value) not in state:
+                    out.append((id(value), np.asarray(value.numpy()).tobytes()))
+    return tuple(out)
 
 
 class ArrayBatches(keras.utils.PyDataset):
