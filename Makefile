@@ -46,7 +46,7 @@ $(TORCH_STAMP): $(STAMP)
 	touch $(TORCH_STAMP)
 
 test-torch: $(TORCH_STAMP)
-	KERAS_BACKEND=torch $(BIN)/python -m pytest -q -m backend tests
+	KERAS_BACKEND=torch $(BIN)/python -m pytest -q -m "backend and not needs_jax" tests
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check hls_opt passes backends tests benchmarks
