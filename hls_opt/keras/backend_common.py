@@ -22,6 +22,8 @@ from typing import Any
 
 import keras
 
+from hls_opt.errors import ModelError
+
 KINDS = ("mean", "sum", "train")
 
 
@@ -49,7 +51,7 @@ def variable_positions(model: Any, variables: list) -> list[int]:
     for var in variables:
         pos = next((i for i, v in enumerate(trainable) if v is var), None)
         if pos is None:
-            raise ValueError(f"variable {var.path!r} is not a trainable variable of model {model.name!r}")
+            raise ModelError(f"model {model.name!r}: {var.path!r} is not trainable (only trainable kernels are ranked)")
         out.append(pos)
     return out
 
