@@ -1,4 +1,5 @@
-# Two entry points: `make demo` (the main job on bundled data) and `make test`.
+# Two entry points: `make demo` (the main job on bundled data) and `make test` (TensorFlow);
+# `make test-jax` / `make test-torch` run the trainer's core tests on the other Keras backends.
 # Both create or refresh the local virtualenv .venv idempotently: the install step
 # re-runs only when pyproject.toml or this Makefile changed since the last successful install.
 PYTHON ?= python3
@@ -10,7 +11,12 @@ STAMP := $(VENV)/.installed
 # tensorflow-model-optimization, none of which it imports; the [qkeras] extra holds what it does import.
 QKERAS := qkeras-v3>=1.2.1,<2
 
-.PHONY: demo test venv lint clean
+JAX_STAMP := $(VENV)/.installed-jax
+TORCH_STAMP := $(VENV)/.installed-torch
+# The trainer's core tests (marker `backend`) on another Keras backend, after `make test`.
+BACKEND_TESTS := -m "backend or needs_jax" tests
+
+.PHONY: demo test test-jax test-torch venv lint clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +32,26 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m ruff check hls_opt passes backends tests benchmarks
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -m "not needs_jax" tests
+
+# The jax extra (CPU wheels) on top of the venv; the backend tests with KERAS_BACKEND=jax.
+$(JAX_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[jax]'
+	touch $(JAX_STAMP)
+
+test-jax: $(JAX_STAMP)
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q $(BACKEND_TESTS)
+
+# PyTorch's CPU-only wheel (PyPI's pulls several GB of CUDA libraries; PyPI if that index is
+# unreachable); not run by .ci/run.
+$(TORCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu \
+		|| $(BIN)/python -m pip install -q torch
+	$(BIN)/python -m pip install -q -e '.[torch]'
+	touch $(TORCH_STAMP)
+
+test-torch: $(TORCH_STAMP)
+	KERAS_BACKEND=torch $(BIN)/python -m pytest -q -m "backend and not needs_jax" tests
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check hls_opt passes backends tests benchmarks

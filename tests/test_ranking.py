@@ -14,6 +14,9 @@ from hls_opt.keras.ranking import group_values  # noqa: E402
 from hls_opt.selection import LayerGroups  # noqa: E402
 from hls_opt.structures import StructureType, group_ids, group_sizes  # noqa: E402
 
+# backend-agnostic: `make test-jax` / `make test-torch` run these hand-computed cases on JAX / PyTorch
+pytestmark = pytest.mark.backend
+
 
 def _linear(kernel: np.ndarray, name: str = "lin") -> keras.Model:
     """y = x · W, no bias: every metric has a closed form for it under MSE."""

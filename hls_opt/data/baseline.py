@@ -9,8 +9,11 @@ module (and ``hls_opt.data``) does not load TensorFlow.
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 #: Hidden layer widths of the demo MLP (64 inputs → 64 → 32 → 10 logits).
 DEMO_HIDDEN = (64, 32)
@@ -27,14 +30,25 @@ def _keras() -> Any:
 
 
 def demo_model(
-    hidden: Sequence[int] = DEMO_HIDDEN, n_inputs: int = 64, n_classes: int = 10, name: str = "digits_mlp"
+    hidden: Sequence[int] = DEMO_HIDDEN,
+    n_inputs: int = 64,
+    n_classes: int = 10,
+    name: str = "digits_mlp",
+    seed: int | None = None,
 ) -> Any:
-    """An uncompiled MLP ``n_inputs → hidden… → n_classes`` logits; layers ``fc1, fc2, …, logits``."""
+    """An uncompiled MLP ``n_inputs → hidden… → n_classes`` logits; layers ``fc1, fc2, …, logits``.
+
+    ``seed``: each kernel's Glorot-uniform initializer gets its own seed (``seed + layer index``),
+    so the weights do not depend on Keras' global random state; None: Keras' default initializer."""
     keras = _keras()
+
+    def init(i: int) -> Any:
+        return "glorot_uniform" if seed is None else keras.initializers.GlorotUniform(seed=seed + i)
+
     layers = [keras.Input((n_inputs,), name="pixels")]
     for i, units in enumerate(hidden):
-        layers.append(keras.layers.Dense(units, activation="relu", name=f"fc{i + 1}"))
-    layers.append(keras.layers.Dense(n_classes, name="logits"))
+        layers.append(keras.layers.Dense(units, activation="relu", name=f"fc{i + 1}", kernel_initializer=init(i)))
+    layers.append(keras.layers.Dense(n_classes, name="logits", kernel_initializer=init(len(hidden))))
     return keras.Sequential(layers, name=name)
 
 
@@ -55,8 +69,20 @@ def train_baseline(
     compiled, untrained model.
     """
     keras = _keras()
-    keras.utils.set_random_seed(seed)
-    model = demo_model(hidden, n_inputs=split.X_train.shape[1], n_classes=10)
+    if keras.backend.backend() == "tensorflow":
+        keras.utils.set_random_seed(seed)
+        model = demo_model(hidden, n_inputs=split.X_train.shape[1], n_classes=10)
+    else:
+        # keras.utils.set_random_seed imports TensorFlow to seed it whenever it is installed, whatever
+        # the backend (keras/src/utils/rng_utils.py); a JAX / PyTorch run seeds NumPy (fit's
+        # shuffling), Python and torch itself and gives the initializers their own seeds instead.
+        random.seed(seed)
+        np.random.seed(seed)
+        if keras.backend.backend() == "torch":
+            import torch
+
+            torch.manual_seed(seed)
+        model = demo_model(hidden, n_inputs=split.X_train.shape[1], n_classes=10, seed=seed)
     one_hot = split.y_train.ndim == 2
     loss = (
         keras.losses.CategoricalCrossentropy(from_logits=True)

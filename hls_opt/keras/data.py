@@ -21,6 +21,7 @@ import numpy as np
 from hls_opt.data import DataSource
 from hls_opt.data.sources import EVAL_BLOCK
 from hls_opt.errors import DataError
+from hls_opt.keras.training import fit as train_fit
 from hls_opt.keras.training import train_dataset
 
 
@@ -66,9 +67,11 @@ def fit_input(source: DataSource, batch_size: int, seed: int = 0) -> Any:
 
 
 def fit(model: Any, data: Any, **kwargs: Any) -> Any:
-    """``model.fit(data, **kwargs)``; a bad batch of a :class:`ShuffledBatches` comes out as its DataError."""
+    """:func:`hls_opt.keras.training.fit` (``model.fit`` with a train function that sees the masks
+    assigned since the last fit, on every backend); a bad batch of a :class:`ShuffledBatches` comes
+    out as its DataError."""
     try:
-        return model.fit(data, **kwargs)
+        return train_fit(model, data, **kwargs)
     except Exception:
         error = getattr(data, "error", None)
         if isinstance(error, DataError):

@@ -96,6 +96,23 @@ def attach_mask_constraints(model: Any, names: list[str]) -> dict[str, MaskConst
     return constraints
 
 
+def masks_as_optimizer_state(optimizer: Any, constraints: dict[str, MaskConstraint]) -> None:
+    """Move each constraint's mask and offset into ``optimizer``'s variables (``add_variable``,
+    Keras' public optimizer API), with their current values.
+
+    For the backends whose traced train function reads a ``keras.Variable`` outside the model and
+    optimizer state as a constant of the trace (JAX: ``optimizer.stateless_apply`` maps only the
+    trainable and optimizer variables, ``keras/src/optimizers/base_optimizer.py``): as optimizer
+    state, a mask assigned between ``fit`` calls reaches the already compiled train step, so a new
+    mask costs no new trace.  The variables are named ``hls_opt_*`` (kept by a moment reset)."""
+    for name, constraint in constraints.items():
+        for attr in ("mask", "offset"):
+            old = getattr(constraint, attr)
+            new = optimizer.add_variable(tuple(old.shape), dtype="float32", name=f"hls_opt_{attr}_{name}")
+            new.assign(old.numpy())
+            setattr(constraint, attr, new)
+
+
 def apply_masks(model: Any, masks: dict[str, np.ndarray], offsets: dict[str, np.ndarray]) -> None:
     """Set ``kernel ← kernel · mask + offset`` now (the constraint only acts after optimizer steps)."""
     for name, mask in masks.items():

@@ -43,8 +43,14 @@ from hls_opt.data import (
     load_data,
 )
 from hls_opt.errors import ConfigError
+from hls_opt.keras.backend import native
 from hls_opt.keras.data import evaluate, fit, fit_input
-from hls_opt.keras.masking import SUPPORTED_METRICS, apply_masks, attach_mask_constraints
+from hls_opt.keras.masking import (
+    SUPPORTED_METRICS,
+    apply_masks,
+    attach_mask_constraints,
+    masks_as_optimizer_state,
+)
 from hls_opt.keras.ranking import MAX_RANKING_SAMPLES, NORMALISATIONS, group_values
 from hls_opt.keras.reduction import reduce_model
 from hls_opt.keras.regularizers import attach_regularizers, candidate_strengths, set_strength
@@ -244,7 +250,7 @@ def _probe_sparsity(scheduler: Any) -> float:
 def _reset_optimizer(optimizer: Any) -> None:
     """Zero the moment slots so candidates start alike (scalars — step count, learning rate — kept)."""
     for var in getattr(optimizer, "variables", []):
-        if len(var.shape) == 0:
+        if len(var.shape) == 0 or var.name.startswith("hls_opt_"):  # masks_as_optimizer_state's
             continue
         var.assign(np.zeros(tuple(var.shape), dtype=var.dtype))
 
@@ -303,7 +309,11 @@ class FineTuner:
             masked += [n for n in chooser.prunable if n not in masked]
         self.constraints = attach_mask_constraints(self.work, masked)
         self.regs = attach_regularizers(self.work, self.groups)
-        self.work.compile(optimizer=fresh_optimizer(options.optimizer), loss=self.loss, jit_compile=False)
+        self.work.compile(
+            optimizer=fresh_optimizer(options.optimizer), loss=self.loss, jit_compile=native().FIT_JIT_COMPILE
+        )
+        if not native().TRAIN_FUNCTION_SEES_ASSIGNS:  # JAX: new masks without a new trace
+            masks_as_optimizer_state(self.work.optimizer, self.constraints)
         self._predict = Predictor(self.work)
         self.ds = fit_input(data.train, int(options.batch_size))
         self.baseline = self.evaluate()
@@ -384,13 +394,13 @@ class FineTuner:
             return value, 0
         if o.policy.fine_tune == "full":
             with self.timer.phase("training"):
-                fit(self.work, self.ds, epochs=budget, verbose=0, shuffle=False)
+                fit(self.work, self.ds, epochs=budget)
             return self.evaluate(), budget
         if at_least_as_good(value, self.baseline, o.increasing):
             return value, 0
         stopper = StopWhenRecovered(self.evaluate, self.baseline, o.increasing)
         with self.timer.phase("training"):
-            fit(self.work, self.ds, epochs=budget, verbose=0, shuffle=False, callbacks=[stopper])
+            fit(self.work, self.ds, epochs=budget, callbacks=[stopper])
         return (stopper.last if stopper.last is not None else self.evaluate()), stopper.epochs_run
 
     def accepts(self, value: float) -> bool:
@@ -406,7 +416,7 @@ class FineTuner:
         for constraint in self.constraints.values():
             constraint.assign(np.ones(tuple(constraint.mask.shape), dtype=np.float32), None)
         with self.timer.phase("training"):
-            fit(self.work, self.ds, epochs=o.rewinding_epochs, verbose=0, shuffle=False, callbacks=list(o.callbacks))
+            fit(self.work, self.ds, epochs=o.rewinding_epochs, callbacks=list(o.callbacks))
 
     def polish(self, weights: list, trial: Trial, value: float) -> tuple[list, float]:
         """The accepted model alone gets ``POLISH_EPOCHS_FACTOR × epochs`` of fine-tuning under its
@@ -418,7 +428,7 @@ class FineTuner:
         self.apply(trial.masks, trial.offsets)
         keeper = KeepBest(self.evaluate, value, weights, self.options.increasing)
         with self.timer.phase("training"):
-            fit(self.work, self.ds, epochs=epochs, verbose=0, shuffle=False, callbacks=[keeper])
+            fit(self.work, self.ds, epochs=epochs, callbacks=[keeper])
         logger.info(
             "polish: %s %.4f -> %.4f (epoch %d of %d)",
             self.metric.name, value, keeper.best_value, keeper.best_epoch, epochs,
@@ -633,7 +643,7 @@ def _choose_strength(
         set_strength(regs, strength)
         if strength > 0:
             _reset_optimizer(work.optimizer)
-            fit(work, ds, epochs=search_epochs, verbose=0, shuffle=False)  # timed as "regularisation" by the caller
+            fit(work, ds, epochs=search_epochs)  # timed as "regularisation" by the caller
         unpruned = evaluate()
         trained = work.get_weights()
         values = group_values(work, groups, probe_metric, data=val_data, loss_fn=loss, normalise=normalise)

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from hls_opt.errors import DataError
+from hls_opt.keras.backend import native
 from hls_opt.structures import group_means, group_norms
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def group_deltas(
 
 
 def _loss_function(loss_fn: Any) -> Any:
-    import keras
+    import keras  # in the functions that need it: hls_opt.keras.utils imports this module without Keras
 
     if loss_fn is None:
         raise DataError("ranking: a loss function is needed for saliency / hessian / oracle ranking")
@@ -75,19 +76,20 @@ def _ranking_data(data: Any, limit: int) -> tuple[np.ndarray, np.ndarray]:
 def kernel_gradients(
     model: Any, names: list[str], data: Any, loss_fn: Any, batch_size: int = 256
 ) -> dict[str, np.ndarray]:
-    """∂L/∂kernel averaged over ``data`` (≤ ``MAX_RANKING_SAMPLES`` samples), by layer name."""
-    import tensorflow as tf
+    """∂L/∂kernel averaged over ``data`` (≤ ``MAX_RANKING_SAMPLES`` samples), by layer name.
+
+    Per batch, the backend's gradient of the batch-mean loss (``training=False``), weighted by
+    the batch's size."""
 
     X, y = _ranking_data(data, MAX_RANKING_SAMPLES)
     loss = _loss_function(loss_fn)
     kernels = [model.get_layer(n).kernel for n in names]
     total = [np.zeros(tuple(k.shape)) for k in kernels]
     n_seen = 0
+    compute = native()
     for start in range(0, len(X), batch_size):
         xb, yb = X[start : start + batch_size], y[start : start + batch_size]
-        with tf.GradientTape() as tape:
-            value = tf.reduce_mean(loss(yb, model(xb, training=False)))
-        grads = tape.gradient(value, [k.value for k in kernels])
+        _, grads = compute.value_and_gradients(model, kernels, loss, xb, yb, "mean")
         for i, g in enumerate(grads):
             if g is not None:
                 total[i] += np.asarray(g) * len(xb)
@@ -99,24 +101,19 @@ def hessian_diagonals(
     model: Any, names: list[str], data: Any, loss_fn: Any, probes: int = HUTCHINSON_PROBES, seed: int = 0
 ) -> dict[str, np.ndarray]:
     """diag(∂²L/∂kernel²) by Hutchinson's estimator (mean of z ⊙ Hz, z Rademacher), by layer name."""
-    import tensorflow as tf
 
     X, y = _ranking_data(data, MAX_RANKING_SAMPLES)
     loss = _loss_function(loss_fn)
-    kernels = [model.get_layer(n).kernel.value for n in names]
+    kernels = [model.get_layer(n).kernel for n in names]
     rng = np.random.default_rng(seed)
     total = [np.zeros(tuple(k.shape)) for k in kernels]
+    compute = native()
     for _ in range(probes):
-        zs = [tf.constant(rng.choice([-1.0, 1.0], size=tuple(k.shape)), dtype=k.dtype) for k in kernels]
-        with tf.GradientTape() as outer:
-            with tf.GradientTape() as inner:
-                value = tf.reduce_mean(loss(y, model(X, training=False)))
-            grads = inner.gradient(value, kernels)
-            gz = tf.add_n([tf.reduce_sum(g * z) for g, z in zip(grads, zs) if g is not None])
-        hz = outer.gradient(gz, kernels)
+        zs = [rng.choice([-1.0, 1.0], size=tuple(k.shape)).astype(np.float32) for k in kernels]
+        hz = compute.hessian_vector_products(model, kernels, loss, X, y, zs)
         for i, (h, z) in enumerate(zip(hz, zs)):
             if h is not None:
-                total[i] += np.asarray(h) * np.asarray(z)
+                total[i] += np.asarray(h) * z
     return {n: t / probes for n, t in zip(names, total)}
 
 
@@ -125,17 +122,17 @@ def oracle_values(
 ) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
     """Measured loss increase when each group is pruned (and, if allowed, shared); by layer name.
 
-    One forward pass on a fixed batch of ≤ ``ORACLE_SAMPLES`` samples per group and option.  The
-    passes run inside one traced function per layer (``tf.map_fn`` over chunks of groups, each a
-    ``model.stateless_call`` with that group's weights changed), so the model's variables are
-    never touched and Python is not in the inner loop.
+    One forward pass on a fixed batch of ≤ ``ORACLE_SAMPLES`` samples per group and option, in
+    chunks of ``ORACLE_CHUNK`` groups through the backend's compiled oracle (``tf.map_fn`` /
+    ``jax.lax.map`` / a loop, :mod:`hls_opt.keras.backend`), each a ``model.stateless_call`` with
+    that group's weights changed, so the model's variables are never touched.
     """
-    import tensorflow as tf
+    import keras
 
     X, y = _ranking_data(data, ORACLE_SAMPLES)
     loss = _loss_function(loss_fn)
-    Xt, yt = tf.constant(X), tf.constant(y)
-    base = float(tf.reduce_mean(loss(yt, model(Xt, training=False))))
+    compute = native()
+    base = float(np.asarray(keras.ops.mean(loss(y, compute.predictor(model)(X)))))
     out: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     for g in layer_groups:
         var = model.get_layer(g.name).kernel
@@ -147,67 +144,23 @@ def oracle_values(
         chunk = min(ORACLE_CHUNK, g.n_groups)
         pad = (-g.n_groups) % chunk
         padded = np.concatenate([members, members[:pad]]) if pad else members
-        losses = _oracle_function(model, var, loss, Xt, yt)
+        losses = compute.oracle_losses(model, var, loss, X, y)
         results = []
         for deltas, wanted in ((prune_d, g.pruning), (share_d, g.sharing)):
             if not wanted:
                 results.append(None)
                 continue
-            delta_flat = tf.constant(deltas.reshape(-1), dtype=var.dtype)
+            delta_flat = deltas.reshape(-1).astype(np.float32)
             vals = (
-                np.concatenate(
-                    [
-                        np.asarray(losses(tf.constant(padded[i : i + chunk]), delta_flat, Xt, yt))
-                        for i in range(0, len(padded), chunk)
-                    ]
-                )[: g.n_groups].astype(np.float64)
+                np.concatenate([losses(padded[i : i + chunk], delta_flat) for i in range(0, len(padded), chunk)])[
+                    : g.n_groups
+                ].astype(np.float64)
                 - base
             )
             results.append(np.maximum(vals, 0.0))
         prune_v = results[0] if results[0] is not None else np.full(g.n_groups, np.inf)
         out[g.name] = (prune_v, results[1])
     return out
-
-
-def _oracle_function(model: Any, var: Any, loss: Any, Xt: Any, yt: Any) -> Any:
-    """The traced "loss with these weights changed" function for one kernel, cached on the model
-    (one trace per kernel for a whole optimization run, not one per step)."""
-    import tensorflow as tf
-
-    cache = model.__dict__.setdefault("_hls_opt_oracle_cache", {})
-    key = (id(var), id(loss))
-    if key in cache:
-        return cache[key]
-    trainable = list(model.trainable_variables)
-    non_trainable = list(model.non_trainable_variables)
-    kernel_pos = next(i for i, v in enumerate(trainable) if v is var)
-    shape = tuple(var.shape)
-
-    # a fixed signature (unknown chunk length, any batch) gives exactly one trace
-    signature = [
-        tf.TensorSpec((None, None), tf.int32),
-        tf.TensorSpec((int(np.prod(shape)),), var.dtype),
-        tf.TensorSpec((None, *Xt.shape[1:]), Xt.dtype),
-        tf.TensorSpec((None, *yt.shape[1:]), yt.dtype),
-    ]
-
-    @tf.function(input_signature=signature)
-    def losses(idx_chunk: Any, delta_flat: Any, Xt: Any, yt: Any) -> Any:
-        flat = tf.reshape(trainable[kernel_pos].value, [-1])
-        others = [v.value for v in trainable]
-        fixed = [v.value for v in non_trainable]
-
-        def one(idx: Any) -> Any:
-            changed = tf.tensor_scatter_nd_sub(flat, idx[:, None], tf.gather(delta_flat, idx))
-            tv = list(others)
-            tv[kernel_pos] = tf.reshape(changed, shape)
-            pred, _ = model.stateless_call(tv, fixed, Xt, training=False)
-            return tf.reduce_mean(loss(yt, pred))
-
-        return tf.map_fn(one, idx_chunk, fn_output_signature=tf.float32)
-
-    cache[key] = losses
-    return losses
 
 
 def group_values(
@@ -233,6 +186,7 @@ def group_values(
     (saliency) or Hessian diagonals (hessian) by layer name, used instead of estimating them from
     ``data`` (hls4ml's ``get_model_masks(gradients=..., hessians=...)``).
     """
+
     if isinstance(normalise, bool):
         mode = "mean" if normalise else "none"
     else:

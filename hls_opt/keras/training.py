@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from hls_opt.errors import ConfigError, DataError, ModelError
+from hls_opt.keras.backend import native
 
 logger = logging.getLogger(__name__)
 
@@ -199,20 +200,83 @@ def at_least_as_good(value: float, reference: float, increasing: bool) -> bool:
 
 
 class Predictor:
-    """``model(X, training=False)`` through one traced function (reused across every evaluation)."""
+    """``model(X, training=False)`` through the backend's compiled forward pass (one trace, reused
+    across every evaluation; :func:`hls_opt.keras.backend.native`)."""
 
     def __init__(self, model: Any) -> None:
-        import tensorflow as tf
-
-        self._fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        self._fn = native().predictor(model)
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         parts = [np.asarray(self._fn(X[i : i + PREDICT_CHUNK])) for i in range(0, len(X), PREDICT_CHUNK)]
         return np.concatenate(parts, axis=0) if parts else np.zeros((0,))
 
 
+def fit(model: Any, data: Any, **kwargs: Any) -> Any:
+    """``model.fit(data, verbose=0, shuffle=False, **kwargs)`` with a train function that sees the
+    masks and regularisation strengths assigned since the last ``fit``.
+
+    Under JAX a traced train function holds every ``keras.Variable`` that is neither model nor
+    optimizer state (a mask not moved by :func:`~hls_opt.keras.masking.masks_as_optimizer_state`,
+    a regulariser's strength) as a constant of its trace (``TRAIN_FUNCTION_SEES_ASSIGNS``,
+    :mod:`hls_opt.keras.backend_jax`), so when one of them changed a fresh train function is made
+    (Keras' public ``make_train_function(force=True)``: one new trace)."""
+    if not native().TRAIN_FUNCTION_SEES_ASSIGNS:
+        key = _frozen_by_trace(model)
+        if model.__dict__.get("_hls_opt_traced_with") != key:
+            model.make_train_function(force=True)
+            model.__dict__["_hls_opt_traced_with"] = key
+    return model.fit(data, verbose=0, shuffle=False, **kwargs)
+
+
+def _frozen_by_trace(model: Any) -> tuple:
+    """The values of the variables the trainable weights' constraints and regularizers read that
+    are not model or optimizer state (what a JAX trace would freeze)."""
+    state = {id(v) for v in model.variables}
+    optimizer = getattr(model, "optimizer", None)
+    state |= {id(v) for v in getattr(optimizer, "variables", [])}
+    out = []
+    for var in model.trainable_variables:
+        for owner in (getattr(var, "constraint", None), getattr(var, "regularizer", None)):
+            for value in vars(owner).values() if owner is not None else ():
+                if isinstance(value, keras.Variable) and id(value) not in state:
+                    out.append((id(value), np.asarray(value.numpy()).tobytes()))
+    return tuple(out)
+
+
+class ArrayBatches(keras.utils.PyDataset):
+    """Shuffled batches of in-memory arrays, for the backends without ``tf.data`` (JAX, PyTorch):
+    a new seeded permutation every epoch, like ``tf.data``'s ``reshuffle_each_iteration``.
+
+    Every batch has ``batch_size`` rows: the last one of an epoch is completed with the epoch's
+    first rows (when there are enough), so JAX compiles one train step per ``fit``, not a second
+    one for a smaller last batch."""
+
+    def __init__(self, X: Any, y: Any, batch_size: int, seed: int = 0) -> None:
+        super().__init__()
+        self.X, self.y, self.batch_size = X, y, int(batch_size)
+        self._rng = np.random.default_rng(seed)
+        self._order = self._rng.permutation(len(X))
+
+    def __len__(self) -> int:
+        return -(-len(self.X) // self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        b = self.batch_size
+        rows = self._order[index * b : (index + 1) * b]
+        if len(rows) < b <= len(self._order):
+            rows = np.concatenate([rows, self._order[: b - len(rows)]])
+        rows = np.sort(rows)
+        return self.X[rows], self.y[rows]
+
+    def on_epoch_end(self) -> None:
+        self._order = self._rng.permutation(len(self.X))
+
+
 def train_dataset(X: Any, y: Any, batch_size: int, seed: int = 0) -> Any:
-    """A shuffled, batched ``tf.data`` pipeline built once and reused by every ``fit``."""
+    """A shuffled, batched ``tf.data`` pipeline built once and reused by every ``fit`` (under the
+    other backends, :class:`ArrayBatches`: no TensorFlow)."""
+    if keras.backend.backend() != "tensorflow":
+        return ArrayBatches(X, y, batch_size, seed)
     import tensorflow as tf
 
     n = len(X)
@@ -312,8 +376,6 @@ class MaskedBackprop:
         self.masks = masks
 
     def __call__(self, X: Any, y: Any, s: Any = None) -> Any:
-        import tensorflow as tf
-
         variables = list(self.model.trainable_variables)
         masked: dict[int, Any] = {}
         for layer in self.model.layers:
@@ -321,14 +383,10 @@ class MaskedBackprop:
             kernel = getattr(layer, "kernel", None)
             if a is not None and getattr(a, "optimizable", False) and layer.name in self.masks and kernel is not None:
                 masked[id(kernel)] = self.masks[layer.name]
-        with tf.GradientTape() as tape:
-            output = self.model(X, training=True)
-            loss = self.loss_fn(y, output)
-            if self.model.losses:
-                loss = loss + tf.add_n([tf.cast(v, loss.dtype) for v in self.model.losses])
-        grads = tape.gradient(loss, [v.value for v in variables])
+        # the backend's gradient of loss_fn(y, model(X, training=True)) + Σ model.losses
+        loss, grads = native().value_and_gradients(self.model, variables, self.loss_fn, X, y, "train")
         grads = [
-            g * tf.cast(masked[id(v)], g.dtype) if (g is not None and id(v) in masked) else g
+            g * keras.ops.cast(masked[id(v)], g.dtype) if (g is not None and id(v) in masked) else g
             for g, v in zip(grads, variables)
         ]
         self.model.optimizer.apply_gradients(

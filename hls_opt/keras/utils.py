@@ -3,7 +3,8 @@
 Importing this module imports no Keras: layers are read through ``layer.kernel`` /
 ``layer.get_weights()`` and recognised by class name along their MRO, so calling these functions is
 cheap and works on subclasses (QKeras ``QDense``/``QConv2D`` derive from the Keras classes).
-Only :func:`get_model_gradients` and :func:`get_model_hessians` import TensorFlow, when called.
+Only :func:`get_model_gradients` and :func:`get_model_hessians` import Keras (and the backend's
+module, :mod:`hls_opt.keras.backend`), when called.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from hls_opt.keras.backend import native
 from hls_opt.keras.ranking import hessian_diagonals
 
 __all__ = [
@@ -95,19 +97,14 @@ def get_model_gradients(model: Any, loss_fn: Any, X: Any, y: Any) -> dict[str, A
 
     As hls4ml: one forward pass on all of ``X`` with ``training=True``, the gradient of
     ``loss_fn(y, model(X))`` (summed when the loss returns one value per sample); the values are
-    TensorFlow tensors of the kernels' shapes.  Pass them to
+    the Keras backend's tensors (TensorFlow, JAX or PyTorch) of the kernels' shapes.  Pass them to
     :func:`hls_opt.keras.masking.get_model_masks` as ``gradients=`` for ``metric='oracle'``.
     hls4ml asks every layer with trainable weights for a kernel (and fails on one without, e.g.
     BatchNormalization); here only layers with a kernel are included.
     """
-    import tensorflow as tf
-
     names = _kernel_layer_names(model)
     kernels = [model.get_layer(n).kernel for n in names]
-    with tf.GradientTape() as tape:
-        output = model(X, training=True)
-        loss_value = loss_fn(y, output)
-    grads = tape.gradient(loss_value, [getattr(k, "value", k) for k in kernels])
+    _, grads = native().value_and_gradients(model, kernels, loss_fn, X, y, "sum")
     return {n: g for n, g in zip(names, grads) if g is not None}
 
 
