@@ -373,12 +373,38 @@ class JointChooser:
         """The RF of every layer and the groups to keep for ``sparsity``, valued by ``importances``."""
         return self._solve(revalued(self.problem, importances), self.target(sparsity))
 
-    def chosen_graph(self, plan: JointPlan) -> Any:
-        """A copy of the graph with every layer at the plan's config (weights unchanged)."""
+    def chosen_graph(self, plan: JointPlan | Mapping[str, Any]) -> Any:
+        """A copy of the graph with every layer at the plan's config (or ``{name: LayerConfig}``),
+        weights unchanged."""
+        configs = plan.configs if isinstance(plan, JointPlan) else plan
         graph = self.graph.copy()
-        for name, cfg in plan.configs.items():
+        for name, cfg in configs.items():
             graph.replace(name, dataclasses.replace(graph.node(name), config=cfg))
         return graph
+
+    def uniform_configs(self) -> dict[str, Any] | None:
+        """The weighted layers' configs of the largest single reuse factor ``r`` whose unpruned design
+        meets the budgets (each layer at the largest of its options' RFs not above ``r``; RF 1 is
+        Latency), or None when none does: the design a user sweeping one RF by hand would pick."""
+        layers = self.problem.layers
+        rfs = sorted({o.label[1] for layer in layers for o in layer.options if o.label is not None})
+        best = None
+        for r in rfs:
+            choice = []
+            for layer in layers:
+                ks = [k for k, o in enumerate(layer.options) if o.label is not None and o.label[1] <= r]
+                choice.append(max(ks, key=lambda k: layer.options[k].label[1]) if ks else 0)
+            latency = sum(layer.options[k].latency for layer, k in zip(layers, choice))
+            ii = max(layer.options[k].ii for layer, k in zip(layers, choice))
+            if latency <= self._budget() and (self.ii_budget is None or ii <= self.ii_budget):
+                best = choice
+        if best is None:
+            return None
+        return {
+            layer.name: self.problem.nodes[layer.name][k].config
+            for layer, k in zip(layers, best)
+            if layer.name in self.problem.kernels
+        }
 
     @property
     def prunable(self) -> tuple[str, ...]:

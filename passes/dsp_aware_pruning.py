@@ -30,7 +30,13 @@ from hls_opt.objective import Objective
 from hls_opt.resources import get_backend, stream_pack
 from hls_opt.rf_selection import JointChooser, RFMode
 from hls_opt.scheduler import default_scheduler
-from hls_opt.selection import PruningProblem, masks_from_selection, problem_for, select_groups
+from hls_opt.selection import (
+    PruningProblem,
+    masked_estimate,
+    masks_from_selection,
+    problem_for,
+    select_groups,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,23 +60,12 @@ class DspAwarePruning(Pass):
         scheduler = ctx.scheduler if ctx.scheduler is not None else default_scheduler()
         backend = get_backend(ctx.backend)
         joint = joint_chooser(graph, backend, ctx.objective, ctx.budgets)
-        chosen: dict[str, Any] = {}
         self._training = ctx.training
         if joint is not None and RFMode.parse(ctx.rf_mode or RFMode.FIXED) is RFMode.FIXED:
-            # the RFs the budgets allow with the fewest resources unpruned; then today's pruning under them
-            unpruned = joint.choose({}, 0.0)
-            chosen = {n: c for n, c in unpruned.configs.items() if n in joint.problem.kernels}
-            problem = problem_for(joint.chosen_graph(unpruned), backend, ctx.objective)
-            if len({c.reuse_factor for c in chosen.values()}) > 1 and ctx.training is not None:
-                # Mixed RFs: a group's raw norm sums RF weights for one DSP, so layers at a low RF
-                # (the output layer) would be emptied first; every layer worth 1 instead (measured,
-                # docs/rf_choice.md)
-                t = ctx.training
-                self._training = dataclasses.replace(t, policy=dataclasses.replace(t.policy, normalise="sum"))
-        else:
-            problem = problem_for(graph, backend, ctx.objective)
-            if joint is not None:
-                problem = dataclasses.replace(problem, joint=joint)
+            return self._fixed_rfs(graph, backend, joint, scheduler)
+        problem = problem_for(graph, backend, ctx.objective)
+        if joint is not None:
+            problem = dataclasses.replace(problem, joint=joint)
         model = to_keras_model(graph)
         if ctx.data is None:
             plan, notes = self._one_shot(model, problem, scheduler), (
@@ -79,8 +74,6 @@ class DspAwarePruning(Pass):
             )
         else:
             plan, notes = self._fine_tune(model, problem, scheduler), ()
-        if chosen:
-            plan = dataclasses.replace(plan, configs=chosen)
         changed = write_plan(graph, plan)
         graph.annotations[PLAN_KEY] = plan
         logger.info("dsp-aware-pruning (%s, %s): pruned layers %s", plan.objective, plan.mode, list(plan.pruned_layers()))
@@ -119,6 +112,48 @@ class DspAwarePruning(Pass):
             offsets=offsets,
             steps=(step,),
         )
+
+    def _fixed_rfs(self, graph: Any, backend: Any, joint: JointChooser, scheduler: Any) -> PassResult:
+        """``rf_mode='fixed'``: prune under the cheapest RF assignment the budgets allow unpruned and,
+        with data, also under the best uniform RF; keep the one that ends with fewer resources of the
+        objective (a coarser RF prunes less within the tolerance: docs/rf_choice.md, measured)."""
+        ctx = self.context
+        candidates = [{n: c for n, c in joint.choose({}, 0.0).configs.items() if n in joint.problem.kernels}]
+        uniform = joint.uniform_configs()
+        if ctx.data is not None and uniform is not None and uniform != candidates[0]:
+            candidates.append(uniform)
+        best = None
+        for configs in candidates:
+            chosen_graph = joint.chosen_graph(configs)
+            problem = problem_for(chosen_graph, backend, ctx.objective)
+            self._training = ctx.training
+            if len({c.reuse_factor for c in configs.values()}) > 1 and ctx.training is not None:
+                # Mixed RFs: a group's raw norm sums RF weights for one DSP, so layers at a low RF
+                # (the output layer) would be emptied first; every layer worth 1 instead (measured,
+                # docs/rf_choice.md)
+                t = ctx.training
+                self._training = dataclasses.replace(t, policy=dataclasses.replace(t.policy, normalise="sum"))
+            model = to_keras_model(graph)
+            plan = self._one_shot(model, problem, scheduler) if ctx.data is None else self._fine_tune(model, problem, scheduler)
+            plan = dataclasses.replace(plan, configs=configs)
+            reached = float(np.sum(masked_estimate(chosen_graph, backend, joint.objective, plan.masks)))
+            logger.info("rf_mode fixed: RFs %s reach %.0f", {n: c.reuse_factor for n, c in configs.items()}, reached)
+            if best is None or reached < best[0]:
+                best = (reached, plan)
+        plan = best[1]
+        notes = (
+            "reuse factors chosen for the budgets: "
+            + ", ".join(f"{n} {c.reuse_factor}" for n, c in plan.configs.items())
+            + (" (the best of the cheapest assignment and the best uniform RF)" if len(candidates) > 1 else ""),
+        )
+        if ctx.data is None:
+            notes += (
+                f"one-shot post-training pruning to {final_sparsity(scheduler):.3g} of the objective "
+                "(no data: no fine-tuning, no rtol check)",
+            )
+        changed = write_plan(graph, plan)
+        graph.annotations[PLAN_KEY] = plan
+        return PassResult(changed, notes)
 
     def _one_shot_joint(self, model: Any, problem: PruningProblem, target: float, t: Any) -> PruningPlan:
         from hls_opt.keras.ranking import group_values
