@@ -164,44 +164,39 @@ class Backend:
         cls._timing_models = {}
 
     @classmethod
-    def model(cls, *node_types: type) -> Callable[[ResourceModel], ResourceModel]:
-        """Decorator registering a resource model for ``node_types`` on this backend class.
-
-        Registering a second model for the same (backend class, node type) is a RegistryError.
-        """
+    def _registrar(cls, table_name: str, what: str, node_types: tuple[type, ...]) -> Callable[[Any], Any]:
+        """The decorator behind :meth:`model` and :meth:`timing_model`: registers its function in the
+        class's ``table_name`` for ``node_types``; a second one for the same (backend class, node
+        type) is a RegistryError."""
         if not node_types:
-            raise RegistryError(f"{cls.__name__}.model: give at least one node type")
+            raise RegistryError(f"{cls.__name__}.{'model' if what == 'resource' else 'timing_model'}: give at least one node type")
+        table = cls.__dict__[table_name]
 
-        def decorate(fn: ResourceModel) -> ResourceModel:
+        def decorate(fn: Any) -> Any:
             for node_type in node_types:
-                if node_type in cls._models:
+                if node_type in table:
                     raise RegistryError(
-                        f"backend {cls.__name__}: a resource model for {node_type.__name__} is already "
-                        f"registered ({cls._models[node_type].__name__})"
+                        f"backend {cls.__name__}: a {what} model for {node_type.__name__} is already "
+                        f"registered ({table[node_type].__name__})"
                     )
-                cls._models[node_type] = fn
+                table[node_type] = fn
             return fn
 
         return decorate
 
     @classmethod
+    def model(cls, *node_types: type) -> Callable[[ResourceModel], ResourceModel]:
+        """Decorator registering a resource model for ``node_types`` on this backend class.
+
+        Registering a second model for the same (backend class, node type) is a RegistryError.
+        """
+        return cls._registrar("_models", "resource", node_types)
+
+    @classmethod
     def timing_model(cls, *node_types: type) -> Callable[[TimingModel], TimingModel]:
         """Decorator registering a timing model ``(backend, node, input_pack) -> Timing`` for ``node_types``
         (same table rules as :meth:`model`: one per (backend class, node type), inherited)."""
-        if not node_types:
-            raise RegistryError(f"{cls.__name__}.timing_model: give at least one node type")
-
-        def decorate(fn: TimingModel) -> TimingModel:
-            for node_type in node_types:
-                if node_type in cls._timing_models:
-                    raise RegistryError(
-                        f"backend {cls.__name__}: a timing model for {node_type.__name__} is already "
-                        f"registered ({cls._timing_models[node_type].__name__})"
-                    )
-                cls._timing_models[node_type] = fn
-            return fn
-
-        return decorate
+        return cls._registrar("_timing_models", "timing", node_types)
 
     def find_model(self, node: Any, table_name: str = "_models") -> Any:
         """The model for ``node``'s type (nearest class in its MRO, nearest backend class), or None;
