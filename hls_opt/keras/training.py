@@ -212,7 +212,7 @@ class Predictor:
 
 
 def fit(model: Any, data: Any, **kwargs: Any) -> Any:
-    """``model.fit(data, verbose=0, shuffle=False, **kwargs)`` with a train function that sees the
+    """``model.fit(data, **kwargs)`` (default ``verbose=0``, ``shuffle=False``) with a train function that sees the
     masks and regularisation strengths assigned since the last ``fit``.
 
     Under JAX a traced train function holds every ``keras.Variable`` that is neither model nor
@@ -225,7 +225,9 @@ def fit(model: Any, data: Any, **kwargs: Any) -> Any:
         if model.__dict__.get("_hls_opt_traced_with") != key:
             model.make_train_function(force=True)
             model.__dict__["_hls_opt_traced_with"] = key
-    return model.fit(data, verbose=0, shuffle=False, **kwargs)
+    kwargs.setdefault("verbose", 0)
+    kwargs.setdefault("shuffle", False)
+    return model.fit(data, **kwargs)
 
 
 def _frozen_by_trace(model: Any) -> tuple:
