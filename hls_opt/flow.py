@@ -288,16 +288,20 @@ def convert_and_optimize(
         results = run_flow(graph, flow, context, on_pass=on_pass, on_done=on_done)
 
     rewritten = _rewritten(before, graph)
+    plan = graph.annotations.get(PLAN_KEY)
+    chosen = set(getattr(plan, "configs", None) or ()) & {n.name for n in graph.nodes()}
+    # A budget chose every layer's RF: each gets its entry, and Model.ReuseFactor 1 keeps the layers
+    # hls4ml reads it for (split-off activations) from raising the top pipeline's II (emit_config.py).
+    rewritten |= chosen
     user_io = cfg.get("IOType") if isinstance(cfg, Mapping) else None
     io_type = "io_stream" if _any_stream(graph) else (user_io or "io_parallel")
-    emitted = emit_hls_config(graph, cfg, rewritten, io_type=io_type)
+    emitted = emit_hls_config(graph, cfg, rewritten, io_type=io_type, model_reuse_factor=1 if chosen else None)
     _follow_emitted_model_strategy(graph, cfg, emitted)
     new_model = to_keras_model(graph)
     if several_outputs and from_model and given_loss is None and given_optimizer is None and metric is None:
         compile_like(new_model, keras_model)  # the per-output losses and metrics of its compile config
     elif loss is not None:
         compile_for_keras(new_model, loss, optimizer, metric)
-    plan = graph.annotations.get(PLAN_KEY)
     report = build_report(
         before,
         graph,

@@ -58,7 +58,7 @@ class DspAwarePruning(Pass):
         if joint is not None and RFMode.parse(ctx.rf_mode or RFMode.FIXED) is RFMode.FIXED:
             # the RFs the budgets allow with the fewest resources unpruned; then today's pruning under them
             unpruned = joint.choose({}, 0.0)
-            chosen = {n: c for n, c in unpruned.configs.items() if n in joint.problem.kernels}
+            chosen = dict(unpruned.configs)  # the weighted layers' RFs, RF 1 for the others (rf_candidates)
             problem = problem_for(joint.chosen_graph(unpruned), backend, ctx.objective)
         else:
             problem = problem_for(graph, backend, ctx.objective)
@@ -135,7 +135,7 @@ class DspAwarePruning(Pass):
             masks=masks,
             offsets={n: np.zeros_like(m) for n, m in masks.items()},
             steps=(step,),
-            configs=_weighted_configs(plan.configs, problem),
+            configs=dict(plan.configs),
         )
 
     def _fine_tune(self, model: Any, problem: PruningProblem, scheduler: Any) -> PruningPlan:
@@ -158,14 +158,8 @@ class DspAwarePruning(Pass):
             steps=tuple(outcome.steps or ()),
             baseline_metric=float(outcome.baseline_metric),
             final_metric=float(outcome.final_metric),
-            configs=_weighted_configs(outcome.configs or {}, problem),
+            configs=dict(outcome.configs or {}),
         )
-
-
-def _weighted_configs(configs: Any, problem: PruningProblem) -> dict[str, Any]:
-    """The chosen configs of the weighted layers (the others keep theirs)."""
-    kernels = problem.joint.problem.kernels if problem.joint is not None else {}
-    return {name: cfg for name, cfg in dict(configs).items() if name in kernels}
 
 
 def joint_chooser(graph: Any, backend: Any, objective: Any, budgets: Any) -> JointChooser | None:
