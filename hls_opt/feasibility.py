@@ -153,7 +153,12 @@ def check_budgets(graph: Any, backend: str | Backend, budgets: Budgets) -> Bound
             f"{flag}: {bram} BRAMs is below the smallest BRAM count the model can reach, {bounds.min_bram}"
         )
     if problems:
-        raise InfeasibleBudget("; ".join(problems))
+        # issue #12: the error says both ends of the trade-off, whichever budget failed
+        reach = (
+            f"the model reaches at best {when(bounds.min_latency)} latency (every layer at RF 1) "
+            f"and at fewest {bounds.min_dsp} DSPs (every layer at its largest reuse factor)"
+        )
+        raise InfeasibleBudget("; ".join(problems) + f" — {reach}")
     return bounds
 
 
