@@ -305,7 +305,7 @@ def test_infeasible_budget_fails_before_any_training(mlp, monkeypatch):
     bounds = model_bounds(from_keras(mlp, None), "vivado")
     assert bounds.min_latency > 5
     assert f"below the smallest latency the model can reach, {bounds.min_latency} cycles" in text
-    assert f"at fewest {bounds.min_dsp} DSPs (every layer at its largest reuse factor)" in text
+    assert f"the smallest DSP count it can reach without pruning is {bounds.min_dsp}, every layer at its largest reuse factor" in text
     with pytest.raises(InfeasibleBudget, match=r"--dsp-budget: 1 DSPs is below"):
         convert_and_optimize(mlp, None, data=(x, y, x, y), ii_budget=1, latency_budget=1000, dsp_budget=1, epochs=2)
 
@@ -318,7 +318,7 @@ def test_cli_infeasible_budget_exits_2_with_one_line(mlp, tmp_path, capsys):
     assert main(["optimize", str(tmp_path / "model.keras"), "--latency-budget", "1", "-o", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("hls-opt: error: --latency-budget: 1 cycles")
-    assert "every layer at RF 1" in err[0] and "DSPs (every layer at its largest reuse factor)" in err[0]
+    assert "every layer at RF 1" in err[0] and "the smallest DSP count it can reach without pruning is 3," in err[0]
     assert not out.exists()
 
 
