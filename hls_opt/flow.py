@@ -290,9 +290,13 @@ def convert_and_optimize(
     rewritten = _rewritten(before, graph)
     plan = graph.annotations.get(PLAN_KEY)
     chosen = set(getattr(plan, "configs", None) or ()) & {n.name for n in graph.nodes()}
-    # A budget chose every layer's RF: each gets its entry, and Model.ReuseFactor 1 keeps the layers
-    # hls4ml reads it for (split-off activations) from raising the top pipeline's II (emit_config.py).
-    rewritten |= chosen
+    # A budget chose every layer's RF: each weighted layer gets its entry; the others were set to RF 1,
+    # which Model.ReuseFactor 1 gives them (and the activations hls4ml splits off a Dense) so that none
+    # raises the top pipeline's II (emit_config.py) — no entry of their own, so that their strategy
+    # still follows Model.Strategy (_follow_emitted_model_strategy; a Resource one makes hls4ml's top
+    # DATAFLOW).
+    unweighted = {n for n in chosen if not graph.node(n).has_kernel}
+    rewritten = (rewritten - unweighted) | (chosen - unweighted)
     user_io = cfg.get("IOType") if isinstance(cfg, Mapping) else None
     io_type = "io_stream" if _any_stream(graph) else (user_io or "io_parallel")
     emitted = emit_hls_config(graph, cfg, rewritten, io_type=io_type, model_reuse_factor=1 if chosen else None)

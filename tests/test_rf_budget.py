@@ -262,10 +262,16 @@ def test_one_shot_ii_budget_with_a_large_model_reuse_factor(mlp):
 
     # Model.ReuseFactor 16: hls4ml gives it to the Input and the split-off activations (fc1_relu …),
     # and pipelines the top at the largest RF of every layer; the emitted config sets it to 1.
-    cfg = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 16, "Strategy": "Latency"}}
+    # Model.Strategy Resource: every weighted layer is chosen ResourceUnrolled here, which the emitted
+    # Model.Strategy becomes; the Input has no entry of its own and follows it (a Resource input would
+    # make hls4ml's top DATAFLOW, pipeline_style.py _maybe_set_dataflow_resource_strategy).
+    cfg = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 16, "Strategy": "Resource"}}
     result = convert_and_optimize(mlp, cfg, latency_budget=60, ii_budget=8)
     rows = _check_budget_result(result, latency=60, ii=8)
     assert max(rows[n]["reuse_factor"] for n in WEIGHTED) == 8
+    assert result.hls_config["Model"]["Strategy"] == "ResourceUnrolled"
+    assert set(result.hls_config["LayerName"]) == set(WEIGHTED)
+    assert rows["input_layer"]["reuse_factor"] == 1 and rows["input_layer"]["strategy"] == "ResourceUnrolled"
     assert cfg["Model"]["ReuseFactor"] == 16  # the caller's config is not changed
 
 
