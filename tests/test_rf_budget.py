@@ -452,3 +452,27 @@ def _hls4ml_agrees(out, report, emitted, project):
     assert style == after["schedule"]
     if style == "pipeline":
         assert ii == after["ii"]
+
+
+@pytest.mark.slow
+def test_fine_tuned_joint_mode_meets_the_budget(mlp):
+    import keras
+
+    from hls_opt import convert_and_optimize
+
+    # rf_mode 'joint' with data: FineTuner re-picks the RFs with the groups at every step
+    # (keras/optimize.py _select_jointly); whatever step is kept, its configs are emitted and the
+    # report's model timing meets the budget.
+    keras.utils.set_random_seed(3)
+    model = keras.models.clone_model(mlp)
+    model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    x, y = _digits_like(256, (16,), 4, 0)
+    xv, yv = _digits_like(64, (16,), 4, 1)
+    model.fit(x, y, epochs=3, verbose=0)
+    result = convert_and_optimize(
+        model, None, data=(x, y, xv, yv), latency_budget=40, rf_mode="joint", epochs=2, rtol=0.5,
+        scheduler="constant:0.25:0.5",
+    )
+    _check_budget_result(result, latency=40)
+    assert set(result.plan.configs) >= set(WEIGHTED)
+    assert result.plan.mode == "fine-tuned" and len(result.plan.steps) >= 1
