@@ -51,9 +51,8 @@ def _timing(graph, node):
 
 def _brute_force(graph, latency_budget, ii_budget=None):
     """Every combination of every node's ``rf_candidates``; the model latency the solver's way (the
-    sum over the nodes) → (fewest unpruned DSPs within the budgets, fewest DSPs pruning every
-    weight).  Pruned: an option with RF ≤ n_in (or Latency) frees all its multipliers; fc at RF 16
-    keeps n_out − Z ≥ … — read off the estimate of an all-zero kernel, which is what hls4ml builds."""
+    sum over the nodes) → (fewest unpruned DSPs within the budgets, fewest DSPs with every weight
+    pruned: the estimate of an all-zero kernel, what hls4ml builds)."""
     per_node = [rf_candidates(BACKEND, n) for n in graph.nodes()]
     best, floor = None, None
     for combo in itertools.product(*per_node):
