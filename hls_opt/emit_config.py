@@ -17,6 +17,10 @@ Rules (docs/flow.md, "Emitted config"):
 - The result type of every activation a QKeras quantizer typed (QActivation, a quantizer as a
   layer's ``activation``) is written under ``LayerName.<layer>.Precision.result`` unless the user
   gave one: what hls-opt estimated the next layer with (``_quantizer_results``).
+- Under a latency / II budget (the optimizer chose every layer's RF): every layer it chose for gets
+  its ``LayerName`` entry and ``Model.ReuseFactor`` is 1 — hls4ml pipelines the top function at the
+  largest ``reuse_factor`` of *any* layer (``backends/vivado/passes/pipeline_style.py``), and the
+  activations it splits off a Dense read ``Model.ReuseFactor``.
 - ``IOType`` (top level, as hls4ml's optimizer and docs put it; pass it to
   ``convert_from_keras_model(io_type=…)``) is ``io_stream`` when a rewritten convolution needs it,
   else the user's value, else ``io_parallel``.
@@ -71,16 +75,22 @@ def emit_hls_config(
     user_config: dict | None,
     rewritten: set[str] | frozenset[str] = frozenset(),
     io_type: str | IOType | None = None,
+    model_reuse_factor: int | None = None,
 ) -> dict:
     """The hls4ml config dict for ``graph`` (see the module docstring for the rules).
 
     ``rewritten`` names the layers whose strategy / reuse factor come from the graph;
     ``io_type`` overrides the model-wide IO type (``'io_stream'`` after a convolution rewrite).
+    ``model_reuse_factor``: written as ``Model.ReuseFactor`` when given (a latency / II budget
+    chose the RFs: 1, so the layers hls4ml reads it for — the input, activations it splits off a
+    Dense — do not raise the top function's pipeline II, ``pipeline_style.py``).
     The user's dict is not modified.
     """
     cfg = copy.deepcopy(user_config) if user_config else {}
     model_cfg = cfg.setdefault("Model", {})
     canonicalise_strategies(cfg)
+    if model_reuse_factor is not None:
+        model_cfg["ReuseFactor"] = int(model_reuse_factor)
 
     nodes = list(graph.nodes())
     if rewritten:

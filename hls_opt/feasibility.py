@@ -153,7 +153,16 @@ def check_budgets(graph: Any, backend: str | Backend, budgets: Budgets) -> Bound
             f"{flag}: {bram} BRAMs is below the smallest BRAM count the model can reach, {bounds.min_bram}"
         )
     if problems:
-        raise InfeasibleBudget("; ".join(problems))
+        # issue #12: the error gives both ends of the trade-off, whichever budget failed
+        text = "; ".join(problems)
+        if "smallest latency" not in text:
+            text += f"; the smallest latency the model can reach is {when(bounds.min_latency)}, every layer at RF 1"
+        if "smallest DSP count" not in text:
+            text += (
+                f"; the smallest DSP count it can reach without pruning is {bounds.min_dsp}, "
+                "every layer at its largest reuse factor"
+            )
+        raise InfeasibleBudget(text)
     return bounds
 
 

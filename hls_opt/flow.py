@@ -292,16 +292,24 @@ def convert_and_optimize(
         results = run_flow(graph, flow, context, on_pass=on_pass, on_done=on_done)
 
     rewritten = _rewritten(before, graph)
+    plan = graph.annotations.get(PLAN_KEY)
+    chosen = set(getattr(plan, "configs", None) or ()) & {n.name for n in graph.nodes()}
+    # A budget chose every layer's RF: each weighted layer gets its entry; the others were set to RF 1,
+    # which Model.ReuseFactor 1 gives them (and the activations hls4ml splits off a Dense) so that none
+    # raises the top pipeline's II (emit_config.py) — no entry of their own, so that their strategy
+    # still follows Model.Strategy (_follow_emitted_model_strategy; a Resource one makes hls4ml's top
+    # DATAFLOW).
+    unweighted = {n for n in chosen if not graph.node(n).has_kernel}
+    rewritten = (rewritten - unweighted) | (chosen - unweighted)
     user_io = cfg.get("IOType") if isinstance(cfg, Mapping) else None
     io_type = "io_stream" if _any_stream(graph) else (user_io or "io_parallel")
-    emitted = emit_hls_config(graph, cfg, rewritten, io_type=io_type)
+    emitted = emit_hls_config(graph, cfg, rewritten, io_type=io_type, model_reuse_factor=1 if chosen else None)
     _follow_emitted_model_strategy(graph, cfg, emitted)
     new_model = to_keras_model(graph)
     if several_outputs and from_model and given_loss is None and given_optimizer is None and metric is None:
         compile_like(new_model, keras_model)  # the per-output losses and metrics of its compile config
     elif loss is not None:
         compile_for_keras(new_model, loss, optimizer, metric)
-    plan = graph.annotations.get(PLAN_KEY)
     report = build_report(
         before,
         graph,

@@ -123,8 +123,18 @@ def rf_candidates(backend: Backend, node: Any, io_type: IOType | None = None) ->
     those the backend can only build with another one are left out (a convolution is unrolled only
     under io_stream, ``vivado_backend.py`` ``init_conv1d`` / ``init_conv2d``; under io_parallel it keeps
     its Latency RF-1 option)."""
-    if not getattr(node, "has_kernel", False) or getattr(node, "config", None) is None:
+    cfg = getattr(node, "config", None)
+    if cfg is None:
         return [node]
+    if not getattr(node, "has_kernel", False):
+        # A layer without weights has nothing to choose, but hls4ml's top function is pipelined at
+        # II = the largest ``reuse_factor`` of *every* layer, the input and activations included
+        # (``backends/vivado/passes/pipeline_style.py`` ``_maybe_set_pipeline_resource_unrolled_strategy``),
+        # which they take from ``Model.ReuseFactor``: under a budget they are built at RF 1 (their
+        # hardware does not depend on it), so that the model II is the weighted layers' (docs/rf_choice.md).
+        if getattr(node, "weights", None) or int(cfg.reuse_factor) == 1:
+            return [node]
+        return [dataclasses.replace(node, config=dataclasses.replace(cfg, reuse_factor=1))]
     rfs = sorted({1, *backend.valid_reuse_factors(node, Strategy.RESOURCE_UNROLLED)})
     out, seen = [], set()
     for rf in rfs:
@@ -383,7 +393,7 @@ class JointChooser:
         return graph
 
     def uniform_configs(self) -> dict[str, Any] | None:
-        """The weighted layers' configs of the largest single reuse factor ``r`` whose unpruned design
+        """Every layer's config (those without weights at RF 1) for the largest single reuse factor ``r`` whose unpruned design
         meets the budgets (each layer at the largest of its options' RFs not above ``r``; RF 1 is
         Latency), or None when none does: the design a user sweeping one RF by hand would pick."""
         layers = self.problem.layers
@@ -403,7 +413,7 @@ class JointChooser:
         return {
             layer.name: self.problem.nodes[layer.name][k].config
             for layer, k in zip(layers, best)
-            if layer.name in self.problem.kernels
+            if self.problem.nodes[layer.name][k].config is not None
         }
 
     @property

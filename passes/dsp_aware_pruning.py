@@ -118,7 +118,8 @@ class DspAwarePruning(Pass):
         with data, also under the best uniform RF; keep the one that ends with fewer resources of the
         objective (a coarser RF prunes less within the tolerance: docs/rf_choice.md, measured)."""
         ctx = self.context
-        candidates = [{n: c for n, c in joint.choose({}, 0.0).configs.items() if n in joint.problem.kernels}]
+        # every layer's config: the weighted layers' RFs, RF 1 for the others (rf_candidates)
+        candidates = [dict(joint.choose({}, 0.0).configs)]
         uniform = joint.uniform_configs()
         if ctx.data is not None and uniform is not None and uniform != candidates[0]:
             candidates.append(uniform)
@@ -143,7 +144,7 @@ class DspAwarePruning(Pass):
         plan = best[1]
         notes = (
             "reuse factors chosen for the budgets: "
-            + ", ".join(f"{n} {c.reuse_factor}" for n, c in plan.configs.items())
+            + ", ".join(f"{n} {c.reuse_factor}" for n, c in plan.configs.items() if n in joint.problem.kernels)
             + (" (the best of the cheapest assignment and the best uniform RF)" if len(candidates) > 1 else ""),
         )
         if ctx.data is None:
@@ -177,7 +178,7 @@ class DspAwarePruning(Pass):
             masks=masks,
             offsets={n: np.zeros_like(m) for n, m in masks.items()},
             steps=(step,),
-            configs=_weighted_configs(plan.configs, problem),
+            configs=dict(plan.configs),
         )
 
     def _fine_tune(self, model: Any, problem: PruningProblem, scheduler: Any) -> PruningPlan:
@@ -200,14 +201,8 @@ class DspAwarePruning(Pass):
             steps=tuple(outcome.steps or ()),
             baseline_metric=float(outcome.baseline_metric),
             final_metric=float(outcome.final_metric),
-            configs=_weighted_configs(outcome.configs or {}, problem),
+            configs=dict(outcome.configs or {}),
         )
-
-
-def _weighted_configs(configs: Any, problem: PruningProblem) -> dict[str, Any]:
-    """The chosen configs of the weighted layers (the others keep theirs)."""
-    kernels = problem.joint.problem.kernels if problem.joint is not None else {}
-    return {name: cfg for name, cfg in dict(configs).items() if name in kernels}
 
 
 def joint_chooser(graph: Any, backend: Any, objective: Any, budgets: Any) -> JointChooser | None:

@@ -390,7 +390,8 @@ def test_estimate_shows_timing_and_the_device_fraction(digits_files, capsys):
     assert main(["estimate", model, "--device", "xc7z020", "--dsp-budget", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--dsp-budget: 2 DSPs is below the smallest DSP count" in err[0] and err[0].endswith(
-        ", 3, every layer at its largest reuse factor"
+        ", 3, every layer at its largest reuse factor; the smallest latency the model can reach is "
+        f"{rep['timing']['latency_cycles']} cycles ({rep['timing']['latency_cycles'] * 5:g} ns at 5 ns), every layer at RF 1"
     )
 
 
