@@ -129,6 +129,24 @@ def test_chooser_by_hand(dense_graph):
         assert graph.node(name).config == cfg and np.array_equal(graph.node(name).kernel, kernel)
 
 
+@pytest.mark.parametrize("latency,expected", [(16, 4), (24, 8), (3, None)])
+def test_uniform_configs_is_the_largest_single_rf_within_the_budget(dense_graph, latency, expected):
+    # The latencies of test_chooser_by_hand: RF 4 for both layers is 8 + 8 = 16 cycles, RF 8 for both
+    # 12 + 12 = 24.  So 16 cycles allow RF 4 at most and 24 cycles RF 8 (rf_mode='fixed' also prunes
+    # under it, the design a user sweeping one RF would pick).  3 cycles: not even RF 1 (4 + 4).
+    graph = dense_graph(8, 4, rf=4)
+    chooser = joint_chooser(graph, BACKEND, DSP, Budgets(latency_cycles=max(latency, 16)))
+    chooser.latency_budget = latency  # the uniform search alone, below what the chooser was built for
+    configs = chooser.uniform_configs()
+    if expected is None:
+        assert configs is None
+        return
+    weighted = {n: c for n, c in configs.items() if graph.node(n).has_kernel}
+    assert {n: c.reuse_factor for n, c in weighted.items()} == {"fc": expected, "out": expected}
+    assert all(c.strategy is Strategy.RESOURCE_UNROLLED for c in weighted.values())
+    assert sum(_timing(graph, dataclasses.replace(graph.node(n), config=c)).latency for n, c in weighted.items()) <= latency
+
+
 @pytest.mark.parametrize("sparsity", [0.0, 0.25, 0.5, 0.75, 0.9, 1.0])
 @pytest.mark.parametrize("latency,ii", [(12, None), (16, 4), (24, None)])
 def test_choose_keeps_the_target_and_the_budgets(dense_graph, sparsity, latency, ii):
