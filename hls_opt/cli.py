@@ -156,6 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", metavar="PART", help="FPGA part for the report's device fraction (default: the config's Part)"
     )
     _add_budget_args(opt, "meet (latency/II: every layer's reuse factor is chosen with the pruning)")
+    opt.add_argument(
+        "--rf-mode",
+        choices=["fixed", "joint"],
+        default="fixed",
+        help="with a latency/II budget: choose the RFs once, then prune (fixed, default), or re-choose them "
+        "with the groups at every step (joint); docs/rf_choice.md",
+    )
     opt.add_argument("-o", "--output", metavar="OUT", required=True, help="output folder")
     opt.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     opt.add_argument("--strict", action="store_true", help=STRICT_HELP)
@@ -284,6 +291,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             ii_budget=budgets.ii_cycles,
             dsp_budget=budgets.dsp,
             bram_budget=budgets.bram,
+            rf_mode=args.rf_mode,
         )
     written = result.save(out, plots=not args.no_plots)
     print(format_table(result.report))

@@ -346,6 +346,28 @@ def test_cli_infeasible_budget_exits_2_with_one_line(mlp, tmp_path, capsys):
     assert not out.exists()
 
 
+def test_cli_rf_mode_joint_one_shot_meets_the_budget(mlp, tmp_path):
+    # --rf-mode joint without data: one-shot pruning with the RFs re-chosen with the groups; the report
+    # says the budget is met and the emitted config carries every weighted layer's RF.
+    from hls_opt.cli import main
+    from hls_opt.config import load_config
+
+    mlp.save(tmp_path / "model.keras")
+    out = tmp_path / "out"
+    argv = ["optimize", str(tmp_path / "model.keras"), "--latency-budget", "40", "--rf-mode", "joint", "-q", "-o", str(out)]
+    assert main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["budgets"]["met"] == {"latency_cycles": True} and report["budgets"]["reuse_factors_chosen"]
+    assert report["timing"]["after"]["latency_cycles"] <= 40
+    emitted = load_config(out / "hls_config.yml")
+    dense = [row for row in report["layers"] if row["type"] == "Dense"]
+    assert len(dense) == sum(1 for layer in mlp.layers if layer.weights)
+    for row in dense:
+        assert emitted["LayerName"][row["name"]]["ReuseFactor"] == row["reuse_factor"]
+    # a mode hls-opt does not know is bad input
+    assert main(["optimize", str(tmp_path / "model.keras"), "--rf-mode", "both", "-o", str(tmp_path / "o2")]) == 2
+
+
 # -- 4./5. slow: the CLI with data, and hls4ml converting the emitted config ---------------------------
 
 
