@@ -201,6 +201,8 @@ class DspAwarePruning(Pass):
             baseline_metric=float(outcome.baseline_metric),
             final_metric=float(outcome.final_metric),
             configs=_weighted_configs(outcome.configs or {}, problem),
+            seconds=dict(outcome.timings or {}),
+            epochs_trained=int(outcome.epochs_trained),
         )
 
 
