@@ -92,6 +92,8 @@ def run_hls_opt(model, split: dict) -> tuple[object, float, dict]:
     fits = seen["fits"]
     split_s["fit calls"] = len(fits)
     split_s["epochs"] = sum(e for e, _ in fits)
+    split_s["first fit (1st train trace)"] = round(fits[0][1], 2) if fits else 0.0
+    split_s["fit calls s"] = round(sum(t for _, t in fits), 2)
     split_s["steps"] = len(outcome.steps)
     return out, wall, split_s
 
