@@ -13,7 +13,7 @@ Keras regularizers).  The rest lives in one small module per backend, all with t
     of the mean loss (Hutchinson's Hessian diagonal, :mod:`hls_opt.keras.ranking`);
 ``oracle_losses(model, var, loss, X, y) -> ((members, delta_flat) -> losses)``
     the batched "loss with this group changed" of the oracle ranking;
-``FIT_JIT_COMPILE``, ``STEPS_PER_EXECUTION``, ``TRAIN_FUNCTION_SEES_ASSIGNS``
+``FIT_JIT_COMPILE``, ``steps_per_execution()``, ``TRAIN_FUNCTION_SEES_ASSIGNS``
     how the fine-tuning model is compiled (XLA, train steps per call of the traced function), and
     whether its traced train function sees a mask assigned after the trace.
 

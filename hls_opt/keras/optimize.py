@@ -331,7 +331,7 @@ class FineTuner:
         self.regs = attach_regularizers(self.work, self.groups)
         # several train steps per call of the traced function (TensorFlow: the same steps, the same
         # weights, half the epoch time on small tasks); one when the caller's callbacks see batches
-        steps_per_execution = 1 if options.callbacks else native().STEPS_PER_EXECUTION
+        steps_per_execution = 1 if options.callbacks else native().steps_per_execution()
         self.work.compile(
             optimizer=fresh_optimizer(options.optimizer),
             loss=self.loss,
