@@ -207,6 +207,10 @@ def build_report(
                 "nothing could be pruned within the tolerance; the returned weights are the baseline's"
                 + (" (fine-tuned, unpruned)" if trained else ""),
             )
+    if plan is not None and getattr(plan, "seconds", None):
+        # where the fine-tuned optimization's wall time went (OptimizationOutcome.timings)
+        report["seconds"] = dict(plan.seconds)
+        report["epochs_trained"] = int(getattr(plan, "epochs_trained", 0))
     if device is not None:
         report["device"] = {
             "name": device.name,

@@ -202,6 +202,8 @@ class DspAwarePruning(Pass):
             baseline_metric=float(outcome.baseline_metric),
             final_metric=float(outcome.final_metric),
             configs=dict(outcome.configs or {}),
+            seconds=dict(outcome.timings or {}),
+            epochs_trained=int(outcome.epochs_trained),
         )
 
 

@@ -36,6 +36,9 @@ class PruningPlan:
     - ``target``: the scheduler's final sparsity (fraction of the objective's resources removed).
     - ``configs[name]``: with latency / II budgets, the :class:`~hls_opt.config.LayerConfig` the
       optimizer chose for every weighted layer (reuse factor and strategy); empty otherwise.
+    - ``seconds``: fine-tuned mode, where the optimization's wall time went (the outcome's
+      ``timings``: setup, regularisation, training, polish, solving, evaluation, total); empty in
+      one-shot mode.  ``epochs_trained``: every epoch ``model.fit`` ran.
     """
 
     objective: str
@@ -48,6 +51,8 @@ class PruningPlan:
     baseline_metric: float | None = None
     final_metric: float | None = None
     configs: Mapping[str, Any] = field(default_factory=dict)
+    seconds: Mapping[str, float] = field(default_factory=dict)
+    epochs_trained: int = 0
 
     def __post_init__(self) -> None:
         # Copy and freeze everything so that neither the producer nor a consumer can change the plan.
@@ -58,6 +63,7 @@ class PruningPlan:
         )
         object.__setattr__(self, "steps", tuple(MappingProxyType(dict(s)) for s in self.steps))
         object.__setattr__(self, "configs", MappingProxyType(dict(self.configs)))
+        object.__setattr__(self, "seconds", MappingProxyType({str(k): float(v) for k, v in dict(self.seconds).items()}))
 
     def pruned_layers(self) -> tuple[str, ...]:
         """Names of the layers whose mask prunes at least one weight, in mask order."""

@@ -411,6 +411,9 @@ def test_fine_tuning_with_data_honours_rtol_and_accepts_paths(tmp_path):
     assert all({"target", "achieved", "metric", "accepted"} <= set(s) for s in rep["steps"])
     assert rep["final_metric"] >= 0.95 * rep["baseline_metric"]
     assert rep["total"]["after"]["dsp"] <= rep["total"]["before"]["dsp"]
+    # where the time went (the outcome's timings), and the epochs fit ran: at least the polish's 3 × 2
+    assert {"setup", "regularisation", "training", "polish", "solving", "evaluation", "total"} <= set(rep["seconds"])
+    assert rep["epochs_trained"] >= 6 and rep["seconds"]["total"] >= rep["seconds"]["polish"] > 0
 
 
 @pytest.mark.slow

@@ -87,7 +87,12 @@ def test_run_visits_the_scheduler_sequence_and_reports_each_step(problem):
     assert sum(int((k == 0).sum()) for k in kernels) >= 88
     for name, mask in out.masks.items():
         assert np.all(out.model.get_layer(name).kernel.numpy()[mask == 0] == 0)
-    assert set(out.timings) >= {"training", "regularisation", "solving", "total"}
+    assert set(out.timings) >= {"setup", "training", "regularisation", "polish", "solving", "evaluation", "total"}
+    # every epoch model.fit ran is counted: the search trains each of its 2 non-zero strengths
+    # max(1, min(2, epochs // 2)) = 1 epoch; each step its own epochs; a rewinding epoch after every
+    # step but the last (the loop stops before rewinding); the polish 3 × epochs = 9 (KeepBest runs them all)
+    expected = 2 * 1 + sum(s["epochs"] for s in out.steps) + (len(out.steps) - 1) + 3 * 3
+    assert out.epochs_trained == expected
 
 
 def test_caller_objects_are_not_consumed(problem):

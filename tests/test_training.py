@@ -131,3 +131,25 @@ def test_optimize_model_names_labels_that_do_not_fit_the_loss():
             True,
             0.9,
         )
+
+
+def test_several_train_steps_per_call_give_the_same_weights_as_one():
+    """The fine-tuner compiles with ``native().steps_per_execution()`` (32 under TensorFlow): Keras
+    then runs the same train steps in a loop inside one call.  100 samples in batches of 16 make
+    6 full batches and a short one (4 rows), so the loop also meets a batch of another shape;
+    after 3 epochs the weights must equal those of one step per call, bit for bit."""
+    from hls_opt.keras.backend import native
+    from hls_opt.keras.training import train_dataset
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 5)).astype("float32")
+    y = np.eye(3, dtype="float32")[rng.integers(0, 3, size=100)]
+    weights = []
+    for steps in (1, max(2, native().steps_per_execution())):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(3)])
+        model.compile(keras.optimizers.Adam(0.01), keras.losses.CategoricalCrossentropy(from_logits=True), steps_per_execution=steps)
+        model.fit(train_dataset(X, y, 16, 0) if keras.backend.backend() == "tensorflow" else (X, y), epochs=3, verbose=0, shuffle=False)
+        weights.append(model.get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)

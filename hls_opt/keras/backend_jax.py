@@ -33,6 +33,10 @@ FIT_JIT_COMPILE = True
 #: variables, ``keras/src/optimizers/base_optimizer.py``), so a new mask or regularisation
 #: strength needs a fresh train function (:func:`hls_opt.keras.training.fit` makes one).
 TRAIN_FUNCTION_SEES_ASSIGNS = False
+def steps_per_execution() -> int:
+    """One train step per call: a jitted JAX epoch of the digits MLPs is already ~20 ms, and several
+    steps per call would need every batch of a user's ``PyDataset`` to have one shape."""
+    return 1
 
 
 def predictor(model: Any) -> Callable[[np.ndarray], Any]:

@@ -21,6 +21,20 @@ FIT_JIT_COMPILE = False
 #: ``tf.function`` reads ``keras.Variable`` s (masks, regularisation strengths) by reference, so an
 #: already traced train function sees every ``assign``.
 TRAIN_FUNCTION_SEES_ASSIGNS = True
+#: Train steps per call of the traced train function (:func:`steps_per_execution`).
+STEPS_PER_EXECUTION = 32
+
+
+def steps_per_execution() -> int:
+    """``model.compile(steps_per_execution=...)`` for the fine-tuning model: Keras' TensorFlow trainer
+    then runs up to :data:`STEPS_PER_EXECUTION` train steps per call of its traced function (a
+    ``tf.while_loop`` in ``multi_step_on_iterator``, keras/src/backend/tensorflow/trainer.py) instead
+    of one Python round trip per batch.  The same steps in the same order, so the same weights
+    (``tests/test_training.py``); an epoch of 17 batches takes half the time (docs/scale.md).
+    Batch-level callbacks would see every 32nd batch only, so the trainer asks for 1 when the caller
+    passes callbacks.  1 under a ``tf.distribute`` strategy: Keras 3.15's multi-step loop fails to
+    trace in a ``MirroredStrategy`` replica context (``while/cond/Placeholder``)."""
+    return 1 if tf.distribute.has_strategy() else STEPS_PER_EXECUTION
 
 
 def predictor(model: Any) -> Callable[[np.ndarray], Any]:

@@ -22,6 +22,9 @@ from hls_opt.keras.backend_common import reduce_loss, state, stateless_loss, tra
 FIT_JIT_COMPILE = False
 #: Eager: every step reads the masks and strengths as they are now.
 TRAIN_FUNCTION_SEES_ASSIGNS = True
+def steps_per_execution() -> int:
+    """Eager steps: nothing to batch up."""
+    return 1
 
 
 def predictor(model: Any) -> Callable[[np.ndarray], Any]:

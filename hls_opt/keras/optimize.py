@@ -44,7 +44,8 @@ from hls_opt.data import (
 )
 from hls_opt.errors import ConfigError
 from hls_opt.keras.backend import native
-from hls_opt.keras.data import evaluate, fit, fit_input
+from hls_opt.keras.data import evaluate, fit_input
+from hls_opt.keras.data import fit as _data_fit
 from hls_opt.keras.masking import (
     SUPPORTED_METRICS,
     apply_masks,
@@ -95,7 +96,11 @@ class OptimizationOutcome:
     (all ones / zeros when nothing was accepted).  ``steps``: one dict per trial with ``target``
     (scheduler sparsity), ``achieved`` (resource name → value after the step, objective units),
     ``metric``, ``accepted``, ``epochs`` (fine-tuning epochs run).  ``timings``: seconds spent
-    in ``training``, ``regularisation``, ``solving`` (ranking + knapsack), ``evaluation`` and ``total``.
+    in ``setup`` (the working copy, its compile, the baseline evaluation), ``regularisation`` (the
+    strength search, its epochs and one-shot probes), ``training`` (the steps' fine-tuning and
+    rewinding), ``polish`` (the accepted model's keep-best epochs), ``solving`` (ranking + knapsack)
+    and ``total``; ``evaluation`` (every validation pass) overlaps the others, which call it.
+    ``epochs_trained``: every epoch ``model.fit`` ran (search, steps, rewinding, polish).
     """
 
     model: Any
@@ -112,6 +117,7 @@ class OptimizationOutcome:
     regularization_strength: float = 0.0
     reduced: bool = False
     configs: dict[str, Any] | None = None
+    epochs_trained: int = 0
 
 
 @dataclass(frozen=True)
@@ -226,6 +232,14 @@ def checked_data(model: Any, data: Any, loss_fn: Any) -> DataStreams:
     return streams
 
 
+def fit(model: Any, data: Any, timer: Timer | None = None, **kwargs: Any) -> Any:
+    """:func:`hls_opt.keras.data.fit`, counting the epochs run in ``timer.counts['epochs']``."""
+    history = _data_fit(model, data, **kwargs)
+    if timer is not None:
+        timer.count("epochs", len(getattr(history, "epoch", ()) or ()))
+    return history
+
+
 def _check_scheduler(scheduler: Any) -> None:
     for method in ("get_sparsity", "update_step", "repair_step"):
         if not callable(getattr(scheduler, method, None)):
@@ -293,9 +307,15 @@ class FineTuner:
         timer: Timer | None = None,
         chooser: Any = None,
     ) -> None:
+        self.timer = timer if timer is not None else Timer()
+        with self.timer.phase("setup"):
+            self._setup(model, groups, data, options, chooser)
+
+    def _setup(self, model: Any, groups: list, data: DataStreams, options: FineTuneOptions, chooser: Any) -> None:
+        """The working copy (clone, masks, regularisers, compile), the data's ``fit`` input and the
+        baseline evaluation (the predictor's first trace); timed as ``setup``."""
         self.model, self.groups, self.options = model, list(groups), options
         self.chooser = chooser  # a JointChooser: each step also picks every layer's reuse factor
-        self.timer = timer if timer is not None else Timer()
         self.data = data
         # ranking that needs gradients or losses reads this bounded sample of the validation data:
         # its first MAX_RANKING_SAMPLES samples (the ranking itself reads no more than that)
@@ -309,8 +329,14 @@ class FineTuner:
             masked += [n for n in chooser.prunable if n not in masked]
         self.constraints = attach_mask_constraints(self.work, masked)
         self.regs = attach_regularizers(self.work, self.groups)
+        # several train steps per call of the traced function (TensorFlow: the same steps, the same
+        # weights, half the epoch time on small tasks); one when the caller's callbacks see batches
+        steps_per_execution = 1 if options.callbacks else native().steps_per_execution()
         self.work.compile(
-            optimizer=fresh_optimizer(options.optimizer), loss=self.loss, jit_compile=native().FIT_JIT_COMPILE
+            optimizer=fresh_optimizer(options.optimizer),
+            loss=self.loss,
+            jit_compile=native().FIT_JIT_COMPILE,
+            steps_per_execution=steps_per_execution,
         )
         if not native().TRAIN_FUNCTION_SEES_ASSIGNS:  # JAX: new masks without a new trace
             masks_as_optimizer_state(self.work.optimizer, self.constraints)
@@ -340,7 +366,7 @@ class FineTuner:
         with self.timer.phase("regularisation"):
             strength = _choose_strength(
                 self.work, self.regs, self.groups, self.ds, self.evaluate, self.baseline, o, rrange, probe,
-                self.ranking_data, self.normalise,
+                self.ranking_data, self.normalise, self.timer,
             )
         logger.info("regularisation strength %.3g", strength)
         if not o.policy.keep_regulariser:
@@ -394,13 +420,13 @@ class FineTuner:
             return value, 0
         if o.policy.fine_tune == "full":
             with self.timer.phase("training"):
-                fit(self.work, self.ds, epochs=budget)
+                fit(self.work, self.ds, self.timer, epochs=budget)
             return self.evaluate(), budget
         if at_least_as_good(value, self.baseline, o.increasing):
             return value, 0
         stopper = StopWhenRecovered(self.evaluate, self.baseline, o.increasing)
         with self.timer.phase("training"):
-            fit(self.work, self.ds, epochs=budget, callbacks=[stopper])
+            fit(self.work, self.ds, self.timer, epochs=budget, callbacks=[stopper])
         return (stopper.last if stopper.last is not None else self.evaluate()), stopper.epochs_run
 
     def accepts(self, value: float) -> bool:
@@ -416,7 +442,7 @@ class FineTuner:
         for constraint in self.constraints.values():
             constraint.assign(np.ones(tuple(constraint.mask.shape), dtype=np.float32), None)
         with self.timer.phase("training"):
-            fit(self.work, self.ds, epochs=o.rewinding_epochs, callbacks=list(o.callbacks))
+            fit(self.work, self.ds, self.timer, epochs=o.rewinding_epochs, callbacks=list(o.callbacks))
 
     def polish(self, weights: list, trial: Trial, value: float) -> tuple[list, float]:
         """The accepted model alone gets ``POLISH_EPOCHS_FACTOR × epochs`` of fine-tuning under its
@@ -427,8 +453,8 @@ class FineTuner:
         self.restore(weights)
         self.apply(trial.masks, trial.offsets)
         keeper = KeepBest(self.evaluate, value, weights, self.options.increasing)
-        with self.timer.phase("training"):
-            fit(self.work, self.ds, epochs=epochs, callbacks=[keeper])
+        with self.timer.phase("polish"):
+            fit(self.work, self.ds, self.timer, epochs=epochs, callbacks=[keeper])
         logger.info(
             "polish: %s %.4f -> %.4f (epoch %d of %d)",
             self.metric.name, value, keeper.best_value, keeper.best_epoch, epochs,
@@ -569,14 +595,15 @@ def prune_with_fine_tuning(
         if reduced_metric is not None:
             final_metric_value = reduced_metric
     timings = dict(timer.totals)
-    for key in ("training", "regularisation", "solving", "evaluation"):
+    for key in ("setup", "training", "regularisation", "solving", "evaluation", "polish"):
         timings.setdefault(key, 0.0)
     summary = (
         f"done: {tuner.metric.name} {baseline:.4f} -> {final_metric_value:.4f}; "
         + ", ".join(f"{n} {t:.0f} -> {f:.0f}" for n, t, f in zip(names, total, final_resources))
         + f"; {pruned} groups pruned, {shared} shared; {timings['total']:.1f} s "
         + f"(training {timings['training']:.1f}, regularisation {timings['regularisation']:.1f}, "
-        + f"solving {timings['solving']:.1f})"
+        + f"solving {timings['solving']:.1f}, polish {timings['polish']:.1f}, "
+        + f"evaluation {timings['evaluation']:.1f}; {timer.counts.get('epochs', 0)} epochs)"
     )
     logger.info(summary)
     if o.verbose:
@@ -596,6 +623,7 @@ def prune_with_fine_tuning(
         regularization_strength=float(strength),
         reduced=reduced,
         configs=configs,
+        epochs_trained=int(timer.counts.get("epochs", 0)),
     )
 
 
@@ -611,6 +639,7 @@ def _choose_strength(
     probe: float,
     val_data: tuple,
     normalise: str = "mean",
+    timer: Timer | None = None,
 ) -> float:
     """Pick the regularisation strength; leaves ``work`` trained with it (no retraining later).
 
@@ -643,7 +672,7 @@ def _choose_strength(
         set_strength(regs, strength)
         if strength > 0:
             _reset_optimizer(work.optimizer)
-            fit(work, ds, epochs=search_epochs)  # timed as "regularisation" by the caller
+            fit(work, ds, timer, epochs=search_epochs)  # timed as "regularisation" by the caller
         unpruned = evaluate()
         trained = work.get_weights()
         values = group_values(work, groups, probe_metric, data=val_data, loss_fn=loss, normalise=normalise)

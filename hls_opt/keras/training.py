@@ -331,10 +331,14 @@ class KeepBest(keras.callbacks.Callback):
 
 
 class Timer:
-    """Accumulates wall time per named phase."""
+    """Accumulates wall time per named phase (``totals``) and named counts (``counts``)."""
 
     def __init__(self) -> None:
         self.totals: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+
+    def count(self, name: str, n: int) -> None:
+        self.counts[name] = self.counts.get(name, 0) + int(n)
 
     def phase(self, name: str) -> _Phase:
         return _Phase(self, name)
