@@ -13,7 +13,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-pytestmark = pytest.mark.slow
+# slow, and run again on JAX by `make test-jax` (CI): the seed flows on every tested backend
+pytestmark = [pytest.mark.slow, pytest.mark.backend]
 
 
 @pytest.fixture(scope="module")
