@@ -40,6 +40,7 @@ from hls_opt.selection import (
     LayerGroups,
     Selection,
     layer_groups,
+    masked_estimate,
     masks_from_selection,
     node_groups,
     output_producers,
@@ -445,15 +446,7 @@ class JointChooser:
 
     def achieved(self, plan: JointPlan, masks: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
         """The backend's estimate (objective units) of the model at the plan's configs with ``masks``
-        (default: the plan's) — the one cost model, not the solver's sums."""
-        graph = self.chosen_graph(plan)
+        (default: the plan's) — the one cost model, not the solver's sums
+        (:func:`hls_opt.selection.masked_estimate` of the chosen graph)."""
         masks = plan.masks if masks is None else masks
-        total = np.zeros(len(self.objective.resources))
-        for node in graph.nodes():
-            ip = input_precision_of(graph, node)
-            mask = masks.get(node.name)
-            kernel = None
-            if mask is not None and getattr(node, "has_kernel", False):
-                kernel = (np.asarray(node.kernel) != 0) * np.asarray(mask)
-            total += _fields(self.backend.estimate(node, kernel, ip), tuple(self.objective.resources))
-        return total
+        return masked_estimate(self.chosen_graph(plan), self.backend, self.objective, masks)
