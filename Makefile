@@ -31,7 +31,7 @@ demo: $(STAMP)
 	$(BIN)/hls-opt demo -o demo-output
 
 test: $(STAMP)
-	$(BIN)/python -m ruff check hls_opt passes backends tests benchmarks
+	$(BIN)/python -m ruff check hls_opt passes backends tests benchmarks tools
 	$(BIN)/python -m pytest -q -m "not needs_jax" tests
 
 # The jax extra (CPU wheels) on top of the venv; the backend tests with KERAS_BACKEND=jax.
@@ -54,7 +54,7 @@ test-torch: $(TORCH_STAMP)
 	KERAS_BACKEND=torch $(BIN)/python -m pytest -q -m "backend and not needs_jax" tests
 
 lint: $(STAMP)
-	$(BIN)/python -m ruff check hls_opt passes backends tests benchmarks
+	$(BIN)/python -m ruff check hls_opt passes backends tests benchmarks tools
 
 clean:
 	rm -rf $(VENV) demo-output

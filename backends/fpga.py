@@ -26,7 +26,7 @@ hls4ml/templates/vivado/nnet_utils/ and hls4ml/backends/):
 
 Resource-style strategies with RF > 1 validate the reuse factor (hls4ml replaces an invalid one
 by the nearest valid one); we evaluate at that snapped value.  Weight groups come from
-:mod:`hls_opt.structures` (``zero_reuse_groups``), the one shared definition.
+:mod:`hls_opt.core.structures` (``zero_reuse_groups``), the one shared definition.
 """
 
 from __future__ import annotations
@@ -41,6 +41,16 @@ import numpy as np
 from hls_opt.backends.cycles import CYCLES, CycleConstants
 
 from hls_opt.config import DEFAULT_LAYER_CONFIG, IOType, LayerConfig, Strategy
+from hls_opt.core.precision import Precision
+from hls_opt.core.structures import Grouping, StructureType, mult_shape, zero_reuse_groups
+from hls_opt.cost.resources import (
+    Backend,
+    ResourceVector,
+    ceil_div,
+    closest_reuse_factor,
+    hls4ml_valid_reuse_factors,
+)
+from hls_opt.cost.timing import NO_HARDWARE, Schedule, Timing
 from hls_opt.ir.nodes import (
     Activation,
     Add,
@@ -54,16 +64,6 @@ from hls_opt.ir.nodes import (
     Reshape,
     WeightedNode,
 )
-from hls_opt.precision import Precision
-from hls_opt.resources import (
-    Backend,
-    ResourceVector,
-    ceil_div,
-    closest_reuse_factor,
-    hls4ml_valid_reuse_factors,
-)
-from hls_opt.structures import Grouping, StructureType, mult_shape, zero_reuse_groups
-from hls_opt.timing import NO_HARDWARE, Schedule, Timing
 
 logger = logging.getLogger(__name__)
 
@@ -531,7 +531,7 @@ def kernel_cycles(cycles: CycleConstants, strategy: Strategy, rf: int, n_in: int
 def _chain(first: Timing, second: Timing) -> Timing:
     """Two stages back to back (a layer and the activation hls4ml splits off it): II the larger;
     the second starts when the first's first output is out and ends no earlier than its drain
-    after the first ends (``hls_opt.timing.compose``, dataflow)."""
+    after the first ends (``hls_opt.cost.timing.compose``, dataflow)."""
     end = max(first.fill + second.latency, first.latency + second.drain)
     return Timing(
         ii=max(first.ii, second.ii),

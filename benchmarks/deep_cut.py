@@ -55,7 +55,7 @@ SCHEDULERS = ("poly5_0.75", "poly8_0.9", "binary")
 
 
 def make_scheduler(name: str):
-    from hls_opt.scheduler import BinaryScheduler, MaxCutScheduler, PolynomialScheduler
+    from hls_opt.train.schedulers import BinaryScheduler, MaxCutScheduler, PolynomialScheduler
 
     return {
         "binary": lambda: BinaryScheduler(final_sparsity=0.95),
@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import dataclasses
 
-    from hls_opt.keras.optimize import LoopPolicy
+    from hls_opt.train.engine import LoopPolicy
 
     changes = {k: v for k, v in (("fine_tune", args.fine_tune), ("on_reject", args.on_reject),
                                  ("normalise", args.normalise)) if v is not None}

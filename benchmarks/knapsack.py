@@ -1,4 +1,4 @@
-"""Benchmark: hls_opt.knapsack against hls4ml's knapsack and brute force, measured in the same run.
+"""Benchmark: hls_opt.solve.knapsack against hls4ml's knapsack and brute force, measured in the same run.
 
     .venv/bin/python benchmarks/knapsack.py            # full table (about a minute)
     .venv/bin/python benchmarks/knapsack.py --quick    # skips the 20 000- and 100 000-item instances
@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from hls_opt.knapsack import solve_knapsack
+from hls_opt.solve.knapsack import solve_knapsack
 
 # --------------------------------------------------------------------------------------------
 # References
@@ -125,7 +125,7 @@ def highs_rows(label, values, weights, capacity, optimum, repeats=1):
 
 
 def layered(rng, layers, m):
-    """A knapsack as ``hls_opt.keras.masking.select_groups`` builds it for one global problem.
+    """A knapsack as ``hls_opt.train.masking.select_groups`` builds it for one global problem.
 
     ``layers`` = [(groups, n_in)]: every group of a layer has the same saving vector (the
     objective's ``layer_savings``): M = 1 the FLOPs of a neuron, ``2·n_in + 1``; M = 2 a
@@ -175,7 +175,7 @@ def best_of(repeats, fn, *args, **kwargs):
 
 MEMORY_SNIPPET = """
 import pathlib, sys, numpy as np
-from hls_opt.knapsack import solve_knapsack
+from hls_opt.solve.knapsack import solve_knapsack
 def status(field):
     for line in pathlib.Path('/proc/self/status').read_text().splitlines():
         if line.startswith(field):
@@ -203,7 +203,7 @@ def dp_peak_memory(values, weights, capacity):
 COMPILE_SNIPPET = """
 import time, numpy as np
 t0 = time.perf_counter()
-from hls_opt.knapsack import solve_knapsack
+from hls_opt.solve.knapsack import solve_knapsack
 t1 = time.perf_counter()
 solve_knapsack(np.array([4., 5, 6, 8, 3]), np.array([[2, 5, 3, 2, 5]]), np.array([8]), 'dynamic')
 t2 = time.perf_counter()
@@ -333,7 +333,7 @@ def main() -> None:
 
     # 3. Two constraints, N = 300 (hls4ml: OR-Tools only, unavailable on current Pythons).
     records = _Records()
-    logging.getLogger("hls_opt.knapsack").addHandler(records)
+    logging.getLogger("hls_opt.solve.knapsack").addHandler(records)
     kinds = {
         "random": "random values",
         "sum": "values ≈ w1 + w2",
@@ -382,7 +382,7 @@ def main() -> None:
         capacity = weights.sum(axis=1) // 2
         label = "N=100 000, M=1, weights ∈ {3,5,8,16}"
         records.messages.clear()
-        knapsack_logger = logging.getLogger("hls_opt.knapsack")
+        knapsack_logger = logging.getLogger("hls_opt.solve.knapsack")
         old_level = knapsack_logger.level
         knapsack_logger.setLevel(logging.DEBUG)  # to see how 'auto' solved it
         records.setLevel(logging.DEBUG)
@@ -458,7 +458,7 @@ def main() -> None:
             )
             rows += highs_rows(label, values, weights, capacity, value)
 
-    logging.getLogger("hls_opt.knapsack").removeHandler(records)
+    logging.getLogger("hls_opt.solve.knapsack").removeHandler(records)
     print("| instance | method | solve time (s) | value | note |")
     print("|---|---|---:|---:|---|")
     for label, method, t, value, note in rows:

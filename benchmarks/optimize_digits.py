@@ -54,7 +54,7 @@ def kernels_of(model) -> list[np.ndarray]:
 
 def measured_resource(name: str, kernels: list[np.ndarray]) -> float:
     """The resource of a returned model, measured from its kernels (not an optimizer's estimate)."""
-    from hls_opt.structures import zero_reuse_groups
+    from hls_opt.core.structures import zero_reuse_groups
 
     if name == "params":  # non-zero kernel weights
         return float(sum(int(np.count_nonzero(k)) for k in kernels))
@@ -75,7 +75,7 @@ def run_hls_opt(objective_name: str, model, split: dict, ranking: str, tuner: st
     from hls_opt.objectives import ParameterEstimator
     from hls_opt.objectives.gpu_objectives import GPUFLOPEstimator
     from hls_opt.objectives.vivado_objectives import VivadoDSPEstimator
-    from hls_opt.scheduler import PolynomialScheduler
+    from hls_opt.train.schedulers import PolynomialScheduler
 
     common = dict(
         scheduler=PolynomialScheduler(5, final_sparsity=0.5),
@@ -194,7 +194,7 @@ def main() -> None:
         "--polish-factor",
         type=int,
         default=None,
-        help="set hls_opt.keras.optimize.POLISH_EPOCHS_FACTOR (epochs × K of polish of the returned model)",
+        help="set hls_opt.train.engine.POLISH_EPOCHS_FACTOR (epochs × K of polish of the returned model)",
     )
     parser.add_argument(
         "--with-hls4ml",
@@ -210,10 +210,10 @@ def main() -> None:
     anchor = anchor_paths() if args.with_hls4ml else None
 
     if args.polish_factor is not None:
-        from hls_opt.keras import optimize as optimize_module
+        from hls_opt.train import engine as optimize_module
 
         if not hasattr(optimize_module, "POLISH_EPOCHS_FACTOR"):
-            parser.error("--polish-factor: hls_opt.keras.optimize has no POLISH_EPOCHS_FACTOR any more")
+            parser.error("--polish-factor: hls_opt.train.engine has no POLISH_EPOCHS_FACTOR any more")
         optimize_module.POLISH_EPOCHS_FACTOR = args.polish_factor
 
     from hls_opt.data import digits_split, train_baseline

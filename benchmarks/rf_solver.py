@@ -1,10 +1,10 @@
-"""Benchmark: the joint reuse-factor × pruning solver (hls_opt/rf_choice.py), exact vs fallback vs brute force.
+"""Benchmark: the joint reuse-factor × pruning solver (hls_opt/solve/rf_dp.py), exact vs fallback vs brute force.
 
     .venv/bin/python benchmarks/rf_solver.py            # the table below (about a minute on one core)
     .venv/bin/python benchmarks/rf_solver.py --quick    # fewer budgets
 
 Models (hand-built IR graphs, ap_fixed<16,6>: one DSP48E2 per multiplier on the vivado backend; the
-problem comes from :func:`hls_opt.rf_selection.build_joint_problem`, so every option is a real RF the
+problem comes from :func:`hls_opt.solve.rf_problem.build_joint_problem`, so every option is a real RF the
 backend accepts: Latency at RF 1, ResourceUnrolled at every unrolled-valid RF):
 
 * digits MLP 64-64-32-10 (Dense 64→64, 64→32, 32→10), DSP objective;
@@ -27,13 +27,13 @@ import time
 import numpy as np
 
 from hls_opt.config import LayerConfig, Strategy
+from hls_opt.config.objective import parse_objective
+from hls_opt.core.precision import parse_precision
+from hls_opt.cost.resources import get_backend
 from hls_opt.ir import nodes as ir
 from hls_opt.ir.graph import Graph
-from hls_opt.objective import parse_objective
-from hls_opt.precision import parse_precision
-from hls_opt.resources import get_backend
-from hls_opt.rf_choice import JointLayer, brute_force_rf_choice, make_option, solve_rf_choice
-from hls_opt.rf_selection import build_joint_problem
+from hls_opt.solve.rf_dp import JointLayer, brute_force_rf_choice, make_option, solve_rf_choice
+from hls_opt.solve.rf_problem import build_joint_problem
 
 P16 = parse_precision("ap_fixed<16,6>")
 LAT_CONST = 3

@@ -20,7 +20,7 @@ set (``VmHWM`` of ``/proc/self/status``, as ``stream_memory.py``), then runs pla
 fresh copy of the baseline (compiled as the user's: Adam, sparse categorical cross-entropy) for the
 **same number of epochs** hls-opt trained (``report['epochs_trained']``: the regularisation search,
 the steps, the rewinding, the polish), on the same data through the same input pipeline
-(``hls_opt.keras.data.fit_input`` of the folder: a ``PyDataset`` reading one batch at a time), so the
+(``hls_opt.train.data.fit_input`` of the folder: a ``PyDataset`` reading one batch at a time), so the
 ratio is the loop's own overhead: validation passes, ranking and knapsack, tracing, ``fit`` calls.
 Plain fit is timed twice where the compile differs: as Keras' default compile (one train step per
 call) and as hls-opt compiles its working copy (``steps_per_execution()``: 32 under TensorFlow).
@@ -144,8 +144,8 @@ def child(model: str, data: str, objective: str, epochs: int, batch_size: int) -
 
     from hls_opt import convert_and_optimize
     from hls_opt.data import load_data
-    from hls_opt.keras.backend import native
-    from hls_opt.keras.data import fit_input
+    from hls_opt.train.backends import native
+    from hls_opt.train.data import fit_input
 
     start = time.perf_counter()
     result = convert_and_optimize(

@@ -48,9 +48,10 @@ def run_hls_opt(model, split: dict) -> tuple[object, float, dict]:
 
     from hls_opt import optimize_keras_model_for_hls4ml
     from hls_opt.config import config_from_keras_model
-    from hls_opt.keras import api, optimize
+    from hls_opt.keras import api
     from hls_opt.objectives.vivado_objectives import VivadoDSPEstimator
-    from hls_opt.scheduler import PolynomialScheduler
+    from hls_opt.train import engine as optimize
+    from hls_opt.train.schedulers import PolynomialScheduler
 
     seen: dict = {"fits": []}
     engine, data_fit = api.prune_with_fine_tuning, optimize._data_fit

@@ -13,8 +13,8 @@ __version__ = "0.1.0"
 
 # Public names resolved lazily (PEP 562) so that importing hls_opt never pulls in TensorFlow.
 _LAZY = {
-    "convert_and_optimize": ("hls_opt.flow", "convert_and_optimize"),
-    "OptimizationResult": ("hls_opt.flow", "OptimizationResult"),
+    "convert_and_optimize": ("hls_opt.flow.run", "convert_and_optimize"),
+    "OptimizationResult": ("hls_opt.flow.run", "OptimizationResult"),
     "optimize_keras_model_for_hls4ml": ("hls_opt.keras", "optimize_keras_model_for_hls4ml"),
     "get_attributes_from_keras_model": ("hls_opt.attributes", "get_attributes_from_keras_model"),
     "get_attributes_from_keras_model_and_hls4ml_config": (
@@ -22,9 +22,9 @@ _LAZY = {
         "get_attributes_from_keras_model_and_hls4ml_config",
     ),
     "config_from_keras_model": ("hls_opt.config", "config_from_keras_model"),
-    "solve_knapsack": ("hls_opt.knapsack", "solve_knapsack"),
+    "solve_knapsack": ("hls_opt.solve.knapsack", "solve_knapsack"),
     # hls4ml's default regularization_range (hls4ml/optimization/dsp_aware_pruning/__init__.py); imports Keras
-    "default_regularization_range": ("hls_opt.keras.optimize", "DEFAULT_REGULARIZATION_RANGE"),
+    "default_regularization_range": ("hls_opt.train.engine", "DEFAULT_REGULARIZATION_RANGE"),
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

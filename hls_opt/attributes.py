@@ -10,7 +10,7 @@ working, with these differences (all more permissive or more correct):
 * ``inbound_layers`` is a list of producer *names* (hls4ml stores layer objects or, for functional
   models, a generator, in ``get_attributes_from_keras_model``);
 * strategies are accepted in every spelling hls4ml understands (and ``Unrolled``), precisions as our
-  :class:`~hls_opt.precision.Precision`, hls4ml precision objects or strings, structure types as the
+  :class:`~hls_opt.core.precision.Precision`, hls4ml precision objects or strings, structure types as the
   enum or its string value;
 * the hls4ml config may use any granularity, dict-valued or ``auto`` precisions, and may omit
   ``IOType`` (hls4ml's ``get_attributes_from_keras_model_and_hls4ml_config`` crashes on each);
@@ -41,13 +41,13 @@ from hls_opt.config import (
     parse_io_type,
     parse_strategy,
 )
+from hls_opt.core.precision import as_precision
+from hls_opt.core.structures import StructureType
+from hls_opt.cost.resources import input_precision_of
 from hls_opt.errors import ConfigError
 from hls_opt.frontend.keras import from_keras
 from hls_opt.ir import nodes as ir
 from hls_opt.ir.graph import Graph
-from hls_opt.precision import as_precision
-from hls_opt.resources import input_precision_of
-from hls_opt.structures import StructureType
 
 __all__ = [
     "SUPPORTED_STRUCTURES",
@@ -65,7 +65,7 @@ SUPPORTED_STRUCTURES = StructureType
 
 def _as_precision(value: Any, what: str) -> Any:
     """A string becomes our Precision; a Precision or an hls4ml precision object (e.g.
-    FixedPrecisionType) is kept as given, once :func:`~hls_opt.precision.as_precision` reads it."""
+    FixedPrecisionType) is kept as given, once :func:`~hls_opt.core.precision.as_precision` reads it."""
     checked = as_precision(value, key=what)
     return checked if isinstance(value, str) else value
 

@@ -19,7 +19,7 @@ class ConfigError(HlsOptError, ValueError):
 
 class InfeasibleBudget(ConfigError):
     """A latency/II/DSP/BRAM budget no configuration of the model can meet; the message gives the
-    best the model can reach (``hls_opt.feasibility.check_budgets``)."""
+    best the model can reach (``hls_opt.cost.feasibility.check_budgets``)."""
 
 
 class PrecisionError(ConfigError):

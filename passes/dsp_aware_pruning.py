@@ -2,8 +2,8 @@
 
 Generic over the objective (DSPs, BRAM, FFs, FLOPs, parameters, … or an adapted hls4ml-style
 estimator).  The knapsack problem comes from the graph and the backend's one cost model
-(:func:`hls_opt.selection.problem_for`).  With training data in the context the fine-tuning loop
-runs (:func:`hls_opt.keras.optimize.prune_with_fine_tuning`), honouring ``rtol``; without data
+(:func:`hls_opt.solve.pruning.problem_for`).  With training data in the context the fine-tuning loop
+runs (:func:`hls_opt.train.engine.prune_with_fine_tuning`), honouring ``rtol``; without data
 the graph is pruned once, post-training, to the scheduler's final sparsity.
 
 The pass writes what it decided on the graph: every node gets its fine-tuned weights and every
@@ -23,20 +23,20 @@ import numpy as np
 from hls_opt.passes.plan import PLAN_KEY, PruningPlan
 from hls_opt.passes.registry import Pass, PassResult, register_pass
 
-from hls_opt.emit import to_keras_model
+from hls_opt.config.objective import Objective
+from hls_opt.cost.resources import get_backend, stream_pack
+from hls_opt.emit.keras_model import to_keras_model
 from hls_opt.errors import ConfigError, ModelError
 from hls_opt.frontend.keras import from_keras
-from hls_opt.objective import Objective
-from hls_opt.resources import get_backend, stream_pack
-from hls_opt.rf_selection import JointChooser, RFMode
-from hls_opt.scheduler import default_scheduler
-from hls_opt.selection import (
+from hls_opt.solve.pruning import (
     PruningProblem,
     masked_estimate,
     masks_from_selection,
     problem_for,
     select_groups,
 )
+from hls_opt.solve.rf_problem import JointChooser, RFMode
+from hls_opt.train.schedulers import default_scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +80,8 @@ class DspAwarePruning(Pass):
         return PassResult(changed, notes)
 
     def _one_shot(self, model: Any, problem: PruningProblem, scheduler: Any) -> PruningPlan:
-        from hls_opt.keras.optimize import FineTuneOptions  # the trainer imports Keras
-        from hls_opt.keras.ranking import group_values
+        from hls_opt.train.engine import FineTuneOptions  # the trainer imports Keras
+        from hls_opt.train.ranking import group_values
 
         # without options in the context: the defaults (l1 ranking, one global knapsack, 'auto')
         t = self._training if self._training is not None else FineTuneOptions(loss=None)
@@ -157,7 +157,7 @@ class DspAwarePruning(Pass):
         return PassResult(changed, notes)
 
     def _one_shot_joint(self, model: Any, problem: PruningProblem, target: float, t: Any) -> PruningPlan:
-        from hls_opt.keras.ranking import group_values
+        from hls_opt.train.ranking import group_values
 
         chooser = problem.joint
         groups = chooser.weight_groups()
@@ -182,7 +182,7 @@ class DspAwarePruning(Pass):
         )
 
     def _fine_tune(self, model: Any, problem: PruningProblem, scheduler: Any) -> PruningPlan:
-        from hls_opt.keras.optimize import prune_with_fine_tuning  # the trainer imports Keras
+        from hls_opt.train.engine import prune_with_fine_tuning  # the trainer imports Keras
 
         ctx = self.context
         if self._training is None:
@@ -208,7 +208,7 @@ class DspAwarePruning(Pass):
 
 
 def joint_chooser(graph: Any, backend: Any, objective: Any, budgets: Any) -> JointChooser | None:
-    """With a latency or II budget: the :class:`~hls_opt.rf_selection.JointChooser` of ``graph``
+    """With a latency or II budget: the :class:`~hls_opt.solve.rf_problem.JointChooser` of ``graph``
     (every layer's reuse factor chosen with the pruning, timing from the backend's timing model);
     None without one (the configured reuse factors are kept)."""
     if budgets is None or (budgets.latency_cycles is None and budgets.ii_cycles is None):
@@ -232,7 +232,7 @@ def write_plan(graph: Any, plan: PruningPlan) -> bool:
     """Write ``plan``'s weights and masks into ``graph``'s nodes; True when a weight changed.
 
     Every node gets the plan's fine-tuned weights (if any); every masked kernel becomes
-    ``kernel · mask + offset``, the rule of :class:`~hls_opt.keras.masking.MaskConstraint`.
+    ``kernel · mask + offset``, the rule of :class:`~hls_opt.train.masking.MaskConstraint`.
     """
     changed = False
     for node in list(graph.nodes()):

@@ -1,6 +1,6 @@
 """``reduce``: remove neurons / filters whose weights were all pruned, resizing their neighbours.
 
-The surgery itself is :func:`hls_opt.reduction.reduce_graph`; this pass copies the reduced nodes
+The surgery itself is :func:`hls_opt.ir.reduce.reduce_graph`; this pass copies the reduced nodes
 back into the graph and re-snaps the reuse factor of every resized layer whose strategy checks it
 (Resource / ResourceUnrolled: hls4ml validates it, `fpga_backend.py` `_validate_reuse_factor`), because removing neurons changes ``n_in``/``n_out``.
 It is not in the DSP flow: removing an input of a layer shifts its reuse groups, so whole-group
@@ -17,8 +17,8 @@ from typing import Any
 from hls_opt.passes.registry import Pass, PassResult, register_pass
 
 from hls_opt.config import Strategy
-from hls_opt.reduction import reduce_graph
-from hls_opt.resources import get_backend
+from hls_opt.cost.resources import get_backend
+from hls_opt.ir.reduce import reduce_graph
 
 logger = logging.getLogger(__name__)
 

@@ -28,15 +28,15 @@ _KEBAB = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 class PassContext:
     """Settings of one run (read-only for passes).
 
-    ``objective``: an :class:`~hls_opt.objective.Objective`, or an adapter with
+    ``objective``: an :class:`~hls_opt.config.objective.Objective`, or an adapter with
     ``build_problem(graph, backend)`` (an hls4ml-style estimator adapted at the edge);
     ``scheduler``: an hls4ml-style sparsity scheduler (None: the default);
     ``data``: :class:`~hls_opt.data.DataStreams` (or anything :func:`~hls_opt.data.load_data` takes) or ``None`` (one-shot pruning);
-    ``training``: :class:`~hls_opt.keras.optimize.FineTuneOptions` (needed with data; its
+    ``training``: :class:`~hls_opt.train.engine.FineTuneOptions` (needed with data; its
     ``ranking``, ``local`` and ``knapsack_solver`` also steer one-shot pruning);
     ``budgets``: :class:`~hls_opt.config.Budgets` or None; with a latency or II budget
     ``dsp-aware-pruning`` chooses every layer's reuse factor with the pruning (issue #12), as
-    ``rf_mode`` (:class:`~hls_opt.rf_selection.RFMode`) says.
+    ``rf_mode`` (:class:`~hls_opt.solve.rf_problem.RFMode`) says.
     """
 
     backend: str = "vivado"

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from hls_opt.config import LayerConfig, Strategy
+from hls_opt.core.precision import parse_precision
 from hls_opt.ir import nodes as ir
 from hls_opt.ir.graph import Graph
-from hls_opt.precision import parse_precision
 
 pytest_plugins = ["pytester"]  # tests/test_conftest.py runs the no-skip rule on a throwaway suite
 

@@ -16,10 +16,10 @@ from hls_opt.attributes import (
     hls4mlAttributes,
 )
 from hls_opt.config import config_from_keras_model, save_config
+from hls_opt.core.precision import parse_precision
+from hls_opt.core.structures import StructureType
 from hls_opt.errors import ConfigError
 from hls_opt.ir import Conv2D, Dense
-from hls_opt.precision import parse_precision
-from hls_opt.structures import StructureType
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402  (after the log level above)
@@ -320,9 +320,9 @@ def test_a_split_activations_result_type_is_the_next_layers_input(mlp):
     # port, below the 9-bit DSP threshold) fc2's 8·4 = 32 products are built from LUTs: 0 DSPs,
     # and the DSP objective cannot shrink it.  fc1 reads the 16-bit input: 16·8 = 128 products,
     # one DSP48E2 each.  (fc1's own result, the pre-activation type, stays ap_fixed<16,6>.)
+    from hls_opt.cost.resources import estimate_graph
     from hls_opt.frontend import from_keras
     from hls_opt.objectives import get_objective
-    from hls_opt.resources import estimate_graph
 
     config = {
         "Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"},

@@ -24,10 +24,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from hls_opt.keras.backend import native  # noqa: E402
-from hls_opt.keras.ranking import group_values, kernel_gradients  # noqa: E402
-from hls_opt.selection import LayerGroups  # noqa: E402
-from hls_opt.structures import StructureType, group_ids, group_sizes  # noqa: E402
+from hls_opt.core.structures import StructureType, group_ids, group_sizes  # noqa: E402
+from hls_opt.solve.pruning import LayerGroups  # noqa: E402
+from hls_opt.train.backends import native  # noqa: E402
+from hls_opt.train.ranking import group_values, kernel_gradients  # noqa: E402
 
 pytestmark = pytest.mark.backend
 
@@ -65,8 +65,8 @@ def _groups(model: keras.Model, name: str) -> LayerGroups:
 
 
 def test_the_backends_own_module_does_the_backend_specific_work():
-    expected = {"tensorflow": "backend_tf", "jax": "backend_jax", "torch": "backend_torch"}[keras.backend.backend()]
-    assert native().__name__ == f"hls_opt.keras.{expected}"
+    expected = {"tensorflow": "tf", "jax": "jax", "torch": "torch"}[keras.backend.backend()]
+    assert native().__name__ == f"hls_opt.train.backends.{expected}"
 
 
 def test_gradient_of_a_2x2_dense_is_the_analytic_one_and_the_finite_difference():
@@ -97,8 +97,8 @@ def test_saliency_orders_the_2x2_weights_as_computed_by_hand():
 
 
 def test_hls4ml_get_model_gradients_and_masked_backprop_on_a_2x2_dense():
-    from hls_opt.keras.training import MaskedBackprop
-    from hls_opt.keras.utils import get_model_gradients
+    from hls_opt.train.fit import MaskedBackprop
+    from hls_opt.train.utils import get_model_gradients
 
     model = _dense_2x2()
     loss = keras.losses.MeanSquaredError()
@@ -120,7 +120,7 @@ def test_hls4ml_get_model_gradients_and_masked_backprop_on_a_2x2_dense():
 
 
 def test_array_batches_cover_every_row_each_epoch_in_full_batches():
-    from hls_opt.keras.training import ArrayBatches
+    from hls_opt.train.fit import ArrayBatches
 
     X = np.arange(10, dtype="float32")[:, None]
     batches = ArrayBatches(X, X[:, 0].copy(), batch_size=4, seed=0)
@@ -199,7 +199,7 @@ from hls_opt.attributes import get_attributes_from_keras_model
 from hls_opt.data import digits_split, train_baseline
 from hls_opt.keras import optimize_model
 from hls_opt.objectives import ParameterEstimator
-from hls_opt.scheduler import PolynomialScheduler
+from hls_opt.train.schedulers import PolynomialScheduler
 
 split = digits_split(seed=0)
 model = train_baseline(split, epochs=3, hidden=(16,))

@@ -10,10 +10,16 @@ import pytest
 
 from hls_opt.config import Budgets, Strategy, parse_budgets, parse_cycles, parse_device, parse_time_ns
 from hls_opt.config.devices import DEVICES, device_fraction, device_from_config
+from hls_opt.cost.feasibility import (
+    check_budgets,
+    fastest_timing,
+    fewest_dsp_config,
+    model_bounds,
+    rf_timings,
+)
+from hls_opt.cost.resources import get_backend
 from hls_opt.errors import ConfigError, InfeasibleBudget
-from hls_opt.feasibility import check_budgets, fastest_timing, fewest_dsp_config, model_bounds, rf_timings
-from hls_opt.report import build_report, footer_text, format_table, summary_text
-from hls_opt.resources import get_backend
+from hls_opt.flow.report import build_report, footer_text, format_table, summary_text
 
 # -- devices -----------------------------------------------------------------------------------------
 

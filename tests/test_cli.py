@@ -277,7 +277,7 @@ def _unwritable_folder(tmp_path):
 def test_an_unwritable_output_folder_is_bad_input_before_any_training(
     digits_files, tmp_path, capsys, monkeypatch
 ):
-    from hls_opt import flow
+    from hls_opt.flow import run as flow
 
     def trained(*args, **kwargs):
         raise AssertionError("the flow ran before the output folder was checked")
@@ -308,7 +308,7 @@ def test_a_link_to_the_output_folder_is_followed(digits_files, tmp_path, capsys)
 _SIGTERM_DURING_SAVE = """
 import os, signal, sys, time
 from hls_opt import cli
-from hls_opt.result import OptimizationResult
+from hls_opt.flow.result import OptimizationResult
 
 class Model:
     def save(self, path):
@@ -339,7 +339,7 @@ def test_sigterm_during_the_save_cleans_up_and_exits_143(tmp_path):
 
 
 def test_leftovers_of_a_killed_save_are_removed_by_the_next_one(tmp_path):
-    from hls_opt.result import OptimizationResult
+    from hls_opt.flow.result import OptimizationResult
 
     class Model:
         def save(self, path):

@@ -24,8 +24,8 @@ from hls_opt.config import (
     save_config,
     unwrap_hls_config,
 )
+from hls_opt.core.precision import AUTO, Precision, parse_precision
 from hls_opt.errors import ConfigError, PrecisionError
-from hls_opt.precision import AUTO, Precision, parse_precision
 
 HERE = Path(__file__).resolve().parent
 

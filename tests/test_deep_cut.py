@@ -11,12 +11,12 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from hls_opt.core.structures import StructureType, group_ids, group_sizes  # noqa: E402
 from hls_opt.errors import ConfigError  # noqa: E402
-from hls_opt.keras.optimize import LoopPolicy, pareto_front  # noqa: E402
-from hls_opt.keras.ranking import group_values  # noqa: E402
-from hls_opt.scheduler import MaxCutScheduler  # noqa: E402
-from hls_opt.selection import LayerGroups, select_groups  # noqa: E402
-from hls_opt.structures import StructureType, group_ids, group_sizes  # noqa: E402
+from hls_opt.solve.pruning import LayerGroups, select_groups  # noqa: E402
+from hls_opt.train.engine import LoopPolicy, pareto_front  # noqa: E402
+from hls_opt.train.ranking import group_values  # noqa: E402
+from hls_opt.train.schedulers import MaxCutScheduler  # noqa: E402
 
 
 def _walk(scheduler, outcomes):
@@ -164,7 +164,7 @@ def _digits_run(policy):
     from hls_opt.data import __file__ as data_init
     from hls_opt.keras.api import attributes_for, run_optimization
     from hls_opt.objectives.vivado_objectives import VivadoDSPEstimator
-    from hls_opt.scheduler import PolynomialScheduler
+    from hls_opt.train.schedulers import PolynomialScheduler
 
     d = np.load(os.path.join(os.path.dirname(data_init), "digits.npz"))
     X = (d["X"] / 16).astype("float32")

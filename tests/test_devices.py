@@ -25,9 +25,9 @@ _CHILD = textwrap.dedent(
     import tensorflow as tf
     from hls_opt.attributes import get_attributes_from_keras_model
     from hls_opt.data import load_data
-    from hls_opt.devices import distributed
+    from hls_opt.train.distributed import distributed
     from hls_opt.keras.api import problem_from_attributes
-    from hls_opt.keras.optimize import FineTuneOptions, FineTuner, LoopPolicy
+    from hls_opt.train.engine import FineTuneOptions, FineTuner, LoopPolicy
     from hls_opt.objectives import ParameterEstimator
 
     def run(scope):

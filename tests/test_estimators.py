@@ -20,6 +20,9 @@ from hls_opt.attributes import (
     hls4mlAttributes,
 )
 from hls_opt.config import IOType, LayerConfig, Strategy
+from hls_opt.core.precision import parse_fixed_precision
+from hls_opt.core.structures import StructureType, group_ids
+from hls_opt.cost.resources import get_backend
 from hls_opt.errors import RegistryError
 from hls_opt.ir.graph import Graph
 from hls_opt.ir.nodes import Activation, Conv2D, Dense, Input
@@ -39,9 +42,6 @@ from hls_opt.objectives.vivado_objectives import (
     VivadoFFEstimator,
     VivadoMultiObjectiveEstimator,
 )
-from hls_opt.precision import parse_fixed_precision
-from hls_opt.resources import get_backend
-from hls_opt.structures import StructureType, group_ids
 
 R, L, RU = Strategy.RESOURCE, Strategy.LATENCY, Strategy.RESOURCE_UNROLLED
 P16 = parse_fixed_precision("ap_fixed<16,6>")
@@ -509,7 +509,7 @@ def test_register_objective_and_clash():
 
 
 def test_objective_from_an_entry_point(monkeypatch):
-    import hls_opt.resources as res
+    import hls_opt.cost.resources as res
 
     class LutEstimator(ParameterEstimator):
         pass

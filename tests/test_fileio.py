@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from hls_opt.fileio import atomic_output, atomic_write_bytes, atomic_write_text
+from hls_opt.core.fileio import atomic_output, atomic_write_bytes, atomic_write_text
 
 
 def listing(directory):

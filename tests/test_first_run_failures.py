@@ -96,7 +96,7 @@ def test_hls4ml_style_optimize_model_refuses_a_multi_output_model_and_masks_work
     from hls_opt.attributes import get_attributes_from_keras_model
     from hls_opt.keras import optimize_model
     from hls_opt.keras.api import compute_masks
-    from hls_opt.scheduler import ConstantScheduler
+    from hls_opt.train.schedulers import ConstantScheduler
 
     model = _two_headed()
     attrs = get_attributes_from_keras_model(model)
@@ -242,8 +242,8 @@ def test_estimate_json_shows_the_applied_reuse_factor_beside_the_given_one(tmp_p
 
 
 def test_an_rf_between_two_valid_ones_ties_to_the_smaller_as_hls4ml():
+    from hls_opt.flow.report import estimate
     from hls_opt.frontend.keras import from_keras
-    from hls_opt.report import estimate
 
     cfg = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 3, "Strategy": "Resource"}}
     layers = {la["name"]: la for la in estimate(from_keras(_rf_model(), cfg))["layers"]}
@@ -262,8 +262,8 @@ def test_the_applied_reuse_factor_is_what_real_hls4ml_applies():
     cfg["LayerName"]["fc"]["ReuseFactor"] = 20  # nearest valid: 16 (|20−16| < |20−32|)
     hmodel = hls4ml.converters.convert_from_keras_model(model, hls_config=cfg, backend="Vivado", output_dir="/tmp/unused")
     applied = {layer.name: layer.get_attr("reuse_factor") for layer in hmodel.get_layers()}
+    from hls_opt.flow.report import estimate
     from hls_opt.frontend.keras import from_keras
-    from hls_opt.report import estimate
 
     ours = {la["name"]: la["reuse_factor"] for la in estimate(from_keras(model, cfg))["layers"]}
     assert ours["fc"] == applied["fc"] == 16
@@ -305,8 +305,8 @@ def _unmodelled():
 
 
 def test_unmodelled_layers_count_their_parameters_and_say_so():
+    from hls_opt.flow.report import estimate, format_table
     from hls_opt.frontend.keras import from_keras
-    from hls_opt.report import estimate, format_table
 
     report = estimate(from_keras(_unmodelled()))
     layers = {la["name"]: la for la in report["layers"]}
@@ -324,7 +324,7 @@ def test_unmodelled_layers_count_their_parameters_and_say_so():
 def test_the_layers_plot_marks_unmodelled_layers():
     pytest.importorskip("matplotlib")
     import hls_opt
-    from hls_opt.report import layers_figure
+    from hls_opt.flow.report import layers_figure
 
     result = hls_opt.convert_and_optimize(_unmodelled(), scheduler="constant:0.25:0.25")
     assert next(la for la in result.report["layers"] if la["name"] == "lstm")["modelled"] is False
@@ -354,7 +354,7 @@ def _steps_report(increasing: bool):
 @pytest.mark.parametrize("increasing", [True, False])
 def test_the_steps_figure_draws_the_acceptance_limit_and_numbers_the_steps(increasing):
     pytest.importorskip("matplotlib")
-    from hls_opt.report import steps_figure
+    from hls_opt.flow.report import steps_figure
 
     fig = steps_figure(_steps_report(increasing))
     (ax,) = fig.axes
@@ -393,7 +393,7 @@ def test_the_report_records_rtol_and_the_limit():
 _SIGINT_DURING_SAVE = """
 import os, signal, sys, time
 from hls_opt import cli
-from hls_opt.result import OptimizationResult
+from hls_opt.flow.result import OptimizationResult
 
 class Model:
     def save(self, path):
@@ -471,7 +471,7 @@ def test_optimize_model_takes_hls4ml_ranking_names_as_get_model_masks_does(monke
     # 'hessian') and 'oracle' |w·∂L/∂w| (hls-opt's first-order 'saliency') in both.
     from hls_opt.attributes import get_attributes_from_keras_model
     from hls_opt.keras import api
-    from hls_opt.scheduler import ConstantScheduler
+    from hls_opt.train.schedulers import ConstantScheduler
 
     seen = []
 

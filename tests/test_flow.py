@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from hls_opt.config import IOType, Strategy, dump_config_yaml, load_config, save_config
-from hls_opt.emit_config import emit_hls_config
+from hls_opt.emit.hls4ml_config import emit_hls_config
 from hls_opt.errors import ConfigError
-from hls_opt.flow import OptimizationResult, check_rtol, parse_scheduler
-from hls_opt.report import format_table, report_json, summary_text
+from hls_opt.flow.report import format_table, report_json, summary_text
+from hls_opt.flow.run import OptimizationResult, check_rtol, parse_scheduler
 
 # ----------------------------------------------------------------------------------------------
 # arguments
@@ -68,7 +68,7 @@ def test_default_scheduler_is_five_polynomial_steps_to_half():
 )
 def test_positive_integers_from_python_numpy_or_the_command_line(value, expected):
     # numpy integers (epochs=np.int64(5)) are integers; the CLI passes the text it was given
-    from hls_opt.flow import check_positive_int
+    from hls_opt.flow.run import check_positive_int
 
     if expected is None:
         with pytest.raises(ConfigError, match="epochs: expected an integer >= 1"):
@@ -329,7 +329,7 @@ def test_an_output_folder_that_cannot_be_created_is_a_config_error_naming_it(tmp
 
 def test_plots_are_written_when_matplotlib_is_there(tmp_path):
     pytest.importorskip("matplotlib", reason="the plots extra is not installed (pip install hls-opt[plots])")
-    from hls_opt.report import write_plots
+    from hls_opt.flow.report import write_plots
 
     written = write_plots(REPORT, tmp_path)
     assert {p.name for p in written} == {"steps.png", "layers.png"}
@@ -512,7 +512,7 @@ def test_a_model_compiled_with_a_regression_loss_only_is_scored_by_that_loss():
     ],
 )
 def test_the_metric_direction_follows_from_its_name(metric, higher_is_better):
-    from hls_opt.flow import metric_increasing
+    from hls_opt.flow.run import metric_increasing
 
     assert metric_increasing(metric) is higher_is_better
 
@@ -520,7 +520,7 @@ def test_the_metric_direction_follows_from_its_name(metric, higher_is_better):
 def test_a_renamed_keras_metric_keeps_the_direction_of_its_class():
     import keras
 
-    from hls_opt.flow import metric_increasing
+    from hls_opt.flow.run import metric_increasing
 
     assert metric_increasing(keras.metrics.MeanSquaredError(name="val_score")) is False
     assert metric_increasing(keras.metrics.KLDivergence()) is False
@@ -533,7 +533,7 @@ def test_the_returned_model_is_compiled_whatever_form_the_metric_took():
     # optimizer object is not shared.
     import keras
 
-    from hls_opt.flow import compile_for_keras
+    from hls_opt.flow.run import compile_for_keras
 
     def within_ten_percent(y_true, y_pred):
         return float(np.mean(np.abs(y_pred - y_true) <= 0.1 * np.abs(y_true)))
@@ -640,7 +640,7 @@ def test_input_shape_check_names_the_feature_counts():
 
 
 def test_quiet_silences_status_and_bars(capsys):
-    from hls_opt import progress
+    from hls_opt.core import progress
 
     try:
         progress.set_quiet(False)
@@ -659,7 +659,7 @@ def test_quiet_silences_status_and_bars(capsys):
 
 def test_bars_are_drawn_when_forced(capsys):
     # tqdm when installed, else the plain one-line bar: either way the description is drawn.
-    from hls_opt import progress
+    from hls_opt.core import progress
 
     try:
         progress.force_bars(True)
@@ -678,7 +678,7 @@ def test_the_flow_uses_the_built_in_regularisation_search_unless_asked(monkeypat
     import keras
 
     import hls_opt
-    import hls_opt.flow
+    import hls_opt.flow.run
 
     seen = {}
 
@@ -689,7 +689,7 @@ def test_the_flow_uses_the_built_in_regularisation_search_unless_asked(monkeypat
         seen["tuner"] = context.training.tuner
         raise Stop
 
-    monkeypatch.setattr(hls_opt.flow, "run_flow", fake_run_flow)
+    monkeypatch.setattr(hls_opt.flow.run, "run_flow", fake_run_flow)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     X, y = np.zeros((8, 4), np.float32), np.zeros((8, 2), np.float32)
     with pytest.raises(Stop):
@@ -797,7 +797,7 @@ def test_the_report_says_plainly_when_nothing_could_be_pruned(dense_graph):
     # report and its summary say so instead of a bare 0 % change.
     from hls_opt.passes import PruningPlan
 
-    from hls_opt.report import build_report
+    from hls_opt.flow.report import build_report
 
     rejected = {"target": 0.5, "achieved": {"dsp": 16.0}, "metric": 0.5, "accepted": False}
     plan = PruningPlan(objective="dsp", mode="fine-tuned", target=0.5, steps=(rejected,), baseline_metric=0.9)

@@ -11,7 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402  (after the log level above)
 
 from hls_opt.config import IOType, Strategy  # noqa: E402
-from hls_opt.emit import to_keras_model  # noqa: E402
+from hls_opt.emit.keras_model import to_keras_model  # noqa: E402
 from hls_opt.errors import ModelError  # noqa: E402
 from hls_opt.frontend import from_keras  # noqa: E402
 from hls_opt.ir import (  # noqa: E402

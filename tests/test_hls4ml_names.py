@@ -184,7 +184,7 @@ def test_get_model_masks_ignores_weight_sharing_when_unstructured(caplog):
 
 def test_supported_structures_is_hls4mls_enum():
     from hls_opt.config import SUPPORTED_STRUCTURES
-    from hls_opt.structures import StructureType
+    from hls_opt.core.structures import StructureType
 
     assert SUPPORTED_STRUCTURES is StructureType
     assert {s.name: s.value for s in SUPPORTED_STRUCTURES} == {

@@ -16,16 +16,16 @@ LIGHT_MODULES = [
     "hls_opt",
     "hls_opt._lazy",
     "hls_opt.errors",
-    "hls_opt.precision",
+    "hls_opt.core.precision",
     "hls_opt.config",
-    "hls_opt.fileio",
-    "hls_opt.structures",
-    "hls_opt.knapsack",
-    "hls_opt.rf_choice",
-    "hls_opt.rf_selection",
-    "hls_opt.scheduler",
-    "hls_opt.resources",
-    "hls_opt.reduction",
+    "hls_opt.core.fileio",
+    "hls_opt.core.structures",
+    "hls_opt.solve.knapsack",
+    "hls_opt.solve.rf_dp",
+    "hls_opt.solve.rf_problem",
+    "hls_opt.train.schedulers",
+    "hls_opt.cost.resources",
+    "hls_opt.ir.reduce",
     "hls_opt.objectives",
     "hls_opt.objectives.vivado_objectives",
     "hls_opt.objectives.gpu_objectives",
@@ -33,7 +33,7 @@ LIGHT_MODULES = [
     "hls_opt.passes",
     "hls_opt.backends.vivado",
     "hls_opt.backends.gpu",
-    "hls_opt.keras.utils",
+    "hls_opt.train.utils",
 ]
 
 
@@ -62,8 +62,8 @@ def test_importing_the_trainer_does_not_change_tensorflow_global_state():
         "            keras.config.image_data_format(), keras.config.dtype_policy().name,\n"
         "            tf.executing_eagerly())\n"
         "before = state()\n"
-        "import hls_opt.keras, hls_opt.keras.optimize, hls_opt.keras.masking, hls_opt.frontend.keras\n"
-        "import hls_opt.emit, hls_opt.flow, hls_opt.cli, hls_opt.attributes\n"
+        "import hls_opt.keras, hls_opt.train.engine, hls_opt.train.masking, hls_opt.frontend.keras\n"
+        "import hls_opt.emit.keras_model, hls_opt.flow.run, hls_opt.cli, hls_opt.attributes\n"
         "after = state()\n"
         "assert before == after, (before, after)\n"
         "print('ok')\n"

@@ -1,4 +1,4 @@
-"""Knapsack solvers (hls_opt/knapsack.py): brute force is the oracle.
+"""Knapsack solvers (hls_opt/solve/knapsack.py): brute force is the oracle.
 
 Every exact implementation must reach the brute-force optimum; every implementation must return a
 feasible, maximal selection with ascending indices and the value equal to the sum of the selected
@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hls_opt import knapsack
-from hls_opt.knapsack import solve_knapsack
+from hls_opt.solve import knapsack
+from hls_opt.solve.knapsack import solve_knapsack
 
 EXACT = ["auto", "dynamic", "branch_bound", "CBC_MIP"]
 ALL = [*EXACT, "greedy"]
@@ -427,7 +427,7 @@ def test_branch_bound_node_budget_reports_unproven():
 def test_time_limit_returns_feasible_and_logs(monkeypatch, caplog):
     values, weights, capacity = hard_instance()
     monkeypatch.setattr(knapsack, "_BB_CHUNK_NODES", 500)
-    with caplog.at_level(logging.WARNING, logger="hls_opt.knapsack"):
+    with caplog.at_level(logging.WARNING, logger="hls_opt.solve.knapsack"):
         value, selected = solve_knapsack(values, weights, capacity, "branch_bound", time_limit=1e-6)
     check_selection(values, weights, capacity, value, selected)
     assert any("time limit" in r.getMessage() for r in caplog.records)
@@ -440,7 +440,7 @@ def test_auto_falls_back_past_the_size_limit_and_logs(monkeypatch, caplog):
     monkeypatch.setattr(knapsack, "DP_MAX_CELLS", 0)
     monkeypatch.setattr(knapsack, "AUTO_TIME_LIMIT_S", 1e-6)
     monkeypatch.setattr(knapsack, "_BB_CHUNK_NODES", 500)
-    with caplog.at_level(logging.WARNING, logger="hls_opt.knapsack"):
+    with caplog.at_level(logging.WARNING, logger="hls_opt.solve.knapsack"):
         value, selected = solve_knapsack(values, weights, capacity, "auto")
     check_selection(values, weights, capacity, value, selected)
     assert any("time limit" in r.getMessage() for r in caplog.records)
@@ -458,7 +458,7 @@ def test_auto_reduced_cost_fixing_stays_exact(monkeypatch, caplog, m):
     optimum, _ = solve_knapsack(values, weights, capacity, "dynamic")
     monkeypatch.setattr(knapsack, "DP_MAX_CELLS", 0)
     monkeypatch.setattr(knapsack, "AUTO_BB_PROBE_NODES", 1)
-    with caplog.at_level(logging.DEBUG, logger="hls_opt.knapsack"):
+    with caplog.at_level(logging.DEBUG, logger="hls_opt.solve.knapsack"):
         value, selected = solve_knapsack(values, weights, capacity, "auto")
     check_selection(values, weights, capacity, value, selected)
     assert_optimal(value, optimum)
@@ -550,7 +550,7 @@ def test_import_is_cheap_and_compiles_nothing():
     # Importing the module must not pull TensorFlow/Keras nor compile a numba kernel (compilation
     # happens on the first call, and is cached on disk).
     code = (
-        "import sys, hls_opt.knapsack as k; "
+        "import sys, hls_opt.solve.knapsack as k; "
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; "
         "assert not k._dp_kernel.signatures and not k._bb_kernel.signatures; print('ok')"
     )

@@ -12,11 +12,11 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from hls_opt.attributes import OptimizationAttributes, get_attributes_from_keras_model  # noqa: E402
+from hls_opt.core.structures import StructureType, group_ids, group_sizes, zero_reuse_groups  # noqa: E402
 from hls_opt.keras.api import build_layer_groups, compute_masks, prepare_attributes  # noqa: E402
-from hls_opt.keras.masking import MaskConstraint, apply_masks, attach_mask_constraints  # noqa: E402
-from hls_opt.keras.training import fit  # noqa: E402
-from hls_opt.selection import LayerGroups, select_groups  # noqa: E402
-from hls_opt.structures import StructureType, group_ids, group_sizes, zero_reuse_groups  # noqa: E402
+from hls_opt.solve.pruning import LayerGroups, select_groups  # noqa: E402
+from hls_opt.train.fit import fit  # noqa: E402
+from hls_opt.train.masking import MaskConstraint, apply_masks, attach_mask_constraints  # noqa: E402
 
 
 def _mlp(seed: int = 0, sizes: tuple[int, ...] = (8, 6, 4), activation: str = "relu") -> keras.Model:

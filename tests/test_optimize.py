@@ -16,9 +16,9 @@ from hls_opt.attributes import OptimizationAttributes, get_attributes_from_keras
 from hls_opt.errors import ConfigError  # noqa: E402
 from hls_opt.keras import optimize_model  # noqa: E402
 from hls_opt.keras.api import run_optimization  # noqa: E402
-from hls_opt.keras.optimize import OptimizationOutcome  # noqa: E402
 from hls_opt.objectives import ParameterEstimator  # noqa: E402
-from hls_opt.scheduler import ConstantScheduler, PolynomialScheduler  # noqa: E402
+from hls_opt.train.engine import OptimizationOutcome  # noqa: E402
+from hls_opt.train.schedulers import ConstantScheduler, PolynomialScheduler  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -242,7 +242,7 @@ def test_weight_sharing_groups_stay_shared(problem):
 
 
 def test_conv_model_structured_flops_removes_filters_and_pattern_dsp_zeroes_reuse_rows():
-    from hls_opt.structures import zero_reuse_groups
+    from hls_opt.core.structures import zero_reuse_groups
 
     rng = np.random.default_rng(1)
     X = rng.normal(size=(160, 6, 6, 1)).astype("float32")
@@ -299,7 +299,7 @@ def test_conv_model_structured_flops_removes_filters_and_pattern_dsp_zeroes_reus
 
 
 def test_every_output_head_keeps_its_neurons_under_structured_pruning():
-    from hls_opt.keras.masking import output_layer_names
+    from hls_opt.train.masking import output_layer_names
 
     inp = keras.Input((8,))
     hidden = keras.layers.Dense(6, name="h")(inp)
@@ -362,12 +362,12 @@ def test_no_optimizable_layer_returns_the_baseline_without_training(problem):
 def test_bayesian_tuner_without_keras_tuner_falls_back_and_logs_once(problem, caplog, monkeypatch):
     import logging
 
-    import hls_opt.keras.optimize as optimize_module
+    import hls_opt.train.engine as optimize_module
 
     monkeypatch.setitem(sys.modules, "keras_tuner", None)  # "not installed", whatever the machine has
     monkeypatch.setattr(optimize_module, "_logged_tuner_fallback", False)
     sched = ConstantScheduler(final_sparsity=0.2, update_step=0.2)
-    with caplog.at_level(logging.INFO, logger="hls_opt.keras.optimize"):
+    with caplog.at_level(logging.INFO, logger="hls_opt.train.engine"):
         run_optimization(**_args(problem, tuner="Bayesian", scheduler=sched))
         run_optimization(**_args(problem, tuner="Bayesian", scheduler=sched))
     fallback = [r for r in caplog.records if "built-in regularisation search" in r.getMessage()]
@@ -424,7 +424,7 @@ def test_bayesian_tuner_drives_the_search_when_keras_tuner_is_installed(problem,
 
 def test_reduction_of_a_structured_result_keeps_predictions(problem):
     # What run_optimization relies on for GPU FLOPs: removing all-zero neurons changes nothing.
-    from hls_opt.keras.reduction import reduce_model
+    from hls_opt.train.reduction import reduce_model
 
     model, _, _, Xva, _ = problem
     pruned = keras.models.clone_model(model)

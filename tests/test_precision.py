@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hls_opt.errors import ConfigError, PrecisionError
-from hls_opt.precision import (
+from hls_opt.core.precision import (
     AUTO,
     DEFAULT_PRECISION,
     AutoPrecision,
@@ -15,6 +14,7 @@ from hls_opt.precision import (
     parse_fixed_precision,
     parse_precision,
 )
+from hls_opt.errors import ConfigError, PrecisionError
 
 T, F = True, False
 R, S = Rounding, Saturation

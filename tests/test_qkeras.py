@@ -27,17 +27,17 @@ qkeras = pytest.importorskip("qkeras", reason="QKeras is not installed (pip inst
 import keras  # noqa: E402
 from qkeras import QActivation, QBatchNormalization, QConv2D, QDense, quantized_bits, quantized_relu  # noqa: E402
 
-from hls_opt.errors import ModelError  # noqa: E402
-from hls_opt.frontend.keras import from_keras  # noqa: E402
-from hls_opt.ir import nodes as ir  # noqa: E402
-from hls_opt.precision import Precision, Rounding, Saturation, parse_fixed_precision  # noqa: E402
-from hls_opt.quantizers import (  # noqa: E402
+from hls_opt.core.precision import Precision, Rounding, Saturation, parse_fixed_precision  # noqa: E402
+from hls_opt.core.qkeras import (  # noqa: E402
     UnsupportedQuantizer,
     activation_precision,
     quantized_zeros,
     weight_precision,
 )
-from hls_opt.resources import estimate_graph  # noqa: E402
+from hls_opt.cost.resources import estimate_graph  # noqa: E402
+from hls_opt.errors import ModelError  # noqa: E402
+from hls_opt.frontend.keras import from_keras  # noqa: E402
+from hls_opt.ir import nodes as ir  # noqa: E402
 
 
 def qb(bits, integer=0, **config):
@@ -201,7 +201,7 @@ def test_po2_weights_stay_opaque_with_a_warning(caplog):
 
 
 def test_emitted_model_keeps_quantizers_and_computes_the_same():
-    from hls_opt.emit import to_keras_model
+    from hls_opt.emit.keras_model import to_keras_model
 
     model = small_qmodel()
     g = from_keras(model)
@@ -268,7 +268,7 @@ def test_hls_opt_estimate_on_a_qkeras_file(tmp_path, capsys):
 def test_a_qkeras_file_without_qkeras_is_a_model_error(tmp_path, monkeypatch):
     import builtins
 
-    from hls_opt.inputs import load_model
+    from hls_opt.flow.inputs import load_model
 
     small_qmodel().save(tmp_path / "q.keras")
     real_import = builtins.__import__
@@ -284,7 +284,7 @@ def test_a_qkeras_file_without_qkeras_is_a_model_error(tmp_path, monkeypatch):
 
 
 def test_mask_constraint_keeps_the_qkeras_clip():
-    from hls_opt.keras.masking import MaskConstraint, attach_mask_constraints
+    from hls_opt.train.masking import MaskConstraint, attach_mask_constraints
 
     inp = keras.Input((1,))
     out = QDense(2, kernel_quantizer=quantized_bits(6, 0, alpha=1), name="q")(inp)

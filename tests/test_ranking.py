@@ -10,9 +10,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from hls_opt.keras.ranking import group_values  # noqa: E402
-from hls_opt.selection import LayerGroups  # noqa: E402
-from hls_opt.structures import StructureType, group_ids, group_sizes  # noqa: E402
+from hls_opt.core.structures import StructureType, group_ids, group_sizes  # noqa: E402
+from hls_opt.solve.pruning import LayerGroups  # noqa: E402
+from hls_opt.train.ranking import group_values  # noqa: E402
 
 # backend-agnostic: `make test-jax` / `make test-torch` run these hand-computed cases on JAX / PyTorch
 pytestmark = pytest.mark.backend

@@ -1,4 +1,4 @@
-"""Model reduction (hls_opt/reduction.py, hls_opt/keras/reduction.py): smaller layers, same predictions.
+"""Model reduction (hls_opt/ir/reduce.py, hls_opt/train/reduction.py): smaller layers, same predictions.
 
 Every model is tiny and hand-built; zeros are planted in whole kernel columns / filters with
 non-zero biases, so a removal that dropped the bias (as hls4ml's keras-surgeon reduction does)
@@ -14,8 +14,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402  (after the log level above)
 
 from hls_opt.frontend.keras import from_keras  # noqa: E402
-from hls_opt.keras.reduction import reduce_model  # noqa: E402
-from hls_opt.reduction import activation_function, reduce_graph, removable_units  # noqa: E402
+from hls_opt.ir.reduce import activation_function, reduce_graph, removable_units  # noqa: E402
+from hls_opt.train.reduction import reduce_model  # noqa: E402
 
 ATOL = 1e-5
 

@@ -1,6 +1,6 @@
 """Issue #12 end to end: a latency / II budget chooses every layer's reuse factor with the pruning.
 
-Parts: the :class:`~hls_opt.rf_selection.JointChooser` on a hand-built graph with the real vivado
+Parts: the :class:`~hls_opt.solve.rf_problem.JointChooser` on a hand-built graph with the real vivado
 timing model against brute force; one-shot ``convert_and_optimize(latency_budget=…)`` in both
 ``rf_mode``s; infeasible budgets (before any training; CLI exit 2); slow: the CLI with data on an MLP
 and an io_stream Conv2D model, and hls4ml converting the emitted config (its reuse factors and the
@@ -31,10 +31,10 @@ import pytest
 from hls_opt.passes.dsp_aware_pruning import joint_chooser
 
 from hls_opt.config import Budgets, IOType, Strategy
+from hls_opt.config.objective import parse_objective
+from hls_opt.cost.resources import get_backend, input_precision_of, model_timing, stream_pack
 from hls_opt.errors import InfeasibleBudget
-from hls_opt.objective import parse_objective
-from hls_opt.resources import get_backend, input_precision_of, model_timing, stream_pack
-from hls_opt.rf_selection import rf_candidates
+from hls_opt.solve.rf_problem import rf_candidates
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -195,7 +195,7 @@ def test_model_reuse_factor_does_not_raise_the_ii(dense_graph, layer_config):
 
 def test_io_stream_solver_latency_is_an_upper_bound(dense_graph, layer_config):
     # io_stream: hls4ml's top is DATAFLOW (pipeline_style.py _maybe_set_dataflow_io_stream); a stage
-    # starts once its producer's first output is out, so the model latency (hls_opt.timing.compose) is
+    # starts once its producer's first output is out, so the model latency (hls_opt.cost.timing.compose) is
     # at most the sum of the stage latencies the solver budgets with: the budget is met, pessimistically.
     graph = dense_graph(8, 4, rf=4)
     for node in list(graph.nodes()):
@@ -323,7 +323,7 @@ def test_infeasible_budget_fails_before_any_training(mlp, monkeypatch):
         convert_and_optimize(mlp, None, data=(x, y, x, y), latency_budget=5, epochs=2)
     text = str(err.value)
     # fastest: every layer at RF 1 (Latency) — the same numbers check_budgets' bounds give
-    from hls_opt.feasibility import model_bounds
+    from hls_opt.cost.feasibility import model_bounds
     from hls_opt.frontend.keras import from_keras
 
     bounds = model_bounds(from_keras(mlp, None), "vivado")

@@ -1,4 +1,4 @@
-"""The joint RF × pruning problem of an IR graph (hls_opt/rf_selection.py, issue #12).
+"""The joint RF × pruning problem of an IR graph (hls_opt/solve/rf_problem.py, issue #12).
 
 A hand-built graph (tests/conftest.py ``dense_graph``): Input(8) → Dense 'fc' 8→4 → Dense 'out' 4→4,
 ap_fixed<16,6> everywhere (16-bit operands: one DSP48E2 per multiplier on the vivado backend).  The
@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 
 from hls_opt.config import IOType, Strategy
+from hls_opt.config.objective import parse_objective
+from hls_opt.cost.resources import get_backend, input_precision_of
 from hls_opt.errors import ConfigError
 from hls_opt.ir import nodes as ir
 from hls_opt.ir.graph import Graph
-from hls_opt.objective import parse_objective
-from hls_opt.resources import get_backend, input_precision_of
-from hls_opt.rf_selection import build_joint_problem, rf_candidates, solve_joint_problem
+from hls_opt.solve.rf_problem import build_joint_problem, rf_candidates, solve_joint_problem
 
 
 def timing(node):

@@ -1,4 +1,4 @@
-"""Sparsity schedulers (hls_opt/scheduler.py) against hls4ml's sequences.
+"""Sparsity schedulers (hls_opt/train/schedulers.py) against hls4ml's sequences.
 
 Oracle: hls4ml/optimization/dsp_aware_pruning/scheduler.py; hls4ml's own vectors:
 test/pytest/test_optimization/test_scheduler.py.
@@ -12,7 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hls_opt.scheduler import BinaryScheduler, ConstantScheduler, OptimizationScheduler, PolynomialScheduler
+from hls_opt.train.schedulers import (
+    BinaryScheduler,
+    ConstantScheduler,
+    OptimizationScheduler,
+    PolynomialScheduler,
+)
 
 
 def run_updates(scheduler, limit=1000):

@@ -109,8 +109,8 @@ def test_seed_gpu_flops_structured(seed_setup):
 def test_seed_vivado_dsp_pattern(seed_setup):
     from hls_opt import optimize_keras_model_for_hls4ml
     from hls_opt.config import config_from_keras_model
+    from hls_opt.core.structures import zero_reuse_groups
     from hls_opt.objectives.vivado_objectives import VivadoDSPEstimator
-    from hls_opt.structures import zero_reuse_groups
 
     model, split, shared = seed_setup
     before = [w.copy() for w in model.get_weights()]

@@ -1,4 +1,4 @@
-"""get_model_sparsity / get_last_layer_with_weights (hls_opt/keras/utils.py) on hand-built models."""
+"""get_model_sparsity / get_last_layer_with_weights (hls_opt/train/utils.py) on hand-built models."""
 
 import os
 
@@ -8,7 +8,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402  (after the log level above)
 
-from hls_opt.keras.utils import get_last_layer_with_weights, get_model_sparsity  # noqa: E402
+from hls_opt.train.utils import get_last_layer_with_weights, get_model_sparsity  # noqa: E402
 
 
 def planted_model():

@@ -18,10 +18,10 @@ import tensorflow as tf  # noqa: E402
 from hls_opt.data import CHECK_SAMPLES, DataStreams, load_data  # noqa: E402
 from hls_opt.data.sources import EVAL_BLOCK, NPY_FILES  # noqa: E402
 from hls_opt.errors import DataError  # noqa: E402
-from hls_opt.keras.data import ShuffledBatches, evaluate, fit, fit_input  # noqa: E402
-from hls_opt.keras.optimize import checked_data  # noqa: E402
-from hls_opt.keras.ranking import MAX_RANKING_SAMPLES  # noqa: E402
-from hls_opt.keras.training import Predictor, ValidationMetric  # noqa: E402
+from hls_opt.train.data import ShuffledBatches, evaluate, fit, fit_input  # noqa: E402
+from hls_opt.train.engine import checked_data  # noqa: E402
+from hls_opt.train.fit import Predictor, ValidationMetric  # noqa: E402
+from hls_opt.train.ranking import MAX_RANKING_SAMPLES  # noqa: E402
 
 KEYS = ("X_train", "y_train", "X_val", "y_val")
 
@@ -357,7 +357,7 @@ def _optimize(model, data):
     from hls_opt.attributes import get_attributes_from_keras_model
     from hls_opt.keras.api import run_optimization
     from hls_opt.objectives import ParameterEstimator
-    from hls_opt.scheduler import PolynomialScheduler
+    from hls_opt.train.schedulers import PolynomialScheduler
 
     keras.utils.set_random_seed(1)
     X_tr, y_tr, X_va, y_va = data if len(data) == 4 else (data[0], None, data[1], None)

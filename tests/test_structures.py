@@ -1,9 +1,9 @@
-"""The one shared definition of weight groups (hls_opt/structures.py), checked by hand."""
+"""The one shared definition of weight groups (hls_opt/core/structures.py), checked by hand."""
 
 import numpy as np
 import pytest
 
-from hls_opt.structures import (
+from hls_opt.core.structures import (
     StructureType,
     expand_group_mask,
     group_ids,

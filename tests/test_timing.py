@@ -14,11 +14,8 @@ import numpy as np
 import pytest
 
 from hls_opt.config import IOType, LayerConfig, Strategy
-from hls_opt.errors import RegistryError
-from hls_opt.ir import nodes as ir
-from hls_opt.ir.graph import Graph
-from hls_opt.precision import parse_precision
-from hls_opt.resources import (
+from hls_opt.core.precision import parse_precision
+from hls_opt.cost.resources import (
     Backend,
     estimate_report,
     estimate_table,
@@ -28,7 +25,10 @@ from hls_opt.resources import (
     stream_pack,
     unregister_backend,
 )
-from hls_opt.timing import NOT_MODELLED, Schedule, Timing, compose
+from hls_opt.cost.timing import NOT_MODELLED, Schedule, Timing, compose
+from hls_opt.errors import RegistryError
+from hls_opt.ir import nodes as ir
+from hls_opt.ir.graph import Graph
 
 P16 = parse_precision("ap_fixed<16,6>")
 L, R, RU = Strategy.LATENCY, Strategy.RESOURCE, Strategy.RESOURCE_UNROLLED

@@ -18,14 +18,14 @@ import pytest  # noqa: E402
 
 import hls_opt  # noqa: E402
 from hls_opt.config import config_from_keras_model  # noqa: E402
+from hls_opt.config.objective import parse_objective  # noqa: E402
+from hls_opt.core.structures import StructureType, reuse_group_rows  # noqa: E402
+from hls_opt.cost.resources import Backend, ResourceVector, get_backend, register_backend, unregister_backend  # noqa: E402
+from hls_opt.flow.report import estimate  # noqa: E402
 from hls_opt.frontend.keras import from_keras  # noqa: E402
 from hls_opt.ir import nodes as ir  # noqa: E402
-from hls_opt.objective import parse_objective  # noqa: E402
 from hls_opt.objectives.adapter import objective_for  # noqa: E402
-from hls_opt.report import estimate  # noqa: E402
-from hls_opt.resources import Backend, ResourceVector, get_backend, register_backend, unregister_backend  # noqa: E402
-from hls_opt.selection import build_problem, masked_estimate  # noqa: E402
-from hls_opt.structures import StructureType, reuse_group_rows  # noqa: E402
+from hls_opt.solve.pruning import build_problem, masked_estimate  # noqa: E402
 
 NAME = "toy-accel"
 

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from hls_opt.errors import ConfigError  # noqa: E402
-from hls_opt.keras.training import ValidationMetric  # noqa: E402
+from hls_opt.train.fit import ValidationMetric  # noqa: E402
 
 # 4 samples, 3 classes: predictions right for samples 0, 1 and 3, wrong for sample 2 → accuracy 3/4
 Y_SPARSE = np.array([0, 1, 2, 1])
@@ -44,7 +44,7 @@ def test_an_unknown_metric_name_is_a_config_error_naming_it():
 def _run_with_data(X_train, y_train, X_val, y_val):
     from hls_opt.attributes import get_attributes_from_keras_model
     from hls_opt.keras.api import run_optimization
-    from hls_opt.scheduler import ConstantScheduler
+    from hls_opt.train.schedulers import ConstantScheduler
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     return run_optimization(
@@ -92,7 +92,7 @@ def test_optimize_model_names_the_array_that_is_wrong(broken, needle):
 
 
 def test_an_unknown_loss_or_optimizer_name_is_a_config_error_naming_it():
-    from hls_opt.keras.training import fresh_loss, fresh_optimizer
+    from hls_opt.train.fit import fresh_loss, fresh_optimizer
 
     with pytest.raises(ConfigError, match="loss_fn 'no_such_loss'"):
         fresh_loss("no_such_loss")
@@ -108,7 +108,7 @@ def test_optimize_model_names_labels_that_do_not_fit_the_loss():
     from hls_opt.errors import DataError
     from hls_opt.keras import optimize_model
     from hls_opt.objectives import ParameterEstimator
-    from hls_opt.scheduler import PolynomialScheduler
+    from hls_opt.train.schedulers import PolynomialScheduler
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     X = np.zeros((12, 4), np.float32)
@@ -138,8 +138,8 @@ def test_several_train_steps_per_call_give_the_same_weights_as_one():
     then runs the same train steps in a loop inside one call.  100 samples in batches of 16 make
     6 full batches and a short one (4 rows), so the loop also meets a batch of another shape;
     after 3 epochs the weights must equal those of one step per call, bit for bit."""
-    from hls_opt.keras.backend import native
-    from hls_opt.keras.training import train_dataset
+    from hls_opt.train.backends import native
+    from hls_opt.train.fit import train_dataset
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(100, 5)).astype("float32")

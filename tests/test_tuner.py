@@ -25,10 +25,10 @@ import pytest  # noqa: E402
 from hls_opt.attributes import get_attributes_from_keras_model  # noqa: E402
 from hls_opt.data import DigitsSplit, digits_split, train_baseline  # noqa: E402
 from hls_opt.errors import DataError  # noqa: E402
-from hls_opt.keras import optimize as optimize_module  # noqa: E402
 from hls_opt.keras.api import run_optimization  # noqa: E402
 from hls_opt.objectives import ParameterEstimator  # noqa: E402
-from hls_opt.scheduler import PolynomialScheduler  # noqa: E402
+from hls_opt.train import engine as optimize_module  # noqa: E402
+from hls_opt.train.schedulers import PolynomialScheduler  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +36,7 @@ N_TRAIN, N_VAL = 400, 197
 RRANGE = [1e-4, 1e-3, 1e-2]
 CANDIDATES = [0.0, *RRANGE]  # what the search may propose: 0 plus the range (optimize.py)
 FAILS_RTOL = 1e9  # the value run_trial reports for a strength whose unpruned metric fails rtol
-LOGGER = "hls_opt.keras.optimize"
+LOGGER = "hls_opt.train.engine"
 
 
 @pytest.fixture(scope="module")

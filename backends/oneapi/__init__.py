@@ -25,9 +25,9 @@ from typing import Any
 from hls_opt.backends.fpga import M20K, FPGABackend, signed_width, tiles
 
 from hls_opt.config import IOType, Strategy
-from hls_opt.precision import Precision
-from hls_opt.resources import ceil_div, register_backend
-from hls_opt.timing import Schedule
+from hls_opt.core.precision import Precision
+from hls_opt.cost.resources import ceil_div, register_backend
+from hls_opt.cost.timing import Schedule
 
 
 class OneAPIBackend(FPGABackend):

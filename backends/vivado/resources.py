@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from hls_opt.backends.fpga import BRAM18K, FPGABackend, signed_width, tiles
 
-from hls_opt.precision import Precision
+from hls_opt.core.precision import Precision
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class VivadoBackend(FPGABackend):
     """hls4ml's Vivado/Vitis backend on an AMD device with the given DSP slice (default DSP48E2).
 
     ``VivadoBackend(dsp=DSP48E1, name='vivado-7series')`` models a 7-series part; register it
-    with :func:`hls_opt.resources.register_backend` to use it by name.
+    with :func:`hls_opt.cost.resources.register_backend` to use it by name.
     """
 
     name = "vivado"

@@ -13,7 +13,7 @@ Everything here parses hls4ml's loosely typed dicts once, at the edge, into froz
 * :mod:`~hls_opt.config.files` — :func:`load_config` / :func:`save_config` / :func:`dump_config_yaml`;
 * :mod:`~hls_opt.config.devices` — :class:`Device`, :func:`parse_device` (hls4ml ``Part`` names);
 * :mod:`~hls_opt.config.budgets` — :class:`Budgets`, :func:`parse_budgets` (cycles or times);
-* ``SUPPORTED_STRUCTURES`` — hls4ml's name for :class:`hls_opt.structures.StructureType`, where
+* ``SUPPORTED_STRUCTURES`` — hls4ml's name for :class:`hls_opt.core.structures.StructureType`, where
   hls4ml keeps it (``hls4ml.optimization.dsp_aware_pruning.config``).
 
 The rules, and where they differ from hls4ml, are in ``docs/config.md``.
@@ -40,8 +40,8 @@ from hls_opt.config.values import (
     parse_io_type,
     parse_strategy,
 )
-from hls_opt.precision import DEFAULT_PRECISION
-from hls_opt.structures import StructureType
+from hls_opt.core.precision import DEFAULT_PRECISION
+from hls_opt.core.structures import StructureType
 
 #: hls4ml's structure enum (``hls4ml/optimization/dsp_aware_pruning/config.py``): the same members
 #: and values (``UNSTRUCTURED`` 'unstructured', ``STRUCTURED``, ``PATTERN``, ``BLOCK``).

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from hls_opt.config.resolve import unwrap_hls_config
-from hls_opt.errors import ConfigError
-from hls_opt.fileio import atomic_write_text
-from hls_opt.precision import (
+from hls_opt.core.fileio import atomic_write_text
+from hls_opt.core.precision import (
     AutoPrecision,
     Precision,
 )
+from hls_opt.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

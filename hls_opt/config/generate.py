@@ -10,19 +10,19 @@ from typing import Any
 from hls_opt.config.values import (
     _parse_positive_int,
 )
-from hls_opt.errors import ConfigError, ModelError
-from hls_opt.precision import (
+from hls_opt.core.precision import (
     DEFAULT_PRECISION,
     AutoPrecision,
     parse_precision,
 )
-from hls_opt.quantizers import (
+from hls_opt.core.qkeras import (
     QKERAS_LAYERS,
     UnsupportedQuantizer,
     activation_precision,
     quantizer_name,
     weight_precision,
 )
+from hls_opt.errors import ConfigError, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -366,7 +366,7 @@ def _quantizer_precisions(layer: Any) -> dict[str, dict[str, str]]:
     """``{hls4ml layer name: {precision variable: type}}`` that hls4ml's ``config_from_keras_model``
     writes for a QKeras layer's quantizers (``make_layer_config`` in ``hls4ml/utils/config.py``:
     every quantizer that is set, ``<variable>_quantizer`` → ``<variable>``, ``activation`` →
-    ``result``; the types from :mod:`hls_opt.quantizers`)."""
+    ``result``; the types from :mod:`hls_opt.core.qkeras`)."""
     cls = type(layer).__name__
     if cls not in QKERAS_LAYERS or not type(layer).__module__.startswith("qkeras"):
         return {}

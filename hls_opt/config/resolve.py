@@ -17,13 +17,13 @@ from hls_opt.config.values import (
     parse_io_type,
     parse_strategy,
 )
-from hls_opt.errors import ConfigError
-from hls_opt.precision import (
+from hls_opt.core.precision import (
     DEFAULT_PRECISION,
     AutoPrecision,
     Precision,
     parse_precision,
 )
+from hls_opt.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ def layer_precision(
     ``LayerType``, the variable before the entry's default, as :func:`resolve_layer_config`), or
     ``None`` when only ``Model`` (or nothing, or ``'auto'``) speaks for it.
 
-    Used where a per-layer setting competes with a QKeras quantizer (``hls_opt.quantizers``).
+    Used where a per-layer setting competes with a QKeras quantizer (``hls_opt.core.qkeras``).
     """
     if not hls_config:
         return None

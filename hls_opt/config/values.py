@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from hls_opt.errors import ConfigError
-from hls_opt.precision import (
+from hls_opt.core.precision import (
     DEFAULT_PRECISION,
     Precision,
 )
+from hls_opt.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ One split (training or validation) is a :class:`DataSource`; the pair is a :clas
 Nothing here imports TensorFlow or Keras: a ``tf.data.Dataset`` and a ``PyDataset`` are recognised
 by their methods.  How ``fit`` consumes a source (a ``tf.data`` pipeline for in-memory arrays, a
 shuffled ``keras.utils.PyDataset`` for files, the user's own object for streams) is
-``hls_opt/keras/data.py``.
+``hls_opt/train/data.py``.
 """
 
 from __future__ import annotations

@@ -22,10 +22,7 @@ from typing import Any
 import numpy as np
 
 from hls_opt.config import LayerConfig, hls4ml_layers, layer_precision, load_config, resolve_layer_config
-from hls_opt.errors import ModelError
-from hls_opt.ir import nodes as ir
-from hls_opt.ir.graph import Graph
-from hls_opt.quantizers import (
+from hls_opt.core.qkeras import (
     QKERAS_LAYERS,
     UnsupportedQuantizer,
     activation_precision,
@@ -33,6 +30,9 @@ from hls_opt.quantizers import (
     quantizer_name,
     weight_precision,
 )
+from hls_opt.errors import ModelError
+from hls_opt.ir import nodes as ir
+from hls_opt.ir.graph import Graph
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ def _quantized_config(config: LayerConfig, layer: Any, cfg: Mapping, hls_config:
       (hls4ml reads the result type from the config only); otherwise the quantizer's type, which is
       what hls4ml's ``config_from_keras_model`` writes for it (``docs/compat.md``).
 
-    Raises :class:`~hls_opt.quantizers.UnsupportedQuantizer` for a quantizer without a fixed-point type.
+    Raises :class:`~hls_opt.core.qkeras.UnsupportedQuantizer` for a quantizer without a fixed-point type.
     """
     changes: dict[str, Any] = {}
     for variable, key in (("weight", "kernel_quantizer"), ("bias", "bias_quantizer")):

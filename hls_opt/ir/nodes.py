@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hls_opt.config import LayerConfig
-from hls_opt.quantizers import quantized_zeros
-from hls_opt.structures import mult_shape
+from hls_opt.core.qkeras import quantized_zeros
+from hls_opt.core.structures import mult_shape
 
 Shape = tuple[int, ...]
 
@@ -81,7 +81,7 @@ class WeightedNode(Node):
 
     def built_kernel(self, kernel: np.ndarray | None = None) -> np.ndarray:
         """``kernel`` (default: the node's) as hls4ml writes it into the firmware: a QKeras layer's
-        weights that its quantizer rounds to zero are zero there (:func:`hls_opt.quantizers.quantized_zeros`).
+        weights that its quantizer rounds to zero are zero there (:func:`hls_opt.core.qkeras.quantized_zeros`).
         The cost models see this kernel; the Keras weights are never changed."""
         k = self.kernel if kernel is None else np.asarray(kernel)
         if self.weight_quantizer is None:

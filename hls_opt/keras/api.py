@@ -3,9 +3,9 @@
 Everything here takes hls4ml's shapes — model attributes (``LayerAttributes``), estimator classes
 with ``is_layer_optimizable`` / ``layer_resources`` / ``layer_savings``, hls4ml's positional
 arguments — and turns them, once, into the native values the engine takes: a
-:class:`~hls_opt.selection.PruningProblem` (:func:`problem_from_attributes`) and
-:class:`~hls_opt.keras.optimize.FineTuneOptions`.  The engine,
-:func:`hls_opt.keras.optimize.prune_with_fine_tuning`, knows nothing of these classes.
+:class:`~hls_opt.solve.pruning.PruningProblem` (:func:`problem_from_attributes`) and
+:class:`~hls_opt.train.engine.FineTuneOptions`.  The engine,
+:func:`hls_opt.train.engine.prune_with_fine_tuning`, knows nothing of these classes.
 
 Attributes are respected as the caller set them: a layer's ``optimizable`` flag and
 ``optimization_attributes`` are filled in by the estimator (``is_layer_optimizable``) on a private
@@ -22,9 +22,18 @@ from typing import Any
 import numpy as np
 
 from hls_opt import attributes as attributes_module
+from hls_opt.core.structures import Grouping, StructureType
 from hls_opt.errors import ConfigError, DataError, ModelError
-from hls_opt.keras.masking import SUPPORTED_METRICS, kernel_layers, output_layer_names
-from hls_opt.keras.optimize import (
+from hls_opt.objectives import get_objective
+from hls_opt.objectives._core import BackendEstimator
+from hls_opt.solve.pruning import (
+    LayerGroups,
+    PruningProblem,
+    layer_groups,
+    masks_from_selection,
+    select_groups,
+)
+from hls_opt.train.engine import (
     DEFAULT_REGULARIZATION_RANGE,
     TMP_DIRECTORY,
     FineTuneOptions,
@@ -33,17 +42,8 @@ from hls_opt.keras.optimize import (
     checked_data,
     prune_with_fine_tuning,
 )
-from hls_opt.keras.ranking import group_values
-from hls_opt.objectives import get_objective
-from hls_opt.objectives._core import BackendEstimator
-from hls_opt.selection import (
-    LayerGroups,
-    PruningProblem,
-    layer_groups,
-    masks_from_selection,
-    select_groups,
-)
-from hls_opt.structures import Grouping, StructureType
+from hls_opt.train.masking import SUPPORTED_METRICS, kernel_layers, output_layer_names
+from hls_opt.train.ranking import group_values
 
 logger = logging.getLogger(__name__)
 
@@ -276,7 +276,7 @@ def get_model_masks(
     ``metric``: ``'l1'`` / ``'l2'`` (group norms), ``'oracle'`` (|w · gradient|, needs
     ``gradients``), ``'saliency'`` (w² times the second derivative, needs ``hessians``), and
     hls-opt's ``'hessian'`` (as ``'saliency'``).  ``gradients`` / ``hessians`` are dicts of
-    kernel-shaped arrays by layer name (``hls_opt.keras.utils.get_model_gradients`` /
+    kernel-shaped arrays by layer name (``hls_opt.train.utils.get_model_gradients`` /
     ``get_model_hessians``).  ``local``: the same sparsity in every layer.  Masks are
     kernel-shaped float32 (1 trainable, 0 frozen); offsets hold the group mean where a group is
     weight-shared, else 0.  Weight sharing is ignored, with a warning, for unstructured layers (a
@@ -292,7 +292,7 @@ def get_model_masks(
         if per_weight is None:
             raise DataError(
                 f"metric {metric!r}: needs {argument}= (a dict of kernel-shaped arrays by layer name, "
-                f"e.g. from hls_opt.keras.utils.get_model_{argument})"
+                f"e.g. from hls_opt.train.utils.get_model_{argument})"
             )
     if isinstance(objective, str):
         objective = get_objective(objective)
@@ -318,7 +318,7 @@ def problem_from_attributes(model: Any, model_attributes: dict[str, Any], object
 
     Each step's achieved resources are the model total minus the savings of the removed groups
     (all an hls4ml estimator can say); hls-opt's native flow asks the backend for the masked
-    graph's estimate instead (:func:`hls_opt.selection.build_problem`).
+    graph's estimate instead (:func:`hls_opt.solve.pruning.build_problem`).
     """
     objective = get_objective(objective)
     attrs = prepare_attributes(model, model_attributes, objective)

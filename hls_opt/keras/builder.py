@@ -9,8 +9,8 @@ strengths come from ``regularization_range``: its first value (``tuner='Manual'`
 is installed; otherwise the built-in search over one strength for every layer).
 :func:`remove_custom_regularizers` takes them off again.
 
-hls-opt's own loop (:func:`hls_opt.keras.optimize.prune_with_fine_tuning`) does not use this
-module: it sets :class:`~hls_opt.keras.regularizers.GroupRegularizer` strengths in place.
+hls-opt's own loop (:func:`hls_opt.train.engine.prune_with_fine_tuning`) does not use this
+module: it sets :class:`~hls_opt.train.regularizers.GroupRegularizer` strengths in place.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import keras
 
 from hls_opt.errors import ConfigError
 from hls_opt.keras.config import SUPPORTED_LAYERS, TMP_DIRECTORY
-from hls_opt.keras.optimize import DEFAULT_REGULARIZATION_RANGE
-from hls_opt.keras.regularizers import (
+from hls_opt.train.engine import DEFAULT_REGULARIZATION_RANGE
+from hls_opt.train.regularizers import (
     Conv2DRegularizer,
     DenseRegularizer,
     GroupRegularizer,

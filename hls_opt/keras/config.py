@@ -6,7 +6,7 @@
 * ``SUPPORTED_METRICS``: hls4ml's ranking metrics, with hls4ml's meaning in
   :func:`hls_opt.keras.masking.get_model_masks`: ``l1`` / ``l2`` group norms, ``oracle`` |∂L/∂w · w|
   (Molchanov et al., 2016), ``saliency`` w² · ∂²L/∂w² (Optimal Brain Damage, LeCun et al., 1989).
-  hls-opt's own metrics (adding ``hessian``) are ``hls_opt.keras.masking.SUPPORTED_METRICS``.
+  hls-opt's own metrics (adding ``hessian``) are ``hls_opt.train.masking.SUPPORTED_METRICS``.
 * ``TMP_DIRECTORY``: hls4ml's default folder for intermediate results.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import keras
 
-from hls_opt.keras.optimize import TMP_DIRECTORY
+from hls_opt.train.engine import TMP_DIRECTORY
 
 
 def _qkeras_layers() -> tuple[type, ...]:

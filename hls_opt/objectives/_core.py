@@ -3,7 +3,7 @@
 An estimator (hls4ml's three classmethods) answers from the IR node a ``LayerAttributes`` carries
 (or one rebuilt from hand-made hls4ml attributes) by asking the registered backend:
 
-* ``is_layer_optimizable`` — :func:`hls_opt.selection.node_groups`: the structure whose groups the
+* ``is_layer_optimizable`` — :func:`hls_opt.solve.pruning.node_groups`: the structure whose groups the
   pruned hardware skips (:meth:`Backend.pruning_grouping`), as an ``OptimizationAttributes``;
 * ``layer_resources`` — :meth:`Backend.estimate` of the unpruned layer;
 * ``layer_savings`` — :meth:`Backend.group_savings` of one group of the stored structure, on the
@@ -24,12 +24,12 @@ import numpy as np
 
 from hls_opt.attributes import OptimizationAttributes, config_from_hls4ml_attributes
 from hls_opt.backends.fpga import with_config
+from hls_opt.config.objective import Objective, parse_objective
+from hls_opt.core.precision import as_precision
+from hls_opt.core.structures import Grouping, StructureType
+from hls_opt.cost.resources import get_backend
 from hls_opt.ir import nodes as ir
-from hls_opt.objective import Objective, parse_objective
-from hls_opt.precision import as_precision
-from hls_opt.resources import get_backend
-from hls_opt.selection import node_groups
-from hls_opt.structures import Grouping, StructureType
+from hls_opt.solve.pruning import node_groups
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class LayerView:
 
     @property
     def n_in(self) -> int:
-        return self.node.n_in  # the matrix-multiply view, hls_opt.structures.mult_shape
+        return self.node.n_in  # the matrix-multiply view, hls_opt.core.structures.mult_shape
 
     @property
     def n_out(self) -> int:
@@ -94,7 +94,7 @@ def structure(attrs: Any) -> Structure | None:
 
 
 def grouping_of(st: Structure, kernel_shape: tuple[int, ...]) -> Grouping:
-    """The :class:`~hls_opt.structures.Grouping` an hls4ml structure describes for this kernel."""
+    """The :class:`~hls_opt.core.structures.Grouping` an hls4ml structure describes for this kernel."""
     return Grouping.from_hls4ml(
         kernel_shape, st.type, pattern_offset=st.pattern_offset, consecutive=st.consecutive, block_shape=st.block_shape
     )

@@ -1,0 +1,525 @@
+"""Reports: ``report.json`` (schema: docs/flow.md "Report"), the terminal tables and the optional PNG plots.
+
+The per-layer numbers come from the backend's resource models through
+:func:`hls_opt.cost.resources.estimate_report`; this module only merges a *before* and an *after* graph,
+adds the optimization steps, and renders.  matplotlib is imported lazily and only for plots; when
+it is missing, plots are skipped without a word (it is the ``plots`` extra).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hls_opt.config.devices import Device, device_fraction
+from hls_opt.cost.resources import estimate_report, get_backend
+
+logger = logging.getLogger(__name__)
+
+#: Preferred column order; DSP is always the first resource column.
+RESOURCE_ORDER = ("dsp", "bram", "lut", "ff", "flops", "params", "memory_bits")
+RESOURCE_TITLES = {
+    "dsp": "DSP",
+    "bram": "BRAM",
+    "lut": "LUT",
+    "ff": "FF",
+    "flops": "FLOPs",
+    "params": "params",
+    "memory_bits": "mem bits",
+}
+
+def pareto_front(steps: Sequence[Mapping[str, Any]], increasing: bool = True) -> list[dict[str, Any]]:
+    """The trials no other trial beats on both axes (less of the first resource, better metric),
+    accepted or not, ordered by resource; ``steps`` as in a report's (or an optimization outcome's)."""
+    steps = [dict(s) for s in steps if s.get("metric") is not None and s.get("achieved")]
+    if not steps:
+        return []
+    name = next(iter(steps[0]["achieved"]))
+    sign = 1.0 if increasing else -1.0
+    ordered = sorted(steps, key=lambda st: (st["achieved"][name], -sign * st["metric"]))
+    front, best = [], -np.inf
+    for st in ordered:
+        if sign * st["metric"] > best:
+            front.append(st)
+            best = sign * st["metric"]
+    return front
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with numpy scalars/arrays, tuples, enums and NaN made JSON-friendly."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        return None if math.isnan(f) or math.isinf(f) else f
+    if hasattr(value, "value") and hasattr(value, "name") and not isinstance(value, (str, int)):
+        return jsonable(value.value)  # enums
+    if hasattr(value, "as_dict"):
+        return jsonable(value.as_dict())
+    return value
+
+
+def resource_keys(*dicts: Mapping[str, Any]) -> list[str]:
+    """The resource names present in any of ``dicts``, DSP first, known names in their usual order."""
+    present: list[str] = []
+    for d in dicts:
+        for k in d or {}:
+            if k not in present:
+                present.append(k)
+    ordered = [k for k in RESOURCE_ORDER if k in present]
+    return ordered + [k for k in present if k not in ordered]
+
+
+def kernel_sparsity(node: Any) -> float:
+    """Fraction of zero weights in a node's kernel (0.0 for nodes without one)."""
+    if not getattr(node, "has_kernel", False):
+        return 0.0
+    kernel = np.asarray(node.weights.get("kernel"))
+    return float(np.mean(kernel == 0)) if kernel.size else 0.0
+
+
+def _config_fields(node: Any) -> tuple[str | None, int | None]:
+    cfg = getattr(node, "config", None)
+    if cfg is None:
+        return None, None
+    return cfg.strategy.value, int(cfg.reuse_factor)
+
+
+def estimate(graph: Any, backend: str = "vivado", device: Device | None = None) -> dict:
+    """The ``hls-opt estimate`` report of one graph (``report.json`` schema, no ``after``, no ``steps``);
+    with ``device``, ``"device": {"name", "before": {field: {"used", "available", "fraction"}}}``."""
+    report = estimate_report(graph, get_backend(backend))
+    if device is not None:
+        report["device"] = {"name": device.name, "before": device_fraction(report["total"]["before"], device)}
+    return jsonable(report)
+
+
+def build_report(
+    before_graph: Any,
+    after_graph: Any,
+    backend: str = "vivado",
+    *,
+    plan: Any = None,
+    objective: str | None = None,
+    rewritten: Sequence[str] = (),
+    io_type: str | None = None,
+    notes: Sequence[str] = (),
+    extra: Mapping[str, Any] | None = None,
+    increasing: bool = True,
+    rtol: float | None = None,
+    device: Device | None = None,
+    budgets: Any = None,
+) -> dict:
+    """The optimization report (docs/flow.md "Report"): per layer, every resource before and after, sparsity,
+    reuse factor and strategy (after; ``*_before`` keys hold the user's), ``ii`` / ``latency_cycles`` of the
+    final config (``*_before``: the user's), the model's ``timing`` before/after, the ``device`` fraction
+    used when a device is known, and the loop's steps.
+
+    ``mode`` is ``"one-shot"`` (post-training pruning, no fine-tuning) or ``"fine-tuned"``;
+    ``baseline_metric``/``final_metric`` are the validation metric before/after when data were given.
+    """
+    before = estimate(before_graph, backend)
+    after = estimate(after_graph, backend)
+    after_layers = {layer["name"]: layer for layer in after.get("layers", [])}
+    layers = []
+    for layer in before.get("layers", []):
+        name = layer["name"]
+        res_before = layer.get("before", {})
+        res_after = after_layers.get(name, {}).get("before", res_before)
+        try:
+            node_after = after_graph.node(name)
+            node_before = before_graph.node(name)
+        except (KeyError, ValueError):  # a layer the after graph no longer has
+            node_after = node_before = None
+        strategy, rf = _config_fields(node_after)
+        strategy_before, rf_before = _config_fields(node_before)
+        entry = dict(layer)  # reuse_factor_given (the user's, when hls4ml changes it) and modelled stay
+        timed_after = after_layers.get(name, layer)
+        entry.update(
+            {
+                "ii": timed_after.get("ii"),
+                "latency_cycles": timed_after.get("latency_cycles"),
+                "ii_before": layer.get("ii"),
+                "latency_cycles_before": layer.get("latency_cycles"),
+                "strategy": strategy if strategy is not None else layer.get("strategy"),
+                # the reuse factors hls4ml applies (what the numbers use), after and before the run
+                "reuse_factor": after_layers.get(name, {}).get("reuse_factor", layer.get("reuse_factor")),
+                "strategy_before": strategy_before,
+                "reuse_factor_before": layer.get("reuse_factor"),
+                "before": res_before,
+                "after": res_after,
+                "sparsity": kernel_sparsity(node_after) if node_after is not None else 0.0,
+                "rewritten": name in set(rewritten),
+            }
+        )
+        layers.append(entry)
+
+    total_before = before.get("total", {}).get("before", {})
+    total_after = after.get("total", {}).get("before", {})
+    objective_name = objective or (plan.objective if plan is not None else None)
+    # each step's "achieved" is the backend's estimate of the masked graph, from the pass
+    steps = [dict(step) for step in (plan.steps if plan is not None else ())]
+
+    report = {
+        "backend": backend,
+        "objective": objective_name,
+        "mode": plan.mode if plan is not None else "estimate",
+        "target": plan.target if plan is not None else None,
+        "baseline_metric": plan.baseline_metric if plan is not None else None,
+        "final_metric": plan.final_metric if plan is not None else None,
+        # the acceptance test: a step passes when its metric is on the right side of the limit
+        "rtol": rtol,
+        "increasing": bool(increasing),
+        "acceptance_limit": acceptance_limit(plan.baseline_metric if plan is not None else None, rtol, increasing),
+        "io_type": io_type,
+        "layers": layers,
+        "total": {"before": total_before, "after": total_after},
+        "timing": {"before": before.get("timing"), "after": after.get("timing")},
+        "steps": steps,
+        # the trials no other trial beats on both resource and metric (target='max' reads it)
+        "front": pareto_front(steps, increasing),
+        "notes": list(notes),
+    }
+    if plan is not None and plan.mode == "one-shot":
+        report["notes"].insert(0, "one-shot: post-training pruning without fine-tuning (no data given)")
+    if plan is not None:
+        # Say it plainly when the tolerance allowed no cut, and what the returned weights are.
+        report["pruned"] = bool(plan.pruned_layers())
+        if not report["pruned"]:
+            trained = any(s.get("accepted") for s in steps)
+            report["weights"] = "baseline, fine-tuned unpruned" if trained else "baseline"
+            report["notes"].insert(
+                0,
+                "nothing could be pruned within the tolerance; the returned weights are the baseline's"
+                + (" (fine-tuned, unpruned)" if trained else ""),
+            )
+    if plan is not None and getattr(plan, "seconds", None):
+        # where the fine-tuned optimization's wall time went (OptimizationOutcome.timings)
+        report["seconds"] = dict(plan.seconds)
+        report["epochs_trained"] = int(getattr(plan, "epochs_trained", 0))
+    if device is not None:
+        report["device"] = {
+            "name": device.name,
+            "before": device_fraction(total_before, device),
+            "after": device_fraction(total_after, device),
+        }
+    if budgets is not None:
+        report["budgets"] = budget_report(budgets, report, plan)
+    if extra:
+        report.update(extra)
+    return jsonable(report)
+
+
+def budget_report(budgets: Any, report: Mapping[str, Any], plan: Any = None) -> dict | None:
+    """``report.json``'s ``budgets``: each budget given (cycles, counts), whether the final design
+    meets it (``met``), and whether the optimizer chose the reuse factors (``reuse_factors_chosen``:
+    with a latency or II budget, ``docs/rf_choice.md``).  None when no budget was given."""
+    limits = {
+        "latency_cycles": budgets.latency_cycles,
+        "ii_cycles": budgets.ii_cycles,
+        "dsp": budgets.dsp_limit,
+        "bram": budgets.bram_limit,
+    }
+    if all(v is None for v in limits.values()):
+        return None
+    timing = (report.get("timing") or {}).get("after") or {}
+    total = (report.get("total") or {}).get("after") or {}
+    reached = {
+        "latency_cycles": timing.get("latency_cycles"),
+        "ii_cycles": timing.get("ii"),
+        "dsp": total.get("dsp"),
+        "bram": total.get("bram"),
+    }
+    met = {k: (reached[k] is not None and reached[k] <= v) for k, v in limits.items() if v is not None}
+    return {
+        **{k: v for k, v in limits.items() if v is not None},
+        "clock_period_ns": float(budgets.clock_period_ns),
+        "reached": {k: reached[k] for k in met},
+        "met": met,
+        "reuse_factors_chosen": bool(plan is not None and getattr(plan, "configs", None)),
+    }
+
+
+def report_json(report: Mapping[str, Any]) -> str:
+    return json.dumps(jsonable(report), indent=2, sort_keys=False) + "\n"
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.3g}"
+    return str(int(value)) if isinstance(value, (int, float)) else str(value)
+
+
+def _cell(before: Any, after: Any, show_after: bool) -> str:
+    if not show_after or after == before:
+        return _fmt(before)
+    return f"{_fmt(before)}→{_fmt(after)}"
+
+
+def format_table(report: Mapping[str, Any], *, before_after: bool | None = None) -> str:
+    """A fixed-width table: one row per layer and a total row; resource columns start with DSP.
+
+    With ``before_after`` (default: when the report has ``after`` figures that differ) each cell
+    reads ``before→after``.
+    """
+    layers = list(report.get("layers", []))
+    total = report.get("total", {})
+    keys = resource_keys(total.get("before", {}), *[layer.get("before", {}) for layer in layers])
+    if before_after is None:
+        before_after = (
+            any(layer.get("after") not in (None, layer.get("before")) for layer in layers)
+            or total.get("after") not in (None, total.get("before"))
+            or any(
+                f"{t}_before" in layer and layer[f"{t}_before"] != layer.get(t)
+                for layer in layers
+                for t in ("ii", "latency_cycles")
+            )
+        )
+    # "RF" is the reuse factor hls4ml applies; "RF given" the configured one where hls4ml changes it
+    given = any(layer.get("reuse_factor_given") is not None for layer in layers)
+    left = ["layer", "type", "strategy", "RF"] + (["RF given"] if given else [])
+    header = left + [RESOURCE_TITLES.get(k, k) for k in keys]
+    timed = any("ii" in layer for layer in layers)
+    if timed:
+        header += ["II", "latency"]
+    if before_after:
+        header.append("sparsity")
+    rows = []
+    for layer in layers:
+        b, a = layer.get("before", {}), layer.get("after") or layer.get("before", {})
+        strategy = layer.get("strategy") or "-"
+        rf = layer.get("reuse_factor")
+        if before_after and layer.get("strategy_before") and layer.get("strategy_before") != strategy:
+            strategy = f"{layer['strategy_before']}→{strategy}"
+        rf_text = _fmt(rf)
+        if before_after and layer.get("reuse_factor_before") not in (None, rf):
+            rf_text = f"{_fmt(layer['reuse_factor_before'])}→{rf_text}"
+        rf_given = _fmt(layer["reuse_factor_given"]) if layer.get("reuse_factor_given") is not None else ""
+        if layer.get("modelled") is False:
+            strategy, rf_text, rf_given = "not modelled", "", ""  # only its params are counted
+        elif not any(b.get(k) for k in keys) and not any(a.get(k) for k in keys):
+            strategy, rf_text, rf_given = "", "", ""  # Input, activations…: strategy/RF mean nothing there
+        row = [str(layer.get("name")), str(layer.get("type", "")), strategy, rf_text] + ([rf_given] if given else [])
+        row += [_cell(b.get(k), a.get(k), before_after) for k in keys]
+        if timed:
+            row += [
+                _cell(layer.get(f"{t}_before", layer.get(t)), layer.get(t), before_after)
+                if before_after
+                else _fmt(layer.get(t))
+                for t in ("ii", "latency_cycles")
+            ]
+        if before_after:
+            row.append(f"{100 * float(layer.get('sparsity') or 0):.0f}%")
+        rows.append(row)
+    tb, ta = total.get("before", {}), total.get("after") or total.get("before", {})
+    total_row = ["total"] + [""] * (len(left) - 1) + [_cell(tb.get(k), ta.get(k), before_after) for k in keys]
+    if timed:
+        timing = report.get("timing") or {}
+        t_before = timing.get("before", timing) or {}
+        t_after = timing.get("after") or t_before
+        total_row += [
+            _cell(t_before.get(t), t_after.get(t), before_after) if before_after else _fmt(t_after.get(t))
+            for t in ("ii", "latency_cycles")
+        ]
+    if before_after:
+        total_row.append("")
+    widths = [max(len(r[i]) for r in [header, *rows, total_row]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i < len(left) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
+
+    rule = "-" * len(line(header))
+    return "\n".join([line(header), rule, *[line(r) for r in rows], rule, line(total_row)])
+
+
+def footer_text(report: Mapping[str, Any]) -> str:
+    """The lines under the table: the model's II and latency (and the layers without a timing
+    model) and, when a device is known, the fraction of it the (final) design uses."""
+    return "\n".join(_timing_lines(report) + _device_lines(report))
+
+
+def _timing_lines(report: Mapping[str, Any]) -> list[str]:
+    """``model: II … cycles, latency … cycles (schedule)`` and the layers without a timing model."""
+    timing = report.get("timing") or {}
+    t = timing.get("after") or timing.get("before") or (timing if "ii" in timing else None)
+    if not t:
+        return []
+    out = [f"model: II {_fmt(t.get('ii'))} cycles, latency {_fmt(t.get('latency_cycles'))} cycles ({t.get('schedule')})"]
+    if t.get("not_modelled"):
+        out.append(f"  no timing model (left out of the totals): {', '.join(t['not_modelled'])}")
+    return out
+
+
+def _device_lines(report: Mapping[str, Any]) -> list[str]:
+    """``device xcvu9p: DSP 12/6840 (0.2%), …`` of the final design."""
+    device = report.get("device")
+    if not device:
+        return []
+    used = device.get("after") or device.get("before") or {}
+    parts = [
+        f"{RESOURCE_TITLES.get(k, k)} {_fmt(v['used'])}/{_fmt(v['available'])} ({100 * float(v['fraction']):.1f}%)"
+        for k, v in used.items()
+    ]
+    return [f"device {device.get('name')}: " + ", ".join(parts)]
+
+
+def summary_text(report: Mapping[str, Any]) -> str:
+    """A few lines for the terminal: mode, objective, total change of the objective resources, metric."""
+    total = report.get("total", {})
+    tb, ta = total.get("before", {}), total.get("after", {})
+    lines = [
+        f"mode: {report.get('mode')}  objective: {report.get('objective')}  backend: {report.get('backend')}"
+    ]
+    for k in resource_keys(tb):
+        if tb.get(k) != ta.get(k) and tb.get(k):
+            change = 100.0 * (float(ta.get(k) or 0) / float(tb[k]) - 1)
+            sign = "−" if change < 0 else "+"
+            lines.append(
+                f"  {RESOURCE_TITLES.get(k, k)}: {_fmt(tb[k])} → {_fmt(ta.get(k))} ({sign}{abs(change):.1f}%)"
+            )
+    if report.get("baseline_metric") is not None:
+        lines.append(
+            f"  validation metric: {_fmt(report['baseline_metric'])} → {_fmt(report.get('final_metric'))}"
+        )
+    steps = report.get("steps") or []
+    if steps:
+        accepted = sum(1 for s in steps if s.get("accepted"))
+        lines.append(f"  steps: {len(steps)} ({accepted} accepted)")
+    lines += ["  " + text for text in _timing_lines(report) + _device_lines(report)]
+    if report.get("pruned") is False:  # the last line, said plainly
+        lines.append("  " + next(n for n in report.get("notes", []) if n.startswith("nothing could be pruned")))
+    return "\n".join(lines)
+
+
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend, or ``None`` without matplotlib (the ``plots`` extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
+def acceptance_limit(baseline: float | None, rtol: float | None, increasing: bool = True) -> float | None:
+    """The worst validation metric a step may reach and be accepted: ``baseline · rtol`` when higher
+    is better, ``baseline / rtol`` when lower is better (the flow's ``rtol`` is a ratio in (0, 1];
+    the loop applies it as hls4ml's factor, ``keras/training.py`` ``meets``)."""
+    if baseline is None or rtol is None:
+        return None
+    return float(baseline) * float(rtol) if increasing else float(baseline) / float(rtol)
+
+
+def steps_figure(report: Mapping[str, Any]) -> Any:
+    """The figure of ``steps.png``, or ``None`` (no steps with a metric, or no matplotlib): each
+    step's validation metric against the objective's first resource, green accepted / red
+    rejected, numbered in the order they ran; the baseline, the acceptance limit
+    (``acceptance_limit``, with ≥ or ≤ for the direction) and, for ``target='max'``, the front."""
+    steps = [s for s in report.get("steps") or [] if s.get("metric") is not None and s.get("achieved")]
+    plt = _pyplot() if steps else None
+    if plt is None:
+        return None
+    key = next(iter(steps[0]["achieved"]))
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    xs = [s["achieved"].get(key) for s in steps]
+    ys = [s["metric"] for s in steps]
+    ax.plot(xs, ys, "-", color="0.6", zorder=1)
+    for number, (x, y, s) in enumerate(zip(xs, ys, steps), start=1):
+        ax.scatter([x], [y], color="tab:green" if s.get("accepted") else "tab:red", zorder=2)
+        ax.annotate(str(number), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    front = [s for s in report.get("front") or [] if s.get("achieved", {}).get(key) is not None]
+    if len(front) > 1:
+        ax.step(
+            [s["achieved"][key] for s in front],
+            [s["metric"] for s in front],
+            where="post",
+            color="tab:blue",
+            lw=1,
+            zorder=1,
+            label="front",
+        )
+    baseline = report.get("baseline_metric")
+    if baseline is not None:
+        ax.axhline(baseline, color="0.3", ls="--", lw=1, label="baseline")
+    increasing = report.get("increasing", True) is not False
+    limit = report.get("acceptance_limit")
+    if limit is None:
+        limit = acceptance_limit(baseline, report.get("rtol"), increasing)
+    if limit is not None:
+        ax.axhline(
+            limit, color="tab:orange", ls=":", lw=1.2, label=f"acceptance limit ({'≥' if increasing else '≤'} {limit:.3g})"
+        )
+    if baseline is not None or limit is not None or len(front) > 1:
+        ax.legend(fontsize=8)
+    ax.set_xlabel(f"{RESOURCE_TITLES.get(key, key)} (estimated)")
+    ax.set_ylabel("validation metric")
+    ax.set_title("Optimization steps, in order (green: accepted)")
+    fig.tight_layout()
+    return fig
+
+
+def layers_figure(report: Mapping[str, Any]) -> Any:
+    """The figure of ``layers.png``, or ``None``: per-layer resources before/after, one panel per
+    resource; layers hls-opt does not model are labelled "(not modelled)" (only their params count)."""
+    layers = report.get("layers") or []
+    total = report.get("total", {})
+    keys = [k for k in resource_keys(total.get("before", {})) if total.get("before", {}).get(k)]
+    # Only layers that cost something (inputs, activations, reshapes would be empty bars).
+    layers = [layer for layer in layers if any((layer.get("before") or {}).get(k) for k in keys)]
+    plt = _pyplot() if layers and keys else None
+    if plt is None:
+        return None
+    n_cols = min(4, len(keys))
+    n_rows = -(-len(keys) // n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.2 * n_cols, 3.0 * n_rows), squeeze=False)
+    names = [layer["name"] + (" (not modelled)" if layer.get("modelled") is False else "") for layer in layers]
+    idx = np.arange(len(names))
+    for ax in axes.flat[len(keys) :]:
+        ax.axis("off")
+    for ax, k in zip(axes.flat, keys):
+        ax.bar(idx - 0.2, [layer.get("before", {}).get(k, 0) or 0 for layer in layers], 0.4, label="before")
+        ax.bar(idx + 0.2, [(layer.get("after") or {}).get(k, 0) or 0 for layer in layers], 0.4, label="after")
+        ax.set_title(RESOURCE_TITLES.get(k, k))
+        ax.set_xticks(idx, names, rotation=60, ha="right", fontsize=7)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle("Per-layer resources (estimated)")
+    fig.tight_layout()
+    return fig
+
+
+def write_plots(report: Mapping[str, Any], directory: str | Path) -> list[Path]:
+    """PNG plots into ``directory``: ``steps.png`` (:func:`steps_figure`, when there are metrics) and
+    ``layers.png`` (:func:`layers_figure`).  Returns the written paths; ``[]`` without matplotlib."""
+    plt = _pyplot()
+    if plt is None:
+        return []
+    written: list[Path] = []
+    for name, make in (("steps.png", steps_figure), ("layers.png", layers_figure)):
+        fig = make(report)
+        if fig is None:
+            continue
+        path = Path(directory) / name
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written
