@@ -43,14 +43,9 @@ from hls_opt.backends.cycles import CYCLES, CycleConstants
 from hls_opt.config import DEFAULT_LAYER_CONFIG, IOType, LayerConfig, Strategy
 from hls_opt.core.precision import Precision
 from hls_opt.core.structures import Grouping, StructureType, mult_shape, zero_reuse_groups
-from hls_opt.cost.resources import (
-    Backend,
-    ResourceVector,
-    ceil_div,
-    closest_reuse_factor,
-    hls4ml_valid_reuse_factors,
-)
+from hls_opt.cost.backend import Backend, closest_reuse_factor, hls4ml_valid_reuse_factors
 from hls_opt.cost.timing import NO_HARDWARE, Schedule, Timing
+from hls_opt.cost.vector import ResourceVector, ceil_div
 from hls_opt.ir.nodes import (
     Activation,
     Add,

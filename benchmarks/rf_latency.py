@@ -66,7 +66,7 @@ def uniform_config(graph, cfg, backend, budget: int, io_type: str):
     import dataclasses
 
     from hls_opt.config import Strategy
-    from hls_opt.cost.resources import model_timing
+    from hls_opt.cost.tables import model_timing
 
     best = None
     candidates = sorted({1} | {r for node in graph.nodes() if node.has_kernel for r in backend.valid_reuse_factors(node, Strategy.RESOURCE_UNROLLED)})
@@ -98,7 +98,7 @@ def uniform_config(graph, cfg, backend, budget: int, io_type: str):
 
 def run_case(name, model, cfg, data, test, budgets, io_type, epochs, steps):
     from hls_opt.cost.feasibility import fastest_timing
-    from hls_opt.cost.resources import get_backend
+    from hls_opt.cost.registry import get_backend
     from hls_opt.flow import run as flow
     from hls_opt.frontend.keras import from_keras
     from hls_opt.train.schedulers import PolynomialScheduler

@@ -29,7 +29,7 @@ import numpy as np
 from hls_opt.config import LayerConfig, Strategy
 from hls_opt.config.objective import parse_objective
 from hls_opt.core.precision import parse_precision
-from hls_opt.cost.resources import get_backend
+from hls_opt.cost.registry import get_backend
 from hls_opt.ir import nodes as ir
 from hls_opt.ir.graph import Graph
 from hls_opt.solve.rf_dp import JointLayer, brute_force_rf_choice, make_option, solve_rf_choice

@@ -43,7 +43,7 @@ from hls_opt.config import (
 )
 from hls_opt.core.precision import as_precision
 from hls_opt.core.structures import StructureType
-from hls_opt.cost.resources import input_precision_of
+from hls_opt.cost.tables import input_precision_of
 from hls_opt.errors import ConfigError
 from hls_opt.frontend.keras import from_keras
 from hls_opt.ir import nodes as ir

@@ -24,7 +24,8 @@ from hls_opt.passes.plan import PLAN_KEY, PruningPlan
 from hls_opt.passes.registry import Pass, PassResult, register_pass
 
 from hls_opt.config.objective import Objective
-from hls_opt.cost.resources import get_backend, stream_pack
+from hls_opt.cost.registry import get_backend
+from hls_opt.cost.tables import stream_pack
 from hls_opt.emit.keras_model import to_keras_model
 from hls_opt.errors import ConfigError, ModelError
 from hls_opt.frontend.keras import from_keras

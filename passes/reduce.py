@@ -17,7 +17,7 @@ from typing import Any
 from hls_opt.passes.registry import Pass, PassResult, register_pass
 
 from hls_opt.config import Strategy
-from hls_opt.cost.resources import get_backend
+from hls_opt.cost.registry import get_backend
 from hls_opt.ir.reduce import reduce_graph
 
 logger = logging.getLogger(__name__)

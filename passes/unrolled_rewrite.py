@@ -3,7 +3,7 @@
 For every layer whose mask in the graph's :class:`~hls_opt.passes.plan.PruningPlan`
 (``graph.annotations["pruning_plan"]``, written by ``dsp-aware-pruning``, which also wrote the
 masked weights) prunes something, the backend says how hls4ml must build it
-(:meth:`hls_opt.cost.resources.Backend.pruned_config`; for the FPGA backends:
+(:meth:`hls_opt.cost.backend.Backend.pruned_config`; for the FPGA backends:
 
 - reuse factor > 1: ``Strategy ResourceUnrolled`` (hls4ml's unrolled code emits no multiplier for a
   reuse group that is all zero, ``backends/vivado/passes/unrolled_codegen.py``; Resource would keep
@@ -27,7 +27,7 @@ from hls_opt.passes.registry import Pass, PassResult, register_pass
 
 from hls_opt.config import IOType, Strategy
 from hls_opt.core.structures import zero_reuse_groups
-from hls_opt.cost.resources import get_backend
+from hls_opt.cost.registry import get_backend
 
 logger = logging.getLogger(__name__)
 

@@ -320,7 +320,7 @@ def test_a_split_activations_result_type_is_the_next_layers_input(mlp):
     # port, below the 9-bit DSP threshold) fc2's 8·4 = 32 products are built from LUTs: 0 DSPs,
     # and the DSP objective cannot shrink it.  fc1 reads the 16-bit input: 16·8 = 128 products,
     # one DSP48E2 each.  (fc1's own result, the pre-activation type, stays ap_fixed<16,6>.)
-    from hls_opt.cost.resources import estimate_graph
+    from hls_opt.cost.tables import estimate_graph
     from hls_opt.frontend import from_keras
     from hls_opt.objectives import get_objective
 

@@ -17,7 +17,7 @@ from hls_opt.cost.feasibility import (
     model_bounds,
     rf_timings,
 )
-from hls_opt.cost.resources import get_backend
+from hls_opt.cost.registry import get_backend
 from hls_opt.errors import ConfigError, InfeasibleBudget
 from hls_opt.flow.report import build_report, footer_text, format_table, summary_text
 

@@ -22,7 +22,7 @@ from hls_opt.attributes import (
 from hls_opt.config import IOType, LayerConfig, Strategy
 from hls_opt.core.precision import parse_fixed_precision
 from hls_opt.core.structures import StructureType, group_ids
-from hls_opt.cost.resources import get_backend
+from hls_opt.cost.registry import get_backend
 from hls_opt.errors import RegistryError
 from hls_opt.ir.graph import Graph
 from hls_opt.ir.nodes import Activation, Conv2D, Dense, Input
@@ -509,7 +509,7 @@ def test_register_objective_and_clash():
 
 
 def test_objective_from_an_entry_point(monkeypatch):
-    import hls_opt.cost.resources as res
+    import hls_opt.cost.registry as res
 
     class LutEstimator(ParameterEstimator):
         pass

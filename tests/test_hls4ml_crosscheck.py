@@ -34,7 +34,7 @@ from hls4ml_project import unrolled_kernels  # noqa: E402
 from hls_opt.config import IOType, LayerConfig, Strategy  # noqa: E402
 from hls_opt.core.precision import parse_fixed_precision  # noqa: E402
 from hls_opt.core.structures import group_ids  # noqa: E402
-from hls_opt.cost.resources import get_backend  # noqa: E402
+from hls_opt.cost.registry import get_backend  # noqa: E402
 from hls_opt.ir.nodes import Conv1D, Conv2D, Dense  # noqa: E402
 
 pytestmark = pytest.mark.hls4ml

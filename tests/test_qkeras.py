@@ -34,7 +34,7 @@ from hls_opt.core.qkeras import (  # noqa: E402
     quantized_zeros,
     weight_precision,
 )
-from hls_opt.cost.resources import estimate_graph  # noqa: E402
+from hls_opt.cost.tables import estimate_graph  # noqa: E402
 from hls_opt.errors import ModelError  # noqa: E402
 from hls_opt.frontend.keras import from_keras  # noqa: E402
 from hls_opt.ir import nodes as ir  # noqa: E402

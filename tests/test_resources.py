@@ -17,21 +17,16 @@ import pytest
 from hls_opt.config import IOType, LayerConfig, Strategy
 from hls_opt.core.precision import parse_fixed_precision
 from hls_opt.core.structures import group_ids
-from hls_opt.cost.resources import (
-    FIELDS,
-    Backend,
-    ResourceVector,
+from hls_opt.cost.backend import Backend, hls4ml_valid_reuse_factors
+from hls_opt.cost.registry import (
     available_backends,
-    estimate_graph,
-    estimate_report,
-    estimate_table,
     get_backend,
-    hls4ml_valid_reuse_factors,
     load_entry_points,
     register_backend,
-    table_total,
     unregister_backend,
 )
+from hls_opt.cost.tables import estimate_graph, estimate_report, estimate_table, table_total
+from hls_opt.cost.vector import FIELDS, ResourceVector
 from hls_opt.errors import RegistryError
 from hls_opt.ir.graph import Graph
 from hls_opt.ir.nodes import Activation, Conv1D, Conv2D, Dense, Input, Opaque
@@ -489,7 +484,7 @@ def test_duplicate_model_registration_is_an_error():
 
 
 def test_third_party_backend_via_a_fake_entry_point(monkeypatch):
-    import hls_opt.cost.resources as res
+    import hls_opt.cost.registry as res
 
     class ThirdParty(Backend):
         name = "third-party-test"
@@ -526,7 +521,7 @@ def test_oneapi_is_discovered_through_its_entry_point_only(tmp_path):
         textwrap.dedent(
             """
             from hls_opt.ir.nodes import Dense
-            from hls_opt.cost.resources import Backend, ResourceVector
+            from hls_opt.cost import Backend, ResourceVector
 
             class PlugBackend(Backend):
                 name = "plug"
@@ -545,7 +540,7 @@ def test_oneapi_is_discovered_through_its_entry_point_only(tmp_path):
         """
         import sys
         import numpy as np
-        import hls_opt.cost.resources as r
+        import hls_opt.cost.registry as r
         from hls_opt.ir.nodes import Dense
         assert "hls_opt.backends.oneapi" not in sys.modules
         assert "myplug" not in sys.modules
@@ -571,7 +566,7 @@ def test_oneapi_is_discovered_through_its_entry_point_only(tmp_path):
 
 def test_resources_module_does_not_import_heavy_or_backend_modules():
     code = (
-        "import sys, hls_opt.cost.resources, hls_opt.objectives; "
+        "import sys, hls_opt.cost.registry, hls_opt.objectives; "
         "bad = [m for m in ('tensorflow', 'keras', 'hls_opt.backends.vivado', 'hls_opt.backends.oneapi') "
         "if m in sys.modules]; print(bad)"
     )

@@ -32,7 +32,8 @@ from hls_opt.passes.dsp_aware_pruning import joint_chooser
 
 from hls_opt.config import Budgets, IOType, Strategy
 from hls_opt.config.objective import parse_objective
-from hls_opt.cost.resources import get_backend, input_precision_of, model_timing, stream_pack
+from hls_opt.cost.registry import get_backend
+from hls_opt.cost.tables import input_precision_of, model_timing, stream_pack
 from hls_opt.errors import InfeasibleBudget
 from hls_opt.solve.rf_problem import rf_candidates
 

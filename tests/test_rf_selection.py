@@ -21,7 +21,8 @@ import pytest
 
 from hls_opt.config import IOType, Strategy
 from hls_opt.config.objective import parse_objective
-from hls_opt.cost.resources import get_backend, input_precision_of
+from hls_opt.cost.registry import get_backend
+from hls_opt.cost.tables import input_precision_of
 from hls_opt.errors import ConfigError
 from hls_opt.ir import nodes as ir
 from hls_opt.ir.graph import Graph

@@ -15,16 +15,9 @@ import pytest
 
 from hls_opt.config import IOType, LayerConfig, Strategy
 from hls_opt.core.precision import parse_precision
-from hls_opt.cost.resources import (
-    Backend,
-    estimate_report,
-    estimate_table,
-    get_backend,
-    model_timing,
-    register_backend,
-    stream_pack,
-    unregister_backend,
-)
+from hls_opt.cost.backend import Backend
+from hls_opt.cost.registry import get_backend, register_backend, unregister_backend
+from hls_opt.cost.tables import estimate_report, estimate_table, model_timing, stream_pack
 from hls_opt.cost.timing import NOT_MODELLED, Schedule, Timing, compose
 from hls_opt.errors import RegistryError
 from hls_opt.ir import nodes as ir

@@ -29,7 +29,8 @@ hls4ml = pytest.importorskip(
 from hls4ml_project import function_body, layer_structs, top_pragma  # noqa: E402
 from hls_opt.backends.fpga import kernel_cycles, resolve_matmul  # noqa: E402
 
-from hls_opt.cost.resources import get_backend, model_timing  # noqa: E402
+from hls_opt.cost.registry import get_backend  # noqa: E402
+from hls_opt.cost.tables import model_timing  # noqa: E402
 from hls_opt.cost.timing import Schedule  # noqa: E402
 from hls_opt.frontend.keras import from_keras  # noqa: E402
 

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 from hls_opt.backends.fpga import weight_costs
 
-from hls_opt.cost.resources import Backend, ResourceVector
+from hls_opt.cost.backend import Backend
+from hls_opt.cost.vector import ResourceVector
 from hls_opt.ir.nodes import WeightedNode
 
 

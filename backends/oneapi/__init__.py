@@ -26,8 +26,9 @@ from hls_opt.backends.fpga import M20K, FPGABackend, signed_width, tiles
 
 from hls_opt.config import IOType, Strategy
 from hls_opt.core.precision import Precision
-from hls_opt.cost.resources import ceil_div, register_backend
+from hls_opt.cost.registry import register_backend
 from hls_opt.cost.timing import Schedule
+from hls_opt.cost.vector import ceil_div
 
 
 class OneAPIBackend(FPGABackend):

@@ -44,7 +44,7 @@ class VivadoBackend(FPGABackend):
     """hls4ml's Vivado/Vitis backend on an AMD device with the given DSP slice (default DSP48E2).
 
     ``VivadoBackend(dsp=DSP48E1, name='vivado-7series')`` models a 7-series part; register it
-    with :func:`hls_opt.cost.resources.register_backend` to use it by name.
+    with :func:`hls_opt.cost.registry.register_backend` to use it by name.
     """
 
     name = "vivado"

@@ -1,6 +1,6 @@
 """FPGA parts and their resources: the typed :class:`Device`, the table, :func:`parse_device`.
 
-Counts are per device, in :class:`~hls_opt.cost.resources.ResourceVector`'s units: ``dsp`` DSP slices
+Counts are per device, in :class:`~hls_opt.cost.vector.ResourceVector`'s units: ``dsp`` DSP slices
 (AMD DSP48E1/E2; Intel variable-precision DSP blocks), ``bram`` 18 Kb block RAMs (AMD: twice the
 36 Kb RAMB36 count the tables give; Intel: 20 Kb M20K blocks), ``ff`` flip-flops (Intel: ALM
 registers), ``lut`` LUTs (AMD: CLB LUTs; Intel: ALMs).  Sources, per family, in the comments.

@@ -1,13 +1,13 @@
 """What the optimizer minimises: :class:`Objective`, a typed value parsed once at the edge.
 
-An objective names the :class:`~hls_opt.cost.resources.ResourceVector` fields it reduces (``'dsp'`` →
+An objective names the :class:`~hls_opt.cost.vector.ResourceVector` fields it reduces (``'dsp'`` →
 ``('dsp',)``, ``'dsp+bram'`` → ``('dsp', 'bram')``, ``'memory'`` → ``('memory_bits',)``), its
 label for reports and plots, and whether its saving only appears once pruned neurons are removed
 from the model (GPU FLOPs).  Everything below the edge (selection, passes, the trainer, the
 report) takes an ``Objective``; nothing compares objective strings again.
 
 The cost of each weight group comes from the run's backend (its one cost model,
-:class:`hls_opt.cost.resources.Backend`), never from the objective: an objective only says which
+:class:`hls_opt.cost.backend.Backend`), never from the objective: an objective only says which
 fields of the backend's estimate count.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from hls_opt.cost.resources import FIELDS
+from hls_opt.cost.vector import FIELDS
 from hls_opt.errors import RegistryError
 
 

@@ -25,13 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from hls_opt.config import Budgets, LayerConfig, Strategy
-from hls_opt.cost.resources import (
-    Backend,
-    get_backend,
-    hls4ml_valid_reuse_factors,
-    input_precision_of,
-    model_timing,
-)
+from hls_opt.cost.backend import Backend, hls4ml_valid_reuse_factors
+from hls_opt.cost.registry import get_backend
+from hls_opt.cost.tables import input_precision_of, model_timing
 from hls_opt.cost.timing import ModelTiming, Timing
 from hls_opt.errors import InfeasibleBudget
 

@@ -1,7 +1,7 @@
 """Timing values: a layer's :class:`Timing` and the whole model's :class:`ModelTiming`, in clock cycles.
 
 Pure values (no project import): the backends compute them (``Backend.timing``, registered with
-``@Backend.timing_model``), :func:`hls_opt.cost.resources.model_timing` composes them the way the
+``@Backend.timing_model``), :func:`hls_opt.cost.tables.model_timing` composes them the way the
 backend's top function schedules the layers.  Basis of every number: ``docs/timing.md``.
 """
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hls_opt.config import load_config, unwrap_hls_config, validate_config
-from hls_opt.cost.resources import get_backend
+from hls_opt.cost.registry import get_backend
 from hls_opt.errors import ConfigError, ModelError
 from hls_opt.frontend.keras import is_keras_model
 from hls_opt.train import schedulers as sched

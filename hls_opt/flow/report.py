@@ -1,7 +1,7 @@
 """Reports: ``report.json`` (schema: docs/flow.md "Report"), the terminal tables and the optional PNG plots.
 
 The per-layer numbers come from the backend's resource models through
-:func:`hls_opt.cost.resources.estimate_report`; this module only merges a *before* and an *after* graph,
+:func:`hls_opt.cost.tables.estimate_report`; this module only merges a *before* and an *after* graph,
 adds the optimization steps, and renders.  matplotlib is imported lazily and only for plots; when
 it is missing, plots are skipped without a word (it is the ``plots`` extra).
 """
@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from hls_opt.config.devices import Device, device_fraction
-from hls_opt.cost.resources import estimate_report, get_backend
+from hls_opt.cost.registry import get_backend
+from hls_opt.cost.tables import estimate_report
 
 logger = logging.getLogger(__name__)
 

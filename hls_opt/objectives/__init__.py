@@ -12,13 +12,13 @@ an estimator is a class with three classmethods,
   ``attrs.optimization_attributes`` saves).
 
 hls-opt's estimators are thin adapters over the backend resource models
-(:mod:`hls_opt.cost.resources`): they evaluate the node carried by ``attrs.node`` (or, for
+(:mod:`hls_opt.cost`): they evaluate the node carried by ``attrs.node`` (or, for
 hand-built attributes, a node rebuilt from ``attrs.args['hls4ml_attributes']``).  Their savings
 are what the hardware really saves; ``docs/resources.md`` lists where they differ from hls4ml's.
 
 Objective names (docs/resources.md §6): ``'params'``, ``'flops'``, ``'dsp'``, ``'ff'``, ``'bram'``,
 ``'dsp+bram'``, ``'memory'``; third parties add names through the entry-point group
-``hls_opt.estimators`` (see :mod:`hls_opt.cost.resources`) or :func:`register_objective`.
+``hls_opt.estimators`` (see :mod:`hls_opt.cost.registry`) or :func:`register_objective`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from hls_opt.config.objective import normalise_name
-from hls_opt.cost.resources import (
+from hls_opt.cost.registry import (
     ENTRY_POINT_GROUP,
     ESTIMATOR_METHODS,
     load_entry_points,

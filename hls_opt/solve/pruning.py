@@ -32,7 +32,8 @@ from hls_opt.core.structures import (
     group_means,
     group_sizes,
 )
-from hls_opt.cost.resources import Backend, input_precision_of
+from hls_opt.cost.backend import Backend
+from hls_opt.cost.tables import input_precision_of
 from hls_opt.errors import DataError
 from hls_opt.solve.knapsack import solve_knapsack
 
