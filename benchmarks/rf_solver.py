@@ -27,8 +27,8 @@ import time
 import numpy as np
 
 from hls_opt.config import LayerConfig, Strategy
-from hls_opt.config.objective import parse_objective
 from hls_opt.core.precision import parse_precision
+from hls_opt.cost.objective import parse_objective
 from hls_opt.cost.registry import get_backend
 from hls_opt.ir import nodes as ir
 from hls_opt.ir.graph import Graph

@@ -19,7 +19,7 @@ from hls_opt.passes.registry import (
     unregister_pass,
 )
 
-from hls_opt.config.objective import parse_objective
+from hls_opt.cost.objective import parse_objective
 
 __all__ = [
     "Pass",

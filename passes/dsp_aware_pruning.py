@@ -23,7 +23,7 @@ import numpy as np
 from hls_opt.passes.plan import PLAN_KEY, PruningPlan
 from hls_opt.passes.registry import Pass, PassResult, register_pass
 
-from hls_opt.config.objective import Objective
+from hls_opt.cost.objective import Objective
 from hls_opt.cost.registry import get_backend
 from hls_opt.cost.tables import stream_pack
 from hls_opt.emit.keras_model import to_keras_model

@@ -28,7 +28,7 @@ _KEBAB = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 class PassContext:
     """Settings of one run (read-only for passes).
 
-    ``objective``: an :class:`~hls_opt.config.objective.Objective`, or an adapter with
+    ``objective``: an :class:`~hls_opt.cost.objective.Objective`, or an adapter with
     ``build_problem(graph, backend)`` (an hls4ml-style estimator adapted at the edge);
     ``scheduler``: an hls4ml-style sparsity scheduler (None: the default);
     ``data``: :class:`~hls_opt.data.DataStreams` (or anything :func:`~hls_opt.data.load_data` takes) or ``None`` (one-shot pruning);

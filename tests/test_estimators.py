@@ -536,3 +536,39 @@ def test_objective_from_an_entry_point(monkeypatch):
     finally:
         unregister_objective("luts-test")
         unregister_objective("duck-test")
+
+
+def test_one_registry_holds_native_objectives_and_estimators():
+    """Native objectives and hls4ml-style estimators share one namespace (hls_opt.cost.objective): a name
+    taken by one kind cannot be taken by the other, both are listed, and the flow's edge
+    (objectives.adapter.objective_for) finds each as what it is."""
+    from hls_opt.cost.objective import Objective, register_objective as register_native
+    from hls_opt.objectives.adapter import EstimatorObjective, objective_for
+
+    class Luts:
+        @classmethod
+        def is_layer_optimizable(cls, attrs):
+            return False, None
+
+        @classmethod
+        def layer_resources(cls, attrs):
+            return [0]
+
+        @classmethod
+        def layer_savings(cls, attrs):
+            return [0]
+
+    native = Objective("dsp+lut-test", ("dsp", "lut"))
+    try:
+        register_native("dsp+lut-test", native)
+        register_objective("luts-registry-test", Luts)
+        with pytest.raises(RegistryError, match="already registered"):
+            register_objective("dsp+lut-test", Luts)  # the native's name is taken for estimators too
+        with pytest.raises(RegistryError, match="already registered"):
+            register_native("luts-registry-test", Objective("luts-registry-test", ("lut",)))
+        assert {"dsp+lut-test", "luts-registry-test"} <= set(available_objectives())
+        assert objective_for("dsp+lut-test") is native
+        assert objective_for("luts-registry-test") == EstimatorObjective(Luts)
+    finally:
+        unregister_objective("dsp+lut-test")
+        unregister_objective("luts-registry-test")

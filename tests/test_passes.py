@@ -21,9 +21,9 @@ from hls_opt.passes.dsp_aware_pruning import write_plan
 from hls_opt.passes.plan import PLAN_KEY
 
 from hls_opt.config import IOType, Strategy
-from hls_opt.config.objective import parse_objective
 from hls_opt.core.precision import parse_precision
 from hls_opt.core.structures import group_ids, zero_reuse_groups
+from hls_opt.cost.objective import parse_objective
 from hls_opt.errors import ModelError, RegistryError
 from hls_opt.ir import nodes as ir
 from hls_opt.ir.graph import Graph
@@ -338,7 +338,7 @@ def test_a_scheduler_without_final_sparsity_is_a_config_error():
 def test_objectives_resolve_from_names_lists_and_classes():
     from hls_opt.backends.vivado.objectives import VivadoDSPEstimator
 
-    from hls_opt.config.objective import BUILTIN_OBJECTIVES
+    from hls_opt.cost.objective import BUILTIN_OBJECTIVES
     from hls_opt.objectives.adapter import EstimatorObjective, objective_for
 
     dsp = BUILTIN_OBJECTIVES["dsp"]

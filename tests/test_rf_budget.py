@@ -31,7 +31,7 @@ import pytest
 from hls_opt.passes.dsp_aware_pruning import joint_chooser
 
 from hls_opt.config import Budgets, IOType, Strategy
-from hls_opt.config.objective import parse_objective
+from hls_opt.cost.objective import parse_objective
 from hls_opt.cost.registry import get_backend
 from hls_opt.cost.tables import input_precision_of, model_timing, stream_pack
 from hls_opt.errors import InfeasibleBudget

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from hls_opt.config import IOType, Strategy
-from hls_opt.config.objective import parse_objective
+from hls_opt.cost.objective import parse_objective
 from hls_opt.cost.registry import get_backend
 from hls_opt.cost.tables import input_precision_of
 from hls_opt.errors import ConfigError

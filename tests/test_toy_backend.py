@@ -18,9 +18,9 @@ import pytest  # noqa: E402
 
 import hls_opt  # noqa: E402
 from hls_opt.config import config_from_keras_model  # noqa: E402
-from hls_opt.config.objective import parse_objective  # noqa: E402
 from hls_opt.core.structures import StructureType, reuse_group_rows  # noqa: E402
 from hls_opt.cost.backend import Backend
+from hls_opt.cost.objective import parse_objective  # noqa: E402
 from hls_opt.cost.registry import get_backend, register_backend, unregister_backend
 from hls_opt.cost.vector import ResourceVector
 from hls_opt.flow.report import estimate  # noqa: E402

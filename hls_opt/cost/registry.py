@@ -6,9 +6,10 @@ group ``hls_opt.estimators`` is loaded once, on the first lookup.  An entry poin
 
 * a callable taking no argument (``register()``), which registers what it likes
   (backends through :func:`register_backend`, objectives through
-  ``hls_opt.objectives.register_objective``);
+  :func:`hls_opt.cost.objective.register_objective` or hls4ml's ``hls_opt.objectives.register_objective``);
 * a :class:`Backend` subclass or instance, registered under its ``name``;
-* an ``ObjectiveEstimator`` subclass, registered as an objective under the entry point's name.
+* an estimator (hls4ml's three methods), registered in the one objective registry
+  (:mod:`hls_opt.cost.objective`) under the entry point's name.
 
 Registering a name twice is a :class:`~hls_opt.errors.RegistryError`.
 
@@ -23,6 +24,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from hls_opt.cost.backend import Backend
+from hls_opt.cost.objective import (
+    lookup_objective,
+    missing_estimator_method,
+    objective_names,
+    register_objective,
+)
 from hls_opt.errors import RegistryError
 
 logger = logging.getLogger(__name__)
@@ -125,33 +132,12 @@ def load_entry_points(force: bool = False) -> list[str]:
         return loaded
 
 
-#: hls4ml's estimator interface: an entry point whose target has these is an objective.
-ESTIMATOR_METHODS = ("is_layer_optimizable", "layer_resources", "layer_savings")
-#: Estimator classes found through entry points, by entry-point name, until the objective
-#: registry (:mod:`hls_opt.objectives`, a layer above this one) takes them.
-_PENDING_OBJECTIVES: dict[str, tuple[str, Any]] = {}
-
-
-def is_estimator(obj: Any) -> bool:
-    """Whether ``obj`` has hls4ml's three estimator methods (it need not subclass anything)."""
-    return all(callable(getattr(obj, m, None)) for m in ESTIMATOR_METHODS)
-
-
-def take_pending_objectives() -> dict[str, tuple[str, Any]]:
-    """``{entry point name: (its value, estimator)}`` found since the last call; the registry of
-    objective names registers them."""
-    with _LOCK:
-        pending = dict(_PENDING_OBJECTIVES)
-        _PENDING_OBJECTIVES.clear()
-    return pending
-
-
 def _apply_entry_point(name: str, value: str, target: Any) -> None:
     try:
         if isinstance(target, Backend) or (isinstance(target, type) and issubclass(target, Backend)):
             register_backend(target)
-        elif is_estimator(target):  # also one written for hls4ml without our base class
-            _PENDING_OBJECTIVES[name] = (value, target)
+        elif missing_estimator_method(target) is None:  # also one written for hls4ml without our base class
+            register_objective(name, target)
         elif callable(target):
             target()
         else:
@@ -188,3 +174,20 @@ def available_backends() -> list[str]:
     load_entry_points()
     with _LOCK:
         return sorted(_BACKENDS)
+
+
+def find_objective(name: str) -> Any:
+    """What ``name`` names in the objective registry (:mod:`hls_opt.cost.objective`) — an
+    :class:`~hls_opt.cost.objective.Objective` or an estimator — after loading the entry points; None if
+    nothing."""
+    found = lookup_objective(name)
+    if found is None:
+        load_entry_points()
+        found = lookup_objective(name)
+    return found
+
+
+def all_objective_names() -> list[str]:
+    """Every objective name, the entry points' included."""
+    load_entry_points()
+    return objective_names()

@@ -25,17 +25,17 @@ from __future__ import annotations
 
 import importlib
 import logging
-import threading
 from abc import ABC, abstractmethod
 from typing import Any
 
-from hls_opt.config.objective import normalise_name
-from hls_opt.cost.registry import (
-    ENTRY_POINT_GROUP,
-    ESTIMATOR_METHODS,
-    load_entry_points,
-    take_pending_objectives,
+from hls_opt.cost import objective as _registry
+from hls_opt.cost.objective import (
+    Objective,
+    missing_estimator_method,
+    normalise_name,
+    registered_estimators,
 )
+from hls_opt.cost.registry import all_objective_names, find_objective
 from hls_opt.errors import RegistryError
 from hls_opt.objectives import _core
 
@@ -70,10 +70,11 @@ class ParameterEstimator(_core.BackendEstimator, ObjectiveEstimator):
 
 
 # --------------------------------------------------------------------------------------------------
-# the registry of objective names
+# objective names -> estimator classes (an adapter table over the one registry, hls_opt.cost.objective)
 
-#: Built-in objective names -> "module:attribute" (imported on first use).
-_BUILTIN_OBJECTIVES: dict[str, str] = {
+#: The estimator class hls4ml users know for each built-in objective name ("module:attribute", imported
+#: on first use).  The names themselves, and what they reduce, are :data:`hls_opt.cost.objective.BUILTIN_OBJECTIVES`.
+_BUILTIN_ESTIMATORS: dict[str, str] = {
     "params": "hls_opt.objectives:ParameterEstimator",
     "flops": "hls_opt.backends.gpu.objectives:GPUFLOPEstimator",
     "memory": "hls_opt.backends.gpu.objectives:MemoryEstimator",
@@ -83,72 +84,32 @@ _BUILTIN_OBJECTIVES: dict[str, str] = {
     "dsp+bram": "hls_opt.backends.vivado.objectives:VivadoMultiObjectiveEstimator",
 }
 
-#: The built-in objective names (docs/resources.md §6), in the public contract's order.
+#: The built-in objective names with an estimator class (docs/resources.md §6), in the public contract's order.
 OBJECTIVE_NAMES: tuple[str, ...] = ("params", "flops", "dsp", "ff", "bram", "dsp+bram", "memory")
-
-_OBJECTIVES: dict[str, Any] = {}
-_LOCK = threading.RLock()
-
-
-def missing_estimator_method(obj: Any) -> str | None:
-    """The first of an estimator's three methods ``obj`` lacks, or None when it has them all
-    (an estimator need not subclass :class:`ObjectiveEstimator`: hls4ml-written ones don't)."""
-    for method in ESTIMATOR_METHODS:
-        if not callable(getattr(obj, method, None)):
-            return method
-    return None
 
 
 def register_objective(name: str, estimator: Any) -> None:
-    """Register ``estimator`` (a class with the three classmethods, or an instance) as ``name``.
-
-    A name already registered (built-in or not) raises RegistryError.
-    """
-    key = normalise_name(name)
-    if not key:
-        raise RegistryError("register_objective: empty objective name")
-    method = missing_estimator_method(estimator)
-    if method is not None:
-        raise RegistryError(f"objective {name!r}: {estimator!r} has no {method}()")
-    with _LOCK:
-        if key in _OBJECTIVES or key in _BUILTIN_OBJECTIVES:
-            existing = _OBJECTIVES.get(key, _BUILTIN_OBJECTIVES.get(key))
-            raise RegistryError(f"objective {key!r} is already registered ({_label(existing)})")
-        _OBJECTIVES[key] = estimator
+    """Register ``estimator`` (a class with the three classmethods, or an instance) as ``name`` in the one
+    objective registry.  A name already registered (built-in or not) raises RegistryError."""
+    if isinstance(estimator, Objective):
+        raise RegistryError(f"objective {name!r}: register an estimator here; a native Objective goes to "
+                            "hls_opt.cost.objective.register_objective")
+    _registry.register_objective(name, estimator)
 
 
 def unregister_objective(name: str) -> None:
     """Remove a non-built-in objective (tests, plugins replacing their own)."""
-    with _LOCK:
-        _OBJECTIVES.pop(normalise_name(name), None)
-
-
-def _label(obj: Any) -> str:
-    if isinstance(obj, str):
-        return obj
-    return getattr(obj, "__qualname__", type(obj).__qualname__)
+    _registry.unregister_objective(name)
 
 
 def _load_builtin(key: str) -> Any:
-    module_name, attr = _BUILTIN_OBJECTIVES[key].split(":")
+    module_name, attr = _BUILTIN_ESTIMATORS[key].split(":")
     return getattr(importlib.import_module(module_name), attr)
-
-
-def _load_entry_points() -> None:
-    """Load the ``hls_opt.estimators`` entry points and register the estimators among them."""
-    load_entry_points()
-    for name, (value, estimator) in take_pending_objectives().items():
-        try:
-            register_objective(name, estimator)
-        except RegistryError as exc:
-            raise RegistryError(f"entry point {name} = {value} (group {ENTRY_POINT_GROUP}): {exc}") from None
 
 
 def available_objectives() -> list[str]:
     """Every registered objective name (built-ins, entry points, :func:`register_objective`)."""
-    _load_entry_points()
-    with _LOCK:
-        return sorted(set(_BUILTIN_OBJECTIVES) | set(_OBJECTIVES))
+    return all_objective_names()
 
 
 def get_objective(objective: Any) -> Any:
@@ -166,24 +127,25 @@ def get_objective(objective: Any) -> Any:
             )
         return objective
     key = normalise_name(objective)
-    with _LOCK:
-        if key in _OBJECTIVES:
-            return _OBJECTIVES[key]
-    if key in _BUILTIN_OBJECTIVES:
+    found = find_objective(key)
+    if found is not None and not isinstance(found, Objective):
+        return found  # a registered estimator
+    if key in _BUILTIN_ESTIMATORS:
         return _load_builtin(key)
-    _load_entry_points()
-    with _LOCK:
-        if key in _OBJECTIVES:
-            return _OBJECTIVES[key]
+    if isinstance(found, Objective):
+        raise RegistryError(
+            f"objective {key!r} is a native objective without an estimator class: "
+            "use it with hls_opt.convert_and_optimize / hls-opt optimize"
+        )
     # A class name, as hls4ml users write them.
-    for name in _BUILTIN_OBJECTIVES:
+    wanted = str(objective).strip().lower()
+    for name in _BUILTIN_ESTIMATORS:
         cls = _load_builtin(name)
-        if cls.__name__.lower() == str(objective).strip().lower():
+        if cls.__name__.lower() == wanted:
             return cls
-    with _LOCK:
-        for cls in _OBJECTIVES.values():
-            if getattr(cls, "__name__", "").lower() == str(objective).strip().lower():
-                return cls
+    for cls in registered_estimators():
+        if getattr(cls, "__name__", "").lower() == wanted:
+            return cls
     known = ", ".join(available_objectives())
     raise RegistryError(f"objective: unknown objective {objective!r} (known: {known})")
 

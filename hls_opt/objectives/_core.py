@@ -24,9 +24,9 @@ import numpy as np
 
 from hls_opt.attributes import OptimizationAttributes, config_from_hls4ml_attributes
 from hls_opt.backends.fpga import with_config
-from hls_opt.config.objective import Objective, parse_objective
 from hls_opt.core.precision import as_precision
 from hls_opt.core.structures import Grouping, StructureType
+from hls_opt.cost.objective import Objective, parse_objective
 from hls_opt.cost.registry import get_backend
 from hls_opt.ir import nodes as ir
 from hls_opt.solve.pruning import node_groups

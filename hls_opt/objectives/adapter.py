@@ -1,9 +1,9 @@
 """The edge where an objective given by a user becomes the value the core takes.
 
 :func:`objective_for` turns what ``convert_and_optimize`` / ``hls-opt optimize`` accept — a name,
-``'dsp,bram'``, a list of names, an :class:`~hls_opt.config.objective.Objective`, hls-opt's estimator
+``'dsp,bram'``, a list of names, an :class:`~hls_opt.cost.objective.Objective`, hls-opt's estimator
 classes, or a user's own hls4ml-style estimator class — into either a native
-:class:`~hls_opt.config.objective.Objective` (costs from the backend's cost model) or, for a user's
+:class:`~hls_opt.cost.objective.Objective` (costs from the backend's cost model) or, for a user's
 estimator, an :class:`EstimatorObjective`: the one adapter that asks the estimator's three
 classmethods instead (``build_problem``, the protocol of :func:`hls_opt.solve.pruning.problem_for`).
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hls_opt.attributes import attributes_from_graph
-from hls_opt.config.objective import Objective, find_objective, parse_objective
+from hls_opt.cost.objective import Objective, find_objective, parse_objective
 from hls_opt.emit.keras_model import to_keras_model
 from hls_opt.objectives import get_objective
 

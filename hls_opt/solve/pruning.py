@@ -1,7 +1,7 @@
 """Which weight groups to keep: the knapsack problem, built from the IR and the backend's cost model.
 
 :func:`build_problem` turns a :class:`~hls_opt.ir.graph.Graph`, a registered backend and an
-:class:`~hls_opt.config.objective.Objective` into a :class:`PruningProblem`:
+:class:`~hls_opt.cost.objective.Objective` into a :class:`PruningProblem`:
 
 * for every weighted node, the node as hls4ml will build it once pruned
   (:meth:`Backend.pruned_node`), the finest weight structure whose groups that hardware really
@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from hls_opt.config.objective import Objective
 from hls_opt.core.structures import (
     Grouping,
     StructureType,
@@ -33,6 +32,7 @@ from hls_opt.core.structures import (
     group_sizes,
 )
 from hls_opt.cost.backend import Backend
+from hls_opt.cost.objective import Objective
 from hls_opt.cost.tables import input_precision_of
 from hls_opt.errors import DataError
 from hls_opt.solve.knapsack import solve_knapsack
@@ -200,7 +200,7 @@ def build_problem(graph: Any, backend: Backend, objective: Objective) -> Pruning
 
 
 def problem_for(graph: Any, backend: Backend, objective: Any) -> PruningProblem:
-    """The problem for ``objective``: an :class:`~hls_opt.config.objective.Objective` (the backend's cost
+    """The problem for ``objective``: an :class:`~hls_opt.cost.objective.Objective` (the backend's cost
     model), or an adapter made at the edge that has ``build_problem(graph, backend)`` (an
     hls4ml-style estimator class, :class:`hls_opt.keras.api.EstimatorObjective`)."""
     if isinstance(objective, Objective):

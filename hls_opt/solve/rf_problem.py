@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from hls_opt.config import IOType, Strategy
-from hls_opt.config.objective import Objective
 from hls_opt.core.structures import Grouping, StructureType, group_norms
 from hls_opt.cost.backend import Backend
+from hls_opt.cost.objective import Objective
 from hls_opt.cost.tables import input_precision_of
 from hls_opt.errors import ConfigError
 from hls_opt.solve.pruning import (
