@@ -13,8 +13,9 @@ import pytest  # noqa: E402
 
 from hls_opt.core.structures import StructureType, group_ids, group_sizes  # noqa: E402
 from hls_opt.errors import ConfigError  # noqa: E402
+from hls_opt.solve.front import pareto_front  # noqa: E402
 from hls_opt.solve.pruning import LayerGroups, select_groups  # noqa: E402
-from hls_opt.train.engine import LoopPolicy, pareto_front  # noqa: E402
+from hls_opt.train.engine import LoopPolicy  # noqa: E402
 from hls_opt.train.ranking import group_values  # noqa: E402
 from hls_opt.train.schedulers import MaxCutScheduler  # noqa: E402
 

@@ -542,7 +542,8 @@ def test_one_registry_holds_native_objectives_and_estimators():
     """Native objectives and hls4ml-style estimators share one namespace (hls_opt.cost.objective): a name
     taken by one kind cannot be taken by the other, both are listed, and the flow's edge
     (objectives.adapter.objective_for) finds each as what it is."""
-    from hls_opt.cost.objective import Objective, register_objective as register_native
+    from hls_opt.cost.objective import Objective
+    from hls_opt.cost.objective import register_objective as register_native
     from hls_opt.objectives.adapter import EstimatorObjective, objective_for
 
     class Luts:

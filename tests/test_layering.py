@@ -345,3 +345,96 @@ def test_few_function_local_imports_of_project_modules():
     assert count <= MAX_LOCAL_IMPORTS, (
         f"{count} function-local imports of project modules (at most {MAX_LOCAL_IMPORTS}):\n{listing}"
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# layer order (docs/design.md, "Layering"): a module imports only from its own layer or below
+
+
+#: The layers of docs/design.md, lowest first: (name, module prefixes).  A module belongs to the layer of
+#: its longest matching prefix.  The hls4ml-compatible surface sits beside the flow (same rank): the flow
+#: turns a user's estimator class into an objective through it, and the surface runs the trainer.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("values", ("hls_opt", "hls_opt.errors", "hls_opt._lazy", "hls_opt.core")),
+    ("config", ("hls_opt.config", "hls_opt.data")),
+    ("IR", ("hls_opt.ir", "hls_opt.frontend", "hls_opt.emit")),
+    ("cost models", ("hls_opt.cost", "hls_opt.backends")),
+    ("solve", ("hls_opt.solve",)),
+    ("trainer", ("hls_opt.train",)),
+    ("passes", ("hls_opt.passes",)),
+    (
+        "flow / hls4ml surface",
+        (
+            "hls_opt.flow",
+            "hls_opt.attributes",
+            "hls_opt.objectives",
+            "hls_opt.keras",
+            "hls_opt.knapsack",
+            "hls_opt.scheduler",
+            "hls_opt.backends.vivado.objectives",
+            "hls_opt.backends.gpu.objectives",
+            "hls_opt.backends.oneapi.objectives",
+        ),
+    ),
+    ("CLI", ("hls_opt.cli",)),
+]
+
+
+def layer_of(module: str) -> int:
+    """The rank in :data:`LAYERS` of ``module`` (its longest matching prefix)."""
+    best, rank = -1, None
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+                best, rank = len(prefix), index
+    if rank is None:
+        raise AssertionError(f"{module} belongs to no layer of docs/design.md: add it to LAYERS")
+    return rank
+
+
+def upward_imports(graph: ImportGraph) -> list[Import]:
+    # The package root only re-exports lazily (its _LAZY strings are not imports), so it sits with the values.
+    return [imp for imp in graph.imports if layer_of(imp.target) > layer_of(imp.source)]
+
+
+def test_layer_of_reads_the_longest_prefix():
+    # hand-checked against docs/design.md's table
+    assert LAYERS[layer_of("hls_opt.errors")][0] == "values"
+    assert LAYERS[layer_of("hls_opt.cost.objective")][0] == "cost models"
+    assert LAYERS[layer_of("hls_opt.backends.fpga")][0] == "cost models"
+    assert LAYERS[layer_of("hls_opt.backends.vivado.objectives")][0] == "flow / hls4ml surface"
+    assert LAYERS[layer_of("hls_opt.train.backends.tf")][0] == "trainer"
+    assert LAYERS[layer_of("hls_opt.cli.main")][0] == "CLI"
+
+
+def test_the_order_check_catches_an_upward_import(tmp_path):
+    pkg = tmp_path / "hls_opt"
+    for sub in ("core", "train", "flow"):
+        (pkg / sub).mkdir(parents=True)
+        (pkg / sub / "__init__.py").write_text("")
+    (tmp_path / "passes").mkdir()
+    (tmp_path / "backends").mkdir()
+    (pkg / "__init__.py").write_text("")
+    (tmp_path / "passes" / "__init__.py").write_text("")
+    (tmp_path / "backends" / "__init__.py").write_text("")
+    (pkg / "train" / "engine.py").write_text("from hls_opt.flow.report import front\nfrom hls_opt.core import x\n")
+    (pkg / "flow" / "report.py").write_text("from hls_opt.train import engine\n")
+    (pkg / "core" / "x.py").write_text("")
+    bad = upward_imports(build_graph(tmp_path))
+    assert [(i.source, i.target) for i in bad] == [("hls_opt.train.engine", "hls_opt.flow.report")]
+
+
+def test_every_module_has_a_layer():
+    for module in build_graph().modules:
+        layer_of(module)
+
+
+def test_no_module_imports_from_a_higher_layer():
+    graph = build_graph()
+    bad = upward_imports(graph)
+    listing = "\n".join(
+        f"    {i.where}{' (local)' if i.local else ''}: {i.source} [{LAYERS[layer_of(i.source)][0]}] -> "
+        f"{i.target} [{LAYERS[layer_of(i.target)][0]}]"
+        for i in bad
+    )
+    assert not bad, f"{len(bad)} imports from a higher layer (docs/design.md, Layering):\n{listing}"

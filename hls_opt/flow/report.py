@@ -20,6 +20,7 @@ import numpy as np
 from hls_opt.config.devices import Device, device_fraction
 from hls_opt.cost.registry import get_backend
 from hls_opt.cost.tables import estimate_report
+from hls_opt.solve.front import pareto_front
 
 logger = logging.getLogger(__name__)
 
@@ -34,23 +35,6 @@ RESOURCE_TITLES = {
     "params": "params",
     "memory_bits": "mem bits",
 }
-
-def pareto_front(steps: Sequence[Mapping[str, Any]], increasing: bool = True) -> list[dict[str, Any]]:
-    """The trials no other trial beats on both axes (less of the first resource, better metric),
-    accepted or not, ordered by resource; ``steps`` as in a report's (or an optimization outcome's)."""
-    steps = [dict(s) for s in steps if s.get("metric") is not None and s.get("achieved")]
-    if not steps:
-        return []
-    name = next(iter(steps[0]["achieved"]))
-    sign = 1.0 if increasing else -1.0
-    ordered = sorted(steps, key=lambda st: (st["achieved"][name], -sign * st["metric"]))
-    front, best = [], -np.inf
-    for st in ordered:
-        if sign * st["metric"] > best:
-            front.append(st)
-            best = sign * st["metric"]
-    return front
-
 
 def jsonable(value: Any) -> Any:
     """``value`` with numpy scalars/arrays, tuples, enums and NaN made JSON-friendly."""

@@ -44,7 +44,6 @@ from hls_opt.data import (
     load_data,
 )
 from hls_opt.errors import ConfigError
-from hls_opt.flow.report import pareto_front  # noqa: F401  (re-exported: the front of an outcome's steps)
 from hls_opt.solve.pruning import PruningProblem, masks_from_selection, select_groups, selection_counts
 from hls_opt.train.backends import native
 from hls_opt.train.data import evaluate, fit_input
@@ -162,7 +161,7 @@ class FineTuneOptions:
     ``policy``: the loop's fine-tuning / restart / regulariser / ranking rules (:class:`LoopPolicy`).
     ``target='max'``: ignore the scheduler and search for the deepest cut within ``rtol``
     (:class:`~hls_opt.train.schedulers.MaxCutScheduler`); every trial is in ``steps``, and
-    :func:`~hls_opt.flow.report.pareto_front` of them is the accuracy–resource front the search saw.
+    :func:`~hls_opt.solve.front.pareto_front` of them is the accuracy–resource front the search saw.
     """
 
     loss: Any
