@@ -35,7 +35,7 @@ import dataclasses
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from hls_opt.backends.cycles import CYCLES, CycleConstants
@@ -59,6 +59,11 @@ from hls_opt.ir.nodes import (
     Reshape,
     WeightedNode,
 )
+
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+    from hls_opt.ir.nodes import Node, WeightedNode
+
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +107,7 @@ class MatMul:
         return self.strategy in (Strategy.RESOURCE, Strategy.RESOURCE_UNROLLED) and self.reuse_factor > 1
 
 
-def resolve_matmul(backend: FPGABackend, node: Any, input_precision: Any = None) -> MatMul:
+def resolve_matmul(backend: FPGABackend, node: WeightedNode, input_precision: Any = None) -> MatMul:
     """The implemented matrix multiply of ``node`` under hls4ml's rules (fallbacks, RF snapping)."""
     cfg: LayerConfig = node.config if getattr(node, "config", None) is not None else DEFAULT_CONFIG
     n_in, n_out = mult_shape(node.kernel.shape)
@@ -192,7 +197,7 @@ def nonzero_outputs(kernel: np.ndarray) -> int:
     return int(np.count_nonzero(k.reshape(-1, k.shape[-1]).any(axis=0)))
 
 
-def weight_costs(node: Any, kernel: np.ndarray) -> dict[str, int]:
+def weight_costs(node: Node, kernel: np.ndarray) -> dict[str, int]:
     """The strategy-independent part of a Dense / Conv estimate, shared by every backend:
     ``flops`` of the outputs still fed (:func:`gpu_flops`), ``params`` (non-zero kernel weights)
     and ``memory_bits`` (those weights at the weight precision)."""
@@ -267,7 +272,7 @@ class FPGABackend(Backend):
         self.lut_threshold_bits = int(lut_threshold_bits)
         self.cycles = cycles
 
-    def timing_schedule(self, graph: Any) -> tuple[Schedule, int | None]:
+    def timing_schedule(self, graph: Graph) -> tuple[Schedule, int | None]:
         """hls4ml's ``PipelineStyle: auto`` (``backends/vivado/passes/pipeline_style.py``
         ``SetPipelineStyle``), first rule that applies: io_stream → dataflow; an io_parallel
         convolution with ``n_partitions != 1`` → dataflow; a layer configured ``Resource`` →
@@ -323,7 +328,7 @@ class FPGABackend(Backend):
 
     # -- reuse factors ---------------------------------------------------------------------------------
 
-    def applied_reuse_factor(self, node: Any) -> int | None:
+    def applied_reuse_factor(self, node: Node) -> int | None:
         """The reuse factor hls4ml builds ``node`` with: for the resource strategies the nearest valid
         one (``set_closest_reuse_factor``, hls4ml/backends/fpga/fpga_backend.py, called from
         ``init_dense``/``init_conv*`` in backends/vivado/vivado_backend.py); Latency keeps it."""
@@ -331,7 +336,7 @@ class FPGABackend(Backend):
             return super().applied_reuse_factor(node)
         return int(resolve_matmul(self, node).reuse_factor)
 
-    def valid_reuse_factors(self, node: Any, strategy: Any = None) -> list[int]:
+    def valid_reuse_factors(self, node: Node, strategy: Any = None) -> list[int]:
         """hls4ml's valid reuse factors for ``node`` (``FPGABackend._validate_reuse_factor`` in
         hls4ml/backends/fpga/fpga_backend.py), for ``strategy``
         (default: the node's).  ResourceUnrolled drops hls4ml's maximum ``n_in·n_out`` (its
@@ -351,7 +356,7 @@ class FPGABackend(Backend):
 
     # -- the hardware model ---------------------------------------------------------------------------
 
-    def matmul_resources(self, node: Any, kernel: np.ndarray | None, input_precision: Any) -> ResourceVector:
+    def matmul_resources(self, node: WeightedNode, kernel: np.ndarray | None, input_precision: Any) -> ResourceVector:
         """ResourceVector of a Dense / Conv layer (see the module docstring and docs/resources.md)."""
         mm = resolve_matmul(self, node, input_precision)
         k = np.asarray(node.kernel if kernel is None else kernel)
@@ -370,7 +375,7 @@ class FPGABackend(Backend):
 
     # -- pruning ----------------------------------------------------------------------------------------
 
-    def pruned_config(self, node: Any) -> Any:
+    def pruned_config(self, node: Node) -> Any:
         """The config a pruned layer gets so that hls4ml's generated code skips its zeros.
 
         - reuse factor > 1: ``ResourceUnrolled`` (``backends/vivado/passes/unrolled_codegen.py``
@@ -398,7 +403,7 @@ class FPGABackend(Backend):
         io_type = IOType.STREAM if isinstance(node, ConvND) else cfg.io_type
         return dataclasses.replace(cfg, strategy=Strategy.RESOURCE_UNROLLED, reuse_factor=snapped, io_type=io_type)
 
-    def grouping_candidates(self, node: Any, fields: tuple[str, ...]) -> list[Grouping]:
+    def grouping_candidates(self, node: Node, fields: tuple[str, ...]) -> list[Grouping]:
         """The generic candidates; for a BRAM objective on a layer whose weights sit in a ROM,
         first the reuse rows merged so that one group frees whole blocks (:meth:`bram_consecutive`)."""
         out = super().grouping_candidates(node, fields)
@@ -462,14 +467,14 @@ class FPGABackend(Backend):
 
 @FPGABackend.model(WeightedNode)
 def _weighted(
-    backend: FPGABackend, node: Any, kernel: np.ndarray | None, input_precision: Any
+    backend: FPGABackend, node: Node, kernel: np.ndarray | None, input_precision: Any
 ) -> ResourceVector:
     # Dense, Conv1D, Conv2D: hls4ml implements each as an n_in × n_out matrix multiply
     # (get_layer_mult_size: Conv n_in = kh·kw·C, n_out = filters).
     return backend.matmul_resources(node, kernel, input_precision)
 
 
-def with_config(node: Any, **changes: Any) -> Any:
+def with_config(node: Node, **changes: Any) -> Any:
     """A copy of ``node`` whose config has ``changes`` applied (the node itself is untouched)."""
     cfg = node.config if node.config is not None else DEFAULT_CONFIG
     return dataclasses.replace(node, config=dataclasses.replace(cfg, **changes))
@@ -536,7 +541,7 @@ def _chain(first: Timing, second: Timing) -> Timing:
     )
 
 
-def elementwise_timing(cycles: CycleConstants, node: Any, op_cycles: int, shape: Any, input_pack: int | None) -> Timing:
+def elementwise_timing(cycles: CycleConstants, node: Node, op_cycles: int, shape: Any, input_pack: int | None) -> Timing:
     """An elementwise layer (activation, batch norm, merge) on a tensor of ``shape``.
 
     io_parallel (``nnet_activation.h``, ``nnet_batchnorm.h``, ``nnet_merge.h``): the function is
@@ -562,7 +567,7 @@ def activation_cycles(cycles: CycleConstants, name: str) -> int:
     return cycles.softmax if str(name).lower() == "softmax" else cycles.elementwise
 
 
-def conv_partitions(node: Any, cfg: LayerConfig) -> int:
+def conv_partitions(node: Node, cfg: LayerConfig) -> int:
     """``n_partitions`` of an io_parallel convolution: output pixels / ParallelizationFactor, the PF
     snapped to the nearest divisor of the output pixels (``vivado_backend.py`` ``init_conv1d`` /
     ``init_conv2d``, ``get_valid_conv_partition_splits`` + ``get_closest_reuse_factor``)."""
@@ -571,14 +576,14 @@ def conv_partitions(node: Any, cfg: LayerConfig) -> int:
     return pixels // pf
 
 
-def _spatial(node: Any) -> tuple[int, ...]:
+def _spatial(node: Node) -> tuple[int, ...]:
     shape = tuple(getattr(node, "input_shape", ()) or ())
     if not shape:
         return ()
     return shape[:-1] if getattr(node, "channels_last", True) else shape[1:]
 
 
-def weighted_timing(backend: FPGABackend, node: Any, input_pack: int | None) -> Timing:
+def weighted_timing(backend: FPGABackend, node: Node, input_pack: int | None) -> Timing:
     """Dense / Conv1D / Conv2D (and the activation hls4ml splits off them)."""
     c = backend.cycles
     mm = resolve_matmul(backend, node)
@@ -634,7 +639,7 @@ def weighted_timing(backend: FPGABackend, node: Any, input_pack: int | None) -> 
     return t
 
 
-def pooling_timing(backend: FPGABackend, node: Any, input_pack: int | None) -> Timing:
+def pooling_timing(backend: FPGABackend, node: Node, input_pack: int | None) -> Timing:
     """Max/average pooling.  io_parallel (``nnet_pooling.h``): PIPELINE, all windows unrolled; each
     output reduces its window (a tree of pool-size terms): II 1, latency tree + cast.  io_stream
     (``nnet_pooling_stream.h`` ``pooling*_buffer_cl``): a loop over every input pixel under
@@ -657,17 +662,17 @@ def pooling_timing(backend: FPGABackend, node: Any, input_pack: int | None) -> T
     return Timing(ii=latency, latency=latency, fill=min(latency, window + depth), drain=depth)
 
 
-def _activation_node_timing(backend: FPGABackend, node: Any, input_pack: int | None) -> Timing:
+def _activation_node_timing(backend: FPGABackend, node: Node, input_pack: int | None) -> Timing:
     shape = tuple(getattr(node, "output_shape", ()) or ())
     return elementwise_timing(backend.cycles, node, activation_cycles(backend.cycles, node.activation), shape, input_pack)
 
 
-def _elementwise_node_timing(backend: FPGABackend, node: Any, input_pack: int | None) -> Timing:
+def _elementwise_node_timing(backend: FPGABackend, node: Node, input_pack: int | None) -> Timing:
     shape = tuple(getattr(node, "output_shape", ()) or ())
     return elementwise_timing(backend.cycles, node, backend.cycles.elementwise, shape, input_pack)
 
 
-def _no_hardware(backend: FPGABackend, node: Any, input_pack: int | None) -> Timing:
+def _no_hardware(backend: FPGABackend, node: Node, input_pack: int | None) -> Timing:
     # Input: the top function's argument.  Flatten / Reshape: hls4ml removes a flatten or makes
     # it a type change (io_parallel arrays; io_stream: ReshapeStream in
     # backends/fpga/passes/repack_stream.py repacks only multi-axis reshapes, which we leave at 0

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from hls_opt.passes.plan import PLAN_KEY, PruningPlan
@@ -39,6 +39,11 @@ from hls_opt.solve.pruning import (
 from hls_opt.solve.rf_problem import JointChooser, RFMode
 from hls_opt.train.schedulers import default_scheduler
 
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+    from hls_opt.ir.nodes import Node
+
+
 logger = logging.getLogger(__name__)
 
 
@@ -54,7 +59,7 @@ def final_sparsity(scheduler: Any) -> float:
 class DspAwarePruning(Pass):
     name = "dsp-aware-pruning"
 
-    def apply(self, graph: Any) -> PassResult:
+    def apply(self, graph: Graph) -> PassResult:
         ctx = self.context
         if ctx.objective is None:
             raise ConfigError("dsp-aware-pruning: the pass context names no objective")
@@ -114,7 +119,7 @@ class DspAwarePruning(Pass):
             steps=(step,),
         )
 
-    def _fixed_rfs(self, graph: Any, backend: Any, joint: JointChooser, scheduler: Any) -> PassResult:
+    def _fixed_rfs(self, graph: Graph, backend: Any, joint: JointChooser, scheduler: Any) -> PassResult:
         """``rf_mode='fixed'``: prune under the cheapest RF assignment the budgets allow unpruned and,
         with data, also under the best uniform RF; keep the one that ends with fewer resources of the
         objective (a coarser RF prunes less within the tolerance: docs/rf_choice.md, measured)."""
@@ -208,7 +213,7 @@ class DspAwarePruning(Pass):
         )
 
 
-def joint_chooser(graph: Any, backend: Any, objective: Any, budgets: Any) -> JointChooser | None:
+def joint_chooser(graph: Graph, backend: Any, objective: Any, budgets: Any) -> JointChooser | None:
     """With a latency or II budget: the :class:`~hls_opt.solve.rf_problem.JointChooser` of ``graph``
     (every layer's reuse factor chosen with the pruning, timing from the backend's timing model);
     None without one (the configured reuse factors are kept)."""
@@ -220,7 +225,7 @@ def joint_chooser(graph: Any, backend: Any, objective: Any, budgets: Any) -> Joi
             f"not an hls4ml-style estimator ({objective!r})"
         )
 
-    def timing(node: Any) -> tuple[int, int]:
+    def timing(node: Node) -> tuple[int, int]:
         t = backend.timing(node, input_pack=stream_pack(graph, node))
         return int(t.ii), int(t.latency)
 
@@ -229,7 +234,7 @@ def joint_chooser(graph: Any, backend: Any, objective: Any, budgets: Any) -> Joi
     )
 
 
-def write_plan(graph: Any, plan: PruningPlan) -> bool:
+def write_plan(graph: Graph, plan: PruningPlan) -> bool:
     """Write ``plan``'s weights and masks into ``graph``'s nodes; True when a weight changed.
 
     Every node gets the plan's fine-tuned weights (if any); every masked kernel becomes

@@ -15,9 +15,19 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from hls_opt.errors import RegistryError
+
+if TYPE_CHECKING:
+    from hls_opt.config.budgets import Budgets
+    from hls_opt.data.sources import DataStreams
+    from hls_opt.ir.graph import Graph
+    from hls_opt.solve.pruning import ObjectiveLike
+    from hls_opt.solve.rf_problem import RFMode
+    from hls_opt.train.engine import FineTuneOptions
+    from hls_opt.train.schedulers import OptimizationScheduler
+
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +50,12 @@ class PassContext:
     """
 
     backend: str = "vivado"
-    objective: Any = None
-    scheduler: Any = None
-    data: Any = None
-    training: Any = None
-    budgets: Any = None
-    rf_mode: Any = None
+    objective: ObjectiveLike | None = None
+    scheduler: OptimizationScheduler | None = None
+    data: DataStreams | None = None
+    training: FineTuneOptions | None = None
+    budgets: Budgets | None = None
+    rf_mode: RFMode | None = None
 
 
 @dataclass(frozen=True)
@@ -64,7 +74,7 @@ class Pass:
     def __init__(self, context: PassContext | None = None) -> None:
         self.context = context if context is not None else PassContext()
 
-    def apply(self, graph: Any) -> PassResult:  # pragma: no cover - abstract
+    def apply(self, graph: Graph) -> PassResult:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -106,7 +116,7 @@ def available_passes() -> list[str]:
 
 
 def run_flow(
-    graph: Any,
+    graph: Graph,
     flow: Sequence[str],
     context: PassContext,
     on_pass: Callable[[str], None] | None = None,

@@ -8,7 +8,7 @@ compressed weight store).  DSP/BRAM/LUT/FF are 0.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from hls_opt.backends.fpga import weight_costs
@@ -16,6 +16,10 @@ from hls_opt.backends.fpga import weight_costs
 from hls_opt.cost.backend import Backend
 from hls_opt.cost.vector import ResourceVector
 from hls_opt.ir.nodes import WeightedNode
+
+if TYPE_CHECKING:
+    from hls_opt.ir.nodes import WeightedNode
+
 
 
 class GPUBackend(Backend):
@@ -26,6 +30,6 @@ class GPUBackend(Backend):
 
 @GPUBackend.model(WeightedNode)
 def _weighted(
-    backend: GPUBackend, node: Any, kernel: np.ndarray | None, input_precision: Any
+    backend: GPUBackend, node: WeightedNode, kernel: np.ndarray | None, input_precision: Any
 ) -> ResourceVector:
     return ResourceVector(**weight_costs(node, node.kernel if kernel is None else kernel))

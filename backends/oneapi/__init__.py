@@ -20,7 +20,7 @@ the compiler at II 1) over an unrolled ``block_factor`` of products.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hls_opt.backends.fpga import M20K, FPGABackend, signed_width, tiles
 
@@ -29,6 +29,10 @@ from hls_opt.core.precision import Precision
 from hls_opt.cost.registry import register_backend
 from hls_opt.cost.timing import Schedule
 from hls_opt.cost.vector import ceil_div
+
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+
 
 
 class OneAPIBackend(FPGABackend):
@@ -43,7 +47,7 @@ class OneAPIBackend(FPGABackend):
         """Always Resource (hls4ml's oneAPI backend ignores the configured strategy)."""
         return Strategy.RESOURCE
 
-    def timing_schedule(self, graph: Any) -> tuple[Schedule, int | None]:
+    def timing_schedule(self, graph: Graph) -> tuple[Schedule, int | None]:
         """hls4ml's oneAPI writer (``writer/oneapi_writer.py``): io_stream launches every layer as a
         ``task_sequence`` joined by pipes (dataflow); io_parallel calls the layers one after the
         other inside ``MyProject::operator()`` (sequential: nothing overlaps — a conservative

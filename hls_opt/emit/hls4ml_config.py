@@ -30,12 +30,17 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hls_opt.config import IOType, Strategy, parse_io_type, parse_strategy
 from hls_opt.core.qkeras import QKERAS_LAYERS, quantizer_name
 from hls_opt.errors import ConfigError
 from hls_opt.ir.nodes import Opaque
+
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+    from hls_opt.ir.nodes import Node
+
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +76,7 @@ def _layer_entry(layer_names: dict, name: str) -> dict:
 
 
 def emit_hls_config(
-    graph: Any,
+    graph: Graph,
     user_config: dict | None,
     rewritten: set[str] | frozenset[str] = frozenset(),
     io_type: str | IOType | None = None,
@@ -126,7 +131,7 @@ def emit_hls_config(
     return cfg
 
 
-def _quantizer_results(node: Any) -> list[tuple[str, Any]]:
+def _quantizer_results(node: Node) -> list[tuple[str, Any]]:
     """``(hls4ml layer name, result precision)`` of the activations a QKeras quantizer typed.
 
     hls4ml takes a QActivation's result type from the config only (the quantizer reaches it through
@@ -145,5 +150,5 @@ def _quantizer_results(node: Any) -> list[tuple[str, Any]]:
     return []
 
 
-def _is_opaque(node: Any) -> bool:
+def _is_opaque(node: Node) -> bool:
     return isinstance(node, Opaque)

@@ -6,12 +6,16 @@ import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hls_opt.config import dump_config_yaml
 from hls_opt.core.fileio import check_output_dir, remove_leftovers, replace_dir, staging_dir
 from hls_opt.errors import ConfigError
 from hls_opt.flow.report import report_json, write_plots
+
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+
 
 
 @dataclass
@@ -26,7 +30,7 @@ class OptimizationResult:
 
     model: Any
     hls_config: dict
-    graph: Any
+    graph: Graph
     report: dict
     plan: Any = None
     io_type: str = "io_parallel"

@@ -19,7 +19,7 @@ import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hls_opt.config import (
     IOType,
@@ -71,6 +71,10 @@ from hls_opt.passes import PassContext, default_flow, get_pass, run_flow
 from hls_opt.passes.plan import PLAN_KEY
 from hls_opt.solve.rf_problem import RFMode
 from hls_opt.train.schedulers import MaxCutScheduler
+
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+
 
 logger = logging.getLogger(__name__)
 
@@ -345,7 +349,7 @@ def _model_strategy(config: Any) -> Strategy:
     return parse_strategy(value, key="Model.Strategy") if value is not None else Strategy.LATENCY
 
 
-def _follow_emitted_model_strategy(graph: Any, user_config: Any, emitted: Mapping[str, Any]) -> None:
+def _follow_emitted_model_strategy(graph: Graph, user_config: Any, emitted: Mapping[str, Any]) -> None:
     """Give the layers without weights (Input, activations, pooling…) the strategy hls4ml will read
     for them from the emitted config.  The emitter changes ``Model.Strategy`` when every weighted
     layer shares one; a layer without weights that took the user's ``Model.Strategy`` then takes the
@@ -376,7 +380,7 @@ def _rewritten(before: Any, after: Any) -> set[str]:
     return out
 
 
-def _any_stream(graph: Any) -> bool:
+def _any_stream(graph: Graph) -> bool:
     return any(n.config is not None and n.config.io_type is IOType.STREAM for n in graph.nodes())
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -31,6 +31,10 @@ from hls_opt.cost.registry import get_backend
 from hls_opt.ir import nodes as ir
 from hls_opt.solve.pruning import node_groups
 
+if TYPE_CHECKING:
+    from hls_opt.ir.nodes import WeightedNode
+
+
 logger = logging.getLogger(__name__)
 
 
@@ -38,7 +42,7 @@ logger = logging.getLogger(__name__)
 class LayerView:
     """The node an estimator evaluates and what it needs about it."""
 
-    node: Any  # an IR WeightedNode whose config is resolved
+    node: WeightedNode  # an IR node whose config is resolved
     input_precision: Any  # the multiplier's data operand, or None (node's result type stands in)
 
     @property
