@@ -460,10 +460,6 @@ class FPGABackend(Backend):
             lut += mults * self.lut_multiplier_cost(mm)
         return ff, lut
 
-    def ff_per_multiplier(self, mm: MatMul) -> int:
-        """FFs removed with one multiplier (its product register)."""
-        return self.product_bits(mm)
-
 
 @FPGABackend.model(WeightedNode)
 def _weighted(

@@ -1,6 +1,6 @@
 """Benchmark: how deep hls-opt cuts DSPs at a given tolerance, against hls4ml 1.3 in the same table.
 
-Task (issue #14, the same as ``../shared/bench/deep-cut/``): scikit-learn's digits, 60/20/20 split
+Task (the same as ``../shared/bench/deep-cut/``): scikit-learn's digits, 60/20/20 split
 (``train_test_split(..., random_state=0, stratify=...)``, the split hls4ml's side writes to
 ``digits_split_seed0.npz``), baseline trained 30 epochs with Adam (batch 64, seed = run seed);
 hls4ml config ``ac_fixed<16, 6>``, reuse factor 4, Strategy Resource, ``VivadoDSPEstimator``;

@@ -1,4 +1,4 @@
-"""Benchmark (issue #12): reuse factors chosen under a latency budget vs the best uniform reuse factor.
+"""Benchmark: reuse factors chosen under a latency budget vs the best uniform reuse factor.
 
 For each model and latency budget, in the same run:
 

@@ -1,4 +1,4 @@
-"""Scale benchmark (issue #13 item 5): hls-opt's whole optimization against plain ``model.fit``, per
+"""Scale benchmark: hls-opt's whole optimization against plain ``model.fit``, per
 sample count, objective and Keras backend, with the peak memory of each run.
 
 Tasks:

@@ -1,4 +1,4 @@
-"""Benchmark: hls-opt's fixed costs on hls4ml's own small DSP tasks, against hls4ml in the same run (issue #13 item 6).
+"""Benchmark: hls-opt's fixed costs on hls4ml's own small DSP tasks, against hls4ml in the same run.
 
 Tasks: ``../shared/bench/anchor_hls4ml.py``'s DSP cases on the bundled digits (``digits_split(seed)``,
 60/20/20, one-hot), ``ac_fixed<16,6>``, ReuseFactor 4, Strategy Resource, PolynomialScheduler(5, 0.5),

@@ -1,4 +1,4 @@
-"""Peak memory of an optimization on memory-mapped data, against the sample count (issue #13 item 4).
+"""Peak memory of an optimization on memory-mapped data, against the sample count.
 
 For each sample count N (default 10⁴, 10⁵, 10⁶) this writes a 16-feature, 5-class task as a folder of
 ``X_train.npy``, ``y_train.npy``, ``X_val.npy``, ``y_val.npy`` (80 / 20 %, written in chunks through

@@ -45,7 +45,7 @@ class PassContext:
     ``training``: :class:`~hls_opt.train.engine.FineTuneOptions` (needed with data; its
     ``ranking``, ``local`` and ``knapsack_solver`` also steer one-shot pruning);
     ``budgets``: :class:`~hls_opt.config.Budgets` or None; with a latency or II budget
-    ``dsp-aware-pruning`` chooses every layer's reuse factor with the pruning (issue #12), as
+    ``dsp-aware-pruning`` chooses every layer's reuse factor with the pruning (docs/rf_choice.md), as
     ``rf_mode`` (:class:`~hls_opt.solve.rf_problem.RFMode`) says.
     """
 
@@ -126,7 +126,7 @@ def run_flow(
 
     Every name is looked up before the first pass runs, so a typo fails before any work is done.
     ``on_pass(name)`` is called before and ``on_done(name, changed)`` after each pass (progress).
-    A pass written against the older protocol may return a plain bool (changed).
+    A pass must return a :class:`PassResult` (anything else is a TypeError naming the pass).
     """
     classes = [get_pass(name) for name in flow]
     results = []
@@ -135,7 +135,7 @@ def run_flow(
             on_pass(cls.name)
         result = cls(context).apply(graph)
         if not isinstance(result, PassResult):
-            result = PassResult(bool(result))
+            raise TypeError(f"pass {cls.name!r} returned {type(result).__name__}, not a PassResult")
         logger.info("pass %s: %s", cls.name, "changed the graph" if result.changed else "no change")
         results.append((cls.name, result))
         if on_done is not None:

@@ -1,4 +1,4 @@
-"""Issue #14 (cut as deep as hls4ml): the deepest-cut scheduler, the loop policy, the per-layer
+"""The deepest cut within the tolerance: the deepest-cut scheduler, the loop policy, the per-layer
 normalisation of group values and the accuracy–resource front.  docs/deep_cut.md has the numbers."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""More than one device (issue #13 item 3): fine-tuning under a ``tf.distribute.MirroredStrategy`` over
+"""More than one device: fine-tuning under a ``tf.distribute.MirroredStrategy`` over
 two logical CPU devices, in a subprocess (the CPU must be split before TensorFlow starts)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""hls4ml's optimization API under the ``hls_opt`` prefix (issue #11, section 1).
+"""hls4ml's optimization API under the ``hls_opt`` prefix.
 
 Each test is written from hls4ml 1.3's documented behaviour (``hls4ml/optimization/dsp_aware_pruning/``)
 on small hand-computed cases; where hls-opt deliberately differs, ``docs/compat.md`` says so.

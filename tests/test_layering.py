@@ -1,4 +1,4 @@
-"""The package's layering, read statically from the source (issue #10, item 4).
+"""The package's layering, read statically from the source.
 
 The import graph of every ``.py`` under ``hls_opt/``, ``passes/`` (installed as ``hls_opt.passes``) and
 ``backends/`` (installed as ``hls_opt.backends``), parsed with :mod:`ast`, never imported.  An edge is an

@@ -68,20 +68,29 @@ def test_run_flow_checks_every_name_before_running_any_pass():
 
         def apply(self, graph):
             calls.append(graph)
-            return True
+            return PassResult(True, ("seen",))
+
+    @register_pass
+    class Boolean(Pass):
+        name = "test-boolean"
+
+        def apply(self, graph):
+            return True  # not a PassResult
 
     try:
         with pytest.raises(RegistryError):
             run_flow("graph", ["test-recorder", "no-such-pass"], PassContext())
         assert calls == []  # the typo was caught before the first pass ran
-        # a pass of the older protocol returns a bool; run_flow reports it as a PassResult
         assert run_flow("graph", ["test-recorder", "test-recorder"], PassContext()) == [
-            ("test-recorder", PassResult(True)),
-            ("test-recorder", PassResult(True)),
+            ("test-recorder", PassResult(True, ("seen",))),
+            ("test-recorder", PassResult(True, ("seen",))),
         ]
         assert calls == ["graph", "graph"]
+        with pytest.raises(TypeError, match="'test-boolean' returned bool, not a PassResult"):
+            run_flow("graph", ["test-boolean"], PassContext())
     finally:
         unregister_pass("test-recorder")
+        unregister_pass("test-boolean")
 
 
 def test_default_flow_reduces_only_for_flops():

@@ -1,4 +1,4 @@
-"""Issue #12 end to end: a latency / II budget chooses every layer's reuse factor with the pruning.
+"""Reuse factors under a budget, end to end: a latency / II budget chooses every layer's reuse factor with the pruning.
 
 Parts: the :class:`~hls_opt.solve.rf_problem.JointChooser` on a hand-built graph with the real vivado
 timing model against brute force; one-shot ``convert_and_optimize(latency_budget=…)`` in both

@@ -1,4 +1,4 @@
-"""The joint reuse-factor × pruning solver (hls_opt/solve/rf_dp.py, issue #12): brute force is the oracle.
+"""The joint reuse-factor × pruning solver (hls_opt/solve/rf_dp.py): brute force is the oracle.
 
 Hand-built cases carry their hand-computed optimum; seeded random instances (2–3 layers, ≤ 3 options,
 ≤ 6 groups) are compared with :func:`brute_force_rf_choice` (every RF assignment × every kept subset)

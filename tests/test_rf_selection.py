@@ -1,4 +1,4 @@
-"""The joint RF × pruning problem of an IR graph (hls_opt/solve/rf_problem.py, issue #12).
+"""The joint RF × pruning problem of an IR graph (hls_opt/solve/rf_problem.py).
 
 A hand-built graph (tests/conftest.py ``dense_graph``): Input(8) → Dense 'fc' 8→4 → Dense 'out' 4→4,
 ap_fixed<16,6> everywhere (16-bit operands: one DSP48E2 per multiplier on the vivado backend).  The

@@ -1,4 +1,4 @@
-"""Streamed data (issue #13 items 3-4): memory-mapped ``.npy`` folders, ``.npz`` shard folders,
+"""Streamed data: memory-mapped ``.npy`` folders, ``.npz`` shard folders,
 ``tf.data`` / ``PyDataset`` pairs — read batch by batch, checked like arrays, giving the array results."""
 
 from __future__ import annotations

@@ -24,10 +24,6 @@ def set_quiet(quiet: bool = True) -> None:
     _state["quiet"] = bool(quiet)
 
 
-def is_quiet() -> bool:
-    return bool(_state["quiet"])
-
-
 def force_bars(force: bool = True) -> None:
     """Show bars even when stderr is not a terminal (tests; ``-q`` still silences them)."""
     _state["force"] = bool(force)

@@ -154,7 +154,7 @@ def check_budgets(graph: Graph, backend: str | Backend, budgets: Budgets) -> Bou
             f"{flag}: {bram} BRAMs is below the smallest BRAM count the model can reach, {bounds.min_bram}"
         )
     if problems:
-        # issue #12: the error gives both ends of the trade-off, whichever budget failed
+        # the error gives both ends of the trade-off, whichever budget failed
         text = "; ".join(problems)
         if "smallest latency" not in text:
             text += f"; the smallest latency the model can reach is {when(bounds.min_latency)}, every layer at RF 1"

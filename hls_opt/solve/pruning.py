@@ -109,7 +109,7 @@ class PruningProblem:
     achieved_fn: Callable[[Mapping[str, np.ndarray]], np.ndarray]
     reduce_structures: bool = False
     #: a :class:`~hls_opt.solve.rf_problem.JointChooser` when latency / II budgets let the optimizer pick
-    #: every layer's reuse factor with the pruning (issue #12); None: the configured RFs are kept
+    #: every layer's reuse factor with the pruning (docs/rf_choice.md); None: the configured RFs are kept
     joint: Any = None
 
     def achieved(self, masks: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Choosing each layer's reuse factor jointly with the pruning (issue #12): the problem and its solver.
+"""Choosing each layer's reuse factor jointly with the pruning under latency / II budgets: the problem and its solver.
 
 Pure numpy + numba; nothing here knows about Keras, the IR or a backend (the bridge from a graph is
 :mod:`hls_opt.solve.rf_problem`).  The formulation, complexity, exactness and the fallback are written up

@@ -1,4 +1,4 @@
-"""The joint reuse-factor × pruning problem of an IR graph (issue #12), and its answer as configs + masks.
+"""The joint reuse-factor × pruning problem of an IR graph, and its answer as configs + masks.
 
 :func:`build_joint_problem` asks the backend, for every weighted node and every reuse factor the
 pruned layer can be built with, what :func:`hls_opt.solve.pruning.build_problem` asks for the configured
