@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -348,6 +349,77 @@ def problem_from_attributes(model: Any, model_attributes: dict[str, Any], object
     )
 
 
+@dataclass(frozen=True)
+class OptimizeArguments:
+    """hls4ml's ``optimize_model`` arguments as one value: the three hls4ml-shaped front doors
+    (:func:`optimize_model`, :func:`optimize_keras_model_for_hls4ml`, :func:`run_optimization`) keep hls4ml's
+    signatures and bind them into this, and :func:`optimize_with` is the one body behind them."""
+
+    model: Any
+    model_attributes: dict[str, Any]
+    objective: Any
+    scheduler: Any
+    X_train: Any
+    y_train: Any
+    X_val: Any
+    y_val: Any
+    batch_size: int
+    epochs: int
+    optimizer: Any
+    loss_fn: Any
+    validation_metric: Any
+    increasing: bool
+    rtol: float
+    callbacks: list[Any] | None = None
+    ranking_metric: str = "l1"
+    local: bool = False
+    verbose: bool = False
+    rewinding_epochs: int = 1
+    cutoff_bad_trials: int = 1
+    directory: str = TMP_DIRECTORY
+    tuner: str | None = "Bayesian"
+    knapsack_solver: str = "auto"
+    regularization_range: Any = None
+
+    def fine_tune_options(self, policy: LoopPolicy | None = None, target: str | None = None) -> FineTuneOptions:
+        """The engine's options (``directory`` is accepted for compatibility and not written to: best
+        weights are kept in memory)."""
+        return FineTuneOptions(
+            loss=self.loss_fn,
+            optimizer=self.optimizer,
+            metric=self.validation_metric,
+            increasing=bool(self.increasing),
+            rtol=float(self.rtol),
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            ranking=self.ranking_metric,
+            local=bool(self.local),
+            rewinding_epochs=self.rewinding_epochs,
+            cutoff_bad_trials=int(self.cutoff_bad_trials),
+            tuner=self.tuner,
+            knapsack_solver=self.knapsack_solver,
+            regularization_range=self.regularization_range,
+            callbacks=tuple(self.callbacks or ()),
+            verbose=bool(self.verbose),
+            policy=LoopPolicy() if policy is None else policy,
+            target=target,
+        )
+
+
+def optimize_with(
+    args: OptimizeArguments,
+    reduce_structures: bool | None = None,
+    policy: LoopPolicy | None = None,
+    target: str | None = None,
+) -> OptimizationOutcome:
+    """The one body behind hls4ml's front doors: ``args`` in, the engine's :class:`OptimizationOutcome` out.
+    ``policy`` and ``target`` ('max': the deepest cut within ``rtol``) are :class:`FineTuneOptions`'."""
+    options = args.fine_tune_options(policy, target)
+    data = checked_data(args.model, (args.X_train, args.y_train, args.X_val, args.y_val), args.loss_fn)  # before any work
+    problem = problem_from_attributes(args.model, args.model_attributes, args.objective)
+    return prune_with_fine_tuning(args.model, problem, args.scheduler, data, options, reduce=reduce_structures)
+
+
 def run_optimization(
     model: Any,
     model_attributes: dict[str, Any],
@@ -378,34 +450,10 @@ def run_optimization(
     policy: LoopPolicy | None = None,
     target: str | None = None,
 ) -> OptimizationOutcome:
-    """hls4ml's ``optimize_model`` arguments in, the engine's :class:`OptimizationOutcome` out.
-
-    ``directory`` is accepted for compatibility and not written to (best weights are kept in memory).
-    ``policy`` and ``target`` ('max': the deepest cut within ``rtol``) are :class:`FineTuneOptions`'.
-    """
-    options = FineTuneOptions(
-        loss=loss_fn,
-        optimizer=optimizer,
-        metric=validation_metric,
-        increasing=bool(increasing),
-        rtol=float(rtol),
-        epochs=epochs,
-        batch_size=batch_size,
-        ranking=ranking_metric,
-        local=bool(local),
-        rewinding_epochs=rewinding_epochs,
-        cutoff_bad_trials=int(cutoff_bad_trials),
-        tuner=tuner,
-        knapsack_solver=knapsack_solver,
-        regularization_range=regularization_range,
-        callbacks=tuple(callbacks or ()),
-        verbose=bool(verbose),
-        policy=LoopPolicy() if policy is None else policy,
-        target=target,
-    )
-    data = checked_data(model, (X_train, y_train, X_val, y_val), loss_fn)  # before any work on the model
-    problem = problem_from_attributes(model, model_attributes, objective)
-    return prune_with_fine_tuning(model, problem, scheduler, data, options, reduce=reduce_structures)
+    """hls4ml's ``optimize_model`` arguments in (plus ``reduce_structures``, ``policy``, ``target``), the
+    engine's :class:`OptimizationOutcome` out (:func:`optimize_with`)."""
+    arguments = {k: v for k, v in locals().items() if k not in ("reduce_structures", "policy", "target")}
+    return optimize_with(OptimizeArguments(**arguments), reduce_structures, policy, target)
 
 
 # --------------------------------------------------------------------------------------------
@@ -457,34 +505,8 @@ def optimize_model(
     Hessian diagonal estimated from the validation data (hls-opt's ``'hessian'``), ``'oracle'`` is
     ``Σ |w · ∂L/∂w|`` (hls-opt's first-order ``'saliency'``); ``'l1'``, ``'l2'``, ``'hessian'`` as named.
     """
-    ranking_metric = HLS4ML_RANKING.get(ranking_metric, ranking_metric)
-    return run_optimization(
-        model,
-        model_attributes,
-        objective,
-        scheduler,
-        X_train,
-        y_train,
-        X_val,
-        y_val,
-        batch_size,
-        epochs,
-        optimizer,
-        loss_fn,
-        validation_metric,
-        increasing,
-        rtol,
-        callbacks=callbacks,
-        ranking_metric=ranking_metric,
-        local=local,
-        verbose=verbose,
-        rewinding_epochs=rewinding_epochs,
-        cutoff_bad_trials=cutoff_bad_trials,
-        directory=directory,
-        tuner=tuner,
-        knapsack_solver=knapsack_solver,
-        regularization_range=regularization_range,
-    ).model
+    args = OptimizeArguments(**locals())
+    return optimize_with(replace(args, ranking_metric=HLS4ML_RANKING.get(ranking_metric, ranking_metric))).model
 
 
 def _looks_like_attributes(value: Any) -> bool:
@@ -550,31 +572,6 @@ def optimize_keras_model_for_hls4ml(
     Optimize as if for hls4ml's unrolled strategy: under ``Resource`` zeros save nothing, so the
     flow later switches the optimized layers to ``ResourceUnrolled``.
     """
+    arguments = {k: v for k, v in locals().items() if k not in ("keras_model", "hls_config")}
     attributes = attributes_for(keras_model, hls_config)
-    return optimize_model(
-        keras_model,
-        attributes,
-        objective,
-        scheduler,
-        X_train,
-        y_train,
-        X_val,
-        y_val,
-        batch_size,
-        epochs,
-        optimizer,
-        loss_fn,
-        validation_metric,
-        increasing,
-        rtol,
-        callbacks=callbacks,
-        ranking_metric=ranking_metric,
-        local=local,
-        verbose=verbose,
-        rewinding_epochs=rewinding_epochs,
-        cutoff_bad_trials=cutoff_bad_trials,
-        directory=directory,
-        tuner=tuner,
-        knapsack_solver=knapsack_solver,
-        regularization_range=regularization_range,
-    )
+    return optimize_model(keras_model, attributes, **arguments)
