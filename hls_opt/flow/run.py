@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,7 +74,11 @@ from hls_opt.solve.rf_problem import RFMode
 from hls_opt.train.schedulers import MaxCutScheduler
 
 if TYPE_CHECKING:
+    from hls_opt.config import Budgets, Device
+    from hls_opt.data.sources import DataStreams
     from hls_opt.ir.graph import Graph
+    from hls_opt.solve.pruning import ObjectiveLike
+    from hls_opt.train.schedulers import OptimizationScheduler
 
 
 logger = logging.getLogger(__name__)
@@ -166,53 +171,195 @@ def convert_and_optimize(
       the cheapest assignment within the budgets, then prunes under them; ``'joint'`` re-picks them
       with the groups at every step (:class:`~hls_opt.solve.rf_problem.RFMode`).
     """
-    # 1. Values (no files, no TensorFlow).
-    rtol = check_rtol(rtol)
-    epochs = check_positive_int(epochs, "epochs")
-    batch_size = check_positive_int(batch_size, "batch_size")
-    rewinding = int((optimize_kwargs or {}).get("rewinding_epochs", 1))
-    if data is not None and epochs <= rewinding:
+    options = flow_options(
+        objective=objective,
+        scheduler=scheduler,
+        rtol=rtol,
+        epochs=epochs,
+        batch_size=batch_size,
+        backend=backend,
+        output_dir=output_dir,
+        loss=loss,
+        optimizer=optimizer,
+        metric=metric,
+        increasing=increasing,
+        passes=passes,
+        ranking_metric=ranking_metric,
+        local=local,
+        knapsack_solver=knapsack_solver,
+        tuner=tuner,
+        target=target,
+        optimize_kwargs=optimize_kwargs,
+        strict=strict,
+        device=device,
+        budgets=BudgetArguments(latency_budget, ii_budget, dsp_budget, bram_budget, clock_period),
+        rf_mode=rf_mode,
+        fine_tuning=data is not None,
+    )
+    return optimize(model, hls_config, data, options)
+
+
+@dataclass(frozen=True)
+class BudgetArguments:
+    """The budgets as given (cycles, times or counts); parsed once the config is read, since a time needs
+    the config's ``ClockPeriod`` and the device may come from its ``Part``."""
+
+    latency: Any = None
+    ii: Any = None
+    dsp: Any = None
+    bram: Any = None
+    clock_period: Any = None
+
+
+@dataclass(frozen=True)
+class FlowOptions:
+    """Every keyword of :func:`convert_and_optimize`, checked and typed (:func:`flow_options`): what the
+    flow below the edge reads instead of strings and raw values."""
+
+    objective: ObjectiveLike
+    scheduler: OptimizationScheduler | None
+    rtol: float
+    epochs: int
+    batch_size: int
+    backend: str
+    output_dir: str | Path | None
+    loss: Any
+    optimizer: Any
+    metric: Any
+    increasing: bool | None
+    passes: tuple[str, ...]
+    ranking_metric: str
+    local: bool
+    knapsack_solver: str
+    tuner: str | None
+    target: str | None
+    optimize_kwargs: Mapping[str, Any]
+    strict: bool
+    device: Device | None
+    budgets: BudgetArguments
+    rf_mode: RFMode
+
+
+def flow_options(*, fine_tuning: bool, **given: Any) -> FlowOptions:
+    """Step 1 of the flow: the keyword arguments checked and parsed, no files, no TensorFlow.
+    ``fine_tuning``: data was given (``target='max'`` and the epochs rule need it)."""
+    rtol = check_rtol(given["rtol"])
+    epochs = check_positive_int(given["epochs"], "epochs")
+    batch_size = check_positive_int(given["batch_size"], "batch_size")
+    optimize_kwargs = dict(given["optimize_kwargs"] or {})
+    rewinding = int(optimize_kwargs.get("rewinding_epochs", 1))
+    if fine_tuning and epochs <= rewinding:
         # Each step fine-tunes (epochs − rewinding) masked epochs, then rewinds (as hls4ml's
         # optimize_model, hls4ml/optimization/dsp_aware_pruning/keras/__init__.py).
         raise ConfigError(
             f"epochs: must be larger than rewinding_epochs ({rewinding}) when fine-tuning, got {epochs}"
         )
-    objective = check_objective(objective)
-    backend = check_backend(backend)
-    device = parse_device(device, key="device") if device is not None else None
-    sched = parse_scheduler(scheduler)
-    rf_mode = RFMode.parse(rf_mode)
+    objective = check_objective(given["objective"])
+    backend = check_backend(given["backend"])
+    device = parse_device(given["device"], key="device") if given["device"] is not None else None
+    sched = parse_scheduler(given["scheduler"])
+    rf_mode = RFMode.parse(given["rf_mode"])
+    target = given["target"]
     if target is not None:
         target = str(target).strip().lower()
         if target != "max":
             raise ConfigError(f"target: expected 'max' (the deepest cut within rtol), got {target!r}")
-        if data is None:
+        if not fine_tuning:
             raise ConfigError("target: 'max' searches within the tolerance, which needs data (none given)")
         sched = MaxCutScheduler()
-    flow = list(passes) if passes is not None else default_flow(objective)
+    passes = given["passes"]
+    flow = tuple(passes) if passes is not None else tuple(default_flow(objective))
     for name in flow:
         get_pass(name)
+    return FlowOptions(
+        objective=objective,
+        scheduler=sched,
+        rtol=rtol,
+        epochs=epochs,
+        batch_size=batch_size,
+        backend=backend,
+        output_dir=given["output_dir"],
+        loss=given["loss"],
+        optimizer=given["optimizer"],
+        metric=given["metric"],
+        increasing=given["increasing"],
+        passes=flow,
+        ranking_metric=given["ranking_metric"],
+        local=bool(given["local"]),
+        knapsack_solver=given["knapsack_solver"],
+        tuner=given["tuner"],
+        target=target,
+        optimize_kwargs=optimize_kwargs,
+        strict=bool(given["strict"]),
+        device=device,
+        budgets=given["budgets"],
+        rf_mode=rf_mode,
+    )
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """Steps 2–3: the files read and checked, the model loaded, the training settings resolved."""
+
+    keras_model: Any
+    config: Any
+    training_data: DataStreams | None
+    budgets: Budgets
+    loss: Any
+    optimizer: Any
+    metric: Any
+    increasing: bool | None
+    several_outputs: bool
+    #: the model's own compile config (used to re-compile a multi-output model like it)
+    from_model: Mapping[str, Any]
+    given_loss: Any
+    given_optimizer: Any
+
+
+def optimize(model: Any, hls_config: Any, data: Any, options: FlowOptions) -> OptimizationResult:
+    """The flow over checked options: load → context → run → emit."""
     if not (isinstance(model, (str, Path)) or is_keras_model(model)):
         raise TypeError(f"model: expected a keras.Model or a .keras/.h5 path, got {type(model).__name__}")
+    loaded = load_inputs(model, hls_config, data, options)
+    graph = from_keras(loaded.keras_model, loaded.config)
+    before = graph.copy()
+    context = pass_context(graph, loaded, options)
+    with progress.progress("optimizing", total=len(options.passes)) as bar:
 
+        def on_pass(name: str) -> None:
+            bar.set_postfix_str(name)
+
+        def on_done(name: str, changed: bool) -> None:
+            bar.update(1)
+
+        results = run_flow(graph, options.passes, context, on_pass=on_pass, on_done=on_done)
+    result = emit_result(before, graph, results, loaded, options)
+    if options.output_dir is not None:
+        result.save(options.output_dir)
+    return result
+
+
+def load_inputs(model: Any, hls_config: Any, data: Any, options: FlowOptions) -> Loaded:
+    """Steps 2 and 3: files (no TensorFlow yet), then the model and the training settings."""
     # 2. Files (still no TensorFlow).
-    if output_dir is not None:
+    if options.output_dir is not None:
         check_output_dir(
-            output_dir,
+            options.output_dir,
             inputs={"model": model, "config": hls_config, "data": data},
             field="output_dir",
         )
     if isinstance(model, (str, Path)):
         check_model_file(model)
     cfg, source = load_hls_config(hls_config)
-    check_config_keys(cfg, source=source, strict=strict)  # the layer names once the model is loaded
+    check_config_keys(cfg, source=source, strict=options.strict)  # the layer names once the model is loaded
+    b = options.budgets
     budgets = parse_budgets(
-        latency=latency_budget,
-        ii=ii_budget,
-        dsp=dsp_budget,
-        bram=bram_budget,
-        device=device,
-        clock_period=clock_period,
+        latency=b.latency,
+        ii=b.ii,
+        dsp=b.dsp,
+        bram=b.bram,
+        device=options.device,
+        clock_period=b.clock_period,
         hls_config=cfg,
     )
     training_data = load_data(data) if data is not None else None
@@ -230,12 +377,14 @@ def convert_and_optimize(
     if cfg is None:
         cfg = config_from_keras_model(keras_model, granularity="name")
     else:
-        check_config_keys(cfg, source=source, layer_names=hls4ml_layer_names(keras_model), keys=False, strict=strict)
+        check_config_keys(
+            cfg, source=source, layer_names=hls4ml_layer_names(keras_model), keys=False, strict=options.strict
+        )
 
     from_model = training_settings_from_model(keras_model)
-    given_loss, given_optimizer = loss, optimizer
-    loss = loss if loss is not None else from_model.get("loss")
-    optimizer = optimizer if optimizer is not None else from_model.get("optimizer", "adam")
+    loss = options.loss if options.loss is not None else from_model.get("loss")
+    optimizer = options.optimizer if options.optimizer is not None else from_model.get("optimizer", "adam")
+    metric, increasing = options.metric, options.increasing
     if training_data is not None and loss is None:
         raise ConfigError("loss: the model has no compile config with a loss and none was given (--loss)")
     if training_data is not None and _single_output(keras_model):
@@ -250,51 +399,71 @@ def convert_and_optimize(
             increasing = not lower_is_better
     if increasing is None:
         increasing = metric_increasing(metric) if metric is not None else True
+    return Loaded(
+        keras_model=keras_model,
+        config=cfg,
+        training_data=training_data,
+        budgets=budgets,
+        loss=loss,
+        optimizer=optimizer,
+        metric=metric,
+        increasing=increasing,
+        several_outputs=several_outputs,
+        from_model=from_model,
+        given_loss=options.loss,
+        given_optimizer=options.optimizer,
+    )
 
-    # 4. Frontend → passes → emit.
-    graph = from_keras(keras_model, cfg)
-    before = graph.copy()
-    if budgets.latency_cycles is not None or budgets.ii_cycles is not None or budgets.dsp_limit is not None or budgets.bram_limit is not None:
-        check_budgets(graph, backend, budgets)  # before any training: the best each axis can reach
+
+def pass_context(graph: Graph, loaded: Loaded, options: FlowOptions) -> PassContext:
+    """Step 4: the budgets checked against what the graph can reach (before any training), and the
+    run's settings for the passes."""
+    budgets = loaded.budgets
+    if any(x is not None for x in (budgets.latency_cycles, budgets.ii_cycles, budgets.dsp_limit, budgets.bram_limit)):
+        check_budgets(graph, options.backend, budgets)  # before any training: the best each axis can reach
     from hls_opt.train.engine import FineTuneOptions  # imports Keras (the model is loaded by now)
 
-    if training_data is not None:
-        kwargs = dict(optimize_kwargs or {})
-        tuner = kwargs.pop("tuner", tuner)
+    if loaded.training_data is not None:
+        kwargs = dict(options.optimize_kwargs)
+        tuner = kwargs.pop("tuner", options.tuner)
+        increasing = bool(loaded.increasing)
         training = FineTuneOptions(
-            loss=loss,
-            optimizer=optimizer,
-            metric=metric,
-            increasing=bool(increasing),
+            loss=loaded.loss,
+            optimizer=loaded.optimizer,
+            metric=loaded.metric,
+            increasing=increasing,
             # The flow's rtol is a ratio in (0, 1] in either direction; the loop takes hls4ml's
             # factor (accept metric ≤ rtol · baseline when lower is better), so invert it there.
-            rtol=rtol if increasing else 1.0 / rtol,
-            epochs=epochs,
-            batch_size=batch_size,
-            ranking=ranking_metric,
-            local=local,
-            knapsack_solver=knapsack_solver,
+            rtol=options.rtol if increasing else 1.0 / options.rtol,
+            epochs=options.epochs,
+            batch_size=options.batch_size,
+            ranking=options.ranking_metric,
+            local=options.local,
+            knapsack_solver=options.knapsack_solver,
             tuner=tuner,
-            target=target,
+            target=options.target,
             **kwargs,
         )
     else:  # one-shot pruning reads only how to rank and select
-        training = FineTuneOptions(loss=None, ranking=ranking_metric, local=local, knapsack_solver=knapsack_solver)
-    context = PassContext(
-        backend=backend, objective=objective, scheduler=sched, data=training_data, training=training,
+        training = FineTuneOptions(
+            loss=None, ranking=options.ranking_metric, local=options.local, knapsack_solver=options.knapsack_solver
+        )
+    return PassContext(
+        backend=options.backend,
+        objective=options.objective,
+        scheduler=options.scheduler,
+        data=loaded.training_data,
+        training=training,
         budgets=budgets,
-        rf_mode=rf_mode,
+        rf_mode=options.rf_mode,
     )
-    with progress.progress("optimizing", total=len(flow)) as bar:
 
-        def on_pass(name: str) -> None:
-            bar.set_postfix_str(name)
 
-        def on_done(name: str, changed: bool) -> None:
-            bar.update(1)
-
-        results = run_flow(graph, flow, context, on_pass=on_pass, on_done=on_done)
-
+def emit_result(
+    before: Graph, graph: Graph, results: list[tuple[str, Any]], loaded: Loaded, options: FlowOptions
+) -> OptimizationResult:
+    """Step 5: the emitted hls4ml config and Keras model, and the report."""
+    cfg = loaded.config
     rewritten = _rewritten(before, graph)
     plan = graph.annotations.get(PLAN_KEY)
     chosen = set(getattr(plan, "configs", None) or ()) & {n.name for n in graph.nodes()}
@@ -310,26 +479,27 @@ def convert_and_optimize(
     emitted = emit_hls_config(graph, cfg, rewritten, io_type=io_type, model_reuse_factor=1 if chosen else None)
     _follow_emitted_model_strategy(graph, cfg, emitted)
     new_model = to_keras_model(graph)
-    if several_outputs and from_model and given_loss is None and given_optimizer is None and metric is None:
-        compile_like(new_model, keras_model)  # the per-output losses and metrics of its compile config
-    elif loss is not None:
-        compile_for_keras(new_model, loss, optimizer, metric)
+    untouched_compile = loaded.given_loss is None and loaded.given_optimizer is None and loaded.metric is None
+    if loaded.several_outputs and loaded.from_model and untouched_compile:
+        compile_like(new_model, loaded.keras_model)  # the per-output losses and metrics of its compile config
+    elif loaded.loss is not None:
+        compile_for_keras(new_model, loaded.loss, loaded.optimizer, loaded.metric)
     report = build_report(
         before,
         graph,
-        backend,
+        options.backend,
         plan=plan,
-        objective=objective.label,
+        objective=options.objective.label,
         rewritten=sorted(rewritten),
         io_type=emitted["IOType"],
         notes=[note for _, r in results for note in r.notes],
-        increasing=bool(increasing) if increasing is not None else True,
-        rtol=rtol if training_data is not None else None,
-        device=device if device is not None else device_from_config(cfg),
-        budgets=budgets,
+        increasing=bool(loaded.increasing) if loaded.increasing is not None else True,
+        rtol=options.rtol if loaded.training_data is not None else None,
+        device=options.device if options.device is not None else device_from_config(cfg),
+        budgets=loaded.budgets,
         extra={"passes": [{"name": n, "changed": r.changed} for n, r in results]},
     )
-    result = OptimizationResult(
+    return OptimizationResult(
         model=new_model,
         hls_config=emitted,
         graph=graph,
@@ -338,9 +508,6 @@ def convert_and_optimize(
         io_type=emitted["IOType"],
         passes=[(n, r.changed) for n, r in results],
     )
-    if output_dir is not None:
-        result.save(output_dir)
-    return result
 
 
 def _model_strategy(config: Any) -> Strategy:
@@ -398,7 +565,11 @@ def _single_shape(shape: Any) -> bool:
 
 
 __all__ = [
+    "BudgetArguments",
+    "FlowOptions",
     "OptimizationResult",
+    "flow_options",
+    "optimize",
     "check_model_file",
     "convert_and_optimize",
     "load_hls_config",
