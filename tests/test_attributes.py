@@ -243,6 +243,7 @@ def test_conv_config_by_name(cnn):
     }
     attrs = get_attributes_from_keras_model_and_hls4ml_config(cnn, cfg)
     conv = _hls(attrs["conv"])
+    # n_in = kh·kw·C = 3·3·3 = 27, 6 filters; RF 9 from LayerName.conv; 12 bits from Model's ap_fixed<12,4>
     assert (conv.n_in, conv.n_out, conv.reuse_factor, conv.weight_precision.width) == (27, 6, 9, 12)
     assert _hls(attrs["fc"]).reuse_factor == 1
 

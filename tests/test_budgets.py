@@ -63,6 +63,8 @@ def test_unknown_part_names_the_flag_and_the_closest_part():
 def test_device_fraction():
     used = {"dsp": 684, "bram": 0, "ff": 23644, "lut": 1}
     frac = device_fraction(used, DEVICES["xcvu9p"])
+    # xcvu9p: 6840 DSP48E2, 2 364 480 FF (hls_opt/config/devices.py, AMD's UltraScale+ table):
+    # 684 / 6840 = 0.1 and 23644 / 2364480 = 0.0099996… ≈ 0.01
     assert frac["dsp"] == {"used": 684, "available": 6840, "fraction": 0.1}
     assert frac["ff"]["fraction"] == pytest.approx(0.01, rel=1e-4)
 
@@ -103,6 +105,7 @@ def test_bad_budgets_name_the_flag(text, message):
 
 
 def test_clock_period_from_the_flag_or_the_config():
+    # nanoseconds, exact: "5ns" → 5, 2.5 → 5/2 (a Fraction, no float rounding), 4000 ps / 1000 = 4
     assert parse_time_ns("5ns") == 5 and parse_time_ns(2.5) == Fraction(5, 2) and parse_time_ns("4000ps") == 4
     with pytest.raises(ConfigError, match="--clock-period: must be positive"):
         parse_time_ns("0ns")
@@ -115,6 +118,7 @@ def test_clock_period_from_the_flag_or_the_config():
 
 def test_budgets_take_the_devices_counts_when_not_given():
     b = parse_budgets(device="xc7z020clg400-1", bram="10")
+    # DSP not given: the xc7z020's 220 DSP48E1 (hls_opt/config/devices.py); BRAM as given
     assert (b.dsp_limit, b.bram_limit) == (220, 10)
     assert Budgets().dsp_limit is None
     with pytest.raises(ConfigError, match="--dsp-budget: expected a non-negative whole number"):

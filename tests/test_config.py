@@ -207,6 +207,7 @@ def test_entries_differing_in_case_merge_later_wins():
         }
     }
     cfg = resolve_layer_config(config, "d", "Dense")
+    # merged key by key: weight only in "D" (ap_fixed<5,2>), bias from the later "d" (ap_fixed<7,2>)
     assert (cfg.weight.width, cfg.bias.width) == (5, 7)
 
 

@@ -118,7 +118,7 @@ def default(est, attrs):
 def test_parameter_estimator_matches_hls4ml():
     a = dense_attrs()
     assert default(ParameterEstimator, a) == (U, 1, 1)
-    assert ParameterEstimator.layer_resources(a) == [128]
+    assert ParameterEstimator.layer_resources(a) == [128]  # 16·8 weights
     assert savings(ParameterEstimator, a, U) == [1]
     assert savings(ParameterEstimator, a, S) == [16]  # one neuron = n_in weights
     assert savings(ParameterEstimator, a, PAT, P=32) == [4]  # 128/32 weights per group
@@ -254,14 +254,20 @@ def test_bram_not_optimizable_without_a_weight_rom():
 
 def test_multi_objective_dsp_bram():
     a = dense_attrs(rf=4, strategy=R, w="ap_fixed<18,8>")
+    # [DSP, BRAM]: each half is its own estimator's number for the same layer — DSP 128/4 = 32
+    # (DSP_ROWS, Resource RF 4), BRAM 16 (BRAM_ROWS, 18-bit); the consecutive count is BRAM's, c = 2.
     assert default(VivadoMultiObjectiveEstimator, a) == (PAT, 32, 2)
     assert VivadoMultiObjectiveEstimator.layer_resources(a) == [32, 16]
     assert VivadoMultiObjectiveEstimator.layer_savings(a) == [2, 1]  # as hls4ml for 18-bit
     a16 = dense_attrs(rf=4, strategy=R)
     assert default(VivadoMultiObjectiveEstimator, a16) == (PAT, 32, 8)  # hls4ml: c = 5 ∤ 32 → crash
+    # 16-bit: DSP 32 as above, BRAM 15 (BRAM_ROWS); a group of c = 8 reuse rows holds 8 multipliers
+    # (one per row, DSP saving 8) and 8·16 = 128 bits = ⌊128/36⌋ = 3 BRAM blocks.
     assert VivadoMultiObjectiveEstimator.layer_resources(a16) == [32, 15]
     assert VivadoMultiObjectiveEstimator.layer_savings(a16) == [8, 3]
     lat = dense_attrs(rf=1, strategy=L)
+    # Latency RF 1: one DSP per 16-bit weight, 16·8 = 128; no weight ROM (weights are constants in
+    # the logic), so BRAM 0 and a zero weight saves 1 DSP, 0 BRAM.
     assert default(VivadoMultiObjectiveEstimator, lat) == (U, 1, 1)
     assert VivadoMultiObjectiveEstimator.layer_resources(lat) == [128, 0]
     assert VivadoMultiObjectiveEstimator.layer_savings(lat) == [1, 0]
@@ -272,6 +278,8 @@ def test_multi_objective_dsp_bram():
 def test_memory_estimator():
     a = dense_attrs(w="ap_fixed<12,4>")
     assert default(MemoryEstimator, a) == (U, 1, 1)
+    # bits of weight storage (hls4ml's gpu_objectives.py MemoryEstimator): 16·8 = 128 weights × 12 bits;
+    # a zero weight frees its 12 bits, a neuron (column) its n_in = 16 weights' 16·12.
     assert MemoryEstimator.layer_resources(a) == [128 * 12]
     assert savings(MemoryEstimator, a, U) == [12]
     assert savings(MemoryEstimator, a, S) == [16 * 12]
@@ -396,6 +404,8 @@ def test_hand_built_attributes_without_a_node():
         {"hls4ml_attributes": hls4mlAttributes(16, 8, "io_parallel", "Resource", P16, P16, 4)},
     )
     assert a.node is None
+    # the same numbers as for a graph node (worked example A): Resource RF 4, 16-bit → 16·8/4 = 32
+    # DSPs; 16·8 = 128 parameters; 2·128 + 8 = 264 FLOPs (a multiply-add per weight, a bias add per output)
     assert VivadoDSPEstimator.layer_resources(a) == [32]
     assert default(VivadoDSPEstimator, a) == (PAT, 32, 1)
     assert ParameterEstimator.layer_resources(a) == [128]
@@ -427,6 +437,7 @@ def test_hls4ml_precision_objects_are_accepted():
 def test_estimators_follow_edits_of_hls4ml_attributes():
     a = dense_attrs(rf=4, strategy=R)
     a.args["hls4ml_attributes"] = hls4mlAttributes(16, 8, "io_parallel", "Resource", P16, P16, 8)
+    # RF 8 now: 16·8/8 = 16 multipliers (was 32 at RF 4)
     assert VivadoDSPEstimator.layer_resources(a) == [16]
 
 

@@ -266,6 +266,7 @@ def test_the_applied_reuse_factor_is_what_real_hls4ml_applies():
     from hls_opt.frontend.keras import from_keras
 
     ours = {la["name"]: la["reuse_factor"] for la in estimate(from_keras(model, cfg))["layers"]}
+    # fc: 20 → 16, the nearest of {1, 2, 4, 8, 16, 32} (_rf_model); out: 4 is valid for 4×2, kept
     assert ours["fc"] == applied["fc"] == 16
     assert ours["out"] == applied["out"] == 4
 
@@ -275,7 +276,7 @@ def test_the_optimize_report_keeps_the_given_reuse_factor_too():
 
     result = hls_opt.convert_and_optimize(_rf_model(), RF_CFG, scheduler="constant:0.25:0.25")
     fc = next(la for la in result.report["layers"] if la["name"] == "fc")
-    assert fc["reuse_factor_given"] == 10**9
+    assert fc["reuse_factor_given"] == 10**9  # RF_CFG's fc entry, reported as given
     assert fc["reuse_factor_before"] == 32  # what hls4ml built before: the applied one
 
 
@@ -310,6 +311,7 @@ def test_unmodelled_layers_count_their_parameters_and_say_so():
 
     report = estimate(from_keras(_unmodelled()))
     layers = {la["name"]: la for la in report["layers"]}
+    # params of unmodelled layers = Keras' count_params() (_unmodelled): LSTM 4·4·(2 + 4 + 1) = 112, Scale 6
     assert layers["lstm"]["modelled"] is False and layers["lstm"]["before"]["params"] == 112
     assert layers["scale"]["modelled"] is False and layers["scale"]["before"]["params"] == 6
     assert layers["fc"]["modelled"] is True

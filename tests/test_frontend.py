@@ -162,7 +162,7 @@ def test_cnn_shapes_and_weights(cnn):
     assert (conv.filters, conv.kernel_size, conv.strides, conv.padding) == (6, (3, 3), (1, 1), "same")
     bn = g.node("bn")
     assert list(bn.weights) == ["gamma", "beta", "moving_mean", "moving_variance"]
-    assert all(w.shape == (6,) for w in bn.weights.values())
+    assert all(w.shape == (6,) for w in bn.weights.values())  # one value per channel of the 6-filter conv
     assert g.node("relu").activation == "relu"
     pool = g.node("pool")
     # 2×2 max pooling halves 8×8 → 4×4; Flatten gives 4·4·6 = 96 features for the Dense.
@@ -289,7 +289,7 @@ def test_bare_keras_ops_are_opaque_and_round_trip():
     model = _randomize(keras.Model(inp, out))
     g = from_keras(model)
     opaque = g.nodes_of(Opaque)
-    assert len(opaque) == 3 and all(n.weights == {} for n in opaque)
+    assert len(opaque) == 3 and all(n.weights == {} for n in opaque)  # relu, +, reshape
     # The add consumes relu's output and the model input, in that call order.
     add = next(n for n in opaque if len(n.inputs) == 2)
     assert add.inputs[1] == "x"

@@ -79,6 +79,8 @@ def convert_and_check(result, X_val, tmp_path, name, baseline=None):
         f"{ {n: layer['after']['dsp'] for n, layer in rewritten.items()} }, before "
         f"{ {n: layer['before']['dsp'] for n, layer in rewritten.items()} }; argmax agreement {agreement:.4f}"
     )
+    # a tolerance, not a derived value: hls4ml's fixed-point arithmetic (ap_fixed<16,6>) may flip the
+    # argmax of a few near-tied samples against Keras' float32; 97 % bounds that without hiding a wrong model
     assert agreement >= 0.97, agreement
     shutil.rmtree(project, ignore_errors=True)
     return limits, agreement

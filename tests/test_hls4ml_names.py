@@ -256,6 +256,8 @@ def test_get_model_sparsity_and_last_layer_as_hls4ml():
 
     model = _two_dense(np.array([[0, 1, 0], [1, 1, 1], [0, 0, 0], [1, 1, 1]]))
     sparsity, layers = get_model_sparsity(model)
+    # kernel zeros / kernel size (hls4ml's keras/utils.py): d1 has 2 + 0 + 3 + 0 = 5 zeros of 4·3 = 12,
+    # d2 is all ones (0 of 6); the model: 5 zeros of 12 + 6 = 18 weights
     assert layers == {"d1": 5 / 12, "d2": 0.0}
     assert sparsity == pytest.approx(5 / 18)
     assert get_last_layer_with_weights(model) == 2  # Input, d1, d2
@@ -405,6 +407,8 @@ def test_build_optimizable_model_manual_sets_hls4mls_regularizers():
     )
     reg = built.get_layer("d1").kernel_regularizer
     assert isinstance(reg, DenseRegularizer)
+    # hls4ml's 'Manual' tuner (keras/builder.py): alpha = regularization_range[0] = 1e-3 when pruning,
+    # beta = 0 without weight sharing, norm 1; the structure is _builder_case's attributes'
     assert (reg.alpha, reg.beta, reg.norm, reg.structure_type.value) == (1e-3, 0, 1, "structured")
     assert built.get_layer("d2").kernel_regularizer is None  # not optimizable
     assert model.get_layer("d1").kernel_regularizer is None  # the caller's model is untouched

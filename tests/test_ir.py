@@ -42,7 +42,7 @@ def diamond() -> Graph:
 
 def test_accessors_on_a_branching_graph():
     g = diamond()
-    assert len(g) == 6
+    assert len(g) == 6  # x, b, a, add, cat, out
     assert "a" in g and "nope" not in g and g.node("a") in g
     # Topological order breaks ties by insertion order: b was added before a.
     assert [n.name for n in g.nodes()] == ["x", "b", "a", "add", "cat", "out"]
@@ -155,7 +155,7 @@ def test_copy_is_deep():
     c.add(Opaque(name="extra", inputs=["out"]))
     assert g.node("a").kernel[0, 0] == 1.0
     assert g.node("a").inputs == ["x"]
-    assert g.outputs == ["out"] and "extra" not in g and len(g) == 6
+    assert g.outputs == ["out"] and "extra" not in g and len(g) == 6  # diamond()'s 6 nodes, no "extra"
     assert c.node("a") is not g.node("a")
 
 
@@ -182,7 +182,7 @@ def test_weighted_node_matrix_view():
         keras_config={"data_format": "channels_first"},
         weights={"kernel": np.zeros((3, 3, 3, 6))},
     )
-    assert (first.channels_last, first.n_pixels) == (False, 64)
+    assert (first.channels_last, first.n_pixels) == (False, 64)  # 8·8 output positions
 
 
 def test_importing_the_ir_does_not_import_keras():

@@ -310,6 +310,7 @@ def test_lists_scalar_capacity_and_fractional_capacity():
 
 def test_infinite_capacity_and_integral_float_weights():
     value, selected = solve_knapsack(np.array([1.0, 2.0]), np.array([[3.0, 4.0]]), np.array([np.inf]))
+    # an infinite capacity holds both items: 1 + 2 = 3
     assert value == 3.0 and selected == [0, 1]
 
 

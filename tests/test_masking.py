@@ -214,6 +214,7 @@ def test_unsavable_layers_do_not_enlarge_the_budget():
     ga, gz = _groups("a", va, 1), _groups("z", np.ones(8), 0)
     sel = select_groups([ga, gz], {"a": (va, None), "z": (np.ones(8), None)}, 0.5)
     assert sel.keep["z"].all()
+    # "a": 8 groups saving 1 each, 50 % of its 8 → keep 4, the most important (values 5..8, indices 4..7)
     assert sel.keep["a"].sum() == 4 and sel.keep["a"][4:].all()
 
 
@@ -246,7 +247,7 @@ def test_pattern_masks_zero_whole_reuse_groups_of_the_shared_definition():
     masks, offsets = compute_masks(model, attrs, 0.5, _Objective("pattern", rf=4))
     kernel = model.get_layer("out").kernel.numpy() * masks["out"]
     assert zero_reuse_groups(kernel, 4) == 16
-    assert int((masks["out"] == 0).sum()) == 64
+    assert int((masks["out"] == 0).sum()) == 64  # 16 zeroed rows × RF 4 weights each = half of 16·8
     ids, n = group_ids((16, 8), "pattern", reuse_factor=4)
     # every group is all-in or all-out
     per_group = np.bincount(ids.reshape(-1), weights=masks["out"].reshape(-1), minlength=n)

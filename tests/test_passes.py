@@ -171,7 +171,7 @@ def test_unrolled_rewrite_keeps_latency_for_reuse_factor_one(dense_graph):
     rewrite(g, PruningPlan(objective="dsp", mode="one-shot", target=0.2, masks={"fc": mask}))
     fc = g.node("fc")
     assert fc.config.strategy is Strategy.LATENCY and fc.config.reuse_factor == 1
-    assert np.count_nonzero(fc.kernel) == 128 - 24
+    assert np.count_nonzero(fc.kernel) == 128 - 24  # 16·8 weights, the 3 masked rows × 8 = 24 zeroed
 
 
 def test_unrolled_rewrite_snaps_an_invalid_reuse_factor(dense_graph):
@@ -301,6 +301,7 @@ def test_dsp_aware_pruning_one_shot_produces_a_plan_of_whole_reuse_groups():
     result = get_pass("dsp-aware-pruning")(ctx).apply(graph)
     assert result.changed is True
     plan = graph.annotations[PLAN_KEY]
+    # no data → one-shot straight to the scheduler's final sparsity 0.5, a single step
     assert plan.mode == "one-shot" and plan.target == 0.5 and len(plan.steps) == 1
     # the pass wrote the masked kernel (configs are the rewrite's business)
     np.testing.assert_array_equal(graph.node("fc").kernel, kernel_before * plan.masks["fc"])
@@ -311,7 +312,7 @@ def test_dsp_aware_pruning_one_shot_produces_a_plan_of_whole_reuse_groups():
             np.argsort(group_ids((16, 8), "pattern", reuse_factor=4)[0].reshape(-1), kind="stable")
         ]
     ).reshape(-1, 4)
-    assert set(rows.sum(axis=1)) <= {0.0, 4.0}
+    assert set(rows.sum(axis=1)) <= {0.0, 4.0}  # a row of RF 4 weights: all 4 kept or none
 
 
 @pytest.mark.slow
@@ -325,6 +326,7 @@ def test_reduce_pass_removes_a_dead_neuron_and_keeps_reuse_factors_valid():
     graph = from_keras(model, resource_config(rf=4))
     result = get_pass("reduce")(PassContext()).apply(graph)
     assert result.changed is True and result.notes == ("fc: 1 neurons/filters removed",)
+    # fc 16→8 loses neuron 3: 16×7, and out (8→4) loses the matching input row: 7×4
     assert graph.node("fc").kernel.shape == (16, 7) and graph.node("out").kernel.shape == (7, 4)
     # fc: 16×7, RF 4 valid (4 | 16). out: 7×4 (Resource) at RF 2 is invalid. hls4ml's rule
     # (hls4ml/backends/fpga/fpga_backend.py, FPGABackend._validate_reuse_factor, applied to Resource

@@ -91,7 +91,7 @@ def test_str_and_ap_spelling():
 
 def test_default_precision_is_hls4ml_default():
     assert DEFAULT_PRECISION == Precision(16, 6)
-    assert DEFAULT_PRECISION.fractional == 10
+    assert DEFAULT_PRECISION.fractional == 10  # 16 bits − 6 integer bits
 
 
 # text -> a fragment of the reason

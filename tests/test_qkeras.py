@@ -483,6 +483,7 @@ def test_qconv1d_and_qconv2d_are_convolution_nodes_typed_by_their_quantizers():
     inp = keras.Input((5, 5, 3))
     out = QConv2D(2, (2, 2), kernel_quantizer=quantized_bits(4, 0, alpha=1), name="c2")(inp)
     node = from_keras(keras.Model(inp, out)).node("c2")
+    # quantized_bits(4, 0) → fixed<4,1> (the sign bit is the integer bit); n_in = 2·2 kernel · 3 channels = 12
     assert isinstance(node, ir.Conv2D) and node.config.weight == fx("fixed<4,1>") and node.n_in == 12
 
 

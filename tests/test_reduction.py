@@ -137,12 +137,14 @@ def test_input_graph_not_modified():
         assert n.output_shape == shapes[n.name]
         for k, v in n.weights.items():
             np.testing.assert_array_equal(v, before[n.name][k])
-    assert graph.node("d1").keras_config["units"] == 8
+    assert graph.node("d1").keras_config["units"] == 8  # mlp()'s Dense(8), not the reduced 5
 
 
 def test_reduced_graph_metadata():
     reduced, _ = reduce_graph(from_keras(mlp()))
     d1 = reduced.node("d1")
+    # mlp(): d1 8 − 3 planted columns = 5 units, which d2 (and the Dropout between d2 and out: d2's own
+    # 6 − 1 = 5 units) now read; out keeps its 3 outputs (the last weighted layer is never reduced)
     assert d1.units == 5 and d1.keras_config["units"] == 5 and d1.output_shape == (5,)
     assert reduced.node("d2").input_shapes == [(5,)]
     assert reduced.node("drop").output_shape == (5,) and reduced.node("drop").input_shapes == [(5,)]
@@ -172,7 +174,7 @@ def test_last_layer_never_reduced_even_through_activation():
     plant(model, "last", [0, 2])
     _, removed = reduce_graph(from_keras(model))
     assert removed == {}
-    assert kernel_shapes(reduce_model(model)) == {"last": (4, 3)}
+    assert kernel_shapes(reduce_model(model)) == {"last": (4, 3)}  # Dense(3) on 4 inputs, as built
 
 
 def test_cascade_unit_fed_only_by_removed_units():
@@ -196,6 +198,7 @@ def test_cascade_unit_fed_only_by_removed_units():
     _, removed = reduce_graph(from_keras(model))
     assert removed == {"d1": 1, "d2": 1}
     reduced = reduce_model(model)
+    # d1 4 → 3 units, d2 3 → 2 (3 input rows), out reads d2's 2 outputs
     assert kernel_shapes(reduced) == {"d1": (3, 3), "d2": (3, 2), "out": (2, 2)}
     np.testing.assert_allclose(predict(reduced, x), predict(model, x), atol=ATOL)
 
@@ -214,6 +217,7 @@ def test_consumer_without_bias_gets_one():
     reduced = reduce_model(model)
     out = reduced.get_layer("out")
     assert out.get_config()["use_bias"] and len(out.get_weights()) == 2
+    # d1 loses the planted unit 3 (4 → 3 units); out reads 3 inputs and gains a bias for the folded 0.5
     assert kernel_shapes(reduced) == {"d1": (3, 3), "out": (3, 2)}
     np.testing.assert_allclose(predict(reduced, x), predict(model, x), atol=ATOL)
 
@@ -230,6 +234,7 @@ def test_all_units_zero_keeps_one():
     plant(model, "d1", [0, 1, 2], [0.3, -0.2, 0.1])
     x = np.random.default_rng(0).normal(size=(4, 3)).astype("float32")
     reduced = reduce_model(model)
+    # all 3 units of d1 are constants: one is kept (a layer of width 0 cannot be built), out reads it
     assert kernel_shapes(reduced) == {"d1": (3, 1), "out": (1, 2)}
     np.testing.assert_allclose(predict(reduced, x), predict(model, x), atol=ATOL)
 
@@ -257,7 +262,7 @@ def test_conv2d_bn_flatten_dense():
     expected = predict(model, x)
     graph_before = from_keras(model)
     reduced_graph, removed = reduce_graph(graph_before)
-    assert removed == {"conv": 2}
+    assert removed == {"conv": 2}  # cnn()'s planted filters 1 and 3
     reduced = reduce_model(model)
     # conv 4 → 2 filters; hidden's 64 rows → 4·4·2 = 32 (rows p·4 + 1 and p·4 + 3 gone).
     assert kernel_shapes(reduced) == {"conv": (3, 3, 2, 2), "hidden": (32, 5), "out": (5, 2)}
@@ -267,7 +272,7 @@ def test_conv2d_bn_flatten_dense():
     np.testing.assert_array_equal(
         reduced.get_layer("hidden").get_weights()[0], model.get_layer("hidden").get_weights()[0][kept_rows]
     )
-    assert reduced_graph.node("flat").output_shape == (32,)
+    assert reduced_graph.node("flat").output_shape == (32,)  # 4·4 positions × 2 filters left
     np.testing.assert_allclose(predict(reduced, x), expected, atol=ATOL)
     assert_unchanged(model, snap)
 
@@ -287,6 +292,7 @@ def test_conv_into_same_padded_conv_removes_only_zero_constants():
     _, removed = reduce_graph(from_keras(model))
     assert removed == {"c1": 1}
     reduced = reduce_model(model)
+    # c1 3 → 2 filters, c2 reads 2 channels; out still reads pool's 2·2 positions × c2's 2 filters = 8
     assert kernel_shapes(reduced) == {"c1": (2, 2, 1, 2), "c2": (3, 3, 2, 2), "out": (8, 2)}
     np.testing.assert_allclose(predict(reduced, x_in), predict(model, x_in), atol=ATOL)
 
@@ -304,6 +310,7 @@ def test_conv1d_into_valid_conv1d_and_global_pooling():
     _, removed = reduce_graph(from_keras(model))
     assert removed == {"c1": 2, "c2": 1}
     reduced = reduce_model(model)
+    # c1 5 − 2 = 3 filters; c2 reads 3 channels, 4 − 1 = 3 filters; out reads gap's 3 channels
     assert kernel_shapes(reduced) == {"c1": (3, 3, 3), "c2": (3, 3, 3), "out": (3, 2)}
     np.testing.assert_allclose(predict(reduced, x_in), predict(model, x_in), atol=ATOL)
 
@@ -340,7 +347,7 @@ def test_softmax_blocks_but_elementwise_activation_passes():
         model = build(layer)
         x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
         reduced = reduce_model(model)
-        assert kernel_shapes(reduced) == {"d": (4, 2), "out": (2, 2)}
+        assert kernel_shapes(reduced) == {"d": (4, 2), "out": (2, 2)}  # d's planted unit 1 gone: 3 → 2
         np.testing.assert_allclose(predict(reduced, x), predict(model, x), atol=ATOL)
 
 
@@ -395,6 +402,7 @@ def test_branches_all_resized_or_none():
     plant(model, "h", [2], [0.5])
     x = np.random.default_rng(0).normal(size=(6, 4)).astype("float32")
     reduced = reduce_model(model)
+    # h's planted unit 2 goes (5 → 4) from both branches at once; the heads keep their 2 and 3 outputs
     assert kernel_shapes(reduced) == {"h": (4, 4), "head_a": (4, 2), "head_b": (4, 3)}
     for got, want in zip(reduced(x, training=False), model(x, training=False)):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=ATOL)

@@ -91,6 +91,7 @@ def vivado(node, input_precision=P16):
 def test_resource_vector_is_frozen_with_named_int_fields():
     v = ResourceVector(dsp=3, bram=1)
     assert FIELDS == ("dsp", "bram", "lut", "ff", "flops", "params", "memory_bits") == ResourceVector.FIELDS
+    # the two fields given, every other field 0
     assert v.as_dict() == {"dsp": 3, "bram": 1, "lut": 0, "ff": 0, "flops": 0, "params": 0, "memory_bits": 0}
     with pytest.raises(FrozenInstanceError):
         v.dsp = 4
@@ -248,6 +249,7 @@ def test_lut_threshold_is_a_backend_parameter():
 
     node = dense(ones(16, 8), w="ap_fixed<8,3>", rf=4, strategy=R)
     assert VivadoBackend().estimate(node, input_precision=P16).dsp == 0
+    # 8-bit weights ≥ a 6-bit threshold now go to DSPs: 16·8 products / RF 4 = 32 multipliers
     assert VivadoBackend(lut_threshold_bits=6).estimate(node, input_precision=P16).dsp == 32
     # narrow *input* too: a 6-bit activation × 16-bit weight is a LUT multiplier
     assert vivado(dense(ones(16, 8), rf=4, strategy=R), prec("ap_fixed<6,2>")).dsp == 0
@@ -441,6 +443,7 @@ def test_unknown_and_unweighted_nodes_cost_nothing():
 def test_kernel_argument_overrides_the_nodes_zero_pattern():
     node = dense(ones(16, 8), rf=4, strategy=RU)
     masked = zero_rows((16, 8), 4, [0, 1, 2])
+    # ResourceUnrolled RF 4: 16·8/4 = 32 reuse rows, one multiplier each; 3 all-zero rows → 32 − 3 = 29
     assert get_backend("vivado").estimate(node, masked, P16).dsp == 29
     assert vivado(node).dsp == 32  # the node itself is untouched
     with pytest.raises(ValueError, match="kernel shape"):
@@ -620,12 +623,15 @@ def test_estimate_graph_table_and_report():
     rows = estimate_table(g)
     assert [r["name"] for r in rows] == ["x", "d1", "relu", "d2"]
     d1 = rows[1]
+    # d1 as built in _graph: Dense 16→8, ap_fixed<16,6>, RF 4, Resource; "weights" counts kernel + bias,
+    # 16·8 + 8 = 136; "params" the non-zero kernel weights, 16·7 = 112 (column 0 is zero)
     assert d1["type"] == "Dense" and d1["input_shape"] == [16] and d1["output_shape"] == [8]
     assert d1["precision"] == "ap_fixed<16,6>" and d1["reuse_factor"] == 4 and d1["strategy"] == "Resource"
     assert d1["weights"] == 16 * 8 + 8 and d1["params"] == 112
     assert all(f in d1 for f in FIELDS)
     assert rows[2]["reuse_factor"] is None and rows[2]["strategy"] == ""
     tot = table_total(rows)
+    # d1 32 + d2 0 DSPs; params d1 112 + d2 8·4 = 32
     assert tot["dsp"] == 32 and tot["params"] == 112 + 32
 
     report = estimate_report(g, "vivado")

@@ -117,12 +117,14 @@ def test_chooser_by_hand(dense_graph):
     assert chooser.target(0.5).tolist() == [6.0]
     assert (plan.solution.value, plan.reuse_factors) == (34.0, {"fc": 8, "out": 1})
     assert {n: plan.configs[n].strategy for n in ("fc", "out")} == {"fc": Strategy.RESOURCE_UNROLLED, "out": Strategy.LATENCY}
+    # the 34 kept weights of the comment above: fc at RF 8 keeps all 8·4 = 32, out keeps 2 single weights
     assert int(plan.masks["fc"].sum()) == 32 and int(plan.masks["out"].sum()) == 2
     # achieved = the backend's estimate of the chosen graph with the masks (computed here directly)
     assert chooser.achieved(plan).tolist() == [6.0] == [_estimate(graph, plan.configs, plan.masks)]
     # the solver's summed latency is the model timing the report shows: one pipeline (hls4ml's
     # SetPipelineStyle: a ResourceUnrolled layer, no Resource one → PIPELINE II = the largest RF)
     t = model_timing(chooser.chosen_graph(plan), BACKEND)
+    # II = fc's RF 8; latency fc RF 8 (12) + out Latency (4) = 16 cycles (module docstring)
     assert (t.schedule.value, t.ii, t.latency) == ("pipeline", 8, 16)
     assert plan.solution.latency == 16
     # the caller's graph is untouched
@@ -191,6 +193,8 @@ def test_model_reuse_factor_does_not_raise_the_ii(dense_graph, layer_config):
     plan = chooser.choose({}, 0.0)
     assert plan.configs["in"].reuse_factor == 1
     t = model_timing(chooser.chosen_graph(plan), BACKEND)
+    # within latency 16 and II 4 the cheapest is (RF4, RF4) (module docstring): II max(1, 4, 4) = 4,
+    # latency 0 (Input) + 8 + 8 = 16, the top function pipelined
     assert (t.schedule.value, t.ii, t.latency) == ("pipeline", 4, 16)
 
 
@@ -301,7 +305,7 @@ def test_without_a_budget_the_users_rfs_are_kept(mlp):
     result = convert_and_optimize(mlp, cfg)
     rows = _layers(result.report)
     assert {n: rows[n]["reuse_factor"] for n in WEIGHTED} == {n: 4 for n in WEIGHTED}
-    assert result.hls_config["Model"]["ReuseFactor"] == 4
+    assert result.hls_config["Model"]["ReuseFactor"] == 4  # cfg's Model.ReuseFactor, unchanged
     assert result.report.get("budgets") is None  # no budget: nothing chosen
     assert result.plan.configs == {}
 
@@ -328,6 +332,8 @@ def test_infeasible_budget_fails_before_any_training(mlp, monkeypatch):
     from hls_opt.frontend.keras import from_keras
 
     bounds = model_bounds(from_keras(mlp, None), "vivado")
+    # three Dense layers at Latency RF 1, ≥ 4 cycles each (mult 1 + adder tree ≥ 1 + cast 1, module
+    # docstring), already need ≥ 12 cycles: the budget of 5 cannot be met
     assert bounds.min_latency > 5
     assert f"below the smallest latency the model can reach, {bounds.min_latency} cycles" in text
     assert f"the smallest DSP count it can reach without pruning is {bounds.min_dsp}, every layer at its largest reuse factor" in text
@@ -359,7 +365,7 @@ def test_cli_rf_mode_joint_one_shot_meets_the_budget(mlp, tmp_path):
     assert main(argv) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["budgets"]["met"] == {"latency_cycles": True} and report["budgets"]["reuse_factors_chosen"]
-    assert report["timing"]["after"]["latency_cycles"] <= 40
+    assert report["timing"]["after"]["latency_cycles"] <= 40  # the --latency-budget given above
     emitted = load_config(out / "hls_config.yml")
     dense = [row for row in report["layers"] if row["type"] == "Dense"]
     assert len(dense) == sum(1 for layer in mlp.layers if layer.weights)

@@ -246,6 +246,8 @@ def test_other_combiners_match_brute_force(combiner):
         assert value == pytest.approx(oracle.value, abs=1e-9 * max(1.0, oracle.value))
         assert score(res, target) == pytest.approx(score(oracle.resources, target)) and lat == oracle.latency
         checked += 1
+    # a floor on how many of the 40 random cases were feasible and compared, so the test cannot pass by
+    # skipping them all (a coverage floor, not a derived value)
     assert checked >= 15
 
 
@@ -271,6 +273,8 @@ def test_fallback_is_feasible_and_within_its_bound():
         assert sol.gap == pytest.approx(sol.upper_bound - value)
         if sol.method == "coarse":
             assert sol.coarsening[0] > 1 or max(sol.coarsening[1]) > 1
+    # coverage floors (not derived values): enough of the 80 seeded cases were solved, most of them by the
+    # fallback, so the bound checks above ran on the coarsened path
     assert solved >= 40 and coarse >= 30
 
 
@@ -318,7 +322,7 @@ def test_long_lines_match_the_kept_count_oracle():
         assert np.all(res <= target) and lat <= budget
         assert value == pytest.approx(want, rel=1e-9)
         checked += 1
-    assert checked >= 10
+    assert checked >= 10  # coverage floor: at least 10 seeded cases had an oracle answer and were compared
 
 
 def test_concave_convolution_kernel_against_the_direct_max():

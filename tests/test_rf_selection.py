@@ -48,6 +48,11 @@ def test_options_read_off_the_cost_model(problem_parts):
         lay.name: [(o.label, o.latency, o.ii, int(o.base[0]), o.n_groups, int(o.savings[0])) for o in lay.options]
         for lay in problem.layers
     }
+    # (label, latency, II, DSPs, groups, DSPs a group saves), from the module docstring's rules and the
+    # fake timing (II r, latency r + 2; the Input II 1, latency 0): Latency RF 1 has one DSP and one
+    # group per weight (fc 8·4 = 32, out 4·4 = 16); ResourceUnrolled RF r has n/r DSPs and n/r
+    # reuse-row groups (fc 32/r, out 16/r) until r > n_in, where hls4ml caps the DSPs at n_out = 4
+    # (fc RF 16: 32/16 = 2 groups; out RF 8: 16/8 = 2 groups); each group is one multiplier.
     assert summary == {
         "in": [(None, 0, 1, 0, 0, 0)],
         "fc": [
@@ -64,6 +69,7 @@ def test_options_read_off_the_cost_model(problem_parts):
             (("ResourceUnrolled", 8), 10, 8, 4, 2, 1),
         ],
     }
+    # RF 1 (Latency) and the valid unrolled RFs of an 8×4 kernel (module docstring)
     assert [n.config.reuse_factor for n in rf_candidates(backend, graph.node("fc"))] == [1, 2, 4, 8, 16]
 
 
@@ -82,9 +88,9 @@ def test_hand_computed_choice_and_masks(problem_parts):
     sol = plan.solution
     assert sol.method == "exact"
     assert (sol.value, sol.resources.tolist(), sol.latency) == (40.0, [10], 12.0)
-    assert plan.reuse_factors == {"fc": 4, "out": 4}
+    assert plan.reuse_factors == {"fc": 4, "out": 4}  # the optimum (RF4, RF4) worked above
     assert {n: c.strategy.value for n, c in plan.configs.items() if n != "in"} == {"fc": "ResourceUnrolled", "out": "ResourceUnrolled"}
-    assert sum(int(m.sum()) for m in plan.masks.values()) == 40
+    assert sum(int(m.sum()) for m in plan.masks.values()) == 40  # 48 weights − 2 dropped groups of 4
     # The masks zero whole reuse groups, and the backend's estimate of the masked layers is the
     # resource count the solver optimised (one cost model).
     dsp = 0
@@ -94,7 +100,7 @@ def test_hand_computed_choice_and_masks(problem_parts):
         rows = mask.reshape(-1)[np.argsort(plan.groups[name].ids.reshape(-1), kind="stable")].reshape(-1, 4)
         assert np.all(rows.min(axis=1) == rows.max(axis=1))
         dsp += backend.estimate(node, before[name][1] * mask, input_precision_of(graph, node)).dsp
-    assert dsp == 10
+    assert dsp == 10  # (8 + 4) DSPs − 2 dropped one-DSP groups = the target 10
     # Target 20: everything fits; the least resources with all 48 weights kept is 12 DSPs (RF 4 + RF 4;
     # RF 8 + RF 2 also makes 12 but takes 14 cycles).
     plan20 = solve_joint_problem(problem, [20], 12)

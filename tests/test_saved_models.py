@@ -34,6 +34,7 @@ def test_a_model_saved_by_0_3_loads_with_its_masks_and_regularizers():
     assert isinstance(fc1.kernel_regularizer, regs.DenseRegularizer)
     assert isinstance(model.get_layer("conv").kernel_regularizer, regs.Conv2DRegularizer)
     group = model.get_layer("fc2").kernel_regularizer
+    # fc2's kernel is 4 x 3 with one group per weight (the fixture's unstructured ids): 4·3 = 12
     assert isinstance(group, regs.GroupRegularizer) and group.n_groups == 12
     # a forward pass runs
     assert model.predict(np.ones((1, 6, 6, 1), "float32"), verbose=0).shape == (1, 3)

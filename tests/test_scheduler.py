@@ -109,6 +109,7 @@ def test_constant_matches_hls4ml_up_to_rounding():
 
 def test_constant_initial_above_final_never_changes():
     s = ConstantScheduler(initial_sparsity=0.6, final_sparsity=0.5)
+    # any step from 0.6 would pass the final 0.5: refused, the sparsity stays the initial 0.6
     assert s.update_step() == (False, 0.6)
     assert s.repair_step() == (False, 0.6)
 
@@ -262,4 +263,5 @@ def test_base_class_is_abstract():
             return False, self.sparsity
 
     s = Fixed(0.3, 0.7)
+    # hls4ml's OptimizationScheduler: sparsity starts at the initial value, which is also the lower bound
     assert (s.get_sparsity(), s.lower_bound, s.upper_bound) == (0.3, 0.3, 0.7)

@@ -77,6 +77,9 @@ def test_seed_params_unstructured(seed_setup):
     attrs = get_attributes_from_keras_model(model)
     optimized = optimize_model(model, attrs, ParameterEstimator, *_call_args(split, shared))
     sparsity, per_layer = get_model_sparsity(optimized)
+    # PolynomialScheduler(5, 0.5), hls4ml's decay power 3: s_k = 0.5 − 0.5·(1 − k/5)³ = 0.252, 0.392,
+    # 0.468, 0.496, 0.5; unstructured parameter groups meet each target exactly, so ≥ 0.45 says a step
+    # from the third on was accepted (which one passes the 0.975 rtol depends on training: a floor)
     assert sparsity >= 0.45
     _check_untouched_and_within_rtol(model, before, optimized, split)
 
@@ -129,6 +132,7 @@ def test_seed_vivado_dsp_pattern(seed_setup):
         kernels = [layer.kernel.numpy() for layer in m.layers if hasattr(layer, "kernel")]
         return sum(k.size // 4 - zero_reuse_groups(k, 4) for k in kernels)
 
+    # 64-64-32-10: 64·64 + 64·32 + 32·10 = 6464 weights, none zero before: 6464 / RF 4 = 1616 DSPs
     assert dsps(model) == 6464 // 4
     assert dsps(optimized) <= 0.6 * dsps(model)
     _check_untouched_and_within_rtol(model, before, optimized, split)

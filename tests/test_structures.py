@@ -35,7 +35,7 @@ def test_dense_pattern_groups_match_hls4ml_worked_example():
     for i in range(16):
         for j in range(8):
             assert ids[i, j] == 4 * j + i // 4
-    assert np.all(group_sizes(ids, n) == 4)
+    assert np.all(group_sizes(ids, n) == 4)  # 128 weights / 32 groups: one row of RF 4 weights each
 
 
 def test_conv2d_pattern_groups_follow_transposed_filter_order():
@@ -49,6 +49,7 @@ def test_conv2d_pattern_groups_follow_transposed_filter_order():
                 for f in range(4):
                     k = ((f * 3 + y) * 3 + x) * 3 + c
                     assert ids[y, x, c, f] == k // 9
+    # filter f = 2: k // 9 = (27·2 + 9y + 3x + c) // 9 = 6 + y, so its 27 weights fill groups 6, 7, 8
     assert set(np.unique(ids[..., 2])) == {6, 7, 8}
 
 
@@ -62,6 +63,7 @@ def test_consecutive_patterns_merge_adjacent_rows():
 
 def test_structured_and_unstructured_and_block():
     ids, n = group_ids((3, 2), "structured")
+    # one group per output neuron (kernel column): 2 groups of 3; unstructured: one per weight, row-major
     assert n == 2 and ids.tolist() == [[0, 1], [0, 1], [0, 1]]
     ids, n = group_ids((2, 3), "unstructured")
     assert n == 6 and ids.tolist() == [[0, 1, 2], [3, 4, 5]]
@@ -96,11 +98,11 @@ def test_reuse_rows_and_zero_groups_agree_with_group_ids():
     kernel[5, 3] = 0
     assert zero_reuse_groups(kernel, 4) == 2
     rows = reuse_group_rows(kernel, 4)
-    assert rows.shape == (32, 4)
+    assert rows.shape == (32, 4)  # 16·8 / RF 4 = 32 rows of 4
     assert np.array_equal(rows, transpose_kernel(kernel).reshape(32, 4))
     ids, n = group_ids(kernel.shape, "pattern", reuse_factor=4)
     alive = group_nonzero(kernel, ids, n)
-    assert np.flatnonzero(~alive).tolist() == [0, 4]
+    assert np.flatnonzero(~alive).tolist() == [0, 4]  # group 4·j + i // 4 for i < 4, j = 0 and 1
 
 
 def test_group_norms_and_mask_expansion():

@@ -231,7 +231,7 @@ def test_the_emitted_config_gets_the_schedule_the_report_predicts(tmp_path):
         after = result.report["timing"]["after"]
         assert after["schedule"] == style, name
         if style == "pipeline":
-            assert ii == after["ii"] == 4
+            assert ii == after["ii"] == 4  # the one layer's RF 4 (cfg's Model.ReuseFactor)
 
 
 def test_oneapi_builds_every_dense_as_resource_and_calls_them_in_sequence(tmp_path):

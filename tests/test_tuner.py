@@ -154,6 +154,7 @@ def test_bayesian_search_runs_in_keras_tuner_on_validation_data(
             continue
         accuracy = -t["objective"]
         assert 0 < accuracy < 1
+        # accuracy = correct / N_VAL: times N_VAL it must be a whole count of samples
         assert abs(accuracy * N_VAL - round(accuracy * N_VAL)) < 1e-3
         assert abs(scored[t["strength"]] - accuracy) < 6e-5  # the log has 4 decimals
     # The chosen strength is the best the tuner saw (lowest objective, ties → smaller strength),
