@@ -16,6 +16,8 @@ _LAZY = {
     "convert_and_optimize": ("hls_opt.flow.run", "convert_and_optimize"),
     "OptimizationResult": ("hls_opt.flow.run", "OptimizationResult"),
     "optimize_keras_model_for_hls4ml": ("hls_opt.keras", "optimize_keras_model_for_hls4ml"),
+    # imported into hls4ml's dsp_aware_pruning package too (from its keras subpackage)
+    "optimize_model": ("hls_opt.keras", "optimize_model"),
     "get_attributes_from_keras_model": ("hls_opt.attributes", "get_attributes_from_keras_model"),
     "get_attributes_from_keras_model_and_hls4ml_config": (
         "hls_opt.attributes",
