@@ -195,3 +195,30 @@ def test_qkeras_is_still_found_in_a_streamed_config(tmp_path):
     with zipfile.ZipFile(plain, "w") as archive:
         archive.writestr("config.json", "{}")
     assert not _mentions_qkeras(plain)
+
+
+# -- numbers inside a config (found by tests/test_cli_properties.py and by hand) -------------------
+
+CONFIG_NUMBERS = {
+    # int() refuses more than 4300 digits: a ValueError that escaped as exit 1
+    "precision width digits": {"Model": {"Precision": "ap_int<" + "9" * 5000 + ">"}},
+    "reuse factor digits": {"Model": {"ReuseFactor": "9" * 5000}},
+    "layer reuse factor digits": {"Model": {"ReuseFactor": 1}, "LayerName": {"fc1": {"ReuseFactor": "9" * 5000}}},
+    # str.isdigit() is true for '²', which int() refuses
+    "reuse factor superscript": {"Model": {"ReuseFactor": "²"}},
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONFIG_NUMBERS))
+def test_a_hostile_number_in_a_config_is_exit_2_naming_the_file(tiny_keras, tmp_path, capsys, case):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps(CONFIG_NUMBERS[case]))
+    code = main(["estimate", str(tiny_keras), "--config", str(cfg)])
+    _one_line(capsys, code, str(cfg))
+
+
+def test_the_configs_clock_period_error_names_the_file(tiny_keras, tmp_path, capsys):
+    cfg = tmp_path / "cfg.yml"
+    cfg.write_text("ClockPeriod: 1e999999999\n")
+    code = main(["estimate", str(tiny_keras), "--config", str(cfg)])
+    _one_line(capsys, code, f"{cfg}: ClockPeriod")

@@ -159,10 +159,11 @@ class Budgets:
         return float(cycles * self.clock_period_ns)
 
 
-def clock_period_from_config(config: Any) -> Fraction | None:
-    """The ``ClockPeriod`` of an hls4ml config (ns), or None when it has none."""
+def clock_period_from_config(config: Any, source: str | None = None) -> Fraction | None:
+    """The ``ClockPeriod`` of an hls4ml config (ns), or None when it has none; errors name
+    ``source`` (the file) in front of the key."""
     if isinstance(config, Mapping) and config.get("ClockPeriod") is not None:
-        return parse_time_ns(config["ClockPeriod"], key="ClockPeriod")
+        return parse_time_ns(config["ClockPeriod"], key=f"{source}: ClockPeriod" if source else "ClockPeriod")
     return None
 
 
@@ -175,14 +176,15 @@ def parse_budgets(
     device: Any = None,
     clock_period: Any = None,
     hls_config: Any = None,
+    config_source: str | None = None,
 ) -> Budgets:
     """:class:`Budgets` from the CLI's strings (or API values): ``--latency-budget``,
     ``--ii-budget``, ``--dsp-budget``, ``--bram-budget``, ``--device``, ``--clock-period``; the
-    clock falls back to the config's ``ClockPeriod``, then hls4ml's 5 ns."""
+    clock falls back to the config's ``ClockPeriod`` (errors name ``config_source``), then hls4ml's 5 ns."""
     period = (
         parse_time_ns(clock_period, key="--clock-period")
         if clock_period is not None
-        else clock_period_from_config(hls_config) or DEFAULT_CLOCK_PERIOD_NS
+        else clock_period_from_config(hls_config, config_source) or DEFAULT_CLOCK_PERIOD_NS
     )
     return Budgets(
         latency_cycles=None if latency is None else parse_cycles(latency, key="--latency-budget", clock_period_ns=period),

@@ -210,6 +210,7 @@ def convert_and_optimize(
         device=device,
         clock_period=clock_period,
         hls_config=cfg,
+        config_source=source if isinstance(hls_config, (str, Path)) else None,
     )
     training_data = load_data(data) if data is not None else None
     probe = training_data.probe() if training_data is not None else None  # what the checks look at
