@@ -222,3 +222,22 @@ def test_the_configs_clock_period_error_names_the_file(tiny_keras, tmp_path, cap
     cfg.write_text("ClockPeriod: 1e999999999\n")
     code = main(["estimate", str(tiny_keras), "--config", str(cfg)])
     _one_line(capsys, code, f"{cfg}: ClockPeriod")
+
+
+@pytest.mark.parametrize("libyaml", [True, False])
+def test_both_yaml_parsers_count(tmp_path, monkeypatch, libyaml):
+    # libyaml's parser when PyYAML has it (fast), PyYAML's own otherwise: the same limits
+    import yaml
+
+    if libyaml and not yaml.__with_libyaml__:
+        pytest.skip("PyYAML built without libyaml")
+    monkeypatch.setattr(yaml, "__with_libyaml__", libyaml)
+    cfg = tmp_path / "cfg.yml"
+    cfg.write_text(_alias_bomb())
+    with pytest.raises(ConfigError, match="aliases are expanded"):
+        load_hls_config(cfg)
+    cfg.write_text("Model: " + "[" * 100 + "]" * 100 + "\n")
+    with pytest.raises(ConfigError, match="nested deeper than 64"):
+        load_hls_config(cfg)
+    cfg.write_text("Model: &m {ReuseFactor: 2}\nLayerName: {fc1: *m}\n")
+    assert load_hls_config(cfg)[0]["LayerName"]["fc1"] == {"ReuseFactor": 2}

@@ -70,14 +70,12 @@ class _TooMuch(Exception):
 def _bounded_yaml_loader() -> type:
     import yaml
 
-    class BoundedSafeLoader(yaml.SafeLoader):
-        """``yaml.SafeLoader`` that counts while composing (before any object is built): nesting
-        depth, alias uses, and the number of values each node stands for with its aliases
-        expanded.  Composing recurses once per level, so the depth limit also keeps it far from
-        Python's recursion limit."""
+    class Counting:
+        """Counts while composing (before any object is built): nesting depth, alias uses, and the
+        number of values each node stands for with its aliases expanded.  Composing recurses once
+        per level, so the depth limit also keeps it far from Python's recursion limit."""
 
-        def __init__(self, stream: Any) -> None:
-            super().__init__(stream)
+        def _start_counting(self) -> None:
             self._depth = 0
             self._aliases = 0
             self._values: dict[int, int] = {}
@@ -107,7 +105,31 @@ def _bounded_yaml_loader() -> type:
                 self._values[id(node)] = count
             return node
 
-    return BoundedSafeLoader
+    if getattr(yaml, "__with_libyaml__", False):
+        # libyaml's parser (C, ~100x faster than PyYAML's) produces the events; PyYAML's composer,
+        # with the counts above, and its safe constructor build the data (yaml.CSafeLoader is the
+        # same with libyaml's composer, which could not count).
+        from yaml._yaml import CParser
+        from yaml.composer import Composer
+        from yaml.constructor import SafeConstructor
+        from yaml.resolver import Resolver
+
+        class BoundedSafeLoader(Counting, Composer, CParser, SafeConstructor, Resolver):
+            def __init__(self, stream: Any) -> None:
+                CParser.__init__(self, stream)
+                Composer.__init__(self)
+                SafeConstructor.__init__(self)
+                Resolver.__init__(self)
+                self._start_counting()
+
+        return BoundedSafeLoader
+
+    class BoundedPySafeLoader(Counting, yaml.SafeLoader):
+        def __init__(self, stream: Any) -> None:
+            yaml.SafeLoader.__init__(self, stream)
+            self._start_counting()
+
+    return BoundedPySafeLoader
 
 
 def _json_depth(raw: bytes) -> int:
