@@ -241,3 +241,39 @@ def test_both_yaml_parsers_count(tmp_path, monkeypatch, libyaml):
         load_hls_config(cfg)
     cfg.write_text("Model: &m {ReuseFactor: 2}\nLayerName: {fc1: *m}\n")
     assert load_hls_config(cfg)[0]["LayerName"]["fc1"] == {"ReuseFactor": 2}
+
+
+# -- .npz data archives ------------------------------------------------------------------------------
+
+
+def _npz_with_lying_header(path, shape=(10**12,)) -> None:
+    """Four arrays; X_train's .npy header declares ``shape`` (3.6 TiB of float32) over 80 bytes."""
+    import io
+
+    import numpy as np
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("X_train.npy", header.getvalue() + b"\0" * 80)
+        for key, value in (("y_train", np.zeros(4)), ("X_val", np.zeros((4, 5), np.float32)), ("y_val", np.zeros(4))):
+            buffer = io.BytesIO()
+            np.save(buffer, value)
+            archive.writestr(f"{key}.npy", buffer.getvalue())
+
+
+@pytest.mark.parametrize("form", ["file", "shards"])
+def test_an_npz_whose_header_declares_more_than_it_holds_is_a_data_error(tmp_path, form):
+    # numpy allocates what the header declares before reading: MemoryError (exit 1) for 3.6 TiB
+    from hls_opt.data import load_data
+    from hls_opt.errors import DataError
+
+    if form == "file":
+        data = tmp_path / "data.npz"
+        _npz_with_lying_header(data)
+    else:
+        data = tmp_path / "shards"
+        data.mkdir()
+        _npz_with_lying_header(data / "a.npz", shape=(10**12, 5))
+    with pytest.raises(DataError, match="X_train.*declares"):
+        load_data(str(data))
