@@ -246,17 +246,24 @@ def test_both_yaml_parsers_count(tmp_path, monkeypatch, libyaml):
 # -- .npz data archives ------------------------------------------------------------------------------
 
 
-def _npz_with_lying_header(path, shape=(10**12,)) -> None:
-    """Four arrays; X_train's .npy header declares ``shape`` (3.6 TiB of float32) over 80 bytes."""
+def _npz_with_lying_header(path, shape=(10**12,), lying_labels: bool = False) -> None:
+    """Four arrays; X_train's .npy header declares ``shape`` (3.6 TiB of float32) over 80 bytes
+    (and y_train's ``shape[:1]``, with ``lying_labels``, so that the sample counts agree)."""
     import io
 
     import numpy as np
 
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    def lie(shape):
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": shape})
+        return header.getvalue() + b"\0" * 80
+
     with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("X_train.npy", header.getvalue() + b"\0" * 80)
-        for key, value in (("y_train", np.zeros(4)), ("X_val", np.zeros((4, 5), np.float32)), ("y_val", np.zeros(4))):
+        archive.writestr("X_train.npy", lie(shape))
+        if lying_labels:
+            archive.writestr("y_train.npy", lie(shape[:1]))
+        rest = (("X_val", np.zeros((4, 5), np.float32)), ("y_val", np.zeros(4)))
+        for key, value in rest if lying_labels else (("y_train", np.zeros(4)), *rest):
             buffer = io.BytesIO()
             np.save(buffer, value)
             archive.writestr(f"{key}.npy", buffer.getvalue())
@@ -274,6 +281,6 @@ def test_an_npz_whose_header_declares_more_than_it_holds_is_a_data_error(tmp_pat
     else:
         data = tmp_path / "shards"
         data.mkdir()
-        _npz_with_lying_header(data / "a.npz", shape=(10**12, 5))
+        _npz_with_lying_header(data / "a.npz", shape=(10**12, 5), lying_labels=True)  # counts agree
     with pytest.raises(DataError, match="X_train.*declares"):
         load_data(str(data))
