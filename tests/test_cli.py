@@ -345,12 +345,16 @@ def test_leftovers_of_a_killed_save_are_removed_by_the_next_one(tmp_path):
         def save(self, path):
             Path(path).write_bytes(b"model")
 
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    # A process that staged an output (our manifest inside) and died while writing model.keras
+    # (issue #20: a leftover is removed only when provably ours; test_output_ownership.py has the rest).
+    script = (
+        "import os, sys; from pathlib import Path; from hls_opt.core.fileio import staging_dir\n"
+        "d = staging_dir(Path(sys.argv[1]), pending=['model.keras']); (d / 'model.keras').write_bytes(b'half')\n"
+        "print(os.getpid())"
     )
+    dead = subprocess.run([sys.executable, "-c", script, str(tmp_path / "out")], capture_output=True, text=True)
     pid = int(dead.stdout)
-    (tmp_path / f".out.{pid}.0123abcd.tmp").mkdir()
-    (tmp_path / f".out.{pid}.0123abcd.tmp" / "model.keras").write_bytes(b"half")
+    assert [p.name for p in tmp_path.iterdir()][0].startswith(f".out.{pid}.")
     (tmp_path / f".other.{pid}.0123abcd.tmp").mkdir()  # beside another output: not ours to remove
     OptimizationResult(model=Model(), hls_config={"Model": {}}, graph=None, report={}).save(
         tmp_path / "out", plots=False

@@ -754,7 +754,9 @@ def test_save_through_a_link_to_another_file_system_writes_there(tmp_path):
         written = ok.save(tmp_path / "link", plots=False)
         assert [p.parent for p in written] == [tmp_path / "link"] * 3
         assert (tmp_path / "link").is_symlink()
-        assert sorted(p.name for p in elsewhere.iterdir()) == ["hls_config.yml", "model.keras", "report.json"]
+        assert sorted(p.name for p in elsewhere.iterdir()) == [
+            ".hls-opt-manifest.json", "hls_config.yml", "model.keras", "report.json"
+        ]
         assert sorted(p.name for p in tmp_path.iterdir()) == ["link"]
         assert not [p for p in elsewhere.parent.iterdir() if p.name.startswith(f".{elsewhere.name}.")]
     finally:
@@ -773,14 +775,28 @@ def test_a_new_output_folder_gets_the_users_umask(tmp_path, umask):
 
 
 def test_an_existing_output_folder_is_replaced_whole(tmp_path):
+    # An earlier run's output (its plots listed in its manifest) is replaced whole: its steps.png
+    # does not survive a run without plots; the folder gets the umask's mode, not the old one's.
+    import hashlib
+
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "steps.png").write_bytes(b"an earlier run's plot")
-    out.chmod(0o750)
     ok = OptimizationResult(model=_FakeModel(), hls_config={"Model": {}}, graph=None, report=REPORT)
     ok.save(out, plots=False)
-    assert sorted(p.name for p in out.iterdir()) == ["hls_config.yml", "model.keras", "report.json"]
-    assert out.stat().st_mode & 0o777 == 0o750  # the folder keeps its mode
+    (out / "steps.png").write_bytes(b"an earlier run's plot")
+    manifest = json.loads((out / ".hls-opt-manifest.json").read_text())
+    manifest["entries"]["steps.png"] = {
+        "type": "file", "size": 21, "sha256": hashlib.sha256(b"an earlier run's plot").hexdigest()
+    }
+    (out / ".hls-opt-manifest.json").write_text(json.dumps(manifest))
+    out.chmod(0o750)
+    old = os.umask(0o022)
+    try:
+        ok.save(out, plots=False)
+    finally:
+        os.umask(old)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [".hls-opt-manifest.json", "hls_config.yml", "model.keras", "report.json"]
+    assert out.stat().st_mode & 0o777 == 0o755  # the umask's mode (issue #20)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # nothing left aside
 
 

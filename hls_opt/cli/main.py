@@ -263,6 +263,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         device=device,
         clock_period=args.clock_period,
         hls_config=cfg,
+        config_source=args.config,
     )
 
     loss = _keras_name("loss", args.loss, "--loss")
@@ -316,6 +317,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         device=args.device,
         clock_period=args.clock_period,
         hls_config=cfg,
+        config_source=args.config,
     )
     device = budgets.device or device_from_config(cfg)
     _import_keras()

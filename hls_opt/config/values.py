@@ -180,10 +180,13 @@ def _parse_positive_int(value: Any, key: str) -> int:
         number = int(value)
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and re.fullmatch(r"[0-9]{1,18}", value.strip()):
+        # ASCII digits only ('²'.isdigit() is true, int() refuses it) and at most 18 of them
+        # (int() refuses over 4300; no reuse factor needs more than a few)
         number = int(value.strip())
     else:
         number = None
     if number is None or number < 1:
-        raise ConfigError(f"{key}: expected a positive integer, got {value!r}")
+        shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:30]}... ({len(str(value))} characters)"
+        raise ConfigError(f"{key}: expected a positive integer, got {shown}")
     return number

@@ -148,7 +148,10 @@ def _strip_mode_prefix(field: str) -> str:
 
 def _parse_int(field: str, what: str) -> int:
     if not _INT_RE.match(field):
-        raise _Bad(f"{what} must be an integer, got '{field}'")
+        shown = field if len(field) <= 20 else f"{field[:12]}... ({len(field)} characters)"
+        raise _Bad(f"{what} must be an integer, got '{shown}'")
+    if len(field.strip().lstrip("+-")) > 9:  # int() refuses over 4300 digits; no type needs 10
+        raise _Bad(f"{what} is out of range ({len(field.strip().lstrip('+-'))} digits)")
     return int(field)
 
 

@@ -85,6 +85,16 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
         raise DataError(f"{path}: is a directory, expected an .npz file")
     if not zipfile.is_zipfile(path):
         raise DataError(f"{path}: not an .npz archive (expected keys {', '.join(DATA_KEYS)})")
+    from hls_opt.data.sources import _npz_header  # noqa: PLC0415 - sources imports this module
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            present = {n[: -len(".npy")] for n in archive.namelist() if n.endswith(".npy")}
+            for key in DATA_KEYS:
+                if key in present:
+                    _npz_header(archive, key, path)  # DataError for a header declaring more than it holds
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: cannot read as .npz ({exc})") from None
     try:
         npz = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:

@@ -25,6 +25,7 @@ shuffled ``keras.utils.PyDataset`` for files, the user's own object for streams)
 
 from __future__ import annotations
 
+import math
 import mmap
 import zipfile
 from collections.abc import Iterator, Mapping
@@ -514,8 +515,18 @@ def _npz_header(archive: zipfile.ZipFile, key: str, path: Path) -> tuple[tuple[i
             version = np.lib.format.read_magic(member)
             read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             shape, _, dtype = read(member)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            offset = member.tell()
+        stored = archive.getinfo(key + ".npy").file_size
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
         raise DataError(f"{path}: {key}: cannot read the array header ({exc})") from None
+    # numpy allocates what the header declares before it reads a byte: a header that declares more
+    # than the member holds (the size the archive declares, which zipfile enforces) is refused here.
+    declared = math.prod(int(n) for n in shape) * np.dtype(dtype).itemsize
+    if not np.dtype(dtype).hasobject and declared > stored - offset:  # objects are pickled: refused later
+        raise DataError(
+            f"{path}: {key}: the header declares shape {tuple(shape)} ({declared} bytes), "
+            f"the archive holds {max(stored - offset, 0)} (a corrupt or hostile .npz)"
+        )
     return tuple(shape), np.dtype(dtype)
 
 

@@ -85,6 +85,8 @@ def check_model_file(path: str | Path) -> Path:
         raise ModelError(f"{file}: cannot read ({exc.strerror or exc})") from None
     if suffix == ".keras" and not zipfile.is_zipfile(file):
         raise ModelError(f"{file}: not a Keras model file (a .keras file is a zip archive)")
+    if suffix == ".keras":
+        _check_archive_sizes(file)
     if suffix in (".h5", ".hdf5") and head != _HDF5_SIGNATURE:
         raise ModelError(f"{file}: not a Keras model file (no HDF5 signature)")
     return file
@@ -163,15 +165,56 @@ def parse_scheduler(spec: Any) -> Any:
 # ------------------------------------------------------------------------------------------
 
 
+#: The most a ``.keras`` archive's ``config.json`` / ``metadata.json`` may inflate to (the
+#: architecture of a model hls4ml can build is kilobytes; a 4 MB archive can inflate to 4 GiB).
+MAX_KERAS_JSON_BYTES = 32 << 20
+_STREAM_CHUNK = 1 << 16
+
+
+def _check_archive_sizes(file: Path) -> None:
+    """Refuse a ``.keras`` zip whose JSON members inflate beyond :data:`MAX_KERAS_JSON_BYTES`.
+
+    The size checked is the one the archive declares; Python's ``zipfile`` (which Keras reads
+    with too) never returns more than that and fails on a member that inflates further, so the
+    check bounds every later read."""
+    try:
+        with zipfile.ZipFile(file) as archive:
+            for info in archive.infolist():
+                if info.filename in ("config.json", "metadata.json") and info.file_size > MAX_KERAS_JSON_BYTES:
+                    raise ModelError(
+                        f"{file}: {info.filename} inflates to {info.file_size >> 20} MiB (at most "
+                        f"{MAX_KERAS_JSON_BYTES >> 20} MiB); not a model hls-opt reads"
+                    )
+    except (OSError, zipfile.BadZipFile, RuntimeError, NotImplementedError) as exc:
+        raise ModelError(f"{file}: not a readable zip archive ({exc})") from None
+
+
+def _stream_mentions(handle: Any, word: bytes, limit: int | None) -> bool:
+    """Whether ``word`` occurs in the stream, read in chunks (at most ``limit`` bytes)."""
+    tail = b""
+    read = 0
+    while limit is None or read < limit:
+        chunk = handle.read(_STREAM_CHUNK)
+        if not chunk:
+            return False
+        read += len(chunk)
+        if word in tail + chunk:
+            return True
+        tail = chunk[-(len(word) - 1) :]
+    return False
+
+
 def _mentions_qkeras(path: Path) -> bool:
     """Whether the model file's architecture names QKeras objects (``"qkeras>QDense"``,
-    ``"module": "qkeras.qlayers"``): ``config.json`` of a ``.keras`` zip, the raw bytes of an ``.h5``."""
+    ``"module": "qkeras.qlayers"``): ``config.json`` of a ``.keras`` zip, the raw bytes of an ``.h5``;
+    both read as streams (``config.json`` at most :data:`MAX_KERAS_JSON_BYTES`)."""
     try:
         if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                return b"qkeras" in archive.read("config.json")
-        return b"qkeras" in path.read_bytes()
-    except (OSError, KeyError, zipfile.BadZipFile):
+            with zipfile.ZipFile(path) as archive, archive.open("config.json") as member:
+                return _stream_mentions(member, b"qkeras", MAX_KERAS_JSON_BYTES)
+        with open(path, "rb") as handle:
+            return _stream_mentions(handle, b"qkeras", None)
+    except (OSError, KeyError, zipfile.BadZipFile, RuntimeError, NotImplementedError):
         return False  # Keras will say what is wrong with the file
 
 

@@ -9,13 +9,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hls_opt.config import dump_config_yaml
-from hls_opt.core.fileio import check_output_dir, remove_leftovers, replace_dir, staging_dir
+from hls_opt.core.fileio import (
+    MANIFEST_NAME,
+    check_output_dir,
+    remove_leftovers,
+    replace_dir,
+    staging_dir,
+    write_manifest,
+)
 from hls_opt.errors import ConfigError
 from hls_opt.flow.report import report_json, write_plots
 
 if TYPE_CHECKING:
     from hls_opt.ir.graph import Graph
 
+#: Every name :meth:`OptimizationResult.save` may write (listed in the staging manifest up front).
+_WRITES = ("model.keras", "hls_config.yml", "report.json", "steps.png", "layers.png")
 
 
 @dataclass
@@ -42,8 +51,11 @@ class OptimizationResult:
         ``directory`` is checked first (:func:`hls_opt.core.fileio.check_output_dir`; symbolic links
         resolved).  All files are written into a temporary folder beside the resolved folder first and moved into
         place only when every one of them was written, so a failure leaves no new file behind and
-        never touches an existing folder.  An existing folder is replaced whole (files of an earlier
-        run do not survive); one holding other files is refused.  Returns the paths written.
+        never touches an existing folder.  The folder gets a manifest (``.hls-opt-manifest.json``:
+        each file written, its size and SHA-256).  An existing folder is replaced whole (files of an
+        earlier run do not survive) only when everything in it is listed in its manifest and
+        unchanged; one holding anything else is refused (ConfigError naming the path), and nothing
+        is deleted by its name.  Returns the paths written (the manifest not among them).
         """
         given = Path(directory)
         # Links resolved: the staging folder lives on the file system of the real target.
@@ -51,7 +63,8 @@ class OptimizationResult:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             remove_leftovers(target)  # of a run killed while saving here
-            staging = staging_dir(target)  # mode from the umask, as any new folder
+            # mode from the umask, as any new folder; our manifest inside from the start
+            staging = staging_dir(target, pending=_WRITES)
         except OSError as exc:  # a folder the user cannot write to is bad input, not an internal error
             raise ConfigError(f"{given}: cannot create the output folder ({exc.strerror or exc})") from None
         try:
@@ -62,7 +75,8 @@ class OptimizationResult:
             (staging / "report.json").write_text(report_json(self.report), encoding="utf-8")
             if plots:
                 write_plots(self.report, staging)
-            names = sorted(p.name for p in staging.iterdir())
+            names = sorted(p.name for p in staging.iterdir() if p.name != MANIFEST_NAME)
+            write_manifest(staging)  # exactly what was written: type, size, SHA-256
             replace_dir(staging, target)  # the folder describes this run only
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

@@ -361,6 +361,7 @@ def load_inputs(model: Any, hls_config: Any, data: Any, options: FlowOptions) ->
         device=options.device,
         clock_period=b.clock_period,
         hls_config=cfg,
+        config_source=source if isinstance(hls_config, (str, Path)) else None,
     )
     training_data = load_data(data) if data is not None else None
     probe = training_data.probe() if training_data is not None else None  # what the checks look at
