@@ -21,6 +21,8 @@ FIT_JIT_COMPILE = False
 #: ``tf.function`` reads ``keras.Variable`` s (masks, regularisation strengths) by reference, so an
 #: already traced train function sees every ``assign``.
 TRAIN_FUNCTION_SEES_ASSIGNS = True
+#: Batches of any size (the last one of an epoch may be short).
+FULL_BATCHES = False
 #: Train steps per call of the traced train function (:func:`steps_per_execution`).
 STEPS_PER_EXECUTION = 32
 
