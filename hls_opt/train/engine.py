@@ -328,6 +328,7 @@ class FineTuner:
         self.metric = ValidationMetric(options.metric, self.ranking_data[1])
         self.loss = fresh_loss(options.loss)
         self.normalise = "none" if options.local else options.policy.normalise
+        native().under_distribution()
         self.work = clone_model(model)
         masked = [g.name for g in self.groups]
         if chooser is not None:

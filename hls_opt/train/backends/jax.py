@@ -72,6 +72,10 @@ def read_from_optimizer_state(model: Any, variables: list) -> None:
     model.train_step = train_step
 
 
+def under_distribution() -> None:
+    """Nothing to prepare (:func:`hls_opt.train.backends.tf.under_distribution`)."""
+
+
 def steps_per_execution() -> int:
     """One train step per call: a jitted JAX epoch of the digits MLPs is already ~20 ms, and several
     steps per call would need every batch of a user's ``PyDataset`` to have one shape."""

@@ -24,6 +24,10 @@ FIT_JIT_COMPILE = False
 TRAIN_FUNCTION_SEES_ASSIGNS = True
 #: Batches of any size (the last one of an epoch may be short).
 FULL_BATCHES = False
+def under_distribution() -> None:
+    """Nothing to prepare (:func:`hls_opt.train.backends.tf.under_distribution`)."""
+
+
 def steps_per_execution() -> int:
     """Eager steps: nothing to batch up."""
     return 1
