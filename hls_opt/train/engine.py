@@ -684,7 +684,8 @@ def _choose_strength(
         if strength > 0:
             _reset_optimizer(work.optimizer)
             fit(work, ds, timer, epochs=search_epochs)  # timed as "regularisation" by the caller
-        unpruned = evaluate()
+        # zero trains nothing: the weights are the search's start, whose metric is the baseline
+        unpruned = baseline if strength == 0 else evaluate()
         trained = work.get_weights()
         values = group_values(work, groups, probe_metric, data=val_data, loss_fn=loss, normalise=normalise)
         selection = select_groups(groups, values, probe, local=local, knapsack_solver=knapsack_solver)

@@ -15,6 +15,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from hls_opt.core.tf_probe import without_tensorflow_probe
 from hls_opt.errors import ConfigError, DataError, ModelError
 from hls_opt.train.backends import native
 
@@ -73,11 +74,12 @@ def clone_model(model: Any) -> Any:
     Under a JAX ``ModelParallel`` distribution every variable of the copy is laid out as the
     caller's is (:func:`_same_layouts`), whatever its path."""
     try:
-        new = keras.models.clone_model(model)
-        layouts = _same_layouts(model, new)
-        if layouts is not None:
-            with layouts.scope():
-                new = keras.models.clone_model(model)
+        with without_tensorflow_probe():  # cloning serialises every layer's config
+            new = keras.models.clone_model(model)
+            layouts = _same_layouts(model, new)
+            if layouts is not None:
+                with layouts.scope():
+                    new = keras.models.clone_model(model)
     except Exception as exc:
         raise ModelError(f"model {getattr(model, 'name', '?')}: cannot be cloned ({exc})") from None
     new.set_weights(model.get_weights())

@@ -120,3 +120,4 @@ def traced_values(values: dict[int, Any]) -> Iterator[None]:
     finally:
         _TRACED.clear()
         _TRACED.update(saved)
+
