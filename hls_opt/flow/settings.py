@@ -31,8 +31,11 @@ def training_settings_from_model(model: Any) -> dict[str, Any]:
     """
     import keras
 
+    from hls_opt.core.tf_probe import without_tensorflow_probe
+
     try:
-        cc = model.get_compile_config() or {}
+        with without_tensorflow_probe():  # a JAX / PyTorch run need not import TensorFlow here
+            cc = model.get_compile_config() or {}
     except Exception:  # models built without compile() have none
         cc = {}
     settings: dict[str, Any] = {}
@@ -61,7 +64,11 @@ def _per_output(value: Any, deserialize: Any) -> Any:
 def compile_like(model: Any, source: Any) -> None:
     """Compile ``model`` as ``source`` is compiled (its compile config, deserialized afresh: per-output
     losses and metrics included, no object shared with ``source``)."""
-    model.compile_from_config(source.get_compile_config())
+    from hls_opt.core.tf_probe import without_tensorflow_probe
+
+    with without_tensorflow_probe():
+        config = source.get_compile_config()
+    model.compile_from_config(config)
 
 
 def _metric_name(metric: Any) -> str:

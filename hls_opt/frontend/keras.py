@@ -344,6 +344,15 @@ def _count_params(layer: Any) -> int:
 
 
 def from_keras(model: Any, hls_config: Mapping | str | Path | None = None) -> Graph:
+    """:func:`_from_keras`, with Keras' serialisation (each layer's ``get_config``) kept from importing
+    TensorFlow in a run on another backend (:func:`hls_opt.core.tf_probe.without_tensorflow_probe`)."""
+    from hls_opt.core.tf_probe import without_tensorflow_probe
+
+    with without_tensorflow_probe():
+        return _from_keras(model, hls_config)
+
+
+def _from_keras(model: Any, hls_config: Mapping | str | Path | None = None) -> Graph:
     """Build the IR graph of a Keras 3 ``Sequential`` or functional model.
 
     One node per layer, in topological order, each with copies of its weights (Keras names and

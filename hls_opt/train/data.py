@@ -21,6 +21,7 @@ import numpy as np
 from hls_opt.data import DataSource
 from hls_opt.data.sources import EVAL_BLOCK
 from hls_opt.errors import DataError
+from hls_opt.train.backends import native
 from hls_opt.train.fit import fit as train_fit
 from hls_opt.train.fit import train_dataset
 
@@ -32,6 +33,13 @@ class ShuffledBatches(keras.utils.PyDataset):
     files, shard order then samples within a shard for ``.npz`` shards) is drawn from a generator
     seeded with ``seed``, so a run is repeatable.  A batch whose values are bad raises
     :class:`DataError`; it is also kept in :attr:`error` for :func:`fit` to re-raise.
+
+    Under a backend that wants every batch the same size (JAX, ``FULL_BATCHES``: one trace of the
+    jitted step, and a ``DataParallel`` distribution splits each batch evenly over its devices) a
+    short batch — the last of an epoch, of a ``.npz`` shard — is padded to ``batch_size`` rows with
+    the first rows of the batch read before it (its own rows, repeated, when it is the first):
+    those samples count twice in that one step.  Other backends get the short batch as it is
+    (``docs/devices.md``).
     """
 
     def __init__(self, source: DataSource, batch_size: int, seed: int = 0) -> None:
@@ -40,16 +48,30 @@ class ShuffledBatches(keras.utils.PyDataset):
         self._rng = np.random.default_rng(seed)
         self.error: DataError | None = None
         self._plan = source.epoch_plan(self.batch_size, self._rng)
+        self._full = bool(native().FULL_BATCHES)
+        self._previous: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self._plan)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         try:
-            return self.source.read(self._plan[index])
+            x, y = self.source.read(self._plan[index])
         except DataError as exc:
             self.error = exc
             raise
+        if self._full:
+            x, y = self._padded(x, y)
+        return x, y
+
+    def _padded(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        b, n = self.batch_size, len(x)
+        if n >= b or n == 0:
+            self._previous = (x, y)
+            return x, y
+        px, py = self._previous if self._previous is not None else (x, y)
+        take = np.arange(b - n) % len(px)
+        return np.concatenate([x, px[take]]), np.concatenate([y, py[take]])
 
     def on_epoch_end(self) -> None:
         self._plan = self.source.epoch_plan(self.batch_size, self._rng)

@@ -68,7 +68,12 @@ from hls_opt.train.masking import (
 )
 from hls_opt.train.ranking import MAX_RANKING_SAMPLES, NORMALISATIONS, group_values
 from hls_opt.train.reduction import reduce_model
-from hls_opt.train.regularizers import attach_regularizers, candidate_strengths, set_strength
+from hls_opt.train.regularizers import (
+    attach_regularizers,
+    candidate_strengths,
+    set_strength,
+    strengths_as_optimizer_state,
+)
 from hls_opt.train.schedulers import MaxCutScheduler
 
 logger = logging.getLogger(__name__)
@@ -263,7 +268,7 @@ def _probe_sparsity(scheduler: Any) -> float:
 def _reset_optimizer(optimizer: Any) -> None:
     """Zero the moment slots so candidates start alike (scalars — step count, learning rate — kept)."""
     for var in getattr(optimizer, "variables", []):
-        if len(var.shape) == 0 or var.name.startswith("hls_opt_"):  # masks_as_optimizer_state's
+        if len(var.shape) == 0 or "hls_opt_" in var.name:  # masks / strengths as optimizer state
             continue
         var.assign(np.zeros(tuple(var.shape), dtype=var.dtype))
 
@@ -322,6 +327,7 @@ class FineTuner:
         self.metric = ValidationMetric(options.metric, self.ranking_data[1])
         self.loss = fresh_loss(options.loss)
         self.normalise = "none" if options.local else options.policy.normalise
+        native().under_distribution()
         self.work = clone_model(model)
         masked = [g.name for g in self.groups]
         if chooser is not None:
@@ -337,8 +343,13 @@ class FineTuner:
             jit_compile=native().FIT_JIT_COMPILE,
             steps_per_execution=steps_per_execution,
         )
-        if not native().TRAIN_FUNCTION_SEES_ASSIGNS:  # JAX: new masks without a new trace
-            masks_as_optimizer_state(self.work.optimizer, self.constraints)
+        # built now, inside whatever distribution is in force: its slots take their kernels' layouts,
+        # and the state a jitted step is laid out for is complete before the first trace
+        self.work.optimizer.build(self.work.trainable_variables)
+        if not native().TRAIN_FUNCTION_SEES_ASSIGNS:  # JAX: masks and strengths are the step's state
+            kernels = {name: self.work.get_layer(name).kernel for name in self.constraints}
+            masks_as_optimizer_state(self.work.optimizer, self.constraints, kernels)
+            strengths_as_optimizer_state(self.work, self.regs)
         self._predict = Predictor(self.work)
         self.ds = fit_input(data.train, int(options.batch_size))
         self.baseline = self.evaluate()
@@ -672,7 +683,8 @@ def _choose_strength(
         if strength > 0:
             _reset_optimizer(work.optimizer)
             fit(work, ds, timer, epochs=search_epochs)  # timed as "regularisation" by the caller
-        unpruned = evaluate()
+        # zero trains nothing: the weights are the search's start, whose metric is the baseline
+        unpruned = baseline if strength == 0 else evaluate()
         trained = work.get_weights()
         values = group_values(work, groups, probe_metric, data=val_data, loss_fn=loss, normalise=normalise)
         selection = select_groups(groups, values, probe, local=local, knapsack_solver=knapsack_solver)

@@ -15,6 +15,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from hls_opt.core.tf_probe import without_tensorflow_probe
 from hls_opt.errors import ConfigError, DataError, ModelError
 from hls_opt.train.backends import native
 
@@ -68,13 +69,52 @@ def fresh_loss(loss_fn: Any) -> Any:
 
 
 def clone_model(model: Any) -> Any:
-    """A structural copy of ``model`` with its current weights (the caller's model is untouched)."""
+    """A structural copy of ``model`` with its current weights (the caller's model is untouched).
+
+    Under a JAX ``ModelParallel`` distribution every variable of the copy is laid out as the
+    caller's is (:func:`_same_layouts`), whatever its path."""
     try:
-        new = keras.models.clone_model(model)
+        with without_tensorflow_probe():  # cloning serialises every layer's config
+            new = keras.models.clone_model(model)
+            layouts = _same_layouts(model, new)
+            if layouts is not None:
+                with layouts.scope():
+                    new = keras.models.clone_model(model)
     except Exception as exc:
         raise ModelError(f"model {getattr(model, 'name', '?')}: cannot be cloned ({exc})") from None
     new.set_weights(model.get_weights())
     return new
+
+
+def _same_layouts(model: Any, new: Any) -> Any:
+    """None, or a ``ModelParallel`` distribution that gives ``new``'s variables (by their paths) the
+    layouts the caller's ``model``'s variables have.
+
+    A ``LayoutMap`` matches variable *paths* (``re.fullmatch``, keras/src/distribution/distribution_lib.py),
+    and a copy's paths need not be the original's: a model loaded from a file has ``hidden/kernel``,
+    its ``clone_model`` copy ``sequential/hidden/kernel``; the user's layout map, written for their
+    model, would leave the copy's kernels unsharded.  Only under JAX, a ``ModelParallel`` distribution,
+    and when some variable of the caller's is sharded on its mesh differently from the copy's."""
+    if keras.backend.backend() != "jax":
+        return None
+    dist = keras.distribution.distribution()
+    if not isinstance(dist, keras.distribution.ModelParallel):
+        return None
+    mesh = dist.device_mesh
+    layout_map = keras.distribution.LayoutMap(mesh)
+    differs = False
+    for old_var, new_var in zip(model.variables, new.variables):
+        sharding = getattr(old_var.value, "sharding", None)
+        spec = getattr(sharding, "spec", None)
+        if spec is None or getattr(sharding, "mesh", None) != mesh.backend_mesh:
+            continue  # not laid out on this distribution's mesh (made before it was set): its own rule
+        axes = tuple(spec) + (None,) * (len(old_var.shape) - len(spec))
+        layout_map[new_var.path] = keras.distribution.TensorLayout(axes, mesh)
+        new_spec = getattr(getattr(new_var.value, "sharding", None), "spec", None)
+        differs |= new_spec is None or tuple(new_spec) + (None,) * (len(axes) - len(new_spec)) != axes
+    if not differs:
+        return None
+    return keras.distribution.ModelParallel(layout_map=layout_map, batch_dim_name=dist.batch_dim_name)
 
 
 # --------------------------------------------------------------------------------------------

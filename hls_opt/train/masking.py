@@ -89,19 +89,23 @@ def attach_mask_constraints(model: Any, names: list[str]) -> dict[str, MaskConst
     return constraints
 
 
-def masks_as_optimizer_state(optimizer: Any, constraints: dict[str, MaskConstraint]) -> None:
-    """Move each constraint's mask and offset into ``optimizer``'s variables (``add_variable``,
-    Keras' public optimizer API), with their current values.
+def masks_as_optimizer_state(optimizer: Any, constraints: dict[str, MaskConstraint], kernels: dict[str, Any]) -> None:
+    """Move each constraint's mask and offset into ``optimizer``'s variables, with their current values:
+    ``add_variable_from_reference`` (Keras' public optimizer API) of the layer's kernel
+    (``kernels[name]``), so each has its kernel's shape *and layout* — under a ``ModelParallel``
+    distribution a mask is sharded like the kernel it masks, under ``DataParallel`` replicated.
 
     For the backends whose traced train function reads a ``keras.Variable`` outside the model and
     optimizer state as a constant of the trace (JAX: ``optimizer.stateless_apply`` maps only the
     trainable and optimizer variables, ``keras/src/optimizers/base_optimizer.py``): as optimizer
     state, a mask assigned between ``fit`` calls reaches the already compiled train step, so a new
-    mask costs no new trace.  The variables are named ``hls_opt_*`` (kept by a moment reset)."""
+    mask costs no new trace.  Build the optimizer first (``optimizer.build``): a jitted step laid
+    out under a distribution expects the optimizer's variables as they were when it was made.
+    The variables' names end in ``hls_opt_mask`` / ``hls_opt_offset`` (kept by a moment reset)."""
     for name, constraint in constraints.items():
         for attr in ("mask", "offset"):
             old = getattr(constraint, attr)
-            new = optimizer.add_variable(tuple(old.shape), dtype="float32", name=f"hls_opt_{attr}_{name}")
+            new = optimizer.add_variable_from_reference(kernels[name], name=f"hls_opt_{attr}")
             new.assign(old.numpy())
             setattr(constraint, attr, new)
 

@@ -13,7 +13,9 @@ and ``get_config`` over the same penalty (:func:`group_penalty`); the groups fol
 kernel's shape when they are first called.
 
 The strengths are ``keras.Variable`` so the search below changes them without re-tracing the
-train function.
+train function: TensorFlow's ``tf.function`` and eager PyTorch read them live; under JAX they are
+moved into the optimizer's variables and read from the jitted step's state
+(:func:`strengths_as_optimizer_state`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 
 from hls_opt.core.structures import Grouping, StructureType, group_sizes
 from hls_opt.errors import ConfigError
+from hls_opt.train.backends.common import current
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +64,8 @@ class GroupRegularizer(keras.regularizers.Regularizer):
         self.beta = keras.Variable(float(beta), trainable=False, dtype="float32", name="hls_opt_beta")
 
     def __call__(self, w: Any) -> Any:
-        return group_penalty(w, self._flat_ids, self.n_groups, self._sizes, self._sqrt_sizes, self.alpha, self.beta)
+        alpha, beta = current(self.alpha), current(self.beta)  # the traced values inside a JAX train step
+        return group_penalty(w, self._flat_ids, self.n_groups, self._sizes, self._sqrt_sizes, alpha, beta)
 
     def set_strength(self, alpha: float, beta: float = 0.0) -> None:
         self.alpha.assign(float(alpha))
@@ -226,6 +230,28 @@ def attach_regularizers(model: Any, layer_groups: list[Any]) -> dict[str, GroupR
             layer.kernel_regularizer = reg
         regs[g.name] = reg
     return regs
+
+
+def strengths_as_optimizer_state(model: Any, regularizers: dict[str, GroupRegularizer]) -> list:
+    """Move each regulariser's ``alpha`` and ``beta`` into ``model.optimizer``'s variables (public
+    ``add_variable``; scalars, so replicated under any distribution) with their current values, and
+    make the jitted train step read them from its state
+    (:func:`hls_opt.train.backends.jax.read_from_optimizer_state`): a strength assigned between
+    ``fit`` calls — the search's candidates, the switch back to 0 — then reaches the compiled step
+    without a new trace.  Named ``hls_opt_*`` (kept by a moment reset).  Returns the new variables."""
+    from hls_opt.train.backends import native
+
+    optimizer = model.optimizer
+    moved = []
+    for name, reg in regularizers.items():
+        for attr in ("alpha", "beta"):
+            old = getattr(reg, attr)
+            new = optimizer.add_variable((), dtype="float32", name=f"hls_opt_{attr}_{name}")
+            new.assign(old.numpy())
+            setattr(reg, attr, new)
+            moved.append(new)
+    native().read_from_optimizer_state(model, moved)
+    return moved
 
 
 def set_strength(regularizers: dict[str, GroupRegularizer], strength: float) -> None:

@@ -13,9 +13,12 @@ Keras regularizers).  The rest lives in one small module per backend, all with t
     of the mean loss (Hutchinson's Hessian diagonal, :mod:`hls_opt.train.ranking`);
 ``oracle_losses(model, var, loss, X, y) -> ((members, delta_flat) -> losses)``
     the batched "loss with this group changed" of the oracle ranking;
-``FIT_JIT_COMPILE``, ``steps_per_execution()``, ``TRAIN_FUNCTION_SEES_ASSIGNS``
-    how the fine-tuning model is compiled (XLA, train steps per call of the traced function), and
-    whether its traced train function sees a mask assigned after the trace.
+``FIT_JIT_COMPILE``, ``steps_per_execution()``, ``TRAIN_FUNCTION_SEES_ASSIGNS``, ``FULL_BATCHES``
+    how the fine-tuning model is compiled (XLA, train steps per call of the traced function),
+    whether its traced train function sees a mask assigned after the trace (if not:
+    ``read_from_optimizer_state(model, variables)``), and whether every batch must have one size;
+``under_distribution()``
+    called as a fine-tuning run sets up, under whatever distribution is in force.
 
 Gradients come back as the backend's tensors on the CPU (``numpy.asarray`` reads them).
 The TensorFlow module is imported only under the TensorFlow backend, so a JAX or PyTorch run

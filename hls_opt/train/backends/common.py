@@ -17,7 +17,8 @@ model's variables are never assigned.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import keras
@@ -92,3 +93,31 @@ def cached(model: Any, key: tuple, build: Callable[[], Any]) -> Any:
     if key not in cache:
         cache[key] = build()
     return cache[key]
+
+
+# --------------------------------------------------------------------------------------------
+# Values a traced train step takes from its state argument
+# --------------------------------------------------------------------------------------------
+
+_TRACED: dict[int, Any] = {}
+
+
+def current(variable: Any) -> Any:
+    """What a computation inside the train step should read for ``variable``: while a backend traces
+    its train step with ``variable``'s value taken from the step's state argument (JAX:
+    :func:`hls_opt.train.backends.jax.read_from_optimizer_state`), that traced value; otherwise the
+    variable itself (read live, as TensorFlow's ``tf.function`` and eager PyTorch do)."""
+    return _TRACED.get(id(variable), variable)
+
+
+@contextlib.contextmanager
+def traced_values(values: dict[int, Any]) -> Iterator[None]:
+    """:func:`current` answers ``values`` (``id(variable) → traced value``) inside the block."""
+    saved = dict(_TRACED)
+    _TRACED.update(values)
+    try:
+        yield
+    finally:
+        _TRACED.clear()
+        _TRACED.update(saved)
+

@@ -22,6 +22,7 @@ from hls_opt.train.backends.common import (
     forward,
     state,
     stateless_loss,
+    traced_values,
     variable_positions,
 )
 
@@ -30,9 +31,51 @@ from hls_opt.train.backends.common import (
 FIT_JIT_COMPILE = True
 #: A jitted train function reads a ``keras.Variable`` that is not model or optimizer state as a
 #: constant frozen at trace time (``stateless_apply`` maps only the optimizer's and the trainable
-#: variables, ``keras/src/optimizers/base_optimizer.py``), so a new mask or regularisation
-#: strength needs a fresh train function (:func:`hls_opt.train.fit.fit` makes one).
+#: variables, ``keras/src/optimizers/base_optimizer.py``).  So the fine-tuner keeps its masks and
+#: regularisation strengths in the optimizer's variables (the train step's state argument:
+#: :func:`~hls_opt.train.masking.masks_as_optimizer_state`,
+#: :func:`~hls_opt.train.regularizers.strengths_as_optimizer_state`) and one trace serves the run;
+#: any other such value that changes makes :func:`hls_opt.train.fit.fit` build a fresh train function.
 TRAIN_FUNCTION_SEES_ASSIGNS = False
+#: Every training batch has the same number of rows: each new batch shape is a new trace of the
+#: jitted step, and a ``DataParallel`` distribution shards the batch evenly over its devices
+#: (:class:`hls_opt.train.data.ShuffledBatches` and :class:`hls_opt.train.fit.ArrayBatches` complete
+#: a short last batch).
+FULL_BATCHES = True
+
+
+def read_from_optimizer_state(model: Any, variables: list) -> None:
+    """Make ``model``'s jitted train step read ``variables`` (optimizer variables, e.g. the
+    regularisation strengths, which the *forward pass* reads through
+    :func:`~hls_opt.train.backends.common.current`) from its state argument instead of freezing
+    their values at trace time.
+
+    Keras' JAX train step (``train_step(state, data)``, keras/src/backend/jax/trainer.py) receives
+    ``(trainable, non_trainable, optimizer_variables, metrics)`` and maps only the model's own
+    variables while computing the loss (``stateless_call``), so a regulariser's strength held
+    elsewhere would be a constant of the trace.  The model's ``train_step`` (Keras' documented
+    override point) is wrapped on this instance: while it is traced, :func:`current` answers each of
+    ``variables`` with its traced slot of ``optimizer_variables``.  An ``assign`` between ``fit`` calls
+    then reaches the compiled step like a mask does, with no new trace."""
+    optimizer = model.optimizer
+    original = model.train_step
+    wanted = {id(v) for v in variables}
+
+    def train_step(state: Any, data: Any) -> Any:
+        optimizer_values = state[2]
+        values = {
+            id(v): value for v, value in zip(optimizer.variables, optimizer_values) if id(v) in wanted
+        }
+        with traced_values(values):
+            return original(state, data)
+
+    model.train_step = train_step
+
+
+def under_distribution() -> None:
+    """Nothing to prepare (:func:`hls_opt.train.backends.tf.under_distribution`)."""
+
+
 def steps_per_execution() -> int:
     """One train step per call: a jitted JAX epoch of the digits MLPs is already ~20 ms, and several
     steps per call would need every batch of a user's ``PyDataset`` to have one shape."""

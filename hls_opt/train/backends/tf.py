@@ -21,6 +21,8 @@ FIT_JIT_COMPILE = False
 #: ``tf.function`` reads ``keras.Variable`` s (masks, regularisation strengths) by reference, so an
 #: already traced train function sees every ``assign``.
 TRAIN_FUNCTION_SEES_ASSIGNS = True
+#: Batches of any size (the last one of an epoch may be short).
+FULL_BATCHES = False
 #: Train steps per call of the traced train function (:func:`steps_per_execution`).
 STEPS_PER_EXECUTION = 32
 
@@ -35,6 +37,37 @@ def steps_per_execution() -> int:
     passes callbacks.  1 under a ``tf.distribute`` strategy: Keras 3.15's multi-step loop fails to
     trace in a ``MirroredStrategy`` replica context (``while/cond/Placeholder``)."""
     return 1 if tf.distribute.has_strategy() else STEPS_PER_EXECUTION
+
+
+#: How far each fine-tuning run under a strategy moves the collective keys of the strategies made after it.
+COLLECTIVE_KEY_STRIDE = 100_000
+
+
+def under_distribution() -> None:
+    """Called when a fine-tuning run sets up: under a ``tf.distribute`` strategy, give every strategy
+    created *after* this run collective keys of its own.
+
+    Each ``MirroredStrategy`` numbers its all-reduces' collective group and instance keys from its
+    class's ``_collective_key_base`` (``mirrored_strategy.py``, ``CollectiveKeys(group_key_start=1 +
+    base)``), the same for every instance; TensorFlow's runtime keeps the shape of each (group,
+    instance) it has seen, so a second strategy in one process training another model fails with
+    "Shape mismatch in the collective instance 100" (tensorflow/tensorflow#62790, plain Keras too).
+    TensorFlow's own test helpers raise the base before each new strategy
+    (``_mirrored_strategy_with_collective_key_base`` in ``strategy_combinations.py``); this does the
+    same after each run, so a strategy made for the next run — the user's or ``--devices N``'s — is
+    unaffected by the last.  A private class attribute: skipped when a TensorFlow lacks it."""
+    if not tf.distribute.has_strategy():
+        return
+    from tensorflow.python.distribute import collective_all_reduce_strategy, mirrored_strategy
+
+    for cls in (
+        getattr(mirrored_strategy, "MirroredStrategy", None),
+        getattr(mirrored_strategy, "MirroredStrategyV1", None),
+        getattr(collective_all_reduce_strategy, "CollectiveAllReduceStrategy", None),
+        getattr(collective_all_reduce_strategy, "CollectiveAllReduceStrategyV1", None),
+    ):
+        if cls is not None and isinstance(getattr(cls, "_collective_key_base", None), int):
+            cls._collective_key_base += COLLECTIVE_KEY_STRIDE
 
 
 def predictor(model: Any) -> Callable[[np.ndarray], Any]:

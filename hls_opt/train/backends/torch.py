@@ -22,6 +22,12 @@ from hls_opt.train.backends.common import reduce_loss, state, stateless_loss, tr
 FIT_JIT_COMPILE = False
 #: Eager: every step reads the masks and strengths as they are now.
 TRAIN_FUNCTION_SEES_ASSIGNS = True
+#: Batches of any size (the last one of an epoch may be short).
+FULL_BATCHES = False
+def under_distribution() -> None:
+    """Nothing to prepare (:func:`hls_opt.train.backends.tf.under_distribution`)."""
+
+
 def steps_per_execution() -> int:
     """Eager steps: nothing to batch up."""
     return 1
