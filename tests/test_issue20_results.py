@@ -1,0 +1,190 @@
+"""Issue #20, "Wrong results" and "Crashes where a clear error is due": one test (or a few) per case,
+each written to fail on 0.3 before its fix.
+
+Models are tiny (16 → 32 → 4 Dense), data a few hundred random rows: the checks under test run
+before any training, or on a one-shot run.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomllib
+import yaml
+
+import hls_opt
+from hls_opt.cli import main
+from hls_opt.config import check_config_keys, config_key_problems, device_from_config, parse_budgets
+from hls_opt.errors import ConfigError
+from hls_opt.flow.inputs import load_hls_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _err(capsys) -> list[str]:
+    return capsys.readouterr().err.strip().splitlines()
+
+
+# ------------------------------------------------------------------------------------------------
+# --version: one version, from one place
+
+
+def test_version_has_one_source():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    # the version is not written in pyproject.toml: setuptools reads hls_opt.__version__
+    assert "version" not in project and "version" in project.get("dynamic", [])
+    dynamic = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["dynamic"]
+    assert dynamic["version"] == {"attr": "hls_opt.__version__"}
+    # the installed metadata (what pip shows) is the package's own
+    assert importlib.metadata.version("hls-opt") == hls_opt.__version__
+    # this is the 0.3 line (the release the issue was filed against printed 0.1.0)
+    assert tuple(int(p) for p in hls_opt.__version__.split(".")[:2]) >= (0, 3)
+
+
+def test_cli_version_prints_the_package_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"hls-opt {hls_opt.__version__}"
+
+
+# ------------------------------------------------------------------------------------------------
+# ClockPeriod / Part: hls4ml's project-file layout and the bare config
+
+
+def _write_yaml(path: Path, data) -> str:
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def test_project_style_config_keeps_clock_period_and_part(tmp_path, caplog):
+    # hls4ml's project file (converters/__init__.py parse_yaml_config's example): ClockPeriod and Part
+    # sit beside HLSConfig, as create_initial_config writes them (backends/vivado/vivado_backend.py).
+    path = _write_yaml(
+        tmp_path / "proj.yml",
+        {
+            "OutputDir": "prj",
+            "ClockPeriod": 10,
+            "Part": "xc7z020clg400-1",
+            "HLSConfig": {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1}},
+        },
+    )
+    cfg, source = load_hls_config(path)
+    with caplog.at_level(logging.WARNING, logger="hls_opt"):
+        assert check_config_keys(cfg, source=source, strict=True) == []
+    # 150 ns at the file's 10 ns clock is 15 cycles (at hls4ml's default 5 ns it would be 30)
+    assert parse_budgets(latency="150ns", hls_config=cfg).latency_cycles == 15
+    assert device_from_config(cfg).name == "xc7z020"
+
+
+def test_project_style_config_through_the_cli_budget(tmp_path, capsys):
+    keras = pytest.importorskip("keras")
+    model = _mlp(keras)
+    model.save(tmp_path / "m.keras")
+    path = _write_yaml(
+        tmp_path / "proj.yml",
+        {"ClockPeriod": 10, "HLSConfig": {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 64}}},
+    )
+    # 10 ns at the file's 10 ns clock is 1 cycle, below what the model reaches at RF 1
+    assert main(["estimate", str(tmp_path / "m.keras"), "--config", path, "--latency-budget", "10ns"]) == 2
+    assert "1 cycles (10 ns at 10 ns)" in _err(capsys)[-1]
+
+
+def test_bare_clock_period_and_part_are_read_not_warned(caplog):
+    cfg = {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1}, "ClockPeriod": 10, "Part": "xc7z020"}
+    with caplog.at_level(logging.WARNING, logger="hls_opt"):
+        assert config_key_problems(cfg) == []
+        assert check_config_keys(cfg, strict=True) == []  # --strict accepts what docs/timing.md says we read
+    assert not caplog.records
+    assert parse_budgets(latency="150ns", hls_config=cfg).latency_cycles == 15
+
+
+def test_a_misspelt_clock_period_is_still_warned():
+    problems = config_key_problems({"Model": {}, "ClockPeriood": 10})
+    assert len(problems) == 1 and "'ClockPeriod'" in problems[0]
+
+
+# ------------------------------------------------------------------------------------------------
+# Keys inside LayerName / LayerType entries
+
+
+def test_a_typo_inside_a_layer_name_entry_is_warned_with_the_nearest_key():
+    cfg = {"Model": {"ReuseFactor": 1}, "LayerName": {"fc1": {"ReuseFacter": 2}}}
+    problems = config_key_problems(cfg)
+    assert len(problems) == 1
+    assert problems[0].startswith("LayerName.fc1.ReuseFacter:") and "'ReuseFactor'" in problems[0]
+    with pytest.raises(ConfigError, match=r"cfg\.yml: LayerName\.fc1\.ReuseFacter"):
+        check_config_keys(cfg, source="cfg.yml", strict=True)
+
+
+def test_a_layer_type_naming_no_class_is_warned():
+    cfg = {"Model": {"ReuseFactor": 1}, "LayerType": {"Dence": {"ReuseFactor": 2}}}
+    problems = config_key_problems(cfg)
+    assert len(problems) == 1 and problems[0].startswith("LayerType.Dence:") and "'Dense'" in problems[0]
+    with pytest.raises(ConfigError, match="LayerType.Dence"):
+        check_config_keys(cfg, strict=True)
+
+
+def test_known_inner_keys_pass():
+    cfg = {
+        "Model": {"ReuseFactor": 1},
+        "LayerType": {"Dense": {"ReuseFactor": 2, "Strategy": "Resource"}, "Activation": {"TableSize": 1024}},
+        "LayerName": {
+            "fc1": {
+                "Precision": {"weight": "ap_fixed<8,2>", "result": "ap_fixed<16,6>"},
+                "ReuseFactor": 2,
+                "Strategy": "Latency",
+                "Trace": True,
+                "ParallelizationFactor": 1,
+                "ConvImplementation": "LineBuffer",
+                "TargetCycles": 10,
+                "Compression": False,
+            }
+        },
+    }
+    assert config_key_problems(cfg) == []
+
+
+def test_inner_keys_cover_what_hls4ml_reads():
+    """The static tables of hls_opt/config/keys.py against the installed hls4ml: every configurable
+    layer attribute (hls4ml/model/layers.py expected_attributes, the backends' attribute_map) and
+    every class of its layer_map is known."""
+    hls4ml_layers = pytest.importorskip("hls4ml.model.layers")
+    import inspect
+
+    from hls_opt.config.keys import HLS4ML_LAYER_CLASSES, LAYER_KEYS
+
+    configurable = set()
+    for _, cls in inspect.getmembers(hls4ml_layers, inspect.isclass):
+        if issubclass(cls, hls4ml_layers.Layer):
+            configurable |= {a.config_name for a in getattr(cls, "expected_attributes", []) if a.configurable}
+    from hls4ml.backends import get_backend
+
+    for name in ("Vivado", "Vitis", "oneAPI", "Quartus", "Catapult"):
+        for attrs in get_backend(name).attribute_map.values():
+            configurable |= {a.config_name for a in attrs if a.configurable}
+    assert configurable - set(LAYER_KEYS) == set()
+    assert set(hls4ml_layers.layer_map) - set(HLS4ML_LAYER_CLASSES) == set()
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers shared by the model tests below
+
+
+def _mlp(keras, names=("fc1", "fc2")):
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16,), name="x")
+    h = keras.layers.Dense(32, activation="relu", name=names[0])(inp)
+    out = keras.layers.Dense(4, name=names[1])(h)
+    model = keras.Model(inp, out)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    return model
+
+
+def _data(n=96, classes=4, frac=0.0):
+    rng = np.random.default_rng(0)
+    X = rng.random((n, 16), dtype=np.float32)
+    y = rng.integers(0, classes, n).astype(np.float32) + frac
+    return X[: n * 3 // 4], y[: n * 3 // 4], X[n * 3 // 4 :], y[n * 3 // 4 :]
