@@ -8,6 +8,7 @@ before any training, or on a one-shot run.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import logging
 from pathlib import Path
 
@@ -188,3 +189,43 @@ def _data(n=96, classes=4, frac=0.0):
     X = rng.random((n, 16), dtype=np.float32)
     y = rng.integers(0, classes, n).astype(np.float32) + frac
     return X[: n * 3 // 4], y[: n * 3 // 4], X[n * 3 // 4 :], y[n * 3 // 4 :]
+
+
+# ------------------------------------------------------------------------------------------------
+# --backend gpu: no timing model, so the latency is unknown, not 0
+
+
+@pytest.fixture
+def mlp_file(tmp_path):
+    keras = pytest.importorskip("keras")
+    path = tmp_path / "m.keras"
+    _mlp(keras).save(path)
+    return str(path)
+
+
+def test_estimate_on_a_backend_without_timing_says_unknown(mlp_file, capsys):
+    assert main(["estimate", mlp_file, "--backend", "gpu", "--json"]) == 0
+    timing = json.loads(capsys.readouterr().out)["timing"]
+    assert timing["ii"] is None and timing["latency_cycles"] is None  # docs/timing.md: null
+    assert main(["estimate", mlp_file, "--backend", "gpu"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("model:"))
+    assert "unknown" in line and "0 cycles" not in line
+
+
+def test_gpu_model_timing_is_unknown(dense_graph):
+    from hls_opt.cost.resources import model_timing
+
+    t = model_timing(dense_graph(), "gpu")
+    assert not t.known and t.as_dict()["ii"] is None and t.as_dict()["latency_cycles"] is None
+    assert model_timing(dense_graph(), "vivado").known
+
+
+@pytest.mark.parametrize("flag", ["--latency-budget", "--ii-budget"])
+def test_a_timing_budget_on_a_backend_without_timing_is_refused(mlp_file, tmp_path, capsys, flag):
+    assert main(["estimate", mlp_file, "--backend", "gpu", flag, "1"]) == 2
+    err = _err(capsys)
+    assert len(err) == 1 and flag in err[0] and "gpu" in err[0] and "no timing model" in err[0]
+    out = tmp_path / "out"
+    assert main(["optimize", mlp_file, "--backend", "gpu", flag, "1", "-o", str(out), "-q"]) == 2
+    assert "no timing model" in _err(capsys)[-1]
+    assert not out.exists()

@@ -33,7 +33,7 @@ from hls_opt.cost.resources import (
     model_timing,
 )
 from hls_opt.cost.timing import ModelTiming, Timing
-from hls_opt.errors import InfeasibleBudget
+from hls_opt.errors import ConfigError, InfeasibleBudget
 
 
 def _with(node: Any, strategy: Strategy, rf: int) -> Any:
@@ -124,6 +124,13 @@ def check_budgets(graph: Any, backend: str | Backend, budgets: Budgets) -> Bound
     def when(cycles: int) -> str:
         return f"{cycles} cycles ({budgets.ns(cycles):g} ns at {float(budgets.clock_period_ns):g} ns)"
 
+    timed = {"--latency-budget": budgets.latency_cycles, "--ii-budget": budgets.ii_cycles}
+    for flag, value in timed.items():
+        if value is not None and not timing.known:  # issue #20: unknown is not 0, nor "met"
+            raise ConfigError(
+                f"{flag}: the {be.name!r} backend has no timing model, so a latency or II budget cannot "
+                "be checked; drop the budget or use an FPGA backend (vivado, oneapi)"
+            )
     if timing.not_modelled and (budgets.latency_cycles is not None or budgets.ii_cycles is not None):
         unknown = ", ".join(timing.not_modelled)
         note = f" (without {unknown}: no timing model)"

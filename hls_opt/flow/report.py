@@ -362,6 +362,8 @@ def _timing_lines(report: Mapping[str, Any]) -> list[str]:
     t = timing.get("after") or timing.get("before") or (timing if "ii" in timing else None)
     if not t:
         return []
+    if t.get("ii") is None and t.get("latency_cycles") is None:  # no layer has a timing model (gpu)
+        return ["model: II unknown, latency unknown (the backend has no timing model)"]
     out = [f"model: II {_fmt(t.get('ii'))} cycles, latency {_fmt(t.get('latency_cycles'))} cycles ({t.get('schedule')})"]
     if t.get("not_modelled"):
         out.append(f"  no timing model (left out of the totals): {', '.join(t['not_modelled'])}")
