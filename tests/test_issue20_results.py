@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -229,3 +231,47 @@ def test_a_timing_budget_on_a_backend_without_timing_is_refused(mlp_file, tmp_pa
     assert main(["optimize", mlp_file, "--backend", "gpu", flag, "1", "-o", str(out), "-q"]) == 2
     assert "no timing model" in _err(capsys)[-1]
     assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# numba cache=True on a read-only install with an unwritable HOME
+
+
+def _read_only_install(tmp_path: Path) -> dict[str, str]:
+    """hls_opt laid out as pip installs it (passes/ and backends/ inside), where numba can cache
+    nowhere: every ``__pycache__`` is a file, not a folder, and so is ``$HOME/.cache`` (the tests
+    run as root, for whom a chmod would not stop a write).  Returns the environment to run it in."""
+    import shutil
+
+    site = tmp_path / "site"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(REPO / "hls_opt", site / "hls_opt", ignore=ignore)
+    shutil.copytree(REPO / "passes", site / "hls_opt" / "passes", ignore=ignore)
+    shutil.copytree(REPO / "backends", site / "hls_opt" / "backends", ignore=ignore)
+    for folder in [site / "hls_opt", *(p for p in (site / "hls_opt").rglob("*") if p.is_dir())]:
+        (folder / "__pycache__").write_text("not a folder")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".cache").write_text("not a folder")
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("NUMBA_", "XDG_"))}
+    env.update(HOME=str(home), PYTHONPATH=str(site), PYTHONDONTWRITEBYTECODE="1")
+    return env
+
+
+def test_runs_from_a_read_only_install_with_an_unwritable_home(tmp_path, mlp_file):
+    env = _read_only_install(tmp_path)
+    code = (
+        "import numpy as np, hls_opt.solve.knapsack as k, hls_opt.solve.rf_dp as r;"
+        "assert k.__file__.startswith({!r}), k.__file__;"
+        "print(k.solve_knapsack(np.array([3., 2., 1.]), np.array([[2, 2, 1]]), np.array([3]), implementation='dynamic'))"
+    ).format(str(tmp_path / "site"))
+    run = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "[0, 2]" in run.stdout or "[0 2]" in run.stdout  # values 3 + 1 within capacity 3
+    # bad input: exit 2 naming it, not exit 1 from the import
+    run = subprocess.run(
+        [sys.executable, "-m", "hls_opt.cli", "optimize", mlp_file, "--optimize", "bogus", "-o", str(tmp_path / "o")],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert "--optimize" in run.stderr
