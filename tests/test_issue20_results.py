@@ -275,3 +275,140 @@ def test_runs_from_a_read_only_install_with_an_unwritable_home(tmp_path, mlp_fil
     )  # fmt: skip
     assert run.returncode == 2, run.stderr[-2000:]
     assert "--optimize" in run.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# Crashes where a clear error is due
+
+
+@pytest.fixture
+def npz(tmp_path):
+    def write(name="d.npz", frac=0.0, classes=4):
+        X_train, y_train, X_val, y_val = _data(classes=classes, frac=frac)
+        path = tmp_path / name
+        np.savez(path, X_train=X_train, y_train=y_train, X_val=X_val, y_val=y_val)
+        return str(path)
+
+    return write
+
+
+@pytest.mark.parametrize("frac", [0.2, 10.2])
+def test_fractional_labels_with_a_sparse_loss_are_refused(mlp_file, npz, tmp_path, capsys, frac):
+    # SparseCategoricalCrossentropy takes class ids; 0.2 / 10.2 is none (TF truncates one, fails on the other)
+    out = tmp_path / "out"
+    code = main(["optimize", mlp_file, "--data", npz(frac=frac), "--epochs", "2", "-o", str(out), "-q"])
+    err = _err(capsys)
+    assert code == 2, err
+    assert len(err) == 1 and "y_train" in err[0] and "class id" in err[0]
+    assert not out.exists()
+
+
+def test_multi_input_model_with_single_array_data_is_refused(tmp_path, npz, capsys):
+    keras = pytest.importorskip("keras")
+    a, b = keras.Input((16,), name="a"), keras.Input((16,), name="b")
+    joined = keras.layers.Concatenate()([keras.layers.Dense(8, name="da")(a), keras.layers.Dense(8, name="db")(b)])
+    model = keras.Model([a, b], keras.layers.Dense(4, name="o")(joined), name="two_in")
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.save(tmp_path / "multi.keras")
+    code = main(["optimize", str(tmp_path / "multi.keras"), "--data", npz(), "--epochs", "2", "-o", str(tmp_path / "o"), "-q"])
+    err = _err(capsys)
+    assert code == 2, err
+    assert len(err) == 1 and "'two_in'" in err[0] and "2 inputs" in err[0]
+    # without data (one-shot) the model is still optimized, as estimate reads it
+    assert main(["optimize", str(tmp_path / "multi.keras"), "-o", str(tmp_path / "o"), "-q"]) == 0
+
+
+@pytest.mark.parametrize("name", ["fc 1", "fç1"])
+def test_a_layer_name_tensorflow_cannot_train_is_refused_before_training(tmp_path, npz, capsys, name):
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow's name scopes only")  # the check is TensorFlow's rule
+    _mlp(keras, names=(name, "fc2")).save(tmp_path / "m.keras")
+    code = main(["optimize", str(tmp_path / "m.keras"), "--data", npz(), "--epochs", "2", "-o", str(tmp_path / "o"), "-q"])
+    err = _err(capsys)
+    assert code == 2, err
+    assert len(err) == 1 and repr(name) in err[0] and "rename" in err[0]
+    # estimate and one-shot read the same model
+    assert main(["estimate", str(tmp_path / "m.keras")]) == 0
+    assert main(["optimize", str(tmp_path / "m.keras"), "-o", str(tmp_path / "o"), "-q"]) == 0
+
+
+def test_a_stream_with_validation_arrays_is_a_data_error(mlp_file):
+    tf = pytest.importorskip("tensorflow")
+    X_train, y_train, X_val, y_val = _data()
+    train = tf.data.Dataset.from_tensor_slices((X_train, y_train)).batch(16)
+    from hls_opt.errors import DataError
+
+    with pytest.raises(DataError, match="validation"):
+        hls_opt.convert_and_optimize(mlp_file, data=(train, (X_val, y_val)), epochs=2)
+    with pytest.raises(DataError, match="training"):
+        hls_opt.convert_and_optimize(mlp_file, data=((X_train, y_train), train), epochs=2)
+
+
+def test_more_devices_than_exist_is_exit_2(mlp_file, npz, tmp_path, capsys):
+    import os
+
+    tf = pytest.importorskip("tensorflow")
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("a machine with GPUs counts GPUs")
+    cores = len(os.sched_getaffinity(0))
+    out = tmp_path / "o"
+    code = main(["optimize", mlp_file, "--data", npz(), "--epochs", "2", "--devices", str(cores + 1), "-o", str(out), "-q"])
+    err = _err(capsys)
+    assert code == 2, err
+    assert len(err) == 1 and "--devices" in err[0] and f"{cores} CPU" in err[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"ranking": "bogus"}, r"optimize_kwargs\['ranking'\].*'bogus'.*l1"),
+        ({"rankng": "l2"}, r"optimize_kwargs\['rankng'\].*did you mean 'ranking'"),
+        ({"epochs": 3}, r"optimize_kwargs\['epochs'\].*epochs="),
+        ({"rewinding_epochs": "x"}, r"optimize_kwargs\['rewinding_epochs'\]"),
+    ],
+)
+def test_optimize_kwargs_are_checked(mlp_file, kwargs, pattern):
+    X_train, y_train, X_val, y_val = _data()
+    with pytest.raises(ConfigError, match=pattern):
+        hls_opt.convert_and_optimize(mlp_file, data=(X_train, y_train, X_val, y_val), epochs=2, optimize_kwargs=kwargs)
+
+
+def test_optimize_kwargs_ranking_is_used(mlp_file):
+    # one-shot reads the ranking too; 'l2' from optimize_kwargs replaces ranking_metric's default
+    result = hls_opt.convert_and_optimize(mlp_file, optimize_kwargs={"ranking": "l2"})
+    assert result.report["mode"] == "one-shot"
+
+
+def test_a_path_with_a_newline_is_quoted_whole(tmp_path, capsys):
+    bad = str(tmp_path / "bad\nname.keras")
+    assert main(["optimize", bad, "-o", str(tmp_path / "o")]) == 2
+    err = _err(capsys)
+    assert len(err) == 1 and "name.keras" in err[0] and "\\n" in err[0]
+    cfg = str(tmp_path / "x\ny.yml")
+    assert main(["estimate", bad, "--config", cfg]) == 2
+    err = _err(capsys)
+    assert len(err) == 1 and "name.keras" in err[0]
+
+
+def test_messages_do_not_repeat_their_prefix(mlp_file, tmp_path, capsys):
+    assert main(["optimize", mlp_file, "--scheduler", "polynomial:2.5", "-o", str(tmp_path / "o")]) == 2
+    (line,) = _err(capsys)
+    assert line.count("polynomial:2.5") == 1 and line.count("scheduler") == 1, line
+    assert line.startswith("hls-opt: error: --scheduler: ")
+
+
+@pytest.mark.parametrize("shape", ["component", "path"])
+def test_an_overlong_output_path_is_exit_2(mlp_file, tmp_path, capsys, shape):
+    import os
+
+    if shape == "component":
+        out = tmp_path / ("a" * 300)
+    else:
+        out = tmp_path.joinpath(*["b" * 200] * (os.pathconf(tmp_path, "PC_PATH_MAX") // 200 + 1))
+    assert main(["optimize", mlp_file, "-o", str(out), "-q"]) == 2
+    err = _err(capsys)
+    assert len(err) == 1 and "--output" in err[0] and "too long" in err[0]
+    with pytest.raises(ConfigError, match="output_dir.*too long"):
+        hls_opt.convert_and_optimize(mlp_file, output_dir=out)

@@ -40,8 +40,9 @@ from hls_opt.core import progress
 from hls_opt.core.fileio import check_output_dir
 from hls_opt.cost.feasibility import check_budgets
 from hls_opt.data import load_data
-from hls_opt.errors import ConfigError, HlsOptError, RegistryError
+from hls_opt.errors import ConfigError, HlsOptError, RegistryError, one_line
 from hls_opt.flow import inputs
+from hls_opt.flow.inputs import check_output_path
 from hls_opt.flow.report import estimate, footer_text, format_table, report_json, summary_text
 from hls_opt.frontend.keras import from_keras
 from hls_opt.train.distributed import distributed
@@ -189,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check_output_dir(path: str, field: str = "--output", **inputs: str | None) -> Path:
     """Check ``-o`` before any work (:func:`hls_opt.core.fileio.check_output_dir`); returns the path as given."""
+    check_output_path(path, field)
     check_output_dir(path, inputs=inputs, field=field)
     return Path(path)
 
@@ -361,9 +363,10 @@ COMMANDS = {"optimize": cmd_optimize, "estimate": cmd_estimate, "demo": cmd_demo
 
 
 def _error_line(message: str) -> str:
-    # One line: the first line of the message, whatever a library put in it.
-    first = str(message).strip().splitlines()[0] if str(message).strip() else "unknown error"
-    return f"{PROG}: error: {first}"
+    # One line, whole: hls-opt's messages are one line, so a newline in one came from the user's
+    # string (a path, a value) and is escaped, not cut at (issue #20).
+    text = one_line(str(message).strip()) or "unknown error"
+    return f"{PROG}: error: {text}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

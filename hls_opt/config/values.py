@@ -187,3 +187,9 @@ def _parse_positive_int(value: Any, key: str) -> int:
     if number is None or number < 1:
         raise ConfigError(f"{key}: expected a positive integer, got {value!r}")
     return number
+
+
+#: How weights are ranked for pruning (the trainer's ``ranking``, ``--``/``ranking_metric=``): hls4ml's
+#: l1, l2, saliency, oracle (``hls4ml/optimization/dsp_aware_pruning/keras/masking.py``) and hls-opt's
+#: hessian.  Kept here, Keras-free, so the flow checks a value before anything is loaded.
+RANKING_METRICS = ("l1", "l2", "saliency", "oracle", "hessian")

@@ -16,6 +16,7 @@ type raises ``TypeError``.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -33,11 +34,13 @@ from hls_opt.config import (
     parse_strategy,
     unwrap_hls_config,
 )
+from hls_opt.config.values import RANKING_METRICS
 from hls_opt.core import progress
 from hls_opt.core.fileio import check_output_dir
 from hls_opt.cost.feasibility import check_budgets
 from hls_opt.data import (
     check_input_shape,
+    check_single_input,
     check_single_output,
     check_targets,
     check_targets_for_loss,
@@ -49,6 +52,7 @@ from hls_opt.errors import ConfigError
 from hls_opt.flow.inputs import (
     check_backend,
     check_model_file,
+    check_output_path,
     check_positive_int,
     check_rtol,
     is_keras_model,
@@ -166,7 +170,13 @@ def convert_and_optimize(
     rtol = check_rtol(rtol)
     epochs = check_positive_int(epochs, "epochs")
     batch_size = check_positive_int(batch_size, "batch_size")
-    rewinding = int((optimize_kwargs or {}).get("rewinding_epochs", 1))
+    extra = _checked_optimize_kwargs(optimize_kwargs)
+    if ranking_metric not in RANKING_METRICS:
+        raise ConfigError(f"ranking_metric: {ranking_metric!r}: expected one of {', '.join(RANKING_METRICS)}")
+    ranking_metric = extra.pop("ranking", ranking_metric)
+    local = extra.pop("local", local)
+    knapsack_solver = extra.pop("knapsack_solver", knapsack_solver)
+    rewinding = extra.get("rewinding_epochs", 1)
     if data is not None and epochs <= rewinding:
         # Each step fine-tunes (epochs − rewinding) masked epochs, then rewinds (as hls4ml's
         # optimize_model, hls4ml/optimization/dsp_aware_pruning/keras/__init__.py).
@@ -193,6 +203,7 @@ def convert_and_optimize(
 
     # 2. Files (still no TensorFlow).
     if output_dir is not None:
+        check_output_path(output_dir, "output_dir")
         check_output_dir(
             output_dir,
             inputs={"model": model, "config": hls_config, "data": data},
@@ -219,6 +230,7 @@ def convert_and_optimize(
         keras_model = load_model(model)
     if training_data is not None:
         check_single_output(keras_model)  # several outputs: one-shot only (no data)
+        check_single_input(keras_model, training_data.source)  # one X array per sample: one input
     if probe is not None and _single_input(keras_model):
         check_input_shape(probe, tuple(keras_model.input_shape[1:]))
     if probe is not None and _single_output(keras_model):
@@ -252,10 +264,12 @@ def convert_and_optimize(
     before = graph.copy()
     if budgets.latency_cycles is not None or budgets.ii_cycles is not None or budgets.dsp_limit is not None or budgets.bram_limit is not None:
         check_budgets(graph, backend, budgets)  # before any training: the best each axis can reach
-    from hls_opt.train.engine import FineTuneOptions  # imports Keras (the model is loaded by now)
+    # imports Keras (the model is loaded by now)
+    from hls_opt.train.engine import FineTuneOptions, check_trainable_names
 
     if training_data is not None:
-        kwargs = dict(optimize_kwargs or {})
+        check_trainable_names(keras_model)  # before any training: names the Keras backend can trace
+        kwargs = dict(extra)
         tuner = kwargs.pop("tuner", tuner)
         training = FineTuneOptions(
             loss=loss,
@@ -337,6 +351,43 @@ def convert_and_optimize(
     if output_dir is not None:
         result.save(output_dir)
     return result
+
+
+#: ``optimize_kwargs``: the trainer's settings (``FineTuneOptions``, hls_opt/train/engine.py) that no
+#: argument of :func:`convert_and_optimize` sets, and three that one does (``ranking`` for
+#: ``ranking_metric``, ``local``, ``knapsack_solver``: given here, they replace it).
+OPTIMIZE_KWARGS = (
+    "rewinding_epochs", "cutoff_bad_trials", "tuner", "regularization_range", "callbacks", "verbose", "policy",
+    "ranking", "local", "knapsack_solver",
+)  # fmt: skip
+#: ``FineTuneOptions`` settings that are arguments of :func:`convert_and_optimize` (their name there).
+_FLOW_ARGUMENTS = {
+    "loss": "loss", "optimizer": "optimizer", "metric": "metric", "increasing": "increasing", "rtol": "rtol",
+    "epochs": "epochs", "batch_size": "batch_size", "target": "target",
+}  # fmt: skip
+
+
+def _checked_optimize_kwargs(optimize_kwargs: Any) -> dict[str, Any]:
+    """``optimize_kwargs`` as a dict of known keys, each checked now (issue #20: an unknown or
+    duplicated key was a ``TypeError`` naming ``FineTuneOptions``, a bad value failed after loading)."""
+    if optimize_kwargs is None:
+        return {}
+    if not isinstance(optimize_kwargs, Mapping):
+        raise ConfigError(f"optimize_kwargs: expected a dict, got {type(optimize_kwargs).__name__}")
+    out = dict(optimize_kwargs)
+    for key, value in out.items():
+        where = f"optimize_kwargs[{key!r}]"
+        if key in _FLOW_ARGUMENTS:
+            raise ConfigError(f"{where}: is an argument of convert_and_optimize; pass {_FLOW_ARGUMENTS[key]}= instead")
+        if key not in OPTIMIZE_KWARGS:
+            close = difflib.get_close_matches(str(key), OPTIMIZE_KWARGS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(OPTIMIZE_KWARGS)})"
+            raise ConfigError(f"{where}: unknown setting{hint}")
+        if key == "ranking" and value not in RANKING_METRICS:
+            raise ConfigError(f"{where}: {value!r}: expected one of {', '.join(RANKING_METRICS)}")
+        if key in ("rewinding_epochs", "cutoff_bad_trials"):
+            out[key] = check_positive_int(value, where, minimum=0)
+    return out
 
 
 def _model_strategy(config: Any) -> Strategy:
