@@ -412,3 +412,35 @@ def test_an_overlong_output_path_is_exit_2(mlp_file, tmp_path, capsys, shape):
     assert len(err) == 1 and "--output" in err[0] and "too long" in err[0]
     with pytest.raises(ConfigError, match="output_dir.*too long"):
         hls_opt.convert_and_optimize(mlp_file, output_dir=out)
+
+
+# ------------------------------------------------------------------------------------------------
+# A nested model: refused (hls4ml 1.3 cannot convert one from Keras 3), never undercounted
+
+
+@pytest.fixture
+def nested_file(tmp_path):
+    keras = pytest.importorskip("keras")
+    sub = keras.Sequential([keras.Input((16,)), keras.layers.Dense(32, name="in1"), keras.layers.Dense(8, name="in2")], name="sub")
+    inp = keras.Input((16,), name="x")
+    model = keras.Model(inp, keras.layers.Dense(4, name="out")(sub(inp)), name="outer")
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    path = tmp_path / "nested.keras"
+    model.save(path)
+    return str(path)
+
+
+def test_estimate_refuses_a_nested_model(nested_file, capsys):
+    # 0.3 printed 32 DSPs (the outer Dense alone); in1/in2's 512 + 256 multipliers were left out
+    assert main(["estimate", nested_file]) == 2
+    (line,) = _err(capsys)
+    assert "'sub'" in line and "nested model" in line
+
+
+def test_optimize_refuses_a_nested_model(nested_file, tmp_path, capsys):
+    from hls_opt.errors import ModelError
+
+    assert main(["optimize", nested_file, "-o", str(tmp_path / "o"), "-q"]) == 2
+    assert "'sub'" in _err(capsys)[0]
+    with pytest.raises(ModelError, match="'sub'.*nested model"):
+        hls_opt.convert_and_optimize(nested_file)

@@ -44,7 +44,7 @@ from hls_opt.errors import ConfigError, HlsOptError, RegistryError, one_line
 from hls_opt.flow import inputs
 from hls_opt.flow.inputs import check_output_path
 from hls_opt.flow.report import estimate, footer_text, format_table, report_json, summary_text
-from hls_opt.frontend.keras import from_keras
+from hls_opt.frontend.keras import check_flat_model, from_keras
 from hls_opt.train.distributed import distributed
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
@@ -322,6 +322,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     device = budgets.device or device_from_config(cfg)
     _import_keras()
     model = inputs.load_model(args.model)
+    check_flat_model(model)  # a sub-model's layers would go uncounted
     if cfg is None:
         cfg = config_from_keras_model(model, granularity="name")
     else:

@@ -69,7 +69,7 @@ from hls_opt.flow.settings import (
     metric_increasing,
     training_settings_from_model,
 )
-from hls_opt.frontend.keras import from_keras
+from hls_opt.frontend.keras import check_flat_model, from_keras
 from hls_opt.objectives.adapter import objective_for
 from hls_opt.passes import PassContext, default_flow, get_pass, run_flow
 from hls_opt.passes.plan import PLAN_KEY
@@ -228,6 +228,7 @@ def convert_and_optimize(
     # 3. The model.
     with progress.progress("loading the model"):
         keras_model = load_model(model)
+    check_flat_model(keras_model)  # a sub-model's layers would be neither estimated nor pruned
     if training_data is not None:
         check_single_output(keras_model)  # several outputs: one-shot only (no data)
         check_single_input(keras_model, training_data.source)  # one X array per sample: one input
