@@ -444,3 +444,70 @@ def test_optimize_refuses_a_nested_model(nested_file, tmp_path, capsys):
     assert "'sub'" in _err(capsys)[0]
     with pytest.raises(ModelError, match="'sub'.*nested model"):
         hls_opt.convert_and_optimize(nested_file)
+
+
+# ------------------------------------------------------------------------------------------------
+# The report after a rewrite: "RF given", oneAPI's strategy, nothing to prune, missed budgets
+
+
+def test_rf_given_is_the_final_configs_after_a_budget_rewrite(mlp_file, tmp_path, capsys):
+    # fc1 at RF 5: hls4ml builds 4 (5 is not a valid RF of a 16×32 Dense), so "RF given 5" is right
+    # before; the latency budget then puts fc1 at RF 1, where nothing of the 5 is left.
+    cfg = _write_yaml(
+        tmp_path / "rf5.yml",
+        {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Resource"}, "LayerName": {"fc1": {"ReuseFactor": 5}}},
+    )
+    out = tmp_path / "o"
+    assert main(["optimize", mlp_file, "--config", cfg, "--latency-budget", "12", "-o", str(out), "-q"]) == 0
+    fc1 = next(layer for layer in json.loads((out / "report.json").read_text())["layers"] if layer["name"] == "fc1")
+    assert fc1["reuse_factor"] == 1 and fc1["reuse_factor_before"] == 4
+    assert "reuse_factor_given" not in fc1  # the emitted config gives RF 1, which hls4ml keeps
+    assert fc1["reuse_factor_given_before"] == 5
+    row = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("fc1 "))
+    assert "4→1" in row and "5→" in row  # the given RF shown as before → after
+
+
+def test_oneapi_emits_the_strategy_hls4ml_builds(mlp_file, tmp_path):
+    # hls4ml's oneAPI backend builds every Dense as Resource (oneapi_backend.py init_dense); a pruned
+    # layer must not be told ResourceUnrolled, a Vivado/Vitis strategy it never builds.
+    cfg = _write_yaml(tmp_path / "rf4.yml", {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 4, "Strategy": "Resource"}})
+    result = hls_opt.convert_and_optimize(mlp_file, cfg, backend="oneapi", objective="params")
+    assert result.report["pruned"]
+    strategies = {str(e.get("Strategy")) for e in (result.hls_config.get("LayerName") or {}).values()}
+    strategies.add(str(result.hls_config["Model"].get("Strategy")))
+    assert "ResourceUnrolled" not in strategies and "Resource" in strategies
+    assert {layer["strategy"] for layer in result.report["layers"] if layer["type"] == "Dense"} == {"Resource"}
+
+
+def test_nothing_to_prune_is_said_as_such_not_as_fine_tuned(mlp_file, npz, tmp_path, capsys, caplog):
+    # oneAPI at RF 4 keeps every multiplier of a Resource layer whatever its zeros: no group saves a DSP
+    cfg = _write_yaml(tmp_path / "rf4.yml", {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 4, "Strategy": "Resource"}})
+    out = tmp_path / "o"
+    code = main(["optimize", mlp_file, "--config", cfg, "--backend", "oneapi", "--data", npz(), "--epochs", "2", "-o", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    report = json.loads((out / "report.json").read_text())
+    assert report["mode"] == "unchanged" and report["pruned"] is False and report["steps"] == []
+    assert not any("within the tolerance" in n for n in report["notes"])
+    assert any(n.startswith("nothing to prune") for n in report["notes"])
+    assert "fine-tuned" not in captured.out and "mode: unchanged" in captured.out
+
+
+def test_one_shot_without_a_cut_does_not_speak_of_tolerance_or_fine_tuning(mlp_file):
+    result = hls_opt.convert_and_optimize(mlp_file, backend="gpu", objective="dsp")  # gpu: no DSPs at all
+    notes = " ".join(result.report["notes"])
+    assert "tolerance" not in notes and "fine-tuned" not in notes
+
+
+def test_a_missed_dsp_budget_is_said_on_the_terminal(mlp_file, tmp_path, capsys, caplog):
+    # 16→32→4 at RF 1 (hls4ml's default) uses 640 DSPs; 100 is reachable at larger RFs (so accepted),
+    # but without a latency budget the RFs are kept: the run ends over the budget and must say so.
+    out = tmp_path / "o"
+    assert main(["optimize", mlp_file, "--dsp-budget", "100", "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    report = json.loads((out / "report.json").read_text())
+    assert report["budgets"]["met"]["dsp"] is False
+    reached = report["budgets"]["reached"]["dsp"]
+    assert f"budget missed: DSP {reached} > 100 (--dsp-budget)" in captured.out
+    # a warning too (stderr in the CLI), for a run whose stdout is not read
+    assert any("budget missed: DSP" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)

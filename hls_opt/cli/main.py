@@ -43,7 +43,7 @@ from hls_opt.data import load_data
 from hls_opt.errors import ConfigError, HlsOptError, RegistryError, one_line
 from hls_opt.flow import inputs
 from hls_opt.flow.inputs import check_output_path
-from hls_opt.flow.report import estimate, footer_text, format_table, report_json, summary_text
+from hls_opt.flow.report import estimate, footer_text, format_table, missed_budgets, report_json, summary_text
 from hls_opt.frontend.keras import check_flat_model, from_keras
 from hls_opt.train.distributed import distributed
 
@@ -300,6 +300,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     written = result.save(out, plots=not args.no_plots)
     print(format_table(result.report))
     print(summary_text(result.report))
+    for line in missed_budgets(result.report):  # also on stderr: said even when stdout is not read
+        logging.getLogger("hls_opt").warning("%s", line)
     print(f"wrote {', '.join(str(p) for p in written)}")
     return EXIT_OK
 
