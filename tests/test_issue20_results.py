@@ -511,3 +511,18 @@ def test_a_missed_dsp_budget_is_said_on_the_terminal(mlp_file, tmp_path, capsys,
     assert f"budget missed: DSP {reached} > 100 (--dsp-budget)" in captured.out
     # a warning too (stderr in the CLI), for a run whose stdout is not read
     assert any("budget missed: DSP" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--scheduler", "polynomial:2.5"], ["--scheduler", "constant:x"], ["--scheduler", "polynomial:5:2"],
+        ["--rtol", "2"], ["--optimize", "bogus"], ["--backend", "bogus"], ["--device", "bogus"],
+        ["--latency-budget", "abc"], ["--dsp-budget", "-1"],
+    ],
+)  # fmt: skip
+def test_no_message_repeats_a_part(mlp_file, tmp_path, capsys, flags):
+    assert main(["optimize", mlp_file, *flags, "-o", str(tmp_path / "o")]) == 2
+    (line,) = _err(capsys)
+    parts = line.removeprefix("hls-opt: error: ").split(": ")
+    assert len(parts) == len(set(parts)) and parts[0] == flags[0], line
