@@ -375,12 +375,6 @@ def test_optimize_kwargs_are_checked(mlp_file, kwargs, pattern):
         hls_opt.convert_and_optimize(mlp_file, data=(X_train, y_train, X_val, y_val), epochs=2, optimize_kwargs=kwargs)
 
 
-def test_optimize_kwargs_ranking_is_used(mlp_file):
-    # one-shot reads the ranking too; 'l2' from optimize_kwargs replaces ranking_metric's default
-    result = hls_opt.convert_and_optimize(mlp_file, optimize_kwargs={"ranking": "l2"})
-    assert result.report["mode"] == "one-shot"
-
-
 def test_a_path_with_a_newline_is_quoted_whole(tmp_path, capsys):
     bad = str(tmp_path / "bad\nname.keras")
     assert main(["optimize", bad, "-o", str(tmp_path / "o")]) == 2

@@ -142,6 +142,11 @@ def convert_and_optimize(
       classification loss, else the loss (lower is better).  ``increasing`` defaults from the
       metric's name.
     - ``passes``: the pass list (default :func:`hls_opt.passes.default_flow`).
+    - ``optimize_kwargs``: more trainer settings (:data:`OPTIMIZE_KWARGS`: ``rewinding_epochs``,
+      ``cutoff_bad_trials``, ``tuner``, ``regularization_range``, ``callbacks``, ``verbose``, ``policy``;
+      ``ranking``, ``local``, ``knapsack_solver`` replace the arguments of those names); an unknown key,
+      one that is an argument here (``epochs``…) or a bad value is a :class:`ConfigError` naming
+      ``optimize_kwargs['key']``, before anything is loaded.
     - ``tuner``: how the regularisation strength is searched: ``None`` (default) is hls-opt's
       built-in search, cheap and deterministic; ``'Bayesian'`` uses keras-tuner when installed.
       (``optimize_model`` keeps hls4ml's default ``'Bayesian'``.)
