@@ -520,3 +520,27 @@ def test_no_message_repeats_a_part(mlp_file, tmp_path, capsys, flags):
     (line,) = _err(capsys)
     parts = line.removeprefix("hls-opt: error: ").split(": ")
     assert len(parts) == len(set(parts)) and parts[0] == flags[0], line
+
+
+def test_a_latency_budget_over_a_layer_without_timing_is_unchecked_not_met(dense_graph):
+    # vivado times Dense but not an Opaque layer (a custom layer): the model's latency is a lower
+    # bound, so a latency budget it "meets" is not known to be met.
+    from hls_opt.config import Budgets
+    from hls_opt.cost.resources import estimate_report
+    from hls_opt.flow.report import budget_report, missed_budgets
+    from hls_opt.ir import nodes as ir
+
+    g = dense_graph(16, 8)
+    last = g.outputs[0]
+    g.add(ir.Opaque("custom", inputs=[last], input_shapes=[g.node(last).output_shape], output_shape=g.node(last).output_shape, config=g.node(last).config))
+    g.outputs = ["custom"]
+    timing = estimate_report(g, "vivado")["timing"]
+    assert timing["not_modelled"] == ["custom"] and timing["latency_cycles"] is not None
+    report = {"timing": {"after": timing}, "total": {"after": {"dsp": 0}}}
+    budgets = budget_report(Budgets(latency_cycles=10_000, dsp=10_000), report)
+    assert budgets["met"]["latency_cycles"] is None  # unchecked: a lower bound below the budget proves nothing
+    assert budgets["met"]["dsp"] is True
+    assert budgets["unchecked"] == {"latency_cycles": "no timing model for custom"}
+    assert missed_budgets({"budgets": budgets}) == [
+        "budget unchecked: latency (no timing model for custom; the reached value is a lower bound)"
+    ]

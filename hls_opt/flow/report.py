@@ -264,7 +264,17 @@ def budget_report(budgets: Any, report: Mapping[str, Any], plan: Any = None) -> 
         "dsp": total.get("dsp"),
         "bram": total.get("bram"),
     }
-    met = {k: (reached[k] is not None and reached[k] <= v) for k, v in limits.items() if v is not None}
+    met: dict[str, bool | None] = {
+        k: (reached[k] is not None and reached[k] <= v) for k, v in limits.items() if v is not None
+    }
+    # A layer without a timing model counts 0 in the model's latency / II, a lower bound: under the
+    # budget proves nothing, so such a budget is unchecked (None), never met (issue #20).
+    unchecked = {}
+    if timing.get("not_modelled"):
+        for k in ("latency_cycles", "ii_cycles"):
+            if met.get(k) is True:
+                met[k] = None
+                unchecked[k] = f"no timing model for {', '.join(timing['not_modelled'])}"
     return {
         **{k: v for k, v in limits.items() if v is not None},
         "clock_period_ns": float(budgets.clock_period_ns),
@@ -275,6 +285,7 @@ def budget_report(budgets: Any, report: Mapping[str, Any], plan: Any = None) -> 
             k: (_BUDGET_FLAGS[k] if k in ("latency_cycles", "ii_cycles") or getattr(budgets, k) is not None else "--device")
             for k in met
         },
+        **({"unchecked": unchecked} if unchecked else {}),
         "reuse_factors_chosen": bool(plan is not None and getattr(plan, "configs", None)),
     }
 
@@ -444,11 +455,15 @@ def summary_text(report: Mapping[str, Any]) -> str:
 
 
 def missed_budgets(report: Mapping[str, Any]) -> list[str]:
-    """One line per budget the final design does not meet (``budget missed: DSP 808 > 100 (--dsp-budget)``);
+    """One line per budget that could not be checked (``budget unchecked: latency (no timing model for
+    …)``) and per budget the final design does not meet (``budget missed: DSP 808 > 100 (--dsp-budget)``);
     budgets are checked for feasibility before the run but, until they are targets, a run may end
     over one (issue #20: it used to end in silence, exit 0)."""
     budgets = report.get("budgets") or {}
-    out = []
+    out = [
+        f"budget unchecked: {_BUDGET_TITLES.get(k, k)} ({why}; the reached value is a lower bound)"
+        for k, why in (budgets.get("unchecked") or {}).items()
+    ]
     for key, met in (budgets.get("met") or {}).items():
         if met is False:
             reached = (budgets.get("reached") or {}).get(key)
