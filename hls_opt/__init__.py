@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from hls_opt._lazy import lazy_attributes
 
-__version__ = "0.1.0"
+#: The one place the version is written (pyproject.toml reads it: tool.setuptools.dynamic).
+__version__ = "0.3.0"
 
 # Public names resolved lazily (PEP 562) so that importing hls_opt never pulls in TensorFlow.
 _LAZY = {

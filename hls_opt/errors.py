@@ -8,6 +8,28 @@ also derive from ``ValueError`` so that callers written against hls4ml (which ra
 
 from __future__ import annotations
 
+import os
+import re
+
+#: What makes a path ambiguous in a one-line message: control characters (a newline would end the
+#: line), quotes, spaces at an end, or a ': ' that reads like the message's own separator.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f'\"]|^\s|\s$|: ")
+
+
+def quoted(path: str | os.PathLike) -> str:
+    """``path`` for an error message: as written when it is plain, else as a Python string literal
+    (``'bad\\nname.keras'``), so a newline or quote in it can neither cut nor fake the message
+    (issue #20)."""
+    text = os.fspath(path)
+    text = text.decode(errors="backslashreplace") if isinstance(text, bytes) else str(text)
+    return repr(text) if _UNSAFE.search(text) else text
+
+
+def one_line(message: str) -> str:
+    """``message`` with its control characters escaped (``\\n``, ``\\x1b``…): hls-opt's own messages are
+    one line, so a newline in one came from a user's string (a path, a value) and must not cut it."""
+    return "".join(repr(c)[1:-1] if (ord(c) < 32 or ord(c) == 127) else c for c in str(message))
+
 
 class HlsOptError(Exception):
     """Base of every error hls-opt raises on purpose."""

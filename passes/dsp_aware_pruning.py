@@ -72,6 +72,16 @@ class DspAwarePruning(Pass):
         problem = problem_for(graph, backend, ctx.objective)
         if joint is not None:
             problem = dataclasses.replace(problem, joint=joint)
+        if not problem.groups and problem.joint is None:
+            # Nothing to prune: no training, and a report that says so, not "fine-tuned" (issue #20).
+            note = (
+                f"nothing to prune: no layer's {problem.label} shrinks when its weights are zeroed on the "
+                f"{backend.name} backend at the configured strategies and reuse factors; the model is returned unchanged"
+            )
+            logger.warning("%s", note)
+            plan = PruningPlan(objective=problem.label, mode="unchanged", target=final_sparsity(scheduler))
+            graph.annotations[PLAN_KEY] = plan
+            return PassResult(False, (note,))
         model = to_keras_model(graph)
         if ctx.data is None:
             plan, notes = self._one_shot(model, problem, scheduler), (

@@ -31,7 +31,8 @@ class PruningPlan:
     - ``offsets[name]``: kernel-shaped values added after masking (weight sharing; zeros when none).
     - ``weights[name][key]``: fine-tuned weights of every layer (Keras names ``kernel``, ``bias``, …);
       empty in one-shot mode, where the graph's own weights are masked.
-    - ``mode``: ``"one-shot"`` (post-training, no fine-tuning) or ``"fine-tuned"``.
+    - ``mode``: ``"one-shot"`` (post-training, no fine-tuning), ``"fine-tuned"``, or ``"unchanged"``
+      (no group of any layer saves the objective: nothing was tried, the weights are the input's).
     - ``steps``: the optimization loop's steps, each ``{target, achieved, metric, accepted}``.
     - ``target``: the scheduler's final sparsity (fraction of the objective's resources removed).
     - ``configs[name]``: with latency / II budgets, the :class:`~hls_opt.config.LayerConfig` the

@@ -20,6 +20,7 @@ the compiler at II 1) over an unrolled ``block_factor`` of products.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from hls_opt.backends.fpga import M20K, FPGABackend, signed_width, tiles
@@ -31,7 +32,9 @@ from hls_opt.cost.timing import Schedule
 from hls_opt.cost.vector import ceil_div
 
 if TYPE_CHECKING:
+    from hls_opt.config import LayerConfig
     from hls_opt.ir.graph import Graph
+    from hls_opt.ir.nodes import Node
 
 
 
@@ -46,6 +49,17 @@ class OneAPIBackend(FPGABackend):
     ) -> Strategy:
         """Always Resource (hls4ml's oneAPI backend ignores the configured strategy)."""
         return Strategy.RESOURCE
+
+    def pruned_config(self, node: Node) -> LayerConfig:
+        """The config as hls4ml's oneAPI backend builds it: Resource at the configured reuse factor.
+        It builds every Dense / Conv as Resource (``init_dense`` / ``init_conv*`` above), and the
+        unrolled strategy the FPGA default picks is a Vivado/Vitis pass it never runs, so writing
+        ``ResourceUnrolled`` would describe hardware it does not build (issue #20).  What zeroed
+        weights save under Resource (parameters, memory) the cost model reads off this config."""
+        cfg = node.config if getattr(node, "config", None) is not None else None
+        if cfg is None:
+            return super().pruned_config(node)
+        return dataclasses.replace(cfg, strategy=Strategy.RESOURCE)
 
     def timing_schedule(self, graph: Graph) -> tuple[Schedule, int | None]:
         """hls4ml's oneAPI writer (``writer/oneapi_writer.py``): io_stream launches every layer as a

@@ -40,10 +40,11 @@ from hls_opt.core import progress
 from hls_opt.core.fileio import check_output_dir
 from hls_opt.cost.feasibility import check_budgets
 from hls_opt.data import load_data
-from hls_opt.errors import ConfigError, HlsOptError, RegistryError
+from hls_opt.errors import ConfigError, HlsOptError, RegistryError, one_line
 from hls_opt.flow import inputs
-from hls_opt.flow.report import estimate, footer_text, format_table, report_json, summary_text
-from hls_opt.frontend.keras import from_keras
+from hls_opt.flow.inputs import check_output_path
+from hls_opt.flow.report import estimate, footer_text, format_table, missed_budgets, report_json, summary_text
+from hls_opt.frontend.keras import check_flat_model, from_keras
 from hls_opt.train.distributed import distributed
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
@@ -189,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check_output_dir(path: str, field: str = "--output", **inputs: str | None) -> Path:
     """Check ``-o`` before any work (:func:`hls_opt.core.fileio.check_output_dir`); returns the path as given."""
+    check_output_path(path, field)
     check_output_dir(path, inputs=inputs, field=field)
     return Path(path)
 
@@ -299,6 +301,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     written = result.save(out, plots=not args.no_plots)
     print(format_table(result.report))
     print(summary_text(result.report))
+    for line in missed_budgets(result.report):  # also on stderr: said even when stdout is not read
+        logging.getLogger("hls_opt").warning("%s", line)
     print(f"wrote {', '.join(str(p) for p in written)}")
     return EXIT_OK
 
@@ -322,6 +326,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     device = budgets.device or device_from_config(cfg)
     _import_keras()
     model = inputs.load_model(args.model)
+    check_flat_model(model)  # a sub-model's layers would go uncounted
     if cfg is None:
         cfg = config_from_keras_model(model, granularity="name")
     else:
@@ -363,9 +368,10 @@ COMMANDS = {"optimize": cmd_optimize, "estimate": cmd_estimate, "demo": cmd_demo
 
 
 def _error_line(message: str) -> str:
-    # One line: the first line of the message, whatever a library put in it.
-    first = str(message).strip().splitlines()[0] if str(message).strip() else "unknown error"
-    return f"{PROG}: error: {first}"
+    # One line, whole: hls-opt's messages are one line, so a newline in one came from the user's
+    # string (a path, a value) and is escaped, not cut at (issue #20).
+    text = one_line(str(message).strip()) or "unknown error"
+    return f"{PROG}: error: {text}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

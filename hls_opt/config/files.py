@@ -161,7 +161,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
     Both layouts are accepted: the bare dict (``Model`` / ``LayerType`` / ``LayerName`` / ``IOType``
     at the top, as ``config_from_keras_model`` returns and :func:`save_config` writes) and hls4ml's
     project-file layout, where it sits under ``HLSConfig`` next to ``KerasModel``, ``OutputDir``,
-    ``IOType``… (the sibling ``IOType`` is carried into the result; the other siblings are dropped).
+    ``IOType``… (the siblings ``IOType``, ``ClockPeriod`` and ``Part`` are carried into the result; the others are dropped).
     ``.json`` files are read as JSON, anything else as YAML.  Problems raise a one-line
     :class:`ConfigError` naming the file.
 

@@ -22,10 +22,24 @@ The known keys are what hls4ml 1.3 accepts, not only what hls-opt uses (files in
   and ``converters/__init__.py`` (``BitExact``, ``AllowDAFallback``, ``AllowV2Fallback``);
   ``HLSConfig.get_layer_config_value`` falls back to ``Model`` for any layer key, and the backends
   ask it for ``ParallelizationFactor`` and ``Implementation``.
-* ``LayerName`` / ``LayerType`` entries hold layer attributes, an open set (``get_layer_config``
-  hands the whole entry to the layer), so their inner keys are not checked; a ``LayerName`` key
-  must name one of the layers hls4ml makes from the model (activations split off included,
-  :func:`hls_opt.config.generate.hls4ml_layer_names`).
+* ``ClockPeriod``, ``Part`` (:data:`HLS_OPT_KEYS`): hls4ml reads them as converter arguments
+  (``convert_from_keras_model(clock_period=, part=)``) or from its project file, where they sit
+  beside ``HLSConfig`` (``backends/vivado/vivado_backend.py`` ``create_initial_config``,
+  ``converters/__init__.py`` ``parse_yaml_config``); hls-opt reads them in the bare config too, for
+  time budgets and the device (``docs/timing.md``), so they are known keys, not ignored ones.
+* ``LayerName`` / ``LayerType`` entries (:data:`LAYER_KEYS`): ``HLSConfig.get_layer_config``
+  (``model/graph.py``) hands the whole entry to the layer, which sets each key as an attribute
+  (``model/layers.py`` ``Layer.__init__``); what is read of them is ``parse_name_config`` /
+  ``parse_type_config`` (``Precision``, ``ReuseFactor``, ``TargetCycles``, ``Strategy``,
+  ``ConvImplementation``, ``Compression``) and the layers' configurable attributes
+  (``expected_attributes`` of ``model/layers.py`` and the backends' ``attribute_map``, by their
+  ``config_name``).  Any other key is set on the layer and never read: ignored.  ``Precision``'s own
+  keys name the layer's variables (an open set) and are not checked.  A ``LayerName`` key must name
+  one of the layers hls4ml makes from the model (activations split off included,
+  :func:`hls_opt.config.generate.hls4ml_layer_names`); a ``LayerType`` key an hls4ml layer class
+  (:data:`HLS4ML_LAYER_CLASSES`, ``model/layers.py`` ``layer_map`` and the classes it maps to;
+  names compared ignoring case, as ``parse_type_config`` lower-cases them).  ``tests/test_issue20_results.py`` checks both tables against the
+  installed hls4ml.
 """
 
 from __future__ import annotations
@@ -45,12 +59,55 @@ TOP_LEVEL_KEYS = (
     "HLSConfig",
 )  # fmt: skip
 
+#: Top-level keys hls4ml reads beside ``HLSConfig`` (its project file) or as converter arguments, and
+#: hls-opt reads in either layout: the clock for time budgets, the part for the device.
+HLS_OPT_KEYS = ("ClockPeriod", "Part")
+
 #: Keys of ``Model`` hls4ml reads.
 MODEL_KEYS = (
     "Precision", "ReuseFactor", "Strategy", "BramFactor", "TraceOutput", "TargetCycles",
     "ConvImplementation", "Compression", "PipelineStyle", "PipelineInterval", "ChannelsLastConversion",
     "TransposeOutputs", "BitExact", "AllowDAFallback", "AllowV2Fallback", "ParallelizationFactor",
     "Implementation",
+)  # fmt: skip
+
+#: Keys of a ``LayerName`` / ``LayerType`` entry hls4ml reads (hls4ml 1.3): ``model/graph.py``
+#: ``parse_name_config`` / ``parse_type_config``, then every configurable attribute's ``config_name``
+#: (``model/layers.py`` ``expected_attributes``; ``backends/*`` ``attribute_map``).
+LAYER_KEYS = (
+    # model/graph.py HLSConfig.parse_name_config / parse_type_config
+    "Precision", "ReuseFactor", "TargetCycles", "Strategy", "ConvImplementation", "Compression",
+    # configurable attributes (model/layers.py, backends/fpga/fpga_backend.py & co.)
+    "Trace", "ParallelizationFactor", "Implementation", "Algorithm", "Direction", "Skip", "Static",
+    "TableSize", "TableRangePower2", "TimeStepLoopParallelism",
+    "RecurrentReuseFactor", "DepthwiseReuseFactor", "PointwiseReuseFactor",
+    "ForwardReuseFactor", "ForwardRecurrentReuseFactor", "BackwardReuseFactor", "BackwardRecurrentReuseFactor",
+    # type attributes (``*_t``, read as ``*T``): what Precision.<variable> sets, also accepted directly
+    "AccumT", "BiasT", "ResultT", "WeightT", "TableT", "ExpTableT", "InvTableT", "InvInpT", "ParamT",
+    "ScaleT", "ShiftT", "SlopeT", "EmbeddingsT", "DwOutputT", "DepthwiseT", "PointwiseT",
+    "DepthwiseAccumT", "DepthwiseResultT", "PointwiseAccumT", "RecurrentWeightT", "RecurrentBiasT",
+    "ForwardWeightT", "ForwardBiasT", "ForwardRecurrentWeightT", "ForwardRecurrentBiasT",
+    "BackwardWeightT", "BackwardBiasT", "BackwardRecurrentWeightT", "BackwardRecurrentBiasT",
+)  # fmt: skip
+
+#: The layer classes a ``LayerType`` key can name (hls4ml 1.3 ``model/layers.py``: the keys of
+#: ``layer_map`` and the classes it maps to, whose ``class_name`` hls4ml matches).
+HLS4ML_LAYER_CLASSES = (
+    "Activation", "ApplyAlpha", "AveragePooling1D", "AveragePooling2D", "BatchNormOnnx", "BatchNormalization",
+    "BatchNormalizationQuantizedTanh", "BiasAdd", "Bidirectional", "BinaryConv2D", "BinaryDense",
+    "BipolarQuant", "Broadcast", "Clone", "Concatenate", "Constant", "Conv", "Conv1D", "Conv2D",
+    "Conv2DBatchnorm", "Cropping1D", "Cropping2D", "DACombinational", "Dense", "DepthwiseConv1D",
+    "DepthwiseConv2D", "Dot", "ELU", "Einsum", "EinsumDense", "Embedding", "FixedPointQuantizer", "GRU",
+    "GarNet", "GarNetStack", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D", "GlobalPooling1D", "GlobalPooling2D", "HGQ>FixedPointQuantizer", "HGQ>UnaryLUT",
+    "HardActivation", "Input", "InputLayer", "IntQuant", "LSTM", "LayerGroup", "LayerNormalization",
+    "LeakyReLU", "MatMul", "MaxPooling1D", "MaxPooling2D", "Merge", "PReLU", "ParametrizedActivation",
+    "PointwiseConv1D", "PointwiseConv2D", "Pooling1D", "Pooling2D", "QActivation", "QBatchNormalization",
+    "QConv1D", "QConv2D", "QConv2DBatchnorm", "QDense", "QDepthwiseConv2D", "QGRU", "QLSTM",
+    "QSeparableConv1D", "QSeparableConv2D", "QSimpleRNN", "Quant", "Repack", "Reshape", "Resize",
+    "SeparableConv1D", "SeparableConv2D", "SimpleRNN", "Softmax", "SymbolicExpression", "TernaryDense",
+    "TernaryTanh", "ThresholdedReLU", "TimeDistributed", "Transpose", "UnaryLUT", "UpSampling1D",
+    "UpSampling2D", "ZeroPadding1D", "ZeroPadding2D",
 )  # fmt: skip
 
 
@@ -71,16 +128,20 @@ def _hint(nearest: str | None) -> str:
 
 
 def config_key_problems(
-    config: Mapping[str, Any], *, layer_names: Iterable[str] | None = None, keys: bool = True
+    config: Mapping[str, Any],
+    *,
+    layer_names: Iterable[str] | None = None,
+    keys: bool = True,
 ) -> list[str]:
     """One message per key hls4ml would ignore in the bare config ``config`` (``HLSConfig`` already
-    unwrapped): unknown top-level keys and unknown ``Model`` keys (``keys``) and, when
-    ``layer_names`` is given, ``LayerName`` entries naming none of them.  Each names the key path
-    and the nearest known key."""
+    unwrapped): unknown top-level and ``Model`` keys, keys inside ``LayerName`` / ``LayerType``
+    entries hls4ml does not read, ``LayerType`` keys naming no hls4ml layer class (``keys``) and, when ``layer_names`` is given, ``LayerName``
+    entries naming none of them.  Each names the key path and the nearest known key."""
     problems = []
+    top = TOP_LEVEL_KEYS + HLS_OPT_KEYS
     for key in config if keys else ():
-        if str(key) not in TOP_LEVEL_KEYS:
-            problems.append(f"{key}: unknown top-level key{_hint(_nearest(str(key), TOP_LEVEL_KEYS))}; hls4ml ignores it")
+        if str(key) not in top:
+            problems.append(f"{key}: unknown top-level key{_hint(_nearest(str(key), top))}; hls4ml ignores it")
     model = config.get("Model")
     if keys and isinstance(model, Mapping):
         for key in model:
@@ -88,6 +149,25 @@ def config_key_problems(
                 problems.append(
                     f"Model.{key}: unknown key in Model{_hint(_nearest(str(key), MODEL_KEYS))}; hls4ml ignores it"
                 )
+    if keys:
+        classes = list(HLS4ML_LAYER_CLASSES)
+        folded = {c.lower() for c in classes}
+        for section in ("LayerType", "LayerName"):
+            entries = config.get(section)
+            if not isinstance(entries, Mapping):
+                continue
+            for entry, body in entries.items():
+                if section == "LayerType" and str(entry).lower() not in folded:
+                    nearest = _nearest(str(entry), classes, fold=True)
+                    problems.append(
+                        f"LayerType.{entry}: names no layer class hls4ml knows{_hint(nearest)}; hls4ml ignores it"
+                    )
+                for key in body if isinstance(body, Mapping) else ():
+                    if str(key) not in LAYER_KEYS:
+                        problems.append(
+                            f"{section}.{entry}.{key}: unknown key in a layer entry"
+                            f"{_hint(_nearest(str(key), LAYER_KEYS))}; hls4ml ignores it"
+                        )
     names = config.get("LayerName")
     if layer_names is not None and isinstance(names, Mapping):
         layer_names = list(layer_names)
@@ -122,4 +202,12 @@ def check_config_keys(
     return problems
 
 
-__all__ = ["MODEL_KEYS", "TOP_LEVEL_KEYS", "check_config_keys", "config_key_problems"]
+__all__ = [
+    "HLS4ML_LAYER_CLASSES",
+    "HLS_OPT_KEYS",
+    "LAYER_KEYS",
+    "MODEL_KEYS",
+    "TOP_LEVEL_KEYS",
+    "check_config_keys",
+    "config_key_problems",
+]

@@ -39,17 +39,21 @@ def unwrap_hls_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Return the HLSConfig dict from either the bare dict or hls4ml's file layout.
 
     hls4ml's YAML files nest the dict under ``HLSConfig`` next to ``KerasModel``, ``OutputDir``,
-    ``IOType``, …; the bare form (what ``config_from_keras_model`` returns) has ``Model`` /
-    ``LayerType`` / ``LayerName`` at the top.  A top-level ``IOType`` next to ``HLSConfig`` is
-    copied into the result (the optimizer reads ``hls_config['IOType']``).  Returns a new dict.
+    ``IOType``, ``ClockPeriod``, ``Part``, …; the bare form (what ``config_from_keras_model`` returns) has ``Model`` /
+    ``LayerType`` / ``LayerName`` at the top.  A top-level ``IOType``, ``ClockPeriod`` or ``Part`` next to
+    ``HLSConfig`` is copied into the result (hls-opt reads them there).  Returns a new dict.
     """
     if "HLSConfig" in config and "Model" not in config:
         inner = config["HLSConfig"]
         if not isinstance(inner, Mapping):
             raise ConfigError(f"HLSConfig: expected a mapping, got {type(inner).__name__}")
         result = dict(inner)
-        if "IOType" in config and "IOType" not in result:
-            result["IOType"] = config["IOType"]
+        # hls4ml's project file puts these beside HLSConfig (backends/vivado/vivado_backend.py
+        # create_initial_config): IOType, and the ClockPeriod / Part hls-opt reads for time budgets
+        # and the device (config/keys.py HLS_OPT_KEYS); carried in, never dropped.
+        for key in ("IOType", "ClockPeriod", "Part"):
+            if key in config and key not in result:
+                result[key] = config[key]
         return result
     return dict(config)
 

@@ -190,3 +190,9 @@ def _parse_positive_int(value: Any, key: str) -> int:
         shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:30]}... ({len(str(value))} characters)"
         raise ConfigError(f"{key}: expected a positive integer, got {shown}")
     return number
+
+
+#: How weights are ranked for pruning (the trainer's ``ranking``, ``--``/``ranking_metric=``): hls4ml's
+#: l1, l2, saliency, oracle (``hls4ml/optimization/dsp_aware_pruning/keras/masking.py``) and hls-opt's
+#: hessian.  Kept here, Keras-free, so the flow checks a value before anything is loaded.
+RANKING_METRICS = ("l1", "l2", "saliency", "oracle", "hessian")

@@ -29,7 +29,7 @@ from hls_opt.cost.backend import Backend, hls4ml_valid_reuse_factors
 from hls_opt.cost.registry import get_backend
 from hls_opt.cost.tables import input_precision_of, model_timing
 from hls_opt.cost.timing import ModelTiming, Timing
-from hls_opt.errors import InfeasibleBudget
+from hls_opt.errors import ConfigError, InfeasibleBudget
 
 if TYPE_CHECKING:
     from hls_opt.ir.graph import Graph
@@ -125,6 +125,13 @@ def check_budgets(graph: Graph, backend: str | Backend, budgets: Budgets) -> Bou
     def when(cycles: int) -> str:
         return f"{cycles} cycles ({budgets.ns(cycles):g} ns at {float(budgets.clock_period_ns):g} ns)"
 
+    timed = {"--latency-budget": budgets.latency_cycles, "--ii-budget": budgets.ii_cycles}
+    for flag, value in timed.items():
+        if value is not None and not timing.known:  # issue #20: unknown is not 0, nor "met"
+            raise ConfigError(
+                f"{flag}: the {be.name!r} backend has no timing model, so a latency or II budget cannot "
+                "be checked; drop the budget or use an FPGA backend (vivado, oneapi)"
+            )
     if timing.not_modelled and (budgets.latency_cycles is not None or budgets.ii_cycles is not None):
         unknown = ", ".join(timing.not_modelled)
         note = f" (without {unknown}: no timing model)"

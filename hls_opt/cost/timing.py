@@ -76,10 +76,17 @@ class ModelTiming:
         """Names of the layers without a timing model (the totals leave them out)."""
         return [name for name, t in self.layers.items() if not t.modelled]
 
+    @property
+    def known(self) -> bool:
+        """Whether any layer has a timing model.  A backend without one (``gpu``) leaves the model's
+        II and latency unknown, not 0: ``as_dict`` gives ``None`` and a latency or II budget cannot be
+        checked (issue #20; :func:`hls_opt.cost.feasibility.check_budgets` refuses it)."""
+        return any(t.modelled for t in self.layers.values())
+
     def as_dict(self) -> dict[str, object]:
         return {
-            "ii": self.ii,
-            "latency_cycles": self.latency,
+            "ii": self.ii if self.known else None,
+            "latency_cycles": self.latency if self.known else None,
             "schedule": self.schedule.value,
             "not_modelled": self.not_modelled,
         }

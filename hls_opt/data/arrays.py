@@ -217,11 +217,37 @@ def check_targets_for_loss(data: TrainingData, loss: Any, n_outputs: int | None)
                 f"{data.source}: {key}: targets of shape {got} (one-hot?), but the loss {name!r} "
                 "expects one class id per sample; pass class ids or a categorical loss"
             )
+        if sparse:  # class ids: whole numbers in 0 .. outputs − 1 (check_targets lets fractions pass)
+            y = np.asarray(getattr(data, key))
+            if y.size and (np.issubdtype(y.dtype, np.floating) or np.issubdtype(y.dtype, np.integer)):
+                whole = np.all(np.mod(y, 1) == 0) if np.issubdtype(y.dtype, np.floating) else True
+                low, high = float(np.min(y)), float(np.max(y))
+                if not whole or low < 0 or high > n_outputs - 1:
+                    example = y.reshape(-1)[(np.mod(y, 1) != 0).reshape(-1)][:1] if not whole else None
+                    what = f"a fractional label ({example[0]:g})" if not whole else f"labels {low:g}..{high:g}"
+                    raise DataError(
+                        f"{data.source}: {key}: {what}, but the loss {name!r} expects class ids 0..{n_outputs - 1} "
+                        "(whole numbers, one per sample)"
+                    )
         if not sparse and one_per_sample:
             raise DataError(
                 f"{data.source}: {key}: one label per sample, but the loss {name!r} expects one-hot "
                 f"targets of width {n_outputs}; pass one-hot labels or a sparse categorical loss"
             )
+
+
+def check_single_input(model: Any, source: str = "data") -> None:
+    """Raise :class:`DataError` when ``model`` has several inputs: every form of training data gives
+    one input array per sample (``X_train``), which cannot feed them (issue #20: it failed inside
+    ``fit``).  One-shot pruning (no data) works on any number of inputs."""
+    inputs = list(getattr(model, "inputs", None) or ())
+    if len(inputs) > 1:
+        names = ", ".join(str(getattr(t, "name", "?")).split(":")[0] for t in inputs)
+        raise DataError(
+            f"{source}: X_train is one array, but model {getattr(model, 'name', '?')!r} has {len(inputs)} inputs "
+            f"({names}); fine-tuning with data supports single-input models only; run without data for "
+            "one-shot pruning"
+        )
 
 
 def check_single_output(model: Any) -> None:

@@ -446,6 +446,14 @@ def _as_mapping(data: Any) -> dict[str, Any] | None:
 def _streams(train: Any, val: Any) -> DataStreams:
     """``(train, val)``: two streams (checked on their first batches), or two ``(X, y)`` pairs."""
     sources = []
+    pairs = [isinstance(obj, (tuple, list)) and len(obj) == 2 and not _is_stream(obj) for obj in (train, val)]
+    streams = [_is_stream(obj) for obj in (train, val)]
+    if (pairs[0] and streams[1]) or (streams[0] and pairs[1]):  # issue #20: was a TypeError
+        stream, arrays = ("training", "validation") if streams[0] else ("validation", "training")
+        raise DataError(
+            f"data: a {stream} stream with {arrays} arrays: pass both as streams (e.g. "
+            "tf.data.Dataset.from_tensor_slices((X, y)).batch(n)) or both as arrays"
+        )
     for obj, keys in ((train, _TRAIN_KEYS), (val, _VAL_KEYS)):
         if isinstance(obj, (tuple, list)) and len(obj) == 2 and not _is_stream(obj):
             return load_data((train[0], train[1], val[0], val[1]))

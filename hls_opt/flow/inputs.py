@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import numbers
+import os
 import warnings
 import zipfile
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ from typing import Any
 
 from hls_opt.config import load_config, unwrap_hls_config, validate_config
 from hls_opt.cost.registry import get_backend
-from hls_opt.errors import ConfigError, ModelError
+from hls_opt.errors import ConfigError, ModelError, quoted
 from hls_opt.frontend.keras import is_keras_model
 from hls_opt.train import schedulers as sched
 
@@ -71,25 +72,68 @@ def check_model_file(path: str | Path) -> Path:
     """Cheap checks of a model file before Keras reads it: exists, a file, a known suffix and the
     right container signature (a zip for ``.keras``, HDF5 for ``.h5``).  Raises :class:`ModelError`."""
     file = Path(path)
-    if not file.exists():
-        raise ModelError(f"{file}: no such file")
+    name = quoted(file)
+    try:
+        exists = file.exists()
+    except OSError as exc:  # a name too long for the file system, …
+        raise ModelError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    if not exists:
+        raise ModelError(f"{name}: no such file")
     if file.is_dir():
-        raise ModelError(f"{file}: is a directory, expected a .keras or .h5 model file")
+        raise ModelError(f"{name}: is a directory, expected a .keras or .h5 model file")
     suffix = file.suffix.lower()
     if suffix not in MODEL_SUFFIXES:
-        raise ModelError(f"{file}: unknown model format '{suffix}' (expected .keras or .h5)")
+        raise ModelError(f"{name}: unknown model format '{suffix}' (expected .keras or .h5)")
     try:
         with open(file, "rb") as handle:
             head = handle.read(8)
     except OSError as exc:
-        raise ModelError(f"{file}: cannot read ({exc.strerror or exc})") from None
+        raise ModelError(f"{name}: cannot read ({exc.strerror or exc})") from None
     if suffix == ".keras" and not zipfile.is_zipfile(file):
-        raise ModelError(f"{file}: not a Keras model file (a .keras file is a zip archive)")
+        raise ModelError(f"{name}: not a Keras model file (a .keras file is a zip archive)")
     if suffix == ".keras":
         _check_archive_sizes(file)
     if suffix in (".h5", ".hdf5") and head != _HDF5_SIGNATURE:
-        raise ModelError(f"{file}: not a Keras model file (no HDF5 signature)")
+        raise ModelError(f"{name}: not a Keras model file (no HDF5 signature)")
     return file
+
+
+#: Room the output needs beyond its folder's name: the staging folder beside it
+#: (``.NAME.<pid>.<hex>.new`` / ``.old``, hls_opt/core/fileio.py) and the files inside it.
+_OUTPUT_NAME_ROOM = 32
+_OUTPUT_PATH_ROOM = 64
+
+
+def check_output_path(path: Any, field: str = "--output") -> None:
+    """Raise :class:`ConfigError` naming ``field`` when the output folder's name or path is too long
+    for the file system (``NAME_MAX`` / ``PATH_MAX`` of the nearest existing folder, less the room
+    the staging folder and the files inside need), before any work (issue #20: an ``OSError``, exit 1)."""
+    given = os.fspath(path)
+    absolute = os.path.abspath(given)
+    place = os.path.dirname(absolute)
+    while place and not os.path.isdir(place) and place != os.path.dirname(place):
+        place = os.path.dirname(place)
+
+    def limit(name: str, default: int) -> int:
+        try:
+            return int(os.pathconf(place or os.sep, name))
+        except (OSError, ValueError):
+            return default
+
+    name_max, path_max = limit("PC_NAME_MAX", 255), limit("PC_PATH_MAX", 4096)
+    shown = quoted(given if len(given) <= 120 else f"{given[:40]}…{given[-60:]}")  # one readable line
+    longest = max((len(os.fsencode(part)) for part in Path(absolute).parts), default=0)
+    target = len(os.fsencode(Path(absolute).name))
+    if longest > name_max or target + _OUTPUT_NAME_ROOM > name_max:
+        raise ConfigError(
+            f"{field}: {shown}: a folder name too long ({max(longest, target)} bytes; the file system takes "
+            f"{name_max}, the output folder's at most {name_max - _OUTPUT_NAME_ROOM})"
+        )
+    if len(os.fsencode(absolute)) + _OUTPUT_PATH_ROOM > path_max:
+        raise ConfigError(
+            f"{field}: {shown}: path too long ({len(os.fsencode(absolute))} bytes; at most "
+            f"{path_max - _OUTPUT_PATH_ROOM} for an output folder)"
+        )
 
 
 def load_hls_config(hls_config: Any) -> tuple[dict | None, str]:
@@ -141,7 +185,7 @@ def parse_scheduler(spec: Any) -> Any:
     try:
         if kind == "polynomial" and 1 <= len(numbers) <= 3:
             if not numbers[0].is_integer():
-                raise ConfigError(f"scheduler: '{spec}': the number of steps must be an integer")
+                raise ConfigError("the number of steps must be an integer")  # prefixed once, below
             kw = {"final_sparsity": numbers[1]} if len(numbers) > 1 else {"final_sparsity": 0.5}
             if len(numbers) > 2:
                 kw["decay_power"] = numbers[2]
@@ -228,7 +272,7 @@ def _register_qkeras(path: Path) -> None:
         import qkeras  # noqa: F401
     except ImportError:
         raise ModelError(
-            f"{path}: the model uses QKeras layers; install QKeras for Keras 3 "
+            f"{quoted(path)}: the model uses QKeras layers; install QKeras for Keras 3 "
             "(pip install --no-deps qkeras-v3, see README 'QKeras')"
         ) from None
 
@@ -247,7 +291,7 @@ def load_model(model: Any) -> Any:
                 return keras.saving.load_model(path, compile=True)
         except Exception as exc:  # Keras raises many types for a broken file
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"{path}: cannot load the Keras model ({first})") from None
+            raise ModelError(f"{quoted(path)}: cannot load the Keras model ({first})") from None
     if is_keras_model(model):
         return model
     raise TypeError(f"model: expected a keras.Model or a .keras/.h5 path, got {type(model).__name__}")
@@ -255,6 +299,7 @@ def load_model(model: Any) -> Any:
 
 __all__ = [
     "check_backend",
+    "check_output_path",
     "check_model_file",
     "check_positive_int",
     "check_rtol",

@@ -119,7 +119,8 @@ def build_report(
     final config (``*_before``: the user's), the model's ``timing`` before/after, the ``device`` fraction
     used when a device is known, and the loop's steps.
 
-    ``mode`` is ``"one-shot"`` (post-training pruning, no fine-tuning) or ``"fine-tuned"``;
+    ``mode`` is ``"one-shot"`` (post-training pruning, no fine-tuning), ``"fine-tuned"``, or
+    ``"unchanged"`` (no layer's objective resource shrinks when its weights are zeroed: nothing to prune);
     ``baseline_metric``/``final_metric`` are the validation metric before/after when data were given.
     """
     before = estimate(before_graph, backend)
@@ -137,8 +138,15 @@ def build_report(
             node_after = node_before = None
         strategy, rf = _config_fields(node_after)
         strategy_before, rf_before = _config_fields(node_before)
-        entry = dict(layer)  # reuse_factor_given (the user's, when hls4ml changes it) and modelled stay
+        entry = dict(layer)  # modelled stays
         timed_after = after_layers.get(name, layer)
+        # reuse_factor_given: the configured RF where hls4ml builds another, of the final config (issue
+        # #20: the input's stayed beside an RF a budget rewrite had replaced); the input's: *_before
+        entry.pop("reuse_factor_given", None)
+        if timed_after.get("reuse_factor_given") is not None:
+            entry["reuse_factor_given"] = timed_after["reuse_factor_given"]
+        if layer.get("reuse_factor_given") is not None:
+            entry["reuse_factor_given_before"] = layer["reuse_factor_given"]
         entry.update(
             {
                 "ii": timed_after.get("ii"),
@@ -187,9 +195,9 @@ def build_report(
     if plan is not None and plan.mode == "one-shot":
         report["notes"].insert(0, "one-shot: post-training pruning without fine-tuning (no data given)")
     if plan is not None:
-        # Say it plainly when the tolerance allowed no cut, and what the returned weights are.
+        # Say it plainly when nothing was cut, why, and what the returned weights are.
         report["pruned"] = bool(plan.pruned_layers())
-        if not report["pruned"]:
+        if not report["pruned"] and plan.mode == "fine-tuned":
             trained = any(s.get("accepted") for s in steps)
             report["weights"] = "baseline, fine-tuned unpruned" if trained else "baseline"
             report["notes"].insert(
@@ -197,6 +205,13 @@ def build_report(
                 "nothing could be pruned within the tolerance; the returned weights are the baseline's"
                 + (" (fine-tuned, unpruned)" if trained else ""),
             )
+        elif not report["pruned"] and plan.mode == "one-shot":
+            report["weights"] = "baseline"
+            report["notes"].insert(
+                0, "nothing was pruned: the one-shot selection zeroed no weight; the returned weights are the baseline's"
+            )
+        elif not report["pruned"]:  # "unchanged": the pass's note says why (nothing to prune)
+            report["weights"] = "baseline"
     if plan is not None and getattr(plan, "seconds", None):
         # where the fine-tuned optimization's wall time went (OptimizationOutcome.timings)
         report["seconds"] = dict(plan.seconds)
@@ -212,6 +227,11 @@ def build_report(
     if extra:
         report.update(extra)
     return jsonable(report)
+
+
+#: The flag that sets each budget of ``report.json``'s ``budgets`` (its ``met`` keys).
+_BUDGET_FLAGS = {"latency_cycles": "--latency-budget", "ii_cycles": "--ii-budget", "dsp": "--dsp-budget", "bram": "--bram-budget"}
+_BUDGET_TITLES = {"latency_cycles": "latency", "ii_cycles": "II", "dsp": "DSP", "bram": "BRAM"}
 
 
 def budget_report(budgets: Any, report: Mapping[str, Any], plan: Any = None) -> dict | None:
@@ -234,12 +254,28 @@ def budget_report(budgets: Any, report: Mapping[str, Any], plan: Any = None) -> 
         "dsp": total.get("dsp"),
         "bram": total.get("bram"),
     }
-    met = {k: (reached[k] is not None and reached[k] <= v) for k, v in limits.items() if v is not None}
+    met: dict[str, bool | None] = {
+        k: (reached[k] is not None and reached[k] <= v) for k, v in limits.items() if v is not None
+    }
+    # A layer without a timing model counts 0 in the model's latency / II, a lower bound: under the
+    # budget proves nothing, so such a budget is unchecked (None), never met (issue #20).
+    unchecked = {}
+    if timing.get("not_modelled"):
+        for k in ("latency_cycles", "ii_cycles"):
+            if met.get(k) is True:
+                met[k] = None
+                unchecked[k] = f"no timing model for {', '.join(timing['not_modelled'])}"
     return {
         **{k: v for k, v in limits.items() if v is not None},
         "clock_period_ns": float(budgets.clock_period_ns),
         "reached": {k: reached[k] for k in met},
         "met": met,
+        # which flag set each budget (a DSP / BRAM budget without its flag is the --device's count)
+        "set_by": {
+            k: (_BUDGET_FLAGS[k] if k in ("latency_cycles", "ii_cycles") or getattr(budgets, k) is not None else "--device")
+            for k in met
+        },
+        **({"unchecked": unchecked} if unchecked else {}),
         "reuse_factors_chosen": bool(plan is not None and getattr(plan, "configs", None)),
     }
 
@@ -282,7 +318,9 @@ def format_table(report: Mapping[str, Any], *, before_after: bool | None = None)
             )
         )
     # "RF" is the reuse factor hls4ml applies; "RF given" the configured one where hls4ml changes it
-    given = any(layer.get("reuse_factor_given") is not None for layer in layers)
+    given = any(
+        layer.get(k) is not None for layer in layers for k in ("reuse_factor_given", "reuse_factor_given_before")
+    )
     left = ["layer", "type", "strategy", "RF"] + (["RF given"] if given else [])
     header = left + [RESOURCE_TITLES.get(k, k) for k in keys]
     timed = any("ii" in layer for layer in layers)
@@ -301,6 +339,9 @@ def format_table(report: Mapping[str, Any], *, before_after: bool | None = None)
         if before_after and layer.get("reuse_factor_before") not in (None, rf):
             rf_text = f"{_fmt(layer['reuse_factor_before'])}→{rf_text}"
         rf_given = _fmt(layer["reuse_factor_given"]) if layer.get("reuse_factor_given") is not None else ""
+        given_before = layer.get("reuse_factor_given_before")
+        if before_after and given_before is not None and given_before != layer.get("reuse_factor_given"):
+            rf_given = f"{_fmt(given_before)}→{rf_given or '-'}"
         if layer.get("modelled") is False:
             strategy, rf_text, rf_given = "not modelled", "", ""  # only its params are counted
         elif not any(b.get(k) for k in keys) and not any(a.get(k) for k in keys):
@@ -352,6 +393,8 @@ def _timing_lines(report: Mapping[str, Any]) -> list[str]:
     t = timing.get("after") or timing.get("before") or (timing if "ii" in timing else None)
     if not t:
         return []
+    if t.get("ii") is None and t.get("latency_cycles") is None:  # no layer has a timing model (gpu)
+        return ["model: II unknown, latency unknown (the backend has no timing model)"]
     out = [f"model: II {_fmt(t.get('ii'))} cycles, latency {_fmt(t.get('latency_cycles'))} cycles ({t.get('schedule')})"]
     if t.get("not_modelled"):
         out.append(f"  no timing model (left out of the totals): {', '.join(t['not_modelled'])}")
@@ -394,9 +437,32 @@ def summary_text(report: Mapping[str, Any]) -> str:
         accepted = sum(1 for s in steps if s.get("accepted"))
         lines.append(f"  steps: {len(steps)} ({accepted} accepted)")
     lines += ["  " + text for text in _timing_lines(report) + _device_lines(report)]
+    lines += ["  " + text for text in missed_budgets(report)]
     if report.get("pruned") is False:  # the last line, said plainly
-        lines.append("  " + next(n for n in report.get("notes", []) if n.startswith("nothing could be pruned")))
+        said = [n for n in report.get("notes", []) if n.startswith("nothing")]
+        lines += ["  " + said[0]] if said else []
     return "\n".join(lines)
+
+
+def missed_budgets(report: Mapping[str, Any]) -> list[str]:
+    """One line per budget that could not be checked (``budget unchecked: latency (no timing model for
+    …)``) and per budget the final design does not meet (``budget missed: DSP 808 > 100 (--dsp-budget)``);
+    budgets are checked for feasibility before the run but, until they are targets, a run may end
+    over one (issue #20: it used to end in silence, exit 0)."""
+    budgets = report.get("budgets") or {}
+    out = [
+        f"budget unchecked: {_BUDGET_TITLES.get(k, k)} ({why}; the reached value is a lower bound)"
+        for k, why in (budgets.get("unchecked") or {}).items()
+    ]
+    for key, met in (budgets.get("met") or {}).items():
+        if met is False:
+            reached = (budgets.get("reached") or {}).get(key)
+            flag = (budgets.get("set_by") or {}).get(key, _BUDGET_FLAGS.get(key, key))
+            out.append(
+                f"budget missed: {_BUDGET_TITLES.get(key, key)} {_fmt(reached) if reached is not None else 'unknown'} "
+                f"> {_fmt(budgets.get(key))} ({flag})"
+            )
+    return out
 
 
 def _pyplot() -> Any:

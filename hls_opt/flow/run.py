@@ -16,6 +16,7 @@ type raises ``TypeError``.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,11 +35,13 @@ from hls_opt.config import (
     parse_strategy,
     unwrap_hls_config,
 )
+from hls_opt.config.values import RANKING_METRICS
 from hls_opt.core import progress
 from hls_opt.core.fileio import check_output_dir
 from hls_opt.cost.feasibility import check_budgets
 from hls_opt.data import (
     check_input_shape,
+    check_single_input,
     check_single_output,
     check_targets,
     check_targets_for_loss,
@@ -50,6 +53,7 @@ from hls_opt.errors import ConfigError
 from hls_opt.flow.inputs import (
     check_backend,
     check_model_file,
+    check_output_path,
     check_positive_int,
     check_rtol,
     is_keras_model,
@@ -66,7 +70,7 @@ from hls_opt.flow.settings import (
     metric_increasing,
     training_settings_from_model,
 )
-from hls_opt.frontend.keras import from_keras
+from hls_opt.frontend.keras import check_flat_model, from_keras
 from hls_opt.objectives.adapter import objective_for
 from hls_opt.passes import PassContext, default_flow, get_pass, run_flow
 from hls_opt.passes.plan import PLAN_KEY
@@ -147,6 +151,11 @@ def convert_and_optimize(
       classification loss, else the loss (lower is better).  ``increasing`` defaults from the
       metric's name.
     - ``passes``: the pass list (default :func:`hls_opt.passes.default_flow`).
+    - ``optimize_kwargs``: more trainer settings (:data:`OPTIMIZE_KWARGS`: ``rewinding_epochs``,
+      ``cutoff_bad_trials``, ``tuner``, ``regularization_range``, ``callbacks``, ``verbose``, ``policy``;
+      ``ranking``, ``local``, ``knapsack_solver`` replace the arguments of those names); an unknown key,
+      one that is an argument here (``epochs``…) or a bad value is a :class:`ConfigError` naming
+      ``optimize_kwargs['key']``, before anything is loaded.
     - ``tuner``: how the regularisation strength is searched: ``None`` (default) is hls-opt's
       built-in search, cheap and deterministic; ``'Bayesian'`` uses keras-tuner when installed.
       (``optimize_model`` keeps hls4ml's default ``'Bayesian'``.)
@@ -246,8 +255,14 @@ def flow_options(*, fine_tuning: bool, **given: Any) -> FlowOptions:
     rtol = check_rtol(given["rtol"])
     epochs = check_positive_int(given["epochs"], "epochs")
     batch_size = check_positive_int(given["batch_size"], "batch_size")
-    optimize_kwargs = dict(given["optimize_kwargs"] or {})
-    rewinding = int(optimize_kwargs.get("rewinding_epochs", 1))
+    optimize_kwargs = _checked_optimize_kwargs(given["optimize_kwargs"])
+    ranking_metric = given["ranking_metric"]
+    if ranking_metric not in RANKING_METRICS:
+        raise ConfigError(f"ranking_metric: {ranking_metric!r}: expected one of {', '.join(RANKING_METRICS)}")
+    ranking_metric = optimize_kwargs.pop("ranking", ranking_metric)
+    local = optimize_kwargs.pop("local", given["local"])
+    knapsack_solver = optimize_kwargs.pop("knapsack_solver", given["knapsack_solver"])
+    rewinding = optimize_kwargs.get("rewinding_epochs", 1)
     if fine_tuning and epochs <= rewinding:
         # Each step fine-tunes (epochs − rewinding) masked epochs, then rewinds (as hls4ml's
         # optimize_model, hls4ml/optimization/dsp_aware_pruning/keras/__init__.py).
@@ -284,9 +299,9 @@ def flow_options(*, fine_tuning: bool, **given: Any) -> FlowOptions:
         metric=given["metric"],
         increasing=given["increasing"],
         passes=flow,
-        ranking_metric=given["ranking_metric"],
-        local=bool(given["local"]),
-        knapsack_solver=given["knapsack_solver"],
+        ranking_metric=ranking_metric,
+        local=bool(local),
+        knapsack_solver=knapsack_solver,
         tuner=given["tuner"],
         target=target,
         optimize_kwargs=optimize_kwargs,
@@ -343,6 +358,7 @@ def load_inputs(model: Any, hls_config: Any, data: Any, options: FlowOptions) ->
     """Steps 2 and 3: files (no TensorFlow yet), then the model and the training settings."""
     # 2. Files (still no TensorFlow).
     if options.output_dir is not None:
+        check_output_path(options.output_dir, "output_dir")
         check_output_dir(
             options.output_dir,
             inputs={"model": model, "config": hls_config, "data": data},
@@ -369,8 +385,10 @@ def load_inputs(model: Any, hls_config: Any, data: Any, options: FlowOptions) ->
     # 3. The model.
     with progress.progress("loading the model"):
         keras_model = load_model(model)
+    check_flat_model(keras_model)  # a sub-model's layers would be neither estimated nor pruned
     if training_data is not None:
         check_single_output(keras_model)  # several outputs: one-shot only (no data)
+        check_single_input(keras_model, training_data.source)  # one X array per sample: one input
     if probe is not None and _single_input(keras_model):
         check_input_shape(probe, tuple(keras_model.input_shape[1:]))
     if probe is not None and _single_output(keras_model):
@@ -422,9 +440,11 @@ def pass_context(graph: Graph, loaded: Loaded, options: FlowOptions) -> PassCont
     budgets = loaded.budgets
     if any(x is not None for x in (budgets.latency_cycles, budgets.ii_cycles, budgets.dsp_limit, budgets.bram_limit)):
         check_budgets(graph, options.backend, budgets)  # before any training: the best each axis can reach
-    from hls_opt.train.engine import FineTuneOptions  # imports Keras (the model is loaded by now)
+    # imports Keras (the model is loaded by now)
+    from hls_opt.train.engine import FineTuneOptions, check_trainable_names
 
     if loaded.training_data is not None:
+        check_trainable_names(loaded.keras_model)  # before any training: names the Keras backend can trace
         kwargs = dict(options.optimize_kwargs)
         tuner = kwargs.pop("tuner", options.tuner)
         increasing = bool(loaded.increasing)
@@ -509,6 +529,43 @@ def emit_result(
         io_type=emitted["IOType"],
         passes=[(n, r.changed) for n, r in results],
     )
+
+
+#: ``optimize_kwargs``: the trainer's settings (``FineTuneOptions``, hls_opt/train/engine.py) that no
+#: argument of :func:`convert_and_optimize` sets, and three that one does (``ranking`` for
+#: ``ranking_metric``, ``local``, ``knapsack_solver``: given here, they replace it).
+OPTIMIZE_KWARGS = (
+    "rewinding_epochs", "cutoff_bad_trials", "tuner", "regularization_range", "callbacks", "verbose", "policy",
+    "ranking", "local", "knapsack_solver",
+)  # fmt: skip
+#: ``FineTuneOptions`` settings that are arguments of :func:`convert_and_optimize` (their name there).
+_FLOW_ARGUMENTS = {
+    "loss": "loss", "optimizer": "optimizer", "metric": "metric", "increasing": "increasing", "rtol": "rtol",
+    "epochs": "epochs", "batch_size": "batch_size", "target": "target",
+}  # fmt: skip
+
+
+def _checked_optimize_kwargs(optimize_kwargs: Any) -> dict[str, Any]:
+    """``optimize_kwargs`` as a dict of known keys, each checked now (an unknown or duplicated key would
+    otherwise be a ``TypeError`` naming ``FineTuneOptions``, and a bad value fail after loading)."""
+    if optimize_kwargs is None:
+        return {}
+    if not isinstance(optimize_kwargs, Mapping):
+        raise ConfigError(f"optimize_kwargs: expected a dict, got {type(optimize_kwargs).__name__}")
+    out = dict(optimize_kwargs)
+    for key, value in out.items():
+        where = f"optimize_kwargs[{key!r}]"
+        if key in _FLOW_ARGUMENTS:
+            raise ConfigError(f"{where}: is an argument of convert_and_optimize; pass {_FLOW_ARGUMENTS[key]}= instead")
+        if key not in OPTIMIZE_KWARGS:
+            close = difflib.get_close_matches(str(key), OPTIMIZE_KWARGS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(OPTIMIZE_KWARGS)})"
+            raise ConfigError(f"{where}: unknown setting{hint}")
+        if key == "ranking" and value not in RANKING_METRICS:
+            raise ConfigError(f"{where}: {value!r}: expected one of {', '.join(RANKING_METRICS)}")
+        if key in ("rewinding_epochs", "cutoff_bad_trials"):
+            out[key] = check_positive_int(value, where, minimum=0)
+    return out
 
 
 def _model_strategy(config: Any) -> Strategy:

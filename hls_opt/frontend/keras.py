@@ -36,7 +36,7 @@ from hls_opt.ir.graph import Graph
 
 log = logging.getLogger(__name__)
 
-__all__ = ["from_keras", "is_keras_model"]
+__all__ = ["check_flat_model", "from_keras", "is_keras_model"]
 
 # Keras class name → IR node type, for Keras' own layer classes only (exact class match: a user
 # subclass of Dense may compute something else, so it stays Opaque).
@@ -392,3 +392,27 @@ def _from_keras(model: Any, hls_config: Mapping | str | Path | None = None) -> G
 def _looks_like_keras(obj: object) -> bool:
     # Cheap pre-check so that obviously wrong arguments fail without importing Keras.
     return obj is not None and not isinstance(obj, (str, bytes, int, float, Mapping, list, tuple, np.ndarray))
+
+
+def check_flat_model(model: Any) -> None:
+    """Raise :class:`ModelError` naming the first layer of ``model`` that is itself a model (a nested
+    ``Sequential`` or functional sub-model).
+
+    :func:`from_keras` keeps such a layer whole, as one ``Opaque`` node (it round-trips), so the
+    layers inside it are neither estimated nor pruned: ``estimate`` and the report would count too
+    few DSPs (issue #20).  hls4ml 1.3 cannot convert a nested Keras 3 model either (its Keras-3 reader
+    hands the sub-model to the Keras-2 ``parse_model_layer``, ``converters/keras/model.py``, which
+    fails on it), so hls-opt refuses it rather than flattening it into a model hls4ml would read
+    differently.  ``estimate`` and ``convert_and_optimize`` call this after loading the model."""
+    import keras
+
+    for layer in getattr(model, "layers", None) or ():
+        if isinstance(layer, keras.Model):
+            inner = sum(1 for _ in getattr(layer, "layers", None) or ())
+            raise ModelError(
+                f"model {getattr(model, 'name', '?')!r}: layer {layer.name!r} is a nested model "
+                f"({type(layer).__name__} of {inner} layers); hls-opt estimates and prunes the layers of a flat "
+                "model only, and hls4ml 1.3 cannot convert a nested Keras 3 model: rebuild it with the "
+                "sub-model's layers called in the outer model"
+            )
+

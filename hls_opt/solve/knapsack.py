@@ -32,7 +32,8 @@ can return an infeasible item.  Here:
 The numba kernels are compiled on the first call and cached on disk (``cache=True``: in
 ``__pycache__`` next to this file, numba's per-user cache when that is read-only, or
 ``NUMBA_CACHE_DIR``), so the compile time (about 2 s for all kernels) is paid once per
-installation, not once per process.  Importing this module compiles nothing.
+installation, not once per process; where none of these is writable they are compiled once per
+process instead (:func:`hls_opt.solve.jit.cached_njit`).  Importing this module compiles nothing.
 
 Conventions (all implementations):
 
@@ -54,7 +55,8 @@ import time
 from typing import Any
 
 import numpy as np
-from numba import njit
+
+from hls_opt.solve.jit import cached_njit
 
 __all__ = ["IMPLEMENTATIONS", "solve_knapsack"]
 
@@ -457,7 +459,7 @@ def _solve_dp(v: np.ndarray, w: np.ndarray, cap: int) -> np.ndarray:
     return np.flatnonzero(take)
 
 
-@njit(cache=True)
+@cached_njit
 def _dp_kernel(values, weights, capacity):  # pragma: no cover - compiled
     """best[w] = max value within capacity w over the items seen so far; one traceback bit per cell.
 
@@ -541,7 +543,7 @@ def _dp_kernel(values, weights, capacity):  # pragma: no cover - compiled
     return take
 
 
-@njit(cache=True)
+@cached_njit
 def _dp_kernel_multi(values, weights, capacity):  # pragma: no cover - compiled
     """Exact DP for M >= 2 constraints over the flattened table of capacity vectors.
 
@@ -661,7 +663,7 @@ def _dp_kernel_multi(values, weights, capacity):  # pragma: no cover - compiled
 # --------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@cached_njit
 def _greedy_in_order(weights, capacity, order, take):  # pragma: no cover - compiled
     """Take items in ``order`` whenever they fit (skipping misfits, unlike hls4ml's greedy)."""
     m = weights.shape[0]
@@ -842,7 +844,7 @@ def _solve_bb(
     return np.sort(order[best_x.astype(np.bool_)]), proven, mu
 
 
-@njit(cache=True)
+@cached_njit
 def _bb_kernel(  # pragma: no cover - compiled
     v, w, eff, pv, ps, u, slack, eps, x, rem, istate, fstate, best_x, max_nodes
 ):

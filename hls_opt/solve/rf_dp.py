@@ -35,9 +35,9 @@ from enum import Enum
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from hls_opt.errors import ConfigError
+from hls_opt.solve.jit import cached_njit
 
 __all__ = [
     "JointLayer",
@@ -498,7 +498,7 @@ def _work(p: _IntProblem) -> tuple[float, float]:
 # numba kernels
 
 
-@njit(cache=True)
+@cached_njit
 def _conv_line(a, prefix, n, out, len_t):  # pragma: no cover - compiled
     """``out[i] = max_{m ∈ [max(0, i−n), i]} a[m] + prefix[i−m]`` for ``i < len_t``.
 
@@ -566,7 +566,7 @@ def _conv_line(a, prefix, n, out, len_t):  # pragma: no cover - compiled
         top += 1
 
 
-@njit(cache=True)
+@cached_njit
 def _layer_uniform(fprev, fcur, lat, starts, lens, lens_t, step, shift, prefix):  # pragma: no cover
     """Option with uniform savings: ``fcur[t] = max(fcur[t], conv(fprev[t − lat]))`` along every line.
 
@@ -599,7 +599,7 @@ def _layer_uniform(fprev, fcur, lat, starts, lens, lens_t, step, shift, prefix):
                     dst[c] = out[i]
 
 
-@njit(cache=True)
+@cached_njit
 def _layer_items(fprev, fcur, lat, comps, cap, b0, s, sflat, b0flat, values):  # pragma: no cover
     """Option with per-group savings: a 0/1 knapsack over its groups on top of ``fprev[t − lat]``."""
     cells = fprev.shape[1]
@@ -633,7 +633,7 @@ def _layer_items(fprev, fcur, lat, comps, cap, b0, s, sflat, b0flat, values):  #
                 dst[r] = g[r]
 
 
-@njit(cache=True)
+@cached_njit
 def _items_trace(src, r_end, comps, b0, s, sflat, b0flat, values, target):  # pragma: no cover
     """The kept groups (bool per group) reaching ``target`` at cell ``r_end`` on top of ``src``, with
     a full table per group (one option, traceback only); ``ok[0]`` False when ``target`` is not reached."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,7 +36,7 @@ def distributed(devices: int | None, field: str = "--devices") -> Iterator[Any]:
     """Data parallelism over ``devices`` local devices for the duration of the block (None or 1: none).
 
     TensorFlow: a ``tf.distribute.MirroredStrategy`` over the first ``devices`` GPUs, or, on a machine
-    without GPUs, over ``devices`` logical CPU devices (the CPU split in as many; this must happen
+    without GPUs, over ``devices`` logical CPU devices, at most one per core (the CPU split in as many; this must happen
     before TensorFlow runs anything, so the CLI calls it first — useful to try the set-up, not faster).
     JAX: ``keras.distribution.DataParallel`` over the first ``devices`` devices (restored afterwards).
     Yields the strategy / distribution.  :class:`ConfigError` naming ``field`` when there are fewer
@@ -77,6 +78,15 @@ def _mirrored(n: int, field: str) -> Any:
         if len(gpus) < n:
             raise ConfigError(f"{field} {n}: only {len(gpus)} GPU(s) visible")
         return tf.distribute.MirroredStrategy([f"/gpu:{i}" for i in range(n)])
+    # No GPU: the CPU split in n logical devices.  More than its cores is not parallelism but n
+    # replicas time-sharing them, each step n times over (issue #20: --devices 64 on 2 cores ran
+    # for minutes without a word), so it is refused: more devices than exist.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if n > cores:
+        raise ConfigError(
+            f"{field} {n}: no GPU visible, and this machine has {cores} CPU core(s) to split into "
+            f"devices; use at most {cores}"
+        )
     # split the CPU first: listing logical devices would start TensorFlow and fix the split at one
     physical = tf.config.list_physical_devices("CPU")[0]
     try:

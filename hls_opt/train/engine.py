@@ -28,22 +28,25 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+import keras
 import numpy as np
 
 from hls_opt.core.progress import status
 from hls_opt.data import (
     DataStreams,
     check_input_shape,
+    check_single_input,
     check_single_output,
     check_targets,
     check_targets_for_loss,
     load_data,
 )
-from hls_opt.errors import ConfigError
+from hls_opt.errors import ConfigError, ModelError
 from hls_opt.solve.pruning import PruningProblem, masks_from_selection, select_groups, selection_counts
 from hls_opt.train.backends import native
 from hls_opt.train.data import evaluate, fit_input
@@ -225,7 +228,9 @@ def checked_data(model: Any, data: Any, loss_fn: Any) -> DataStreams:
     checks arrays get whole, so both give the same messages.
     """
     check_single_output(model)
+    check_trainable_names(model)
     streams = load_data(data)
+    check_single_input(model, streams.source)
     probe = streams.probe()
     if len(getattr(model, "inputs", ())) == 1:
         check_input_shape(probe, tuple(model.input_shape[1:]))
@@ -234,6 +239,34 @@ def checked_data(model: Any, data: Any, loss_fn: Any) -> DataStreams:
         if len(model.output_shape) == 2:
             check_targets_for_loss(probe, loss_fn, model.output_shape[-1])
     return streams
+
+
+#: What TensorFlow takes as a name scope (``tensorflow/python/framework/ops.py``
+#: ``_VALID_SCOPE_NAME_REGEX``); Keras' TensorFlow backend opens one per layer name when it traces a
+#: call (``keras/src/backend/tensorflow/core.py`` ``name_scope``), so training a model with any other
+#: name fails inside ``fit`` ("in user code: … is not a valid scope name").
+_TF_SCOPE_NAME = re.compile(r"^[A-Za-z0-9_.\\/>-]*$")
+
+
+def check_trainable_names(model: Any) -> None:
+    """Raise :class:`ModelError` naming the layer when the running Keras backend cannot train a
+    model with its name (TensorFlow: a space, non-ASCII letters…, :data:`_TF_SCOPE_NAME`), before
+    any training (issue #20).  ``estimate`` and one-shot pruning never trace the model and take it."""
+    if keras.backend.backend() != "tensorflow":
+        return
+    pending = [model]
+    while pending:
+        layer = pending.pop()
+        name = str(getattr(layer, "name", ""))
+        if not _TF_SCOPE_NAME.match(name):
+            bad = sorted({c for c in name if not _TF_SCOPE_NAME.match(c)})
+            kind = "model" if layer is model else "layer"
+            raise ModelError(
+                f"{kind} {name!r}: TensorFlow cannot train a {kind} of this name ({', '.join(map(repr, bad))} "
+                "not allowed in a name scope: letters A-Z a-z, digits, _ . / > -); rename it, or run "
+                "without data (one-shot pruning)"
+            )
+        pending.extend(getattr(layer, "layers", None) or ())
 
 
 def fit(model: Any, data: Any, timer: Timer | None = None, **kwargs: Any) -> Any:

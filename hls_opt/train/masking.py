@@ -15,10 +15,12 @@ from typing import Any
 import keras
 import numpy as np
 
+from hls_opt.config.values import RANKING_METRICS
+
 logger = logging.getLogger(__name__)
 
 #: Ranking metrics understood by :func:`compute_masks` (hls4ml's four plus a diagonal-Hessian one).
-SUPPORTED_METRICS = ("l1", "l2", "saliency", "oracle", "hessian")
+SUPPORTED_METRICS = RANKING_METRICS
 
 
 # --------------------------------------------------------------------------------------------
