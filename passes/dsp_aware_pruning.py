@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from hls_opt.passes.plan import PLAN_KEY, PruningPlan
@@ -39,6 +39,11 @@ from hls_opt.solve.pruning import (
 from hls_opt.solve.rf_problem import JointChooser, RFMode
 from hls_opt.train.schedulers import default_scheduler
 
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+    from hls_opt.ir.nodes import Node
+
+
 logger = logging.getLogger(__name__)
 
 
@@ -54,14 +59,14 @@ def final_sparsity(scheduler: Any) -> float:
 class DspAwarePruning(Pass):
     name = "dsp-aware-pruning"
 
-    def apply(self, graph: Any) -> PassResult:
+    def apply(self, graph: Graph) -> PassResult:
         ctx = self.context
         if ctx.objective is None:
             raise ConfigError("dsp-aware-pruning: the pass context names no objective")
         scheduler = ctx.scheduler if ctx.scheduler is not None else default_scheduler()
         backend = get_backend(ctx.backend)
         joint = joint_chooser(graph, backend, ctx.objective, ctx.budgets)
-        self._training = ctx.training
+        self._training = self._quantized(ctx.training, graph)
         if joint is not None and RFMode.parse(ctx.rf_mode or RFMode.FIXED) is RFMode.FIXED:
             return self._fixed_rfs(graph, backend, joint, scheduler)
         problem = problem_for(graph, backend, ctx.objective)
@@ -79,6 +84,13 @@ class DspAwarePruning(Pass):
         graph.annotations[PLAN_KEY] = plan
         logger.info("dsp-aware-pruning (%s, %s): pruned layers %s", plan.objective, plan.mode, list(plan.pruned_layers()))
         return PassResult(changed, notes)
+
+    def _quantized(self, training: Any, graph: Graph) -> Any:
+        """The training options, fine-tuning under the graph's types when the context says ``quantize``."""
+        if training is None or not self.context.quantize:
+            return training
+        configs = {node.name: node.config for node in graph.nodes() if node.config is not None}
+        return dataclasses.replace(training, quantization=configs)
 
     def _one_shot(self, model: Any, problem: PruningProblem, scheduler: Any) -> PruningPlan:
         from hls_opt.train.engine import FineTuneOptions  # the trainer imports Keras
@@ -114,7 +126,7 @@ class DspAwarePruning(Pass):
             steps=(step,),
         )
 
-    def _fixed_rfs(self, graph: Any, backend: Any, joint: JointChooser, scheduler: Any) -> PassResult:
+    def _fixed_rfs(self, graph: Graph, backend: Any, joint: JointChooser, scheduler: Any) -> PassResult:
         """``rf_mode='fixed'``: prune under the cheapest RF assignment the budgets allow unpruned and,
         with data, also under the best uniform RF; keep the one that ends with fewer resources of the
         objective (a coarser RF prunes less within the tolerance: docs/rf_choice.md, measured)."""
@@ -128,12 +140,12 @@ class DspAwarePruning(Pass):
         for configs in candidates:
             chosen_graph = joint.chosen_graph(configs)
             problem = problem_for(chosen_graph, backend, ctx.objective)
-            self._training = ctx.training
+            self._training = self._quantized(ctx.training, graph)
             if len({c.reuse_factor for c in configs.values()}) > 1 and ctx.training is not None:
                 # Mixed RFs: a group's raw norm sums RF weights for one DSP, so layers at a low RF
                 # (the output layer) would be emptied first; every layer worth 1 instead (measured,
                 # docs/rf_choice.md)
-                t = ctx.training
+                t = self._training
                 self._training = dataclasses.replace(t, policy=dataclasses.replace(t.policy, normalise="sum"))
             model = to_keras_model(graph)
             plan = self._one_shot(model, problem, scheduler) if ctx.data is None else self._fine_tune(model, problem, scheduler)
@@ -208,7 +220,7 @@ class DspAwarePruning(Pass):
         )
 
 
-def joint_chooser(graph: Any, backend: Any, objective: Any, budgets: Any) -> JointChooser | None:
+def joint_chooser(graph: Graph, backend: Any, objective: Any, budgets: Any) -> JointChooser | None:
     """With a latency or II budget: the :class:`~hls_opt.solve.rf_problem.JointChooser` of ``graph``
     (every layer's reuse factor chosen with the pruning, timing from the backend's timing model);
     None without one (the configured reuse factors are kept)."""
@@ -220,7 +232,7 @@ def joint_chooser(graph: Any, backend: Any, objective: Any, budgets: Any) -> Joi
             f"not an hls4ml-style estimator ({objective!r})"
         )
 
-    def timing(node: Any) -> tuple[int, int]:
+    def timing(node: Node) -> tuple[int, int]:
         t = backend.timing(node, input_pack=stream_pack(graph, node))
         return int(t.ii), int(t.latency)
 
@@ -229,7 +241,7 @@ def joint_chooser(graph: Any, backend: Any, objective: Any, budgets: Any) -> Joi
     )
 
 
-def write_plan(graph: Any, plan: PruningPlan) -> bool:
+def write_plan(graph: Graph, plan: PruningPlan) -> bool:
     """Write ``plan``'s weights and masks into ``graph``'s nodes; True when a weight changed.
 
     Every node gets the plan's fine-tuned weights (if any); every masked kernel becomes

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hls_opt.passes.registry import Pass, PassResult, register_pass
 
 from hls_opt.config import Strategy
 from hls_opt.cost.registry import get_backend
 from hls_opt.ir.reduce import reduce_graph
+
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +31,7 @@ logger = logging.getLogger(__name__)
 class Reduce(Pass):
     name = "reduce"
 
-    def apply(self, graph: Any) -> PassResult:
+    def apply(self, graph: Graph) -> PassResult:
         reduced, removed = reduce_graph(graph)
         removed = {name: r for name, r in removed.items() if _count(r)}
         if not removed:

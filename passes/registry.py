@@ -15,9 +15,13 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hls_opt.errors import RegistryError
+
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +40,9 @@ class PassContext:
     ``ranking``, ``local`` and ``knapsack_solver`` also steer one-shot pruning);
     ``budgets``: :class:`~hls_opt.config.Budgets` or None; with a latency or II budget
     ``dsp-aware-pruning`` chooses every layer's reuse factor with the pruning (issue #12), as
-    ``rf_mode`` (:class:`~hls_opt.solve.rf_problem.RFMode`) says.
+    ``rf_mode`` (:class:`~hls_opt.solve.rf_problem.RFMode`) says;
+    ``quantize``: fine-tune under fake quantization to the graph's types (each node's ``LayerConfig``:
+    what hls4ml's C++ computes; ``hls_opt.train.quantize``), docs/precision.md.
     """
 
     backend: str = "vivado"
@@ -46,6 +52,7 @@ class PassContext:
     training: Any = None
     budgets: Any = None
     rf_mode: Any = None
+    quantize: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,7 @@ class Pass:
     def __init__(self, context: PassContext | None = None) -> None:
         self.context = context if context is not None else PassContext()
 
-    def apply(self, graph: Any) -> PassResult:  # pragma: no cover - abstract
+    def apply(self, graph: Graph) -> PassResult:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -106,7 +113,7 @@ def available_passes() -> list[str]:
 
 
 def run_flow(
-    graph: Any,
+    graph: Graph,
     flow: Sequence[str],
     context: PassContext,
     on_pass: Callable[[str], None] | None = None,

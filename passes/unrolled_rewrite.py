@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from hls_opt.passes.plan import PLAN_KEY
@@ -29,6 +29,10 @@ from hls_opt.config import IOType, Strategy
 from hls_opt.core.structures import zero_reuse_groups
 from hls_opt.cost.registry import get_backend
 
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+
+
 logger = logging.getLogger(__name__)
 
 
@@ -36,7 +40,7 @@ logger = logging.getLogger(__name__)
 class UnrolledRewrite(Pass):
     name = "unrolled-rewrite"
 
-    def apply(self, graph: Any) -> PassResult:
+    def apply(self, graph: Graph) -> PassResult:
         plan = graph.annotations.get(PLAN_KEY)
         if plan is None:
             logger.info("unrolled-rewrite: the graph has no pruning plan; nothing to do")

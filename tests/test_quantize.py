@@ -46,6 +46,10 @@ def reference_dense(h, layer, c):
 CONFIG_SETS = {
     # accum holds every product exactly (10,4 inputs × 8,2 weights: 12 fraction bits ≤ 14)
     "exact accum": {"x": cfg(result="ap_fixed<10,4>"), "d1": cfg(act="ap_fixed<10,4>"), "d2": cfg()},
+    # a wide accumulator: x + 2^13 in float32 drops the last fraction bits of a 12-fraction-bit sum
+    # (the quantizers package's own WRAP did; hls_opt's wrap subtracts whole periods instead)
+    "wide accum": {"x": cfg(result="ap_fixed<10,4>"), "d1": cfg(accum="ap_fixed<30,14>", act="ap_fixed<10,4>"),
+                   "d2": cfg(accum="ap_fixed<27,13>")},
     # accum narrower than a product (12 fraction bits > 6): each product is truncated, as in hls4ml
     "narrow accum, RND/SAT results": {
         "x": cfg(result="ap_fixed<10,4>"),

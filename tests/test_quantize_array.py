@@ -116,3 +116,17 @@ def test_matches_ap_fixed_compiled_by_gxx(tmp_path):
         mine = quantize_array(x, p)
         bad = np.flatnonzero(mine != got[:, k])
         assert bad.size == 0, (p.to_ap_string(), x[bad[:5]], mine[bad[:5]], got[bad[:5], k])
+
+
+def test_exact_accum_is_hls4mls_inferred_accumulator():
+    from hls_opt.core.precision import exact_accum
+
+    # 64 products of ap_fixed<10,4> × ap_fixed<8,2>: 18 + 6 bits, 6 + 6 integer bits → fixed<24,12>;
+    # a signed ap_fixed<8,2> bias adds one integer bit: fixed<25,13> (12 fraction bits, as the products)
+    x, w = parse_precision("ap_fixed<10,4>"), parse_precision("ap_fixed<8,2>")
+    assert exact_accum(x, w, None, 64) == Precision(24, 12)
+    assert exact_accum(x, w, w, 64) == Precision(25, 13)
+    # a bias with more fraction bits widens it: ap_fixed<16,2> has 14 > 12 → 14 integer + 14 fraction bits
+    assert exact_accum(x, w, parse_precision("ap_fixed<16,2>"), 64) == Precision(27, 13)
+    # the worst case fits: 64 · max|x| · max|w| + max|b| = 64 · 8 · 2 + 2 = 1026 < 2^12
+    assert 64 * 8 * 2 + 2 < 2 ** (13 - 1)

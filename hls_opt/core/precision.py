@@ -406,3 +406,24 @@ def quantize_array(x: np.ndarray, precision: Precision) -> np.ndarray:
     else:  # SAT_SYM
         q = np.clip(q, -hi if precision.signed else lo, hi)
     return np.ldexp(q, -fractional)
+
+
+def exact_accum(input_type: Precision, weight: Precision, bias: Precision | None, n_ops: int) -> Precision:
+    """The accumulator that holds a sum of ``n_ops`` products ``input × weight`` (+ ``bias``) exactly.
+
+    The formula of hls4ml's own ``infer_precision`` pass for an ``auto`` accum (``_infer_common_precision``,
+    hls4ml/model/optimizer/passes/infer_precision.py): width = Wᵢ + W_w + ⌈log₂ n⌉, integer bits
+    Iᵢ + I_w + ⌈log₂ n⌉; with a bias one more integer bit (and the bias's if larger) and the larger
+    fraction.  No product is rounded and no sum overflows in it, so the C++ does not depend on the order
+    of the additions (what the fake-quantized copy needs to be bit-exact, hls_opt/train/quantize.py).
+    """
+    log_n = int(np.ceil(np.log2(max(int(n_ops), 1))))
+    width = weight.width + input_type.width + log_n
+    integer = weight.integer + input_type.integer + log_n
+    signed = weight.signed or input_type.signed
+    fractional = width - integer
+    if bias is not None:
+        integer = max(integer + (bias.signed and not signed), bias.integer + (signed and not bias.signed)) + 1
+        width = integer + max(fractional, bias.width - bias.integer)
+        signed = signed or bias.signed
+    return Precision(width=width, integer=integer, signed=signed)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -22,6 +22,11 @@ from hls_opt.core.structures import Grouping, StructureType
 from hls_opt.cost.timing import NOT_MODELLED, Schedule, Timing
 from hls_opt.cost.vector import ResourceVector
 from hls_opt.errors import RegistryError
+
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+    from hls_opt.ir.nodes import Node, WeightedNode
+
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +129,7 @@ class Backend:
         (same table rules as :meth:`model`: one per (backend class, node type), inherited)."""
         return cls._registrar("_timing_models", "timing", node_types)
 
-    def find_model(self, node: Any, table_name: str = "_models") -> Any:
+    def find_model(self, node: Node, table_name: str = "_models") -> Any:
         """The model for ``node``'s type (nearest class in its MRO, nearest backend class), or None;
         ``table_name='_timing_models'`` looks a timing model up."""
         for node_type in type(node).__mro__:
@@ -137,7 +142,7 @@ class Backend:
     # -- the public interface -------------------------------------------------------------------
 
     def estimate(
-        self, node: Any, kernel: np.ndarray | None = None, input_precision: Any = None
+        self, node: WeightedNode, kernel: np.ndarray | None = None, input_precision: Any = None
     ) -> ResourceVector:
         """Resources of ``node`` on this backend.
 
@@ -165,7 +170,7 @@ class Backend:
 
     def timing(
         self,
-        node: Any,
+        node: Node,
         *,
         strategy: Any = None,
         reuse_factor: int | None = None,
@@ -189,24 +194,24 @@ class Backend:
             node = dataclasses.replace(node, config=dataclasses.replace(cfg, **changes))
         return model(self, node, input_pack)
 
-    def timing_schedule(self, graph: Any) -> tuple[Schedule, int | None]:
+    def timing_schedule(self, graph: Graph) -> tuple[Schedule, int | None]:
         """How the backend's top function runs the layers of ``graph`` and the II its pragma sets
         (``None``: none); default: one after the other."""
         return Schedule.SEQUENTIAL, None
 
-    def valid_reuse_factors(self, node: Any, strategy: Any = None) -> list[int]:
+    def valid_reuse_factors(self, node: WeightedNode, strategy: Any = None) -> list[int]:
         """Reuse factors this backend accepts for ``node`` (ascending); ``[1]`` for unweighted nodes."""
         if not getattr(node, "has_kernel", False):
             return [1]
         return hls4ml_valid_reuse_factors(node.n_in, node.n_out)
 
-    def applied_reuse_factor(self, node: Any) -> int | None:
+    def applied_reuse_factor(self, node: Node) -> int | None:
         """The reuse factor hls4ml will build ``node`` with, which the cost model uses (``None``
         without a config).  Default: the configured one; FPGA backends snap it as hls4ml does."""
         cfg = getattr(node, "config", None)
         return int(cfg.reuse_factor) if cfg is not None else None
 
-    def snap_reuse_factor(self, node: Any, rf: int, strategy: Any = None) -> int:
+    def snap_reuse_factor(self, node: Node, rf: int, strategy: Any = None) -> int:
         """The valid reuse factor nearest to ``rf`` (ties → the smaller, as hls4ml)."""
         valid = self.valid_reuse_factors(node, strategy)
         if not valid:
@@ -215,20 +220,20 @@ class Backend:
 
     # -- pruning: the same cost model, asked what one weight group costs ------------------------
 
-    def pruned_config(self, node: Any) -> Any:
+    def pruned_config(self, node: Node) -> Any:
         """The config the layer should be built with once some of its weights are zero, so that
         the zeros really save resources (default: its own config).  FPGA backends switch to the
         strategy whose generated code skips zero weights (:meth:`FPGABackend.pruned_config`)."""
         return getattr(node, "config", None)
 
-    def pruned_node(self, node: Any) -> Any:
+    def pruned_node(self, node: Node) -> Any:
         """``node`` with :meth:`pruned_config` (the node itself when that changes nothing)."""
         config = self.pruned_config(node)
         if config == getattr(node, "config", None):
             return node
         return dataclasses.replace(node, config=config)
 
-    def grouping_candidates(self, node: Any, fields: tuple[str, ...]) -> list[Grouping]:
+    def grouping_candidates(self, node: WeightedNode, fields: tuple[str, ...]) -> list[Grouping]:
         """Weight structures the hardware may skip for ``node`` (already :meth:`pruned_node`),
         finest first: single weights, the rows of the node's reuse factor, whole neurons/filters.
         :meth:`pruning_grouping` takes the first one whose groups save something of ``fields``."""
@@ -242,7 +247,7 @@ class Backend:
 
     def group_savings(
         self,
-        node: Any,
+        node: WeightedNode,
         grouping: Grouping,
         fields: tuple[str, ...],
         input_precision: Any = None,
@@ -274,7 +279,7 @@ class Backend:
         return np.maximum(least, 0.0)
 
     def pruning_grouping(
-        self, node: Any, fields: tuple[str, ...], input_precision: Any = None
+        self, node: Node, fields: tuple[str, ...], input_precision: Any = None
     ) -> tuple[Grouping, np.ndarray] | None:
         """``(grouping, saving per group)`` for ``node`` (already :meth:`pruned_node`): the first of
         :meth:`grouping_candidates` whose groups save something of ``fields``; None when no

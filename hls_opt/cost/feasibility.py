@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hls_opt.config import Budgets, LayerConfig, Strategy
 from hls_opt.cost.backend import Backend, hls4ml_valid_reuse_factors
@@ -31,13 +31,18 @@ from hls_opt.cost.tables import input_precision_of, model_timing
 from hls_opt.cost.timing import ModelTiming, Timing
 from hls_opt.errors import InfeasibleBudget
 
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+    from hls_opt.ir.nodes import Node, WeightedNode
 
-def _with(node: Any, strategy: Strategy, rf: int) -> Any:
+
+
+def _with(node: Node, strategy: Strategy, rf: int) -> Any:
     cfg: LayerConfig = node.config
     return dataclasses.replace(node, config=dataclasses.replace(cfg, strategy=strategy, reuse_factor=int(rf)))
 
 
-def rf_timings(backend: str | Backend, node: Any, strategy: Strategy = Strategy.RESOURCE_UNROLLED) -> dict[int, Timing]:
+def rf_timings(backend: str | Backend, node: Node, strategy: Strategy = Strategy.RESOURCE_UNROLLED) -> dict[int, Timing]:
     """``{rf: Timing}`` of ``node`` at every reuse factor ``backend`` accepts for ``strategy``
     (``Backend.valid_reuse_factors``; the unrolled strategy's list excludes 1 and ``n_in·n_out``).
     Closed-form arithmetic per RF: cheap enough to call for every layer of a solver's search."""
@@ -45,7 +50,7 @@ def rf_timings(backend: str | Backend, node: Any, strategy: Strategy = Strategy.
     return {rf: be.timing(node, strategy=strategy, reuse_factor=rf) for rf in be.valid_reuse_factors(node, strategy)}
 
 
-def fewest_dsp_config(backend: Backend, node: Any, input_precision: Any = None) -> tuple[Strategy, int, int]:
+def fewest_dsp_config(backend: Backend, node: WeightedNode, input_precision: Any = None) -> tuple[Strategy, int, int]:
     """``(strategy, RF, DSPs)`` with the fewest DSPs and no pruning: the largest RF the unrolled
     strategy accepts, or Resource at ``n_in·n_out`` when that has fewer (see the module docstring);
     ties go to the unrolled strategy (the one pruning builds)."""
@@ -58,16 +63,16 @@ def fewest_dsp_config(backend: Backend, node: Any, input_precision: Any = None) 
     return min(scored, key=lambda c: c[2])
 
 
-def _weighted(graph: Any) -> list[Any]:
+def _weighted(graph: Graph) -> list[Any]:
     return [n for n in graph.nodes() if getattr(n, "has_kernel", False) and getattr(n, "config", None) is not None]
 
 
-def fastest_timing(graph: Any, backend: str | Backend = "vivado") -> ModelTiming:
+def fastest_timing(graph: Graph, backend: str | Backend = "vivado") -> ModelTiming:
     """The model's timing with every weighted layer at Latency, RF 1 (the graph is not changed)."""
     return model_timing(_configured(graph, {n.name: (Strategy.LATENCY, 1) for n in _weighted(graph)}), backend)
 
 
-def _configured(graph: Any, choice: dict[str, tuple[Strategy, int]]) -> Any:
+def _configured(graph: Graph, choice: dict[str, tuple[Strategy, int]]) -> Any:
     """A copy of ``graph`` whose named nodes have the (strategy, RF) of ``choice`` (the schedule
     hls4ml picks depends on the strategies, so the model timing is read off the changed graph)."""
     copy = graph.copy()
@@ -76,13 +81,13 @@ def _configured(graph: Any, choice: dict[str, tuple[Strategy, int]]) -> Any:
     return copy
 
 
-def smallest_dsp(graph: Any, backend: str | Backend = "vivado") -> int:
+def smallest_dsp(graph: Graph, backend: str | Backend = "vivado") -> int:
     """DSPs with every weighted layer at :func:`fewest_dsp_config`, the kernels as they are."""
     be = get_backend(backend)
     return sum(fewest_dsp_config(be, node, input_precision_of(graph, node))[2] for node in _weighted(graph))
 
 
-def smallest_bram(graph: Any, backend: str | Backend = "vivado") -> int:
+def smallest_bram(graph: Graph, backend: str | Backend = "vivado") -> int:
     """BRAMs with every weighted layer at Latency RF 1 (weights in logic, not in a ROM)."""
     be = get_backend(backend)
     total = 0
@@ -103,12 +108,12 @@ class Bounds:
     min_bram: int
 
 
-def model_bounds(graph: Any, backend: str | Backend = "vivado") -> Bounds:
+def model_bounds(graph: Graph, backend: str | Backend = "vivado") -> Bounds:
     fast = fastest_timing(graph, backend)
     return Bounds(fast.latency, fast.ii, smallest_dsp(graph, backend), smallest_bram(graph, backend))
 
 
-def check_budgets(graph: Any, backend: str | Backend, budgets: Budgets) -> Bounds:
+def check_budgets(graph: Graph, backend: str | Backend, budgets: Budgets) -> Bounds:
     """Raise :class:`InfeasibleBudget` when a budget is below what the model can reach on that axis
     alone (every violated budget in one message, with the bound and how it is reached); returns
     the bounds otherwise."""

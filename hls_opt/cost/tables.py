@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,6 +16,11 @@ from hls_opt.cost.timing import ModelTiming, Timing, compose
 from hls_opt.cost.vector import FIELDS, ResourceVector, total
 from hls_opt.errors import ModelError
 
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+    from hls_opt.ir.nodes import Node
+
+
 logger = logging.getLogger(__name__)
 
 
@@ -23,7 +28,7 @@ logger = logging.getLogger(__name__)
 # whole graphs
 
 
-def input_precision_of(graph: Any, node: Any) -> Any:
+def input_precision_of(graph: Graph, node: Node) -> Any:
     """The type of the data ``node`` multiplies: its first producer's output type (the result of
     the activation hls4ml splits off the producer, if any, else its result), when the graph knows it."""
     inputs = getattr(node, "inputs", None) or []
@@ -38,7 +43,7 @@ def input_precision_of(graph: Any, node: Any) -> Any:
     return result if hasattr(result, "width") else None
 
 
-def estimate_graph(graph: Any, backend: str | Backend = "vivado") -> dict[str, ResourceVector]:
+def estimate_graph(graph: Graph, backend: str | Backend = "vivado") -> dict[str, ResourceVector]:
     """``{node name: ResourceVector}`` for every node of ``graph`` in topological order.
 
     Each weighted node's input precision is its producer's result precision when known.
@@ -54,7 +59,7 @@ def _shape_list(shape: Any) -> list[int]:
     return [int(d) for d in shape] if shape is not None else []
 
 
-def estimate_table(graph: Any, backend: str | Backend = "vivado") -> list[dict[str, Any]]:
+def estimate_table(graph: Graph, backend: str | Backend = "vivado") -> list[dict[str, Any]]:
     """Per-layer rows for ``hls-opt estimate``, in topological order.
 
     Each row has ``name, type, input_shape, output_shape, params, precision`` (the weight type in
@@ -93,7 +98,7 @@ def estimate_table(graph: Any, backend: str | Backend = "vivado") -> list[dict[s
     return rows
 
 
-def _reuse_factors(backend: Backend, node: Any) -> dict[str, int | None]:
+def _reuse_factors(backend: Backend, node: Node) -> dict[str, int | None]:
     """``reuse_factor``: the one hls4ml applies (and the numbers use); ``reuse_factor_given``: the
     configured one, only when hls4ml changes it (e.g. 10⁹, or one not in its valid list:
     ``FPGABackend.set_closest_reuse_factor`` in hls4ml/backends/fpga/fpga_backend.py)."""
@@ -105,7 +110,7 @@ def _reuse_factors(backend: Backend, node: Any) -> dict[str, int | None]:
     return out
 
 
-def stream_pack(graph: Any, node: Any) -> int | None:
+def stream_pack(graph: Graph, node: Node) -> int | None:
     """Values per element of ``node``'s input stream under io_stream: the last axis of the tensor
     its producer writes, looking through Flatten (hls4ml repacks the stream for a Reshape with a
     multi-axis output but not for a flatten: ``ReshapeStream.match`` in
@@ -126,7 +131,7 @@ def stream_pack(graph: Any, node: Any) -> int | None:
 
 
 def model_timing(
-    graph: Any, backend: str | Backend = "vivado", timings: dict[str, Timing] | None = None
+    graph: Graph, backend: str | Backend = "vivado", timings: dict[str, Timing] | None = None
 ) -> ModelTiming:
     """The model's II and latency (cycles) on ``backend``: each node's :meth:`Backend.timing`
     (or ``timings``, e.g. a solver's candidate per layer), composed along the graph's edges as the
@@ -161,7 +166,7 @@ def _strategy_str(strategy: Any) -> str:
     return str(getattr(strategy, "value", strategy))
 
 
-def estimate_report(graph: Any, backend: str | Backend = "vivado") -> dict[str, Any]:
+def estimate_report(graph: Graph, backend: str | Backend = "vivado") -> dict[str, Any]:
     """JSON for ``hls-opt estimate --json`` (the ``report.json`` schema, docs/flow.md "Report").
 
     ``{"backend": name, "layers": [{"name", "type", "strategy", "reuse_factor"[, "reuse_factor_given"],

@@ -13,13 +13,18 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hls_opt.config.devices import Device, device_fraction
 from hls_opt.cost.registry import get_backend
 from hls_opt.cost.tables import estimate_report
+
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+    from hls_opt.ir.nodes import Node
+
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +90,7 @@ def resource_keys(*dicts: Mapping[str, Any]) -> list[str]:
     return ordered + [k for k in present if k not in ordered]
 
 
-def kernel_sparsity(node: Any) -> float:
+def kernel_sparsity(node: Node) -> float:
     """Fraction of zero weights in a node's kernel (0.0 for nodes without one)."""
     if not getattr(node, "has_kernel", False):
         return 0.0
@@ -93,14 +98,14 @@ def kernel_sparsity(node: Any) -> float:
     return float(np.mean(kernel == 0)) if kernel.size else 0.0
 
 
-def _config_fields(node: Any) -> tuple[str | None, int | None]:
+def _config_fields(node: Node) -> tuple[str | None, int | None]:
     cfg = getattr(node, "config", None)
     if cfg is None:
         return None, None
     return cfg.strategy.value, int(cfg.reuse_factor)
 
 
-def estimate(graph: Any, backend: str = "vivado", device: Device | None = None) -> dict:
+def estimate(graph: Graph, backend: str = "vivado", device: Device | None = None) -> dict:
     """The ``hls-opt estimate`` report of one graph (``report.json`` schema, no ``after``, no ``steps``);
     with ``device``, ``"device": {"name", "before": {field: {"used", "available", "fraction"}}}``."""
     report = estimate_report(graph, get_backend(backend))

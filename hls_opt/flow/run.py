@@ -19,7 +19,7 @@ import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hls_opt.config import (
     IOType,
@@ -72,6 +72,10 @@ from hls_opt.passes.plan import PLAN_KEY
 from hls_opt.solve.rf_problem import RFMode
 from hls_opt.train.schedulers import MaxCutScheduler
 
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+
+
 logger = logging.getLogger(__name__)
 
 
@@ -117,6 +121,7 @@ def convert_and_optimize(
     bram_budget: Any = None,
     clock_period: Any = None,
     rf_mode: str = "fixed",
+    quantize: bool = False,
 ) -> OptimizationResult:
     """Optimize a trained Keras model for the hardware hls4ml will build from it.
 
@@ -145,6 +150,11 @@ def convert_and_optimize(
       scheduler (:class:`~hls_opt.train.schedulers.MaxCutScheduler`; needs data); the report's ``front``
       holds the accuracy–resource front the search saw.
     - ``output_dir``: when given, :meth:`OptimizationResult.save` is called on it.
+    - ``quantize``: fine-tune under fake quantization to the graph's types (every layer's resolved
+      ``LayerConfig``: weight, bias, accum, result, the split-off activation's result), so the metrics
+      are the hardware's; the emitted model holds the weights as their types hold them and the emitted
+      config spells out every layer's types; ``result.quantized_model`` computes what hls4ml's compiled
+      C++ computes (docs/precision.md, "bit-exact").
     - ``strict``: keys of ``hls_config`` hls4ml would ignore (misspelt or unknown top-level and
       ``Model`` keys, ``LayerName`` entries naming no layer) are a :class:`ConfigError` instead of
       a warning each (:func:`hls_opt.config.check_config_keys`).
@@ -280,6 +290,7 @@ def convert_and_optimize(
         backend=backend, objective=objective, scheduler=sched, data=training_data, training=training,
         budgets=budgets,
         rf_mode=rf_mode,
+        quantize=bool(quantize),
     )
     with progress.progress("optimizing", total=len(flow)) as bar:
 
@@ -303,9 +314,11 @@ def convert_and_optimize(
     rewritten = (rewritten - unweighted) | (chosen - unweighted)
     user_io = cfg.get("IOType") if isinstance(cfg, Mapping) else None
     io_type = "io_stream" if _any_stream(graph) else (user_io or "io_parallel")
-    emitted = emit_hls_config(graph, cfg, rewritten, io_type=io_type, model_reuse_factor=1 if chosen else None)
+    emitted = emit_hls_config(
+        graph, cfg, rewritten, io_type=io_type, model_reuse_factor=1 if chosen else None, precisions=bool(quantize)
+    )
     _follow_emitted_model_strategy(graph, cfg, emitted)
-    new_model = to_keras_model(graph)
+    new_model = to_keras_model(graph, quantized_weights=bool(quantize))
     if several_outputs and from_model and given_loss is None and given_optimizer is None and metric is None:
         compile_like(new_model, keras_model)  # the per-output losses and metrics of its compile config
     elif loss is not None:
@@ -327,6 +340,7 @@ def convert_and_optimize(
     )
     result = OptimizationResult(
         model=new_model,
+        quantized_model=_quantized_model(new_model, graph) if quantize else None,
         hls_config=emitted,
         graph=graph,
         report=report,
@@ -339,13 +353,20 @@ def convert_and_optimize(
     return result
 
 
+def _quantized_model(model: Any, graph: Graph) -> Any:
+    """The emitted model under fake quantization to the graph's types: what hls4ml's C++ computes."""
+    from hls_opt.train.quantize import quantized_copy  # imports Keras
+
+    return quantized_copy(model, {node.name: node.config for node in graph.nodes() if node.config is not None})
+
+
 def _model_strategy(config: Any) -> Strategy:
     model = unwrap_hls_config(config).get("Model") if isinstance(config, Mapping) else None
     value = model.get("Strategy") if isinstance(model, Mapping) else None
     return parse_strategy(value, key="Model.Strategy") if value is not None else Strategy.LATENCY
 
 
-def _follow_emitted_model_strategy(graph: Any, user_config: Any, emitted: Mapping[str, Any]) -> None:
+def _follow_emitted_model_strategy(graph: Graph, user_config: Any, emitted: Mapping[str, Any]) -> None:
     """Give the layers without weights (Input, activations, pooling…) the strategy hls4ml will read
     for them from the emitted config.  The emitter changes ``Model.Strategy`` when every weighted
     layer shares one; a layer without weights that took the user's ``Model.Strategy`` then takes the
@@ -376,7 +397,7 @@ def _rewritten(before: Any, after: Any) -> set[str]:
     return out
 
 
-def _any_stream(graph: Any) -> bool:
+def _any_stream(graph: Graph) -> bool:
     return any(n.config is not None and n.config.io_type is IOType.STREAM for n in graph.nodes())
 
 

@@ -11,12 +11,16 @@ classmethods instead (``build_problem``, the protocol of :func:`hls_opt.solve.pr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hls_opt.attributes import attributes_from_graph
 from hls_opt.config.objective import Objective, find_objective, parse_objective
 from hls_opt.emit.keras_model import to_keras_model
 from hls_opt.objectives import get_objective
+
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,7 @@ class EstimatorObjective:
     def reduce_structures(self) -> bool:
         return bool(getattr(self.estimator, "reduce_structures", False))
 
-    def build_problem(self, graph: Any, backend: Any) -> Any:
+    def build_problem(self, graph: Graph, backend: Any) -> Any:
         """The problem from the estimator's answers for ``graph``'s layers (``backend`` unused:
         an estimator carries its own cost model)."""
         from hls_opt.keras.api import problem_from_attributes  # the Keras trainer's adapters import Keras

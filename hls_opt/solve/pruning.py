@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,6 +36,11 @@ from hls_opt.cost.backend import Backend
 from hls_opt.cost.tables import input_precision_of
 from hls_opt.errors import DataError
 from hls_opt.solve.knapsack import solve_knapsack
+
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+    from hls_opt.ir.nodes import WeightedNode
+
 
 
 @dataclass
@@ -116,7 +121,7 @@ def _fields(vector: Any, fields: tuple[str, ...]) -> np.ndarray:
     return np.array([vector[f] for f in fields], dtype=np.float64)
 
 
-def output_producers(graph: Any) -> set[str]:
+def output_producers(graph: Graph) -> set[str]:
     """Weighted nodes whose outputs (neurons / filters) are the model's outputs: walking back from
     every node without successors through nodes without a kernel."""
     found: set[str] = set()
@@ -135,7 +140,7 @@ def output_producers(graph: Any) -> set[str]:
 
 
 def node_groups(
-    backend: Backend, node: Any, objective: Objective, input_precision: Any = None, *, is_output: bool = False
+    backend: Backend, node: WeightedNode, objective: Objective, input_precision: Any = None, *, is_output: bool = False
 ) -> LayerGroups | None:
     """The groups of one weighted node under ``objective`` on ``backend``, or None when pruning it
     saves nothing of the objective (or would remove output neurons)."""
@@ -162,7 +167,7 @@ def node_groups(
 
 
 def masked_estimate(
-    graph: Any, backend: Backend, objective: Objective, masks: Mapping[str, np.ndarray]
+    graph: Graph, backend: Backend, objective: Objective, masks: Mapping[str, np.ndarray]
 ) -> np.ndarray:
     """The backend's estimate of the model with ``masks`` applied (objective units): each node whose
     mask zeroes a weight is estimated as hls4ml will build it pruned (:meth:`Backend.pruned_node`)."""
@@ -178,7 +183,7 @@ def masked_estimate(
     return total
 
 
-def build_problem(graph: Any, backend: Backend, objective: Objective) -> PruningProblem:
+def build_problem(graph: Graph, backend: Backend, objective: Objective) -> PruningProblem:
     """The knapsack problem of ``graph`` for ``objective`` on ``backend`` (see the module docstring)."""
     outputs = output_producers(graph)
     groups = []
@@ -199,7 +204,7 @@ def build_problem(graph: Any, backend: Backend, objective: Objective) -> Pruning
     )
 
 
-def problem_for(graph: Any, backend: Backend, objective: Any) -> PruningProblem:
+def problem_for(graph: Graph, backend: Backend, objective: Any) -> PruningProblem:
     """The problem for ``objective``: an :class:`~hls_opt.config.objective.Objective` (the backend's cost
     model), or an adapter made at the edge that has ``build_problem(graph, backend)`` (an
     hls4ml-style estimator class, :class:`hls_opt.keras.api.EstimatorObjective`)."""

@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,6 +47,11 @@ from hls_opt.solve.rf_dp import (
     make_option,
     solve_rf_choice,
 )
+
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+    from hls_opt.ir.nodes import Node
+
 
 __all__ = [
     "JointChooser",
@@ -116,7 +121,7 @@ def _fields(vector: Any, fields: tuple[str, ...]) -> np.ndarray:
     return np.array([vector[f] for f in fields], dtype=np.float64)
 
 
-def rf_candidates(backend: Backend, node: Any, io_type: IOType | None = None) -> list[Any]:
+def rf_candidates(backend: Backend, node: Node, io_type: IOType | None = None) -> list[Any]:
     """The distinct ways ``node`` can be built pruned: for RF 1 and every RF the unrolled strategy
     accepts (:meth:`Backend.valid_reuse_factors`), the node at that RF as :meth:`Backend.pruned_node`
     builds it (FPGA: ``ResourceUnrolled`` at RF > 1, ``Latency`` at RF 1), without duplicates.
@@ -153,7 +158,7 @@ def rf_candidates(backend: Backend, node: Any, io_type: IOType | None = None) ->
     return out
 
 
-def model_io_type(graph: Any) -> IOType | None:
+def model_io_type(graph: Graph) -> IOType | None:
     """The IO type the graph's weighted layers are configured with (None without any); a graph whose
     layers disagree is a ConfigError (hls4ml takes one IO type per model)."""
     found = {n.config.io_type for n in graph.nodes() if getattr(n, "has_kernel", False) and n.config is not None}
@@ -162,7 +167,7 @@ def model_io_type(graph: Any) -> IOType | None:
     return next(iter(found), None)
 
 
-def _timing(timing: Timing, node: Any) -> tuple[int, int]:
+def _timing(timing: Timing, node: Node) -> tuple[int, int]:
     try:
         ii, lat = timing(node)
     except (TypeError, ValueError) as exc:
@@ -183,7 +188,7 @@ def _integral(x: np.ndarray, where: str) -> np.ndarray:
 
 
 def build_joint_problem(
-    graph: Any,
+    graph: Graph,
     backend: Backend,
     objective: Objective,
     timing: Timing,
@@ -248,7 +253,7 @@ def build_joint_problem(
     return JointProblem(tuple(layers), nodes, groups, kernels, fields)
 
 
-def _label(node: Any) -> Any:
+def _label(node: Node) -> Any:
     cfg = getattr(node, "config", None)
     if cfg is None:
         return None
@@ -340,7 +345,7 @@ class JointChooser:
     @classmethod
     def build(
         cls,
-        graph: Any,
+        graph: Graph,
         backend: Backend,
         objective: Objective,
         timing: Timing,

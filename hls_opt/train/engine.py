@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import logging
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +68,7 @@ from hls_opt.train.masking import (
     attach_mask_constraints,
     masks_as_optimizer_state,
 )
+from hls_opt.train.quantize import quantized_copy
 from hls_opt.train.ranking import MAX_RANKING_SAMPLES, NORMALISATIONS, group_values
 from hls_opt.train.reduction import reduce_model
 from hls_opt.train.regularizers import attach_regularizers, candidate_strengths, set_strength
@@ -163,6 +165,10 @@ class FineTuneOptions:
     ``target='max'``: ignore the scheduler and search for the deepest cut within ``rtol``
     (:class:`~hls_opt.train.schedulers.MaxCutScheduler`); every trial is in ``steps``, and
     :func:`~hls_opt.flow.report.pareto_front` of them is the accuracy–resource front the search saw.
+    ``quantization``: layer name → :class:`~hls_opt.config.LayerConfig`; when given, every step
+    fine-tunes (and is evaluated) under fake quantization to those types
+    (:func:`~hls_opt.train.quantize.quantized_copy`: what hls4ml's C++ computes), masks composing with
+    it; the baseline the tolerance is measured against stays the float model's metric.
     """
 
     loss: Any
@@ -183,6 +189,7 @@ class FineTuneOptions:
     verbose: bool = False
     policy: LoopPolicy = field(default_factory=LoopPolicy)
     target: str | None = None
+    quantization: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "epochs", int(self.epochs))
@@ -323,7 +330,13 @@ class FineTuner:
         self.metric = ValidationMetric(options.metric, self.ranking_data[1])
         self.loss = fresh_loss(options.loss)
         self.normalise = "none" if options.local else options.policy.normalise
-        self.work = clone_model(model)
+        float_baseline = None
+        if options.quantization:
+            # fine-tune what the hardware computes; measure the tolerance against the float model
+            float_baseline = evaluate(self.metric, Predictor(model), data.val)
+            self.work = quantized_copy(model, options.quantization)
+        else:
+            self.work = clone_model(model)
         masked = [g.name for g in self.groups]
         if chooser is not None:
             masked += [n for n in chooser.prunable if n not in masked]
@@ -342,7 +355,7 @@ class FineTuner:
             masks_as_optimizer_state(self.work.optimizer, self.constraints)
         self._predict = Predictor(self.work)
         self.ds = fit_input(data.train, int(options.batch_size))
-        self.baseline = self.evaluate()
+        self.baseline = self.evaluate() if float_baseline is None else float_baseline
         self.baseline_weights = self.work.get_weights()
 
     def evaluate(self) -> float:
