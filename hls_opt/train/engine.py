@@ -355,7 +355,13 @@ class FineTuner:
             masks_as_optimizer_state(self.work.optimizer, self.constraints)
         self._predict = Predictor(self.work)
         self.ds = fit_input(data.train, int(options.batch_size))
-        self.baseline = self.evaluate() if float_baseline is None else float_baseline
+        if float_baseline is not None:
+            # quantization-aware training of the unpruned model first: the start every step prunes
+            # from, and what is returned when no step is accepted
+            with self.timer.phase("training"):
+                fit(self.work, self.ds, self.timer, epochs=options.epochs)
+        self.start = self.evaluate()  # the working model's metric before any pruning
+        self.baseline = self.start if float_baseline is None else float_baseline
         self.baseline_weights = self.work.get_weights()
 
     def evaluate(self) -> float:
@@ -589,7 +595,7 @@ def prune_with_fine_tuning(
 
         if best is None:
             logger.info("no pruning step met rtol=%s; returning the baseline weights", o.rtol)
-            final_weights, final_metric_value, final_resources = tuner.baseline_weights, baseline, total
+            final_weights, final_metric_value, final_resources = tuner.baseline_weights, tuner.start, total
             masks = {g.name: np.ones(g.kernel_shape, dtype=np.float32) for g in tuner.groups}
             offsets = {g.name: np.zeros(g.kernel_shape, dtype=np.float32) for g in tuner.groups}
             pruned = shared = 0
