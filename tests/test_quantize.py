@@ -116,10 +116,12 @@ def test_trains_straight_through_and_masks_stay_zero():
     x, y = rng.uniform(0, 1, (64, 6)).astype(np.float32), rng.integers(0, 3, 64)
     q.fit(x, y, epochs=2, batch_size=16, verbose=0)
     trained = q.get_weights()
-    # a straight-through gradient: every unmasked kernel entry moved (rounding alone has gradient 0)
-    assert np.all(trained[0][:, 2:] != before[0][:, 2:] * mask[:, 2:])
-    # (d2's rows 0 and 1 read the pruned neurons, always 0: no gradient there)
-    assert np.all(trained[2][2:] != before[2][2:])
+    # a straight-through gradient (rounding alone has gradient 0 and nothing would move): the output
+    # bias always has a gradient under cross-entropy, and most unmasked kernel entries moved (a neuron
+    # whose ReLU is dead on every sample has none, which depends on the backend's initial weights)
+    assert np.all(trained[3] != before[3])
+    assert np.mean(trained[0][:, 2:] != before[0][:, 2:]) > 0.5
+    # d2's rows 0 and 1 read the pruned neurons, always 0: no gradient there
     np.testing.assert_array_equal(trained[2][:2], before[2][:2])
     # pruned weights are exactly 0, and so are their quantized values
     assert np.all(trained[0][:, :2] == 0.0)
