@@ -104,12 +104,14 @@ class _Quantizer:
 
     def __call__(self, x: Any) -> Any:
         k, i, f = self.kif
+        # tensors, not Python floats: the package calls stop_gradient on them (PyTorch needs a tensor)
+        kt, it, ft = (ops.convert_to_tensor(v, dtype=x.dtype) for v in self.kif)
         if self.wrap:
             # the package rounds (straight through); the wrap is ours: its own float32
             # (x + 2^(I-1)) mod 2^I - 2^(I-1) rounds once W + 1 > 24 bits (measured: an accum
             # fixed<25,13> was 1 LSB off on 27 % of the digits rows), see _wrap
-            return _wrap(self.fn(x, k, i, f, training=True), k, i, f)
-        return self.fn(x, k, i, f, training=False)
+            return _wrap(self.fn(x, kt, it, ft, training=True), k, i, f)
+        return self.fn(x, kt, it, ft, training=False)
 
     def assign(self, precision: Precision) -> None:
         modes = (precision.rounding, precision.saturation, precision.is_integer)
