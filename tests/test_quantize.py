@@ -167,3 +167,41 @@ def test_types_the_quantizers_cannot_reproduce_are_refused_naming_the_field():
         quantized_copy(mlp(), bad).predict(np.zeros((1, 6), np.float32), verbose=0)
     with pytest.raises(ConfigError, match="configs\\['d1'\\]"):
         quantized_copy(mlp(), {"d1": "ap_fixed<8,2>"})
+
+
+@pytest.mark.backend
+def test_the_trainer_fine_tunes_under_quantization_and_reports_the_quantized_metric():
+    """prune_with_fine_tuning with FineTuneOptions.quantization: the steps are evaluated on the quantized
+    copy (the final metric is the quantized model's at the returned weights), the tolerance is measured
+    against the float model, the pruned weights are 0."""
+    from hls_opt.config.objective import parse_objective
+    from hls_opt.cost.registry import get_backend
+    from hls_opt.data import digits_split, load_data
+    from hls_opt.data.baseline import train_baseline
+    from hls_opt.frontend.keras import from_keras
+    from hls_opt.solve.pruning import problem_for
+    from hls_opt.train.engine import FineTuneOptions, prune_with_fine_tuning
+    from hls_opt.train.schedulers import ConstantScheduler
+
+    split = digits_split(seed=0)
+    model = train_baseline(split, epochs=8)
+    types = {"Precision": {"weight": "ap_fixed<8,2>", "bias": "ap_fixed<8,2>", "result": "ap_fixed<12,6>",
+                           "accum": "ap_fixed<26,14>"}}
+    cfg = {"Model": {"Precision": "ap_fixed<12,6>", "ReuseFactor": 1},
+           "LayerName": {"fc1": types, "fc2": types, "logits": types}}
+    graph = from_keras(model, cfg)
+    configs = {n.name: n.config for n in graph.nodes()}
+    problem = problem_for(graph, get_backend("vivado"), parse_objective("lut"))
+    data = load_data((split.X_train, split.y_train, split.X_val, split.y_val))
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    options = FineTuneOptions(loss=loss, epochs=2, batch_size=64, rtol=0.9, quantization=configs)
+    outcome = prune_with_fine_tuning(model, problem, ConstantScheduler(0.25, 0.25), data, options)
+    float_accuracy = np.mean(np.argmax(model.predict(split.X_val, verbose=0), 1) == split.y_val)
+    assert outcome.baseline_metric == pytest.approx(float_accuracy, abs=1e-6)
+    quantized = quantized_copy(outcome.model, configs)
+    accuracy = np.mean(np.argmax(quantized.predict(split.X_val, verbose=0), 1) == split.y_val)
+    assert outcome.final_metric == pytest.approx(accuracy, abs=1e-6)
+    pruned = {n: m for n, m in outcome.masks.items() if np.any(m == 0)}
+    assert pruned
+    for name, mask in pruned.items():
+        assert np.all(outcome.model.get_layer(name).get_weights()[0][mask == 0] == 0.0)
