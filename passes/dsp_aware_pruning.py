@@ -66,7 +66,7 @@ class DspAwarePruning(Pass):
         scheduler = ctx.scheduler if ctx.scheduler is not None else default_scheduler()
         backend = get_backend(ctx.backend)
         joint = joint_chooser(graph, backend, ctx.objective, ctx.budgets)
-        self._training = ctx.training
+        self._training = self._quantized(ctx.training, graph)
         if joint is not None and RFMode.parse(ctx.rf_mode or RFMode.FIXED) is RFMode.FIXED:
             return self._fixed_rfs(graph, backend, joint, scheduler)
         problem = problem_for(graph, backend, ctx.objective)
@@ -94,6 +94,13 @@ class DspAwarePruning(Pass):
         graph.annotations[PLAN_KEY] = plan
         logger.info("dsp-aware-pruning (%s, %s): pruned layers %s", plan.objective, plan.mode, list(plan.pruned_layers()))
         return PassResult(changed, notes)
+
+    def _quantized(self, training: Any, graph: Graph) -> Any:
+        """The training options, fine-tuning under the graph's types when the context says ``quantize``."""
+        if training is None or not self.context.quantize:
+            return training
+        configs = {node.name: node.config for node in graph.nodes() if node.config is not None}
+        return dataclasses.replace(training, quantization=configs)
 
     def _one_shot(self, model: Any, problem: PruningProblem, scheduler: Any) -> PruningPlan:
         from hls_opt.train.engine import FineTuneOptions  # the trainer imports Keras
@@ -143,12 +150,12 @@ class DspAwarePruning(Pass):
         for configs in candidates:
             chosen_graph = joint.chosen_graph(configs)
             problem = problem_for(chosen_graph, backend, ctx.objective)
-            self._training = ctx.training
+            self._training = self._quantized(ctx.training, graph)
             if len({c.reuse_factor for c in configs.values()}) > 1 and ctx.training is not None:
                 # Mixed RFs: a group's raw norm sums RF weights for one DSP, so layers at a low RF
                 # (the output layer) would be emptied first; every layer worth 1 instead (measured,
                 # docs/rf_choice.md)
-                t = ctx.training
+                t = self._training
                 self._training = dataclasses.replace(t, policy=dataclasses.replace(t.policy, normalise="sum"))
             model = to_keras_model(graph)
             plan = self._one_shot(model, problem, scheduler) if ctx.data is None else self._fine_tune(model, problem, scheduler)

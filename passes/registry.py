@@ -46,7 +46,9 @@ class PassContext:
     ``ranking``, ``local`` and ``knapsack_solver`` also steer one-shot pruning);
     ``budgets``: :class:`~hls_opt.config.Budgets` or None; with a latency or II budget
     ``dsp-aware-pruning`` chooses every layer's reuse factor with the pruning (docs/rf_choice.md), as
-    ``rf_mode`` (:class:`~hls_opt.solve.rf_problem.RFMode`) says.
+    ``rf_mode`` (:class:`~hls_opt.solve.rf_problem.RFMode`) says;
+    ``quantize``: fine-tune under fake quantization to the graph's types (each node's ``LayerConfig``:
+    what hls4ml's C++ computes; ``hls_opt.train.quantize``), docs/precision.md.
     """
 
     backend: str = "vivado"
@@ -56,6 +58,7 @@ class PassContext:
     training: FineTuneOptions | None = None
     budgets: Budgets | None = None
     rf_mode: RFMode | None = None
+    quantize: bool = False
 
 
 @dataclass(frozen=True)

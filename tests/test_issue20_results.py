@@ -525,9 +525,8 @@ def test_no_message_repeats_a_part(mlp_file, tmp_path, capsys, flags):
 def test_a_latency_budget_over_a_layer_without_timing_is_unchecked_not_met(dense_graph):
     # vivado times Dense but not an Opaque layer (a custom layer): the model's latency is a lower
     # bound, so a latency budget it "meets" is not known to be met.
-    from hls_opt.cost.tables import estimate_report
-
     from hls_opt.config import Budgets
+    from hls_opt.cost.tables import estimate_report
     from hls_opt.flow.report import budget_report, missed_budgets
     from hls_opt.ir import nodes as ir
 

@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     from hls_opt.ir.graph import Graph
     from hls_opt.ir.nodes import Node, WeightedNode
 
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+    from hls_opt.ir.nodes import Node, WeightedNode
+
 
 
 def _with(node: Node, strategy: Strategy, rf: int) -> Any:

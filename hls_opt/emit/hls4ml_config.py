@@ -35,7 +35,12 @@ from typing import TYPE_CHECKING, Any
 from hls_opt.config import IOType, Strategy, parse_io_type, parse_strategy
 from hls_opt.core.qkeras import QKERAS_LAYERS, quantizer_name
 from hls_opt.errors import ConfigError
-from hls_opt.ir.nodes import Opaque
+from hls_opt.ir.nodes import Activation, Input, Opaque
+
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+    from hls_opt.ir.nodes import Node
+
 
 if TYPE_CHECKING:
     from hls_opt.ir.graph import Graph
@@ -81,6 +86,7 @@ def emit_hls_config(
     rewritten: set[str] | frozenset[str] = frozenset(),
     io_type: str | IOType | None = None,
     model_reuse_factor: int | None = None,
+    precisions: bool = False,
 ) -> dict:
     """The hls4ml config dict for ``graph`` (see the module docstring for the rules).
 
@@ -89,6 +95,8 @@ def emit_hls_config(
     ``model_reuse_factor``: written as ``Model.ReuseFactor`` when given (a latency / II budget
     chose the RFs: 1, so the layers hls4ml reads it for — the input, activations it splits off a
     Dense — do not raise the top function's pipeline II, ``pipeline_style.py``).
+    ``precisions``: write every layer's types from the graph (:func:`write_precisions`), so hls4ml
+    builds exactly what a quantized copy of the model computes (docs/precision.md, "bit-exact").
     The user's dict is not modified.
     """
     cfg = copy.deepcopy(user_config) if user_config else {}
@@ -116,6 +124,9 @@ def emit_hls_config(
             if isinstance(table, dict) and str(table.get("result", "auto")).strip().lower() == "auto":
                 table["result"] = str(precision)
 
+    if precisions:
+        write_precisions(cfg, graph)
+
     # Every node whose hls4ml implementation depends on Strategy: matrix-multiply layers and
     # opaque layers that carry weights (depthwise/separable convs read it too).
     strategic = [n for n in nodes if n.config is not None and (n.has_kernel or (n.weights and _is_opaque(n)))]
@@ -129,6 +140,44 @@ def emit_hls_config(
         io_type if io_type is not None else cfg.get("IOType", IOType.PARALLEL)
     ).value
     return cfg
+
+
+def precision_entries(graph: Graph) -> list[tuple[str, dict[str, str]]]:
+    """``(hls4ml layer name, {type: precision string})`` of every typed layer of ``graph``, from its config.
+
+    The Input's ``result``; a Dense/Conv's ``weight``, ``bias``, ``result`` and ``accum`` and, when it
+    has a non-linear activation, the result of hls4ml's split-off ``<layer>_<activation>`` layer
+    (``LayerConfig.output``: hls4ml would otherwise give it ``Model.Precision``); an Activation's
+    ``result``.  QKeras layers are left out: their quantizers set their types in hls4ml.
+    """
+    entries: list[tuple[str, dict[str, str]]] = []
+    for node in graph.nodes():
+        cfg = getattr(node, "config", None)
+        if cfg is None or node.keras_class in QKERAS_LAYERS or node.keras_class == "QActivation":
+            continue
+        if isinstance(node, Input):
+            entries.append((node.name, {"result": str(cfg.result)}))
+        elif node.has_kernel:
+            entries.append((node.name, {k: str(getattr(cfg, k)) for k in ("weight", "bias", "result", "accum")}))
+            activation = getattr(node, "activation", None)
+            if activation not in (None, "linear"):
+                entries.append((f"{node.name}_{activation}", {"result": str(cfg.output)}))
+        elif isinstance(node, Activation):
+            entries.append((node.name, {"result": str(cfg.result)}))
+    return entries
+
+
+def write_precisions(cfg: dict, graph: Graph) -> None:
+    """Write :func:`precision_entries` under ``LayerName.<layer>.Precision`` (replacing those keys)."""
+    layer_names = cfg.setdefault("LayerName", {})
+    for name, types in precision_entries(graph):
+        entry = _layer_entry(layer_names, name)
+        table = entry.get("Precision")
+        if not isinstance(table, dict):
+            # a bare string is hls4ml's shorthand for every type of the layer; spell them all out
+            table = {} if table is None else {k: table for k in types}
+            entry["Precision"] = table
+        table.update(types)
 
 
 def _quantizer_results(node: Node) -> list[tuple[str, Any]]:

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from hls_opt.core.precision import quantize_array
+from hls_opt.core.qkeras import QKERAS_LAYERS
 from hls_opt.errors import ModelError
 from hls_opt.frontend.keras import _weight_keys, activation_name
 from hls_opt.ir import nodes as ir
@@ -126,11 +128,31 @@ def _is_chain(graph: Graph) -> bool:
     return chained and graph.outputs == [nodes[-1].name]
 
 
-def _set_weights(layer: Any, node: ir.Node) -> None:
+def hardware_weights(node: ir.Node) -> dict[str, np.ndarray]:
+    """``node.weights`` as hls4ml's C++ stores them: a Dense/Conv's kernel and bias rounded to its
+    ``weight`` / ``bias`` types (:func:`~hls_opt.core.precision.quantize_array`), others unchanged.
+
+    hls4ml writes each weight as a decimal with as many digits as the type has fraction bits
+    (``WeightVariable.update_precision``, hls4ml/model/types.py) and the C++ rounds that decimal with
+    the type's mode, which is not always the type's rounding of the float; a value already on the grid
+    prints exactly, so the C++ holds what the Keras model holds.  QKeras layers are left alone (their
+    quantizers are the truth)."""
+    weights = dict(node.weights)
+    cfg = getattr(node, "config", None)
+    if not isinstance(node, ir.WeightedNode) or cfg is None or node.keras_class in QKERAS_LAYERS:
+        return weights
+    for key, precision in (("kernel", cfg.weight), ("bias", cfg.bias)):
+        if key in weights:
+            original = np.asarray(weights[key])
+            weights[key] = quantize_array(original, precision).astype(original.dtype)
+    return weights
+
+
+def _set_weights(layer: Any, node: ir.Node, quantized: bool = False) -> None:
     keys = _weight_keys(list(getattr(layer, "weights", [])))  # bare keras.ops calls have none
     if not keys and not node.weights:
         return
-    weights = dict(node.weights)
+    weights = hardware_weights(node) if quantized else dict(node.weights)
     if isinstance(node, ir.WeightedNode) and not node.use_bias:
         weights.pop("bias", None)  # the layer was rebuilt with use_bias=False
     if set(keys) == set(weights):
@@ -148,8 +170,11 @@ def _set_weights(layer: Any, node: ir.Node) -> None:
         raise ModelError(f"layer {node.name!r}: weights do not fit the rebuilt layer: {exc}") from exc
 
 
-def to_keras_model(graph: Graph) -> Any:
+def to_keras_model(graph: Graph, quantized_weights: bool = False) -> Any:
     """A new ``keras.Model`` computing ``graph``, with the graph's weights written in.
+
+    ``quantized_weights``: each Dense/Conv kernel and bias as its ``weight`` / ``bias`` type holds it
+    (:func:`hardware_weights`), the weights hls4ml's C++ will hold.
 
     A graph read from a ``Sequential`` model that is still a chain comes back as a ``Sequential``
     with the same layer names; otherwise a functional model with the graph's inputs and outputs
@@ -189,5 +214,5 @@ def to_keras_model(graph: Graph) -> Any:
         )
     for node in nodes:
         if node.name in layers:
-            _set_weights(layers[node.name], node)
+            _set_weights(layers[node.name], node, quantized_weights)
     return model

@@ -27,6 +27,11 @@ if TYPE_CHECKING:
     from hls_opt.ir.nodes import Node
 
 
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+    from hls_opt.ir.nodes import Node
+
+
 logger = logging.getLogger(__name__)
 
 #: Preferred column order; DSP is always the first resource column.

@@ -34,7 +34,9 @@ class OptimizationResult:
     ``model``: a new Keras model (pruned weights; neurons removed where the flow reduced);
     ``hls_config``: the hls4ml config dict (``Strategy: ResourceUnrolled`` and valid ``ReuseFactor``
     on rewritten layers; pass ``io_type`` to hls4ml's converter); ``graph``: the IR after the passes;
-    ``report``: the report dict (schema: docs/flow.md "Report"); ``plan``: the frozen PruningPlan (or None).
+    ``report``: the report dict (schema: docs/flow.md "Report"); ``plan``: the frozen PruningPlan (or None);
+    ``quantized_model`` (``quantize=True``): ``model`` under fake quantization to the emitted types, whose
+    ``predict`` is hls4ml's compiled C++ (docs/precision.md, "bit-exact"); None otherwise.
     """
 
     model: Any
@@ -44,6 +46,7 @@ class OptimizationResult:
     plan: Any = None
     io_type: str = "io_parallel"
     passes: list[tuple[str, bool]] = field(default_factory=list)
+    quantized_model: Any = None
 
     def save(self, directory: str | Path, *, plots: bool = True) -> list[Path]:
         """Write ``model.keras``, ``hls_config.yml``, ``report.json`` and (with matplotlib) PNG plots.

@@ -130,6 +130,7 @@ def convert_and_optimize(
     bram_budget: Any = None,
     clock_period: Any = None,
     rf_mode: str = "fixed",
+    quantize: bool = False,
 ) -> OptimizationResult:
     """Optimize a trained Keras model for the hardware hls4ml will build from it.
 
@@ -163,6 +164,11 @@ def convert_and_optimize(
       scheduler (:class:`~hls_opt.train.schedulers.MaxCutScheduler`; needs data); the report's ``front``
       holds the accuracy–resource front the search saw.
     - ``output_dir``: when given, :meth:`OptimizationResult.save` is called on it.
+    - ``quantize``: fine-tune under fake quantization to the graph's types (every layer's resolved
+      ``LayerConfig``: weight, bias, accum, result, the split-off activation's result), so the metrics
+      are the hardware's; the emitted model holds the weights as their types hold them and the emitted
+      config spells out every layer's types; ``result.quantized_model`` computes what hls4ml's compiled
+      C++ computes (docs/precision.md, "bit-exact").
     - ``strict``: keys of ``hls_config`` hls4ml would ignore (misspelt or unknown top-level and
       ``Model`` keys, ``LayerName`` entries naming no layer) are a :class:`ConfigError` instead of
       a warning each (:func:`hls_opt.config.check_config_keys`).
@@ -203,6 +209,7 @@ def convert_and_optimize(
         device=device,
         budgets=BudgetArguments(latency_budget, ii_budget, dsp_budget, bram_budget, clock_period),
         rf_mode=rf_mode,
+        quantize=quantize,
         fine_tuning=data is not None,
     )
     return optimize(model, hls_config, data, options)
@@ -247,6 +254,7 @@ class FlowOptions:
     device: Device | None
     budgets: BudgetArguments
     rf_mode: RFMode
+    quantize: bool = False
 
 
 def flow_options(*, fine_tuning: bool, **given: Any) -> FlowOptions:
@@ -309,6 +317,7 @@ def flow_options(*, fine_tuning: bool, **given: Any) -> FlowOptions:
         device=device,
         budgets=given["budgets"],
         rf_mode=rf_mode,
+        quantize=bool(given["quantize"]),
     )
 
 
@@ -477,6 +486,7 @@ def pass_context(graph: Graph, loaded: Loaded, options: FlowOptions) -> PassCont
         training=training,
         budgets=budgets,
         rf_mode=options.rf_mode,
+        quantize=options.quantize,
     )
 
 
@@ -497,9 +507,11 @@ def emit_result(
     rewritten = (rewritten - unweighted) | (chosen - unweighted)
     user_io = cfg.get("IOType") if isinstance(cfg, Mapping) else None
     io_type = "io_stream" if _any_stream(graph) else (user_io or "io_parallel")
-    emitted = emit_hls_config(graph, cfg, rewritten, io_type=io_type, model_reuse_factor=1 if chosen else None)
+    emitted = emit_hls_config(
+        graph, cfg, rewritten, io_type=io_type, model_reuse_factor=1 if chosen else None, precisions=options.quantize
+    )
     _follow_emitted_model_strategy(graph, cfg, emitted)
-    new_model = to_keras_model(graph)
+    new_model = to_keras_model(graph, quantized_weights=options.quantize)
     untouched_compile = loaded.given_loss is None and loaded.given_optimizer is None and loaded.metric is None
     if loaded.several_outputs and loaded.from_model and untouched_compile:
         compile_like(new_model, loaded.keras_model)  # the per-output losses and metrics of its compile config
@@ -522,6 +534,7 @@ def emit_result(
     )
     return OptimizationResult(
         model=new_model,
+        quantized_model=_quantized_model(new_model, graph) if options.quantize else None,
         hls_config=emitted,
         graph=graph,
         report=report,
@@ -566,6 +579,13 @@ def _checked_optimize_kwargs(optimize_kwargs: Any) -> dict[str, Any]:
         if key in ("rewinding_epochs", "cutoff_bad_trials"):
             out[key] = check_positive_int(value, where, minimum=0)
     return out
+
+
+def _quantized_model(model: Any, graph: Graph) -> Any:
+    """The emitted model under fake quantization to the graph's types: what hls4ml's C++ computes."""
+    from hls_opt.train.quantize import quantized_copy  # imports Keras
+
+    return quantized_copy(model, {node.name: node.config for node in graph.nodes() if node.config is not None})
 
 
 def _model_strategy(config: Any) -> Strategy:

@@ -30,6 +30,7 @@ import copy
 import logging
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +70,7 @@ from hls_opt.train.masking import (
     attach_mask_constraints,
     masks_as_optimizer_state,
 )
+from hls_opt.train.quantize import quantized_copy
 from hls_opt.train.ranking import MAX_RANKING_SAMPLES, NORMALISATIONS, group_values
 from hls_opt.train.reduction import reduce_model
 from hls_opt.train.regularizers import (
@@ -170,6 +172,10 @@ class FineTuneOptions:
     ``target='max'``: ignore the scheduler and search for the deepest cut within ``rtol``
     (:class:`~hls_opt.train.schedulers.MaxCutScheduler`); every trial is in ``steps``, and
     :func:`~hls_opt.solve.front.pareto_front` of them is the accuracy–resource front the search saw.
+    ``quantization``: layer name → :class:`~hls_opt.config.LayerConfig`; when given, every step
+    fine-tunes (and is evaluated) under fake quantization to those types
+    (:func:`~hls_opt.train.quantize.quantized_copy`: what hls4ml's C++ computes), masks composing with
+    it; the baseline the tolerance is measured against stays the float model's metric.
     """
 
     loss: Any
@@ -190,6 +196,7 @@ class FineTuneOptions:
     verbose: bool = False
     policy: LoopPolicy = field(default_factory=LoopPolicy)
     target: str | None = None
+    quantization: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "epochs", int(self.epochs))
@@ -361,7 +368,13 @@ class FineTuner:
         self.loss = fresh_loss(options.loss)
         self.normalise = "none" if options.local else options.policy.normalise
         native().under_distribution()
-        self.work = clone_model(model)
+        float_baseline = None
+        if options.quantization:
+            # fine-tune what the hardware computes; measure the tolerance against the float model
+            float_baseline = evaluate(self.metric, Predictor(model), data.val)
+            self.work = quantized_copy(model, options.quantization)
+        else:
+            self.work = clone_model(model)
         masked = [g.name for g in self.groups]
         if chooser is not None:
             masked += [n for n in chooser.prunable if n not in masked]
@@ -385,7 +398,13 @@ class FineTuner:
             strengths_as_optimizer_state(self.work, self.regs)
         self._predict = Predictor(self.work)
         self.ds = fit_input(data.train, int(options.batch_size))
-        self.baseline = self.evaluate()
+        if float_baseline is not None:
+            # quantization-aware training of the unpruned model first: the start every step prunes
+            # from, and what is returned when no step is accepted
+            with self.timer.phase("training"):
+                fit(self.work, self.ds, self.timer, epochs=options.epochs)
+        self.start = self.evaluate()  # the working model's metric before any pruning
+        self.baseline = self.start if float_baseline is None else float_baseline
         self.baseline_weights = self.work.get_weights()
 
     def evaluate(self) -> float:
@@ -619,7 +638,7 @@ def prune_with_fine_tuning(
 
         if best is None:
             logger.info("no pruning step met rtol=%s; returning the baseline weights", o.rtol)
-            final_weights, final_metric_value, final_resources = tuner.baseline_weights, baseline, total
+            final_weights, final_metric_value, final_resources = tuner.baseline_weights, tuner.start, total
             masks = {g.name: np.ones(g.kernel_shape, dtype=np.float32) for g in tuner.groups}
             offsets = {g.name: np.zeros(g.kernel_shape, dtype=np.float32) for g in tuner.groups}
             pruned = shared = 0
