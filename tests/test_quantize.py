@@ -175,7 +175,6 @@ def test_the_trainer_fine_tunes_under_quantization_and_reports_the_quantized_met
     copy (the final metric is the quantized model's at the returned weights), the tolerance is measured
     against the float model, the pruned weights are 0."""
     from hls_opt.cost.objective import parse_objective
-
     from hls_opt.cost.registry import get_backend
     from hls_opt.data import digits_split, load_data
     from hls_opt.data.baseline import train_baseline

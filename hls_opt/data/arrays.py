@@ -7,6 +7,7 @@ the same messages.  Nothing here imports TensorFlow.
 
 from __future__ import annotations
 
+import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,14 +86,12 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
         raise DataError(f"{path}: is a directory, expected an .npz file")
     if not zipfile.is_zipfile(path):
         raise DataError(f"{path}: not an .npz archive (expected keys {', '.join(DATA_KEYS)})")
-    from hls_opt.data.sources import _npz_header  # noqa: PLC0415 - sources imports this module
-
     try:
         with zipfile.ZipFile(path) as archive:
             present = {n[: -len(".npy")] for n in archive.namelist() if n.endswith(".npy")}
             for key in DATA_KEYS:
                 if key in present:
-                    _npz_header(archive, key, path)  # DataError for a header declaring more than it holds
+                    npz_header(archive, key, path)  # DataError for a header declaring more than it holds
     except (OSError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: cannot read as .npz ({exc})") from None
     try:
@@ -266,3 +265,25 @@ def check_single_output(model: Any) -> None:
             "supports single-output models only (one validation metric is compared with the baseline); "
             "run without data for one-shot pruning"
         )
+
+
+def npz_header(archive: zipfile.ZipFile, key: str, path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of one array of an ``.npz`` from its ``.npy`` header (the data are not read)."""
+    try:
+        with archive.open(key + ".npy") as member:
+            version = np.lib.format.read_magic(member)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(member)
+            offset = member.tell()
+        stored = archive.getinfo(key + ".npy").file_size
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        raise DataError(f"{path}: {key}: cannot read the array header ({exc})") from None
+    # numpy allocates what the header declares before it reads a byte: a header that declares more
+    # than the member holds (the size the archive declares, which zipfile enforces) is refused here.
+    declared = math.prod(int(n) for n in shape) * np.dtype(dtype).itemsize
+    if not np.dtype(dtype).hasobject and declared > stored - offset:  # objects are pickled: refused later
+        raise DataError(
+            f"{path}: {key}: the header declares shape {tuple(shape)} ({declared} bytes), "
+            f"the archive holds {max(stored - offset, 0)} (a corrupt or hostile .npz)"
+        )
+    return tuple(shape), np.dtype(dtype)

@@ -25,7 +25,6 @@ shuffled ``keras.utils.PyDataset`` for files, the user's own object for streams)
 
 from __future__ import annotations
 
-import math
 import mmap
 import zipfile
 from collections.abc import Iterator, Mapping
@@ -44,6 +43,7 @@ from hls_opt.data.arrays import (
     check_sample_shapes,
     check_values,
     load_training_data,
+    npz_header,
 )
 from hls_opt.errors import DataError
 
@@ -516,28 +516,6 @@ def _load_directory(folder: Path) -> DataStreams:
     return _checked_files(arrays, str(folder), {name[: -len(".npy")]: name for name in NPY_FILES})
 
 
-def _npz_header(archive: zipfile.ZipFile, key: str, path: Path) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype of one array of an ``.npz`` from its ``.npy`` header (the data are not read)."""
-    try:
-        with archive.open(key + ".npy") as member:
-            version = np.lib.format.read_magic(member)
-            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, _, dtype = read(member)
-            offset = member.tell()
-        stored = archive.getinfo(key + ".npy").file_size
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-        raise DataError(f"{path}: {key}: cannot read the array header ({exc})") from None
-    # numpy allocates what the header declares before it reads a byte: a header that declares more
-    # than the member holds (the size the archive declares, which zipfile enforces) is refused here.
-    declared = math.prod(int(n) for n in shape) * np.dtype(dtype).itemsize
-    if not np.dtype(dtype).hasobject and declared > stored - offset:  # objects are pickled: refused later
-        raise DataError(
-            f"{path}: {key}: the header declares shape {tuple(shape)} ({declared} bytes), "
-            f"the archive holds {max(stored - offset, 0)} (a corrupt or hostile .npz)"
-        )
-    return tuple(shape), np.dtype(dtype)
-
-
 def _load_shards(folder: Path, shards: list[Path]) -> DataStreams:
     """Every shard's headers checked (keys, dtypes, counts, per-sample shapes alike), then the first samples."""
     counts: dict[str, list[int]] = {"X_train": [], "X_val": []}
@@ -552,7 +530,7 @@ def _load_shards(folder: Path, shards: list[Path]) -> DataStreams:
                 raise DataError(
                     f"{path}: missing {', '.join(missing)} (every shard holds {', '.join(DATA_KEYS)})"
                 )
-            headers = {k: _npz_header(archive, k, path) for k in DATA_KEYS}
+            headers = {k: npz_header(archive, k, path) for k in DATA_KEYS}
         for key, (shape, dtype) in headers.items():
             check_dtype(dtype, key, str(path))
             if not shape:

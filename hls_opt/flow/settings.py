@@ -11,6 +11,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from hls_opt.core.tf_probe import without_tensorflow_probe
+
 logger = logging.getLogger(__name__)
 
 
@@ -30,8 +32,6 @@ def training_settings_from_model(model: Any) -> dict[str, Any]:
     Loss and optimizer are rebuilt from their configs, so the caller's objects are never shared.
     """
     import keras
-
-    from hls_opt.core.tf_probe import without_tensorflow_probe
 
     try:
         with without_tensorflow_probe():  # a JAX / PyTorch run need not import TensorFlow here
@@ -64,8 +64,6 @@ def _per_output(value: Any, deserialize: Any) -> Any:
 def compile_like(model: Any, source: Any) -> None:
     """Compile ``model`` as ``source`` is compiled (its compile config, deserialized afresh: per-output
     losses and metrics included, no object shared with ``source``)."""
-    from hls_opt.core.tf_probe import without_tensorflow_probe
-
     with without_tensorflow_probe():
         config = source.get_compile_config()
     model.compile_from_config(config)

@@ -30,6 +30,7 @@ from hls_opt.core.qkeras import (
     quantizer_name,
     weight_precision,
 )
+from hls_opt.core.tf_probe import without_tensorflow_probe
 from hls_opt.errors import ModelError
 from hls_opt.ir import nodes as ir
 from hls_opt.ir.graph import Graph
@@ -346,8 +347,6 @@ def _count_params(layer: Any) -> int:
 def from_keras(model: Any, hls_config: Mapping | str | Path | None = None) -> Graph:
     """:func:`_from_keras`, with Keras' serialisation (each layer's ``get_config``) kept from importing
     TensorFlow in a run on another backend (:func:`hls_opt.core.tf_probe.without_tensorflow_probe`)."""
-    from hls_opt.core.tf_probe import without_tensorflow_probe
-
     with without_tensorflow_probe():
         return _from_keras(model, hls_config)
 

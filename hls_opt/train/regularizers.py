@@ -28,6 +28,7 @@ import numpy as np
 
 from hls_opt.core.structures import Grouping, StructureType, group_sizes
 from hls_opt.errors import ConfigError
+from hls_opt.train.backends import native
 from hls_opt.train.backends.common import current
 
 logger = logging.getLogger(__name__)
@@ -239,8 +240,6 @@ def strengths_as_optimizer_state(model: Any, regularizers: dict[str, GroupRegula
     (:func:`hls_opt.train.backends.jax.read_from_optimizer_state`): a strength assigned between
     ``fit`` calls — the search's candidates, the switch back to 0 — then reaches the compiled step
     without a new trace.  Named ``hls_opt_*`` (kept by a moment reset).  Returns the new variables."""
-    from hls_opt.train.backends import native
-
     optimizer = model.optimizer
     moved = []
     for name, reg in regularizers.items():
