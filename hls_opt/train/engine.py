@@ -263,7 +263,7 @@ def check_trainable_names(model: Any) -> None:
         return
     pending = [model]
     while pending:
-        layer = pending.pop()
+        layer = pending.pop(0)  # in the model's order: the first bad name is the one reported
         name = str(getattr(layer, "name", ""))
         if not _TF_SCOPE_NAME.match(name):
             bad = sorted({c for c in name if not _TF_SCOPE_NAME.match(c)})
@@ -273,7 +273,7 @@ def check_trainable_names(model: Any) -> None:
                 "not allowed in a name scope: letters A-Z a-z, digits, _ . / > -); rename it, or run "
                 "without data (one-shot pruning)"
             )
-        pending.extend(getattr(layer, "layers", None) or ())
+        pending[:0] = getattr(layer, "layers", None) or ()
 
 
 def fit(model: Any, data: Any, timer: Timer | None = None, **kwargs: Any) -> Any:
