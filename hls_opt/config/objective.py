@@ -55,6 +55,7 @@ BUILTIN_OBJECTIVES: dict[str, Objective] = {
         Objective("bram", ("bram",)),
         Objective("dsp+bram", ("dsp", "bram")),
         Objective("memory", ("memory_bits",)),
+        Objective("ebops", ("ebops",)),
     )
 }
 
