@@ -87,8 +87,8 @@ def parse_count(value: Any, *, key: str) -> int:
 
 @dataclass(frozen=True)
 class Budgets:
-    """What the design may use: ``latency_cycles``, ``ii_cycles``, ``dsp``, ``bram`` (None: no
-    budget), the ``device`` (its counts stand in for a missing ``dsp``/``bram`` budget) and the
+    """What the design may use: ``latency_cycles``, ``ii_cycles``, ``dsp``, ``bram``, ``lut`` (None: no
+    budget), the ``device`` (its counts stand in for a missing ``dsp``/``bram``/``lut`` budget) and the
     ``clock_period_ns`` the cycles were counted at."""
 
     latency_cycles: int | None = None
@@ -97,9 +97,10 @@ class Budgets:
     bram: int | None = None
     device: Device | None = None
     clock_period_ns: Fraction = DEFAULT_CLOCK_PERIOD_NS
+    lut: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("latency_cycles", "ii_cycles", "dsp", "bram"):
+        for name in ("latency_cycles", "ii_cycles", "dsp", "bram", "lut"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise ConfigError(f"Budgets.{name}: expected a non-negative int or None, got {value!r}")
@@ -115,6 +116,11 @@ class Budgets:
     def bram_limit(self) -> int | None:
         """The BRAM budget: the explicit one, else the device's 18 Kb block count."""
         return self.bram if self.bram is not None else (self.device.bram if self.device else None)
+
+    @property
+    def lut_limit(self) -> int | None:
+        """The LUT budget: the explicit one (``--lut-budget``), else the device's LUT count."""
+        return self.lut if self.lut is not None else (self.device.lut if self.device else None)
 
     def ns(self, cycles: int) -> float:
         """``cycles`` at the clock period, in ns."""
@@ -137,9 +143,10 @@ def parse_budgets(
     device: Any = None,
     clock_period: Any = None,
     hls_config: Any = None,
+    lut: Any = None,
 ) -> Budgets:
     """:class:`Budgets` from the CLI's strings (or API values): ``--latency-budget``,
-    ``--ii-budget``, ``--dsp-budget``, ``--bram-budget``, ``--device``, ``--clock-period``; the
+    ``--ii-budget``, ``--dsp-budget``, ``--bram-budget``, ``--lut-budget``, ``--device``, ``--clock-period``; the
     clock falls back to the config's ``ClockPeriod``, then hls4ml's 5 ns."""
     period = (
         parse_time_ns(clock_period, key="--clock-period")
@@ -153,6 +160,7 @@ def parse_budgets(
         bram=None if bram is None else parse_count(bram, key="--bram-budget"),
         device=None if device is None else parse_device(device, key="--device"),
         clock_period_ns=period,
+        lut=None if lut is None else parse_count(lut, key="--lut-budget"),
     )
 
 

@@ -234,6 +234,7 @@ def budget_report(budgets: Any, report: Mapping[str, Any], plan: Any = None) -> 
         "ii_cycles": budgets.ii_cycles,
         "dsp": budgets.dsp_limit,
         "bram": budgets.bram_limit,
+        "lut": getattr(budgets, "lut_limit", None),
     }
     if all(v is None for v in limits.values()):
         return None
@@ -244,6 +245,7 @@ def budget_report(budgets: Any, report: Mapping[str, Any], plan: Any = None) -> 
         "ii_cycles": timing.get("ii"),
         "dsp": total.get("dsp"),
         "bram": total.get("bram"),
+        "lut": total.get("lut"),
     }
     met = {k: (reached[k] is not None and reached[k] <= v) for k, v in limits.items() if v is not None}
     return {
