@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+import numpy as np
+
 from hls_opt.errors import PrecisionError
 
 
@@ -313,3 +315,94 @@ def as_precision(value: object, *, key: str = "precision", fallback: Precision |
                 signed=bool(getattr(value, "signed", True)),
             )
     raise PrecisionError(f"{key}: expected a fixed-point or integer precision, got {value!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# The numpy reference of ap_fixed / ap_int assignment
+# --------------------------------------------------------------------------------------------
+#
+# What ``ap_fixed<W,I,Q,O,N> y = x;`` stores, from the Vivado/Vitis HLS headers hls4ml ships
+# (hls4ml/templates/vivado/ap_types/ap_fixed_base.h: the ``ap_fixed_base(double)`` constructor,
+# ``quantization_adjust`` and ``overflow_adjust``; UG1399 "Arbitrary Precision Fixed-Point Data
+# Types").  With F = W - I fraction bits and v = x·2^F:
+#
+#   1. quantization (Q), to an integer q:
+#        TRN floor(v)              TRN_ZERO trunc(v)
+#        RND floor(v + 1/2)        RND_ZERO ties toward 0    RND_INF ties away from 0
+#        RND_MIN_INF ceil(v - 1/2) RND_CONV ties to even
+#   2. overflow (O), q outside [lo, hi] (signed: [-2^(W-1), 2^(W-1)-1], unsigned: [0, 2^W-1]):
+#        WRAP      the low W bits of q (two's complement); with N > 0 saturation bits the N most
+#                  significant bits are then forced: signed, the sign bit to the source's sign and
+#                  the N-1 bits below it to its complement; unsigned, all N to 1
+#        SAT       clip to [lo, hi]
+#        SAT_ZERO  0
+#        SAT_SYM   clip to [-hi, hi] (signed; -2^(W-1) itself becomes -hi), as SAT when unsigned
+#   3. y = q·2^-F.
+#
+# ap_int<W> is ap_fixed<W,W,TRN,WRAP>.  Computed in float64: exact while |q| < 2^53 (every type
+# hls4ml builds from a Keras model); tests/test_quantize_array.py checks it against g++ compiling
+# those headers.
+
+
+def _round_half(v: np.ndarray, rounding: Rounding) -> np.ndarray:
+    if rounding is Rounding.TRN:
+        return np.floor(v)
+    if rounding is Rounding.TRN_ZERO:
+        return np.trunc(v)
+    if rounding is Rounding.RND:
+        return np.floor(v + 0.5)
+    if rounding is Rounding.RND_MIN_INF:
+        return np.ceil(v - 0.5)
+    if rounding is Rounding.RND_ZERO:
+        return np.sign(v) * np.ceil(np.abs(v) - 0.5)
+    if rounding is Rounding.RND_INF:
+        return np.sign(v) * np.floor(np.abs(v) + 0.5)
+    return np.rint(v)  # RND_CONV: numpy rounds half to even
+
+
+def quantize_array(x: np.ndarray, precision: Precision) -> np.ndarray:
+    """``x`` (any real array) as hls4ml's ``ap_fixed``/``ap_int`` of ``precision`` stores it, as float64.
+
+    The rounding (``precision.rounding``) and overflow (``precision.saturation``,
+    ``precision.saturation_bits``) modes are applied as the HLS headers do (comment above).
+    """
+    if not isinstance(precision, Precision):
+        raise PrecisionError(f"quantize_array: expected a Precision, got {precision!r}")
+    width = precision.width
+    fractional = 0 if precision.is_integer else precision.fractional
+    rounding = Rounding.TRN if precision.is_integer else precision.rounding
+    saturation = Saturation.WRAP if precision.is_integer else precision.saturation
+    sat_bits = 0 if precision.is_integer else precision.saturation_bits
+    if width > 53:
+        raise PrecisionError(f"quantize_array: {precision.to_ap_string()} is wider than float64 holds exactly (53 bits)")
+
+    v = np.ldexp(np.asarray(x, dtype=np.float64), fractional)
+    q = _round_half(v, rounding)
+    if precision.signed:
+        lo, hi = -(2.0 ** (width - 1)), 2.0 ** (width - 1) - 1
+    else:
+        lo, hi = 0.0, 2.0**width - 1
+    over, under = q > hi, q < lo
+    if saturation is Saturation.WRAP:
+        wrapped = np.mod(q, 2.0**width)  # low W bits, 0 ≤ u < 2^W
+        if sat_bits > 0:
+            n = min(sat_bits, width)
+            outside = over | under
+            low = np.mod(wrapped, 2.0 ** (width - n))  # the bits below the forced ones
+            if precision.signed:
+                # sign bit = the source's sign; the n-1 bits below it = its complement
+                top_pos = 2.0 ** (width - 1) - 2.0 ** (width - n)  # bits [W-n, W-2] set, sign clear
+                forced = np.where(under, 2.0 ** (width - 1) + low, top_pos + low)
+            else:
+                forced = (2.0**width - 2.0 ** (width - n)) + low
+            wrapped = np.where(outside, forced, wrapped)
+        if precision.signed:
+            wrapped = np.where(wrapped > hi, wrapped - 2.0**width, wrapped)
+        q = wrapped
+    elif saturation is Saturation.SAT:
+        q = np.clip(q, lo, hi)
+    elif saturation is Saturation.SAT_ZERO:
+        q = np.where(over | under, 0.0, q)
+    else:  # SAT_SYM
+        q = np.clip(q, -hi if precision.signed else lo, hi)
+    return np.ldexp(q, -fractional)
