@@ -46,6 +46,10 @@ class PassContext:
     training: Any = None
     budgets: Any = None
     rf_mode: Any = None
+    # issue #19: ``precision`` (:class:`~hls_opt.config.precision_search.PrecisionSearch`) drives
+    # ``precision-search``; ``fit_device`` (a Device) makes its objective the ``fit`` one
+    precision: Any = None
+    fit_device: Any = None
 
 
 @dataclass(frozen=True)

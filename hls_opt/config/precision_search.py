@@ -23,6 +23,8 @@ from hls_opt.errors import ConfigError
 MAX_WIDTH = 1024
 #: The widths tried between ``min_bits`` and ``max_bits`` (each bound itself is always tried).
 CANDIDATE_WIDTHS = (2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 18, 20, 24, 32)
+#: The overflow modes the fine-tuning's fake quantizers reproduce (``hls_opt.train.quantize``).
+QAT_SATURATION = (Saturation.WRAP, Saturation.SAT, Saturation.SAT_SYM)
 DEFAULT_MIN_BITS = 2
 DEFAULT_MAX_BITS = 16
 
@@ -98,6 +100,11 @@ def parse_precision_search(
         raise ConfigError(f"--min-bits: {lo} is larger than --max-bits {hi}")
     rnd = Rounding.TRN if rounding is None else _mode(Rounding, rounding, "--rounding")
     sat = Saturation.WRAP if saturation is None else _mode(Saturation, saturation, "--saturation")
+    if sat not in QAT_SATURATION:
+        raise ConfigError(
+            f"--saturation: AP_{sat.value} is an hls4ml mode, but quantization-aware fine-tuning reproduces only "
+            f"{', '.join('AP_' + m.value for m in QAT_SATURATION)} (the quantizers package)"
+        )
     if mode is PrecisionMode.FIXED and any(v is not None for v in (min_bits, max_bits, rounding, saturation)):
         raise ConfigError("--min-bits/--max-bits/--rounding/--saturation: only with --precision auto")
     return PrecisionSearch(mode, lo, hi, rnd, sat)

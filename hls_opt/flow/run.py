@@ -33,6 +33,7 @@ from hls_opt.config import (
     parse_strategy,
     unwrap_hls_config,
 )
+from hls_opt.config.precision_search import parse_precision_search
 from hls_opt.core import progress
 from hls_opt.core.fileio import check_output_dir
 from hls_opt.cost.feasibility import check_budgets
@@ -45,6 +46,7 @@ from hls_opt.data import (
 )
 from hls_opt.emit.hls4ml_config import emit_hls_config
 from hls_opt.emit.keras_model import to_keras_model
+from hls_opt.emit.precisions import chosen_names, write_precisions
 from hls_opt.errors import ConfigError
 from hls_opt.flow.inputs import (
     check_backend,
@@ -56,7 +58,7 @@ from hls_opt.flow.inputs import (
     load_model,
     parse_scheduler,
 )
-from hls_opt.flow.report import build_report
+from hls_opt.flow.report import build_report, precision_report
 from hls_opt.flow.result import OptimizationResult
 from hls_opt.flow.settings import (
     compile_for_keras,
@@ -69,6 +71,8 @@ from hls_opt.frontend.keras import from_keras
 from hls_opt.objectives.adapter import objective_for
 from hls_opt.passes import PassContext, default_flow, get_pass, run_flow
 from hls_opt.passes.plan import PLAN_KEY
+from hls_opt.passes.precision_search import PRECISION_KEY
+from hls_opt.solve.precision_problem import narrowest_graph
 from hls_opt.solve.rf_problem import RFMode
 from hls_opt.train.schedulers import MaxCutScheduler
 
@@ -117,6 +121,13 @@ def convert_and_optimize(
     bram_budget: Any = None,
     clock_period: Any = None,
     rf_mode: str = "fixed",
+    # -- issue #19: precision chosen with the RFs (docs/precision.md); objective may be 'ebops' / 'fit'
+    precision: Any = None,
+    min_bits: Any = None,
+    max_bits: Any = None,
+    rounding: Any = None,
+    saturation: Any = None,
+    lut_budget: Any = None,
 ) -> OptimizationResult:
     """Optimize a trained Keras model for the hardware hls4ml will build from it.
 
@@ -161,6 +172,12 @@ def convert_and_optimize(
     - ``rf_mode``: with a latency / II budget, ``'fixed'`` (default) picks the reuse factors once,
       the cheapest assignment within the budgets, then prunes under them; ``'joint'`` re-picks them
       with the groups at every step (:class:`~hls_opt.solve.rf_problem.RFMode`).
+    - ``precision``: ``'auto'`` chooses every weighted layer's weight and result precision (and the
+      model input's), with its reuse factor under a latency / II budget, within ``rtol``, then prunes as
+      usual (``docs/precision.md``; needs data); ``min_bits`` / ``max_bits`` bound the candidate
+      widths, ``rounding`` / ``saturation`` their modes (default AP_TRN / AP_WRAP).  ``objective``
+      may then also be ``'ebops'`` or ``'fit'`` (the largest fraction of ``device``'s DSP, LUT, FF and
+      BRAM; needs a device).  ``lut_budget``: LUTs the design may use (checked like ``dsp_budget``).
     """
     # 1. Values (no files, no TensorFlow).
     rtol = check_rtol(rtol)
@@ -173,6 +190,16 @@ def convert_and_optimize(
         raise ConfigError(
             f"epochs: must be larger than rewinding_epochs ({rewinding}) when fine-tuning, got {epochs}"
         )
+    # -- issue #19: the precision search's settings, parsed once (exit 2 before any work) --
+    search = parse_precision_search(precision, min_bits=min_bits, max_bits=max_bits, rounding=rounding, saturation=saturation)
+    fit_objective = isinstance(objective, str) and objective.strip().lower() == "fit"
+    if fit_objective:
+        if device is None:
+            raise ConfigError("--optimize fit: needs --device (the part whose DSP, LUT, FF and BRAM it balances)")
+        # the pruning after the search removes LUT multipliers and adders alike (docs/precision.md)
+        objective = "lut"
+    if search.auto and data is None:
+        raise ConfigError("--precision auto: choosing precisions within the tolerance needs --data (none given)")
     objective = check_objective(objective)
     backend = check_backend(backend)
     device = parse_device(device, key="device") if device is not None else None
@@ -185,7 +212,7 @@ def convert_and_optimize(
         if data is None:
             raise ConfigError("target: 'max' searches within the tolerance, which needs data (none given)")
         sched = MaxCutScheduler()
-    flow = list(passes) if passes is not None else default_flow(objective)
+    flow = list(passes) if passes is not None else (["precision-search"] if search.auto else []) + default_flow(objective)
     for name in flow:
         get_pass(name)
     if not (isinstance(model, (str, Path)) or is_keras_model(model)):
@@ -210,6 +237,7 @@ def convert_and_optimize(
         device=device,
         clock_period=clock_period,
         hls_config=cfg,
+        lut=lut_budget,
     )
     training_data = load_data(data) if data is not None else None
     probe = training_data.probe() if training_data is not None else None  # what the checks look at
@@ -250,8 +278,13 @@ def convert_and_optimize(
     # 4. Frontend → passes → emit.
     graph = from_keras(keras_model, cfg)
     before = graph.copy()
-    if budgets.latency_cycles is not None or budgets.ii_cycles is not None or budgets.dsp_limit is not None or budgets.bram_limit is not None:
-        check_budgets(graph, backend, budgets)  # before any training: the best each axis can reach
+    if budgets.latency_cycles is not None or budgets.ii_cycles is not None or budgets.dsp_limit is not None or budgets.bram_limit is not None or budgets.lut is not None:
+        # before any training: the best each axis can reach (with --precision auto: at the narrowest width)
+        if search.auto:
+            check_budgets(narrowest_graph(graph, search), backend, budgets,
+                          precision_note=f", even with every width at --min-bits {search.min_bits}")
+        else:
+            check_budgets(graph, backend, budgets)
     from hls_opt.train.engine import FineTuneOptions  # imports Keras (the model is loaded by now)
 
     if training_data is not None:
@@ -280,6 +313,8 @@ def convert_and_optimize(
         backend=backend, objective=objective, scheduler=sched, data=training_data, training=training,
         budgets=budgets,
         rf_mode=rf_mode,
+        precision=search,
+        fit_device=device if fit_objective else None,
     )
     with progress.progress("optimizing", total=len(flow)) as bar:
 
@@ -305,6 +340,7 @@ def convert_and_optimize(
     io_type = "io_stream" if _any_stream(graph) else (user_io or "io_parallel")
     emitted = emit_hls_config(graph, cfg, rewritten, io_type=io_type, model_reuse_factor=1 if chosen else None)
     _follow_emitted_model_strategy(graph, cfg, emitted)
+    write_precisions(emitted, graph, chosen_names(graph.annotations.get(PRECISION_KEY)))  # issue #19
     new_model = to_keras_model(graph)
     if several_outputs and from_model and given_loss is None and given_optimizer is None and metric is None:
         compile_like(new_model, keras_model)  # the per-output losses and metrics of its compile config
@@ -323,7 +359,8 @@ def convert_and_optimize(
         rtol=rtol if training_data is not None else None,
         device=device if device is not None else device_from_config(cfg),
         budgets=budgets,
-        extra={"passes": [{"name": n, "changed": r.changed} for n, r in results]},
+        extra={"passes": [{"name": n, "changed": r.changed} for n, r in results],
+               **precision_report(graph.annotations.get(PRECISION_KEY), search, fit_objective)},
     )
     result = OptimizationResult(
         model=new_model,

@@ -355,3 +355,26 @@ def apply_configs(graph: Any, configs: Mapping[str, LayerConfig]) -> Any:
                 out.replace(n.name, dataclasses.replace(n, config=dataclasses.replace(n.config, result=cfg.output, activation_result=None)))
                 todo.extend(out.successors(n.name))
     return out
+
+
+def narrowest_graph(graph: Any, search: Any) -> Any:
+    """A copy of ``graph`` with every weighted layer, and the model input, at the narrowest candidate
+    width ``search.min_bits`` (weights, biases, results; the accumulator exact for them, when no wider
+    than the user's): the cheapest the precision search can make each layer, for the budget check
+    before any training (:func:`hls_opt.cost.feasibility.check_budgets`)."""
+    bits = int(search.min_bits)
+    p = Precision(width=bits, integer=1, signed=True, rounding=search.rounding, saturation=search.saturation)
+    out = graph.copy()
+    for name in getattr(graph, "inputs", []) or []:
+        node = out.node(name)
+        if node.config is not None:
+            out.replace(name, dataclasses.replace(node, config=dataclasses.replace(node.config, result=p)))
+    for node in list(out.nodes()):
+        if not getattr(node, "has_kernel", False) or node.config is None:
+            continue
+        cfg = node.config
+        accum = exact_accum(p, p, node.n_in, p if node.bias is not None else None, cfg.accum)
+        act = p if cfg.activation_result is not None else None
+        out.replace(node.name, dataclasses.replace(node, config=dataclasses.replace(
+            cfg, weight=p, bias=p, result=p, accum=accum, activation_result=act)))
+    return out

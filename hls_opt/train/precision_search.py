@@ -29,7 +29,6 @@ import keras
 import numpy as np
 
 from hls_opt.config import LayerConfig
-from hls_opt.core.precision import quantize_array
 from hls_opt.errors import ConfigError
 from hls_opt.solve.precision_problem import (
     LayerCandidates,
@@ -246,21 +245,20 @@ def search_precision(
 
 
 def _weights_on_grid(work: Any, graph: Any, configs: Mapping[str, LayerConfig]) -> dict[str, dict[str, np.ndarray]]:
-    """The fine-tuned weights of every weighted layer, each on its chosen precision's grid (what
-    hls4ml stores; the emitted Keras model then computes with the same numbers)."""
-    out = {}
-    for node in graph.nodes():
-        if not getattr(node, "has_kernel", False) or node.name not in configs:
-            continue
-        cfg = configs[node.name]
-        layer = work.get_layer(node.name)
-        values = {v.path.split("/")[-1]: np.asarray(v) for v in layer.weights}
-        new = {}
-        for key, old in node.weights.items():
-            arr = values.get(key, old)
-            precision = cfg.weight if key == "kernel" else cfg.bias if key == "bias" else None
-            new[key] = quantize_array(arr, precision).astype(old.dtype) if precision is not None else np.asarray(arr, old.dtype)
-        out[node.name] = new
+    """The fine-tuned weights of every weighted layer as the hardware stores them (kernels and
+    biases on their chosen precision's grid, ``quantize_weights``): the emitted Keras model then
+    computes with the numbers hls4ml writes."""
+    from hls_opt.train.quantize import quantize_weights
+
+    values = quantize_weights(work)
+    out, i = {}, 0
+    for layer in work.layers:
+        n = len(layer.weights)
+        if layer.name in configs and layer.name in graph and getattr(graph.node(layer.name), "has_kernel", False):
+            node = graph.node(layer.name)
+            arrays = values[i : i + n]
+            out[layer.name] = {key: np.asarray(a, dtype=old.dtype) for (key, old), a in zip(node.weights.items(), arrays)}
+        i += n
     return out
 
 
