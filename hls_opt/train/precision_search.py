@@ -7,8 +7,8 @@ factor under a latency / II budget) within the accuracy tolerance (issue #19; ``
 2. **Probe**: the validation metric with one layer's weights (or one layer's result, or the input) at
    one candidate and everything else at the user's precision (``quantized_copy``, ``hls_opt.train.quantize``);
    its drop against the model at the user's precision is that candidate's predicted cost in
-   accuracy.  Widths are probed from the widest down; once a width drops more than the whole budget,
-   the narrower ones are not probed (left out: a narrower width is assumed no better).
+   accuracy.  Widths are probed from the narrowest up until one drops nothing (the wider ones are
+   taken to drop nothing); a width that drops more than the whole budget is left out.
 3. **Solve**: the cheapest assignment of (RF, weight, result) whose summed predicted drop fits the
    budget (``rtol`` · baseline, the float model's validation metric) — :mod:`hls_opt.solve.precision_dp`.
 4. **Verify**: quantization-aware fine-tuning of the chosen assignment, then its validation metric.
@@ -73,6 +73,49 @@ def _quantized_copy(model: Any, configs: Mapping[str, LayerConfig]) -> Any:
     from hls_opt.train.quantize import quantized_copy  # the execution side (issue #19, branch quant-exec)
 
     return quantized_copy(model, configs)
+
+
+class _Prober:
+    """The validation metric with one layer's types changed and every other layer at the user's.
+
+    When the candidates' rounding / overflow modes are the user's, one quantized copy is built and
+    each probe changes one layer's widths in place (``set_precisions``) and puts them back: the next
+    layer keeps reading its input at the user's type, which only matters for a result with more
+    fraction bits than the user's (such results drop nothing anyway).  Otherwise, and for the model
+    input (whose type every consumer reads), each probe builds its own copy."""
+
+    def __init__(self, model: Any, users: Mapping[str, LayerConfig], search: Any, metric: Any, x: np.ndarray, y: np.ndarray) -> None:
+        self.model, self.users, self.metric, self.x, self.y = model, dict(users), metric, x, y
+        modes = {(p.rounding, p.saturation) for c in users.values()
+                 for p in (c.weight, c.bias, c.result, c.activation_result) if p is not None}
+        self.shared = _quantized_copy(model, users) if modes <= {(search.rounding, search.saturation)} else None
+        self.count = 0
+
+    def __call__(self, name: str, cfg: LayerConfig) -> float:
+        self.count += 1
+        if self.shared is not None and any(layer.name == name and hasattr(layer, "set_precision") for layer in self.shared.layers):
+            from hls_opt.train.quantize import set_precisions
+
+            set_precisions(self.shared, {name: cfg})
+            try:
+                return _metric_of(self.shared, self.metric, self.x, self.y)
+            finally:
+                set_precisions(self.shared, {name: self.users[name]})
+        return _metric_of(_quantized_copy(self.model, {**self.users, name: cfg}), self.metric, self.x, self.y)
+
+
+def _probe_ascending(n: int, drop: Any, budget: float) -> list[float]:
+    """Drops of candidates ``0 … n−1`` (ascending width), probed from the narrowest up until one drops
+    nothing; the wider ones are taken to drop nothing either (a wider type holds every value of a
+    narrower one with the same integer bits, so its rounding error is no larger).  A candidate
+    dropping more than the whole ``budget`` is marked ``inf`` (left out)."""
+    out = [0.0] * n
+    for k in range(n):
+        d = float(drop(k))
+        out[k] = d if d <= budget else np.inf
+        if d <= 0.0:
+            break
+    return out
 
 
 def _metric_of(model: Any, metric: ValidationMetric, x: np.ndarray, y: np.ndarray) -> float:
@@ -175,26 +218,21 @@ def search_precision(
     def drop_of(value: float) -> float:
         return max(0.0, (user_metric - value) if increasing else (value - user_metric))
 
-    probes = 0
+    prober = _Prober(model, users, search, metric, x_val, y_val)
     for name, cand in list(cands.items()):
         node = graph.node(name)
-        w_drops: list[float] = [np.inf] * len(cand.weights)
-        for k in range(len(cand.weights) - 1, -1, -1):
-            cfg = _with_weight(node.config, cand.weights[k], cand.biases[k], node, input_precision_of(graph, node) or node.config.result)
-            d = drop_of(_metric_of(_quantized_copy(model, {**users, name: cfg}), metric, x_val, y_val))
-            probes += 1
-            w_drops[k] = d
-            if d > budget:
-                break
-        r_drops: list[float] = [np.inf] * len(cand.results)
-        for k in range(len(cand.results) - 1, -1, -1):
+        def weight_drop(k: int, node: Any = node, cand: LayerCandidates = cand, name: str = name) -> float:
+            data = input_precision_of(graph, node) or node.config.result
+            return drop_of(prober(name, _with_weight(node.config, cand.weights[k], cand.biases[k], node, data)))
+
+        w_drops = _probe_ascending(len(cand.weights), weight_drop, budget)
+        def result_drop(k: int, node: Any = node, cand: LayerCandidates = cand, name: str = name) -> float:
             rc = cand.results[k]
-            cfg = dataclasses.replace(node.config, result=rc.result, activation_result=rc.activation_result if node.config.activation_result is not None or rc.activation_result is not None else None)
-            d = drop_of(_metric_of(_quantized_copy(model, {**users, name: cfg}), metric, x_val, y_val))
-            probes += 1
-            r_drops[k] = d
-            if d > budget:
-                break
+            keep_act = node.config.activation_result is not None or rc.activation_result is not None
+            cfg = dataclasses.replace(node.config, result=rc.result, activation_result=rc.activation_result if keep_act else None)
+            return drop_of(prober(name, cfg))
+
+        r_drops = _probe_ascending(len(cand.results), result_drop, budget)
         keep_w = [k for k, d in enumerate(w_drops) if np.isfinite(d)]
         keep_r = [k for k, d in enumerate(r_drops) if np.isfinite(d)]
         cands[name] = LayerCandidates(
@@ -206,13 +244,23 @@ def search_precision(
             result_drops=tuple(r_drops[k] for k in keep_r),
         )
     seconds["probes"] = time.perf_counter() - t1
+    probes = prober.count
 
     rf_choice = budgets is not None and (budgets.latency_cycles is not None or budgets.ii_cycles is not None)
     if timing is None:
         def timing(node: Any) -> tuple[int, int]:
             t = backend.timing(node)
             return int(t.ii), int(t.latency)
+    weights = None
+    if capacity is None:
+        # Ties on the objective (e.g. several designs with 0 DSPs) go to the fewest EBOPs (LUTs when the
+        # objective is EBOPs): a secondary field weighted below one unit of the objective in total.
+        secondary = "lut" if "ebops" in fields else "ebops"
+        fields = (*fields, secondary)
     problem = build_precision_problem(graph, backend, fields, timing, cands, rf_choice=rf_choice)
+    if capacity is None:
+        bound = sum(max(float(o.cost[-1]) for o in layer.options) for layer in problem.layers) + float(problem.fixed_cost[-1])
+        weights = np.array([1.0] * (len(fields) - 1) + [1.0 / (bound + 1.0)])
     rounds: list[dict[str, Any]] = []
     drop_budget = budget
     t2 = time.perf_counter()
@@ -220,7 +268,7 @@ def search_precision(
         sol, configs = solve_problem(
             problem, drop_budget,
             latency_budget=getattr(budgets, "latency_cycles", None), ii_budget=getattr(budgets, "ii_cycles", None),
-            capacity=capacity,
+            capacity=capacity, weights=weights,
         )
         chosen = {**users, **configs}
         work = _quantized_copy(model, chosen)
