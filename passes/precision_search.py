@@ -60,3 +60,27 @@ class PrecisionSearch(Pass):
         note = (f"precision-search: {outcome.probes} probes, predicted drop {outcome.predicted_drop:.4g} "
                 f"(budget {outcome.drop_budget:.4g}), measured {outcome.metric:.4g} after fine-tuning")
         return PassResult(True, (note,))
+
+
+@register_pass
+class PrecisionVerify(Pass):
+    """``precision-verify`` (last, with ``--precision auto``): the final graph's validation metric in its
+    chosen types; outside the tolerance, quantization-aware fine-tuning with the pruned weights kept
+    at zero (:func:`hls_opt.train.precision_search.verify_final`).  Recorded on the search's outcome
+    (the report's ``precision.final_quantized_metric``)."""
+
+    name = "precision-verify"
+
+    def apply(self, graph: Any) -> PassResult:
+        outcome = graph.annotations.get(PRECISION_KEY)
+        ctx = self.context
+        if outcome is None or outcome.configs is None or ctx.data is None:
+            return PassResult(False)
+        from hls_opt.train.precision_search import verify_final
+
+        final = verify_final(graph, ctx.data, ctx.training, outcome)
+        outcome.final = final
+        note = f"precision-verify: the final model in its types: {final['final_quantized_metric']:.4g}"
+        if final["final_fine_tuned"]:
+            note += f" (after quantization-aware fine-tuning; {final['final_quantized_metric_before_fine_tuning']:.4g} before)"
+        return PassResult(bool(final["final_fine_tuned"]), (note,))

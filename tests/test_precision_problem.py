@@ -48,6 +48,11 @@ def test_candidates_from_ranges():
     # ReLU output [0, 5] → ap_ufixed<W,3>; W = 2 cannot hold it; the pre-activation [−6, 5] → I = 4
     assert [r.output.to_ap_string() for r in rs] == ["ap_ufixed<4,3,RND,SAT>", "ap_ufixed<8,3,RND,SAT>"]
     assert [r.result.to_ap_string() for r in rs] == ["ap_fixed<5,4,RND,SAT>", "ap_fixed<9,4,RND,SAT>"]
+    # the model input, [0, 1]: unsigned, I = 1 ([0, 2)); a layer's own result stays signed (I = 2)
+    x = result_candidates((0.0, 1.0), None, (4, 5), Rounding.TRN, Saturation.WRAP, unsigned_ok=True)
+    assert [r.output.to_ap_string() for r in x] == ["ap_ufixed<4,1>", "ap_ufixed<5,1>"]
+    y = result_candidates((0.0, 1.0), None, (4,), Rounding.TRN, Saturation.WRAP)
+    assert [r.output.to_ap_string() for r in y] == ["ap_fixed<4,2>"]
 
 
 @pytest.fixture

@@ -302,6 +302,7 @@ def precision_report(outcome: Any, search: Any, fit_objective: bool = False) -> 
             "probes": outcome.probes,
             "rounds": list(outcome.rounds),
             "seconds": dict(outcome.seconds),
+            **dict(getattr(outcome, "final", {}) or {}),
         })
     out: dict[str, Any] = {"precision": section}
     if fit_objective:

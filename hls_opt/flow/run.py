@@ -212,7 +212,9 @@ def convert_and_optimize(
         if data is None:
             raise ConfigError("target: 'max' searches within the tolerance, which needs data (none given)")
         sched = MaxCutScheduler()
-    flow = list(passes) if passes is not None else (["precision-search"] if search.auto else []) + default_flow(objective)
+    flow = list(passes) if passes is not None else (
+        ["precision-search", *default_flow(objective), "precision-verify"] if search.auto else default_flow(objective)
+    )
     for name in flow:
         get_pass(name)
     if not (isinstance(model, (str, Path)) or is_keras_model(model)):

@@ -128,17 +128,27 @@ def result_candidates(
     widths: Sequence[int],
     rounding: Rounding,
     saturation: Saturation,
+    *,
+    unsigned_ok: bool = False,
 ) -> tuple[ResultCandidate, ...]:
     """Result precisions from the observed ranges on a calibration sample: ``pre_range`` (min, max)
     of the layer's output before its split-off activation, ``post_range`` after it (None: no split-off
     activation).  The width is the width of what the next layer reads (``output``): unsigned when the
     observed output is never negative (a ReLU's), its integer bits from its largest value; the
-    pre-activation result keeps the same fraction bits with its own integer bits (signed)."""
+    pre-activation result keeps the same fraction bits with its own integer bits (signed).
+    ``unsigned_ok`` (the model input, whose range is the data's): an output that is never negative is
+    unsigned even without an activation (a layer's own result stays signed: calibration does not
+    bound the validation data's sign)."""
     lo, hi = pre_range
     i_pre = integer_bits(max(abs(lo), abs(hi)))
     out = []
     for w in sorted(set(int(x) for x in widths)):
         if post_range is None:
+            if unsigned_ok and lo >= 0:
+                i_u = integer_bits(hi, signed=False)
+                if w >= max(i_u, 1):
+                    out.append(ResultCandidate(_fixed(w, i_u, False, rounding, saturation)))
+                continue
             if w < i_pre:
                 continue
             out.append(ResultCandidate(_fixed(w, i_pre, True, rounding, saturation)))

@@ -67,6 +67,7 @@ class PrecisionOutcome:
     probes: int
     rounds: list[dict[str, Any]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    final: dict[str, Any] = field(default_factory=dict)
 
 
 def _quantized_copy(model: Any, configs: Mapping[str, LayerConfig]) -> Any:
@@ -194,7 +195,7 @@ def search_precision(
     widths = search.widths()
     cands: dict[str, LayerCandidates] = {}
     for name, (wmax, bmax, pre, post) in ranges.items():
-        results = result_candidates(pre, post, widths, search.rounding, search.saturation)
+        results = result_candidates(pre, post, widths, search.rounding, search.saturation, unsigned_ok=wmax is None)
         if wmax is None:
             cands[name] = LayerCandidates(name, (), (), results)
         else:
@@ -321,4 +322,41 @@ def write_outcome(graph: Any, outcome: PrecisionOutcome) -> Any:
     return out
 
 
-__all__ = ["PrecisionOutcome", "calibrate", "search_precision", "write_outcome"]
+__all__ = ["PrecisionOutcome", "calibrate", "search_precision", "verify_final", "write_outcome"]
+
+
+def verify_final(graph: Any, data: Any, training: Any, outcome: PrecisionOutcome) -> dict[str, Any]:
+    """After the passes that ran on the chosen types (pruning fine-tunes in float): the validation
+    metric of the final graph computed in its types (``quantized_copy``).  Outside ``rtol`` · the float
+    baseline: quantization-aware fine-tuning with every zero weight kept at zero (a
+    :class:`~hls_opt.train.masking.MaskConstraint` per kernel), then measured again; the weights are
+    written back on their grid when that helped.  Returns what it did (the report's ``final_*`` keys)."""
+    from hls_opt.emit.keras_model import to_keras_model
+    from hls_opt.train.masking import attach_mask_constraints
+
+    model = to_keras_model(graph)
+    configs = user_configs(graph)
+    x_val, y_val = data.val.first(MAX_VALIDATION_SAMPLES)
+    metric = ValidationMetric(training.metric, y_val)
+    increasing, rtol = bool(training.increasing), float(training.rtol)
+    work = _quantized_copy(model, configs)
+    before = _metric_of(work, metric, x_val, y_val)
+    out: dict[str, Any] = {"final_quantized_metric": before, "final_fine_tuned": False}
+    if meets(before, outcome.baseline, rtol, increasing):
+        return out
+    weighted = [n.name for n in graph.nodes() if getattr(n, "has_kernel", False)]
+    constraints = attach_mask_constraints(work, weighted)
+    for name, c in constraints.items():
+        c.assign((np.asarray(graph.node(name).kernel) != 0).astype("float32"))
+    work.compile(optimizer=fresh_optimizer(training.optimizer), loss=training.loss)
+    epochs = max(1, int(training.epochs) - int(getattr(training, "rewinding_epochs", 1) or 0))
+    fit(work, fit_input(data.train, int(training.batch_size)), epochs=epochs)
+    after = _metric_of(work, metric, x_val, y_val)
+    out.update({"final_quantized_metric_before_fine_tuning": before, "final_quantized_metric": after, "final_fine_tuned": True})
+    if (after >= before) if increasing else (after <= before):
+        for name, weights in _weights_on_grid(work, graph, configs).items():
+            node = graph.node(name)
+            graph.replace(name, dataclasses.replace(node, weights={**node.weights, **weights}))
+    else:
+        out["final_quantized_metric"] = before
+    return out
