@@ -197,20 +197,37 @@ def nonzero_outputs(kernel: np.ndarray) -> int:
     return int(np.count_nonzero(k.reshape(-1, k.shape[-1]).any(axis=0)))
 
 
-def weight_costs(node: Node, kernel: np.ndarray) -> dict[str, int]:
+def weight_costs(node: Node, kernel: np.ndarray, input_precision: Precision | None = None) -> dict[str, int]:
     """The strategy-independent part of a Dense / Conv estimate, shared by every backend:
-    ``flops`` of the outputs still fed (:func:`gpu_flops`), ``params`` (non-zero kernel weights)
-    and ``memory_bits`` (those weights at the weight precision)."""
+    ``flops`` of the outputs still fed (:func:`gpu_flops`), ``params`` (non-zero kernel weights),
+    ``memory_bits`` (those weights at the weight precision) and ``ebops`` (:func:`ebops`)."""
     k = np.asarray(kernel)
-    n_in, _ = mult_shape(k.shape)
+    n_in, n_out = mult_shape(k.shape)
     cfg = node.config if node.config is not None else DEFAULT_CONFIG
     n_pixels = int(node.n_pixels) if isinstance(node, ConvND) else 1
     nnz = int(np.count_nonzero(k))
+    data = input_precision if input_precision is not None else cfg.result
+    has_bias = bool(getattr(node, "use_bias", False)) and getattr(node, "bias", None) is not None
     return {
         "flops": gpu_flops(n_in, nonzero_outputs(k), n_pixels),
         "params": nnz,
         "memory_bits": nnz * cfg.weight.width,
+        "ebops": ebops(nnz, n_out, n_pixels, cfg.weight, data, cfg.bias if has_bias else None),
     }
+
+
+def ebops(nonzero: int, n_out: int, n_pixels: int, weight: Precision, data: Precision, bias: Precision | None) -> int:
+    """Effective bit operations of one matrix multiply, HGQ2's measure (``hgq/layers/core/dense.py``
+    ``QDense._compute_ebops``, calad0i/HGQ2 commit 1045f23): the sum over every multiplication of
+    its input bits × its weight bits, plus the bias bits once per output.  Here one precision per
+    layer: ``nonzero · w_data · w_weight`` per output position (a zero weight is constant-folded by
+    hls4ml, no multiplication: 0 bits, as HGQ2's 0-bit weights) plus ``n_out · w_bias`` per
+    position; a convolution repeats the sum at each of its ``n_pixels`` output positions.  The
+    reuse factor does not change it (HGQ2's EBOPs is a count of bit operations, not of hardware)."""
+    per_position = int(nonzero) * int(data.width) * int(weight.width)
+    if bias is not None:
+        per_position += int(n_out) * int(bias.width)
+    return per_position * int(n_pixels)
 
 
 def gpu_flops(n_in: int, kept_outputs: int, n_pixels: int) -> int:
@@ -370,7 +387,7 @@ class FPGABackend(Backend):
             bram=bram,
             lut=lut,
             ff=ff,
-            **weight_costs(node, k),
+            **weight_costs(node, k, mm.data),
         )
 
     # -- pruning ----------------------------------------------------------------------------------------

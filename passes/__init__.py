@@ -1,12 +1,12 @@
 """Graph passes (installed as ``hls_opt.passes``): a registry of small named rewrites.
 
 A flow is a list of pass names, run in order by :func:`run_flow` with one read-only
-:class:`PassContext` (the run's settings); passes hand results to each other on the graph.  Built-in passes: ``dsp-aware-pruning``, ``unrolled-rewrite``, ``reduce``.
+:class:`PassContext` (the run's settings); passes hand results to each other on the graph.  Built-in passes: ``precision-search``, ``dsp-aware-pruning``, ``unrolled-rewrite``, ``reduce``.
 """
 
 from __future__ import annotations
 
-from hls_opt.passes import dsp_aware_pruning, reduce, unrolled_rewrite  # noqa: F401  (registration)
+from hls_opt.passes import dsp_aware_pruning, precision_search, reduce, unrolled_rewrite  # noqa: F401  (registration)
 from hls_opt.passes.plan import PruningPlan
 from hls_opt.passes.registry import (
     Pass,

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, ClassVar
 from hls_opt.errors import RegistryError
 
 if TYPE_CHECKING:
+    from hls_opt.config import Device
     from hls_opt.config.budgets import Budgets
+    from hls_opt.config.precision_search import PrecisionSearch
     from hls_opt.data.sources import DataStreams
     from hls_opt.ir.graph import Graph
     from hls_opt.solve.pruning import ObjectiveLike
@@ -59,6 +61,10 @@ class PassContext:
     budgets: Budgets | None = None
     rf_mode: RFMode | None = None
     quantize: bool = False
+    #: drives ``precision-search`` (:class:`~hls_opt.config.precision_search.PrecisionSearch`); with
+    #: ``fit_device`` (a :class:`~hls_opt.config.Device`) its objective is the ``fit`` one
+    precision: PrecisionSearch | None = None
+    fit_device: Device | None = None
 
 
 @dataclass(frozen=True)

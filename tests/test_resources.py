@@ -90,9 +90,9 @@ def vivado(node, input_precision=P16):
 
 def test_resource_vector_is_frozen_with_named_int_fields():
     v = ResourceVector(dsp=3, bram=1)
-    assert FIELDS == ("dsp", "bram", "lut", "ff", "flops", "params", "memory_bits") == ResourceVector.FIELDS
+    assert FIELDS == ("dsp", "bram", "lut", "ff", "flops", "params", "memory_bits", "ebops") == ResourceVector.FIELDS
     # the two fields given, every other field 0
-    assert v.as_dict() == {"dsp": 3, "bram": 1, "lut": 0, "ff": 0, "flops": 0, "params": 0, "memory_bits": 0}
+    assert v.as_dict() == {"dsp": 3, "bram": 1, "lut": 0, "ff": 0, "flops": 0, "params": 0, "memory_bits": 0, "ebops": 0}
     with pytest.raises(FrozenInstanceError):
         v.dsp = 4
     assert v + ResourceVector(dsp=1, ff=2) == ResourceVector(dsp=4, bram=1, ff=2)
@@ -335,7 +335,8 @@ def test_flops_params_memory():
     k[0, 1] = 0  # and one stray zero (a GPU still computes it)
     g = get_backend("gpu").estimate(dense(k))
     # (2·16 + 1) FLOPs per kept neuron: 5 · 33 = 165; params = non-zero weights = 128 − 48 − 1
-    assert g == ResourceVector(flops=165, params=79, memory_bits=79 * 16)
+    # EBOPs (HGQ2's): 79 multiplications of a 16-bit input by a 16-bit weight, no bias array here
+    assert g == ResourceVector(flops=165, params=79, memory_bits=79 * 16, ebops=79 * 16 * 16)
     assert vivado(dense(k)).flops == 165
     # hls4ml's worked example A: Dense 16→8 unpruned → 2·128 + 8 = 264
     assert get_backend("gpu").estimate(dense(ones(16, 8))).flops == 264

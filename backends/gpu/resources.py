@@ -32,4 +32,4 @@ class GPUBackend(Backend):
 def _weighted(
     backend: GPUBackend, node: WeightedNode, kernel: np.ndarray | None, input_precision: Any
 ) -> ResourceVector:
-    return ResourceVector(**weight_costs(node, node.kernel if kernel is None else kernel))
+    return ResourceVector(**weight_costs(node, node.kernel if kernel is None else kernel, input_precision))

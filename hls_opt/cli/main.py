@@ -36,6 +36,7 @@ from hls_opt.config import (
     parse_budgets,
     parse_device,
 )
+from hls_opt.config.precision_search import parse_precision_search
 from hls_opt.core import progress
 from hls_opt.core.fileio import check_output_dir
 from hls_opt.cost.feasibility import check_budgets
@@ -124,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--optimize",
         metavar="OBJ",
         default="dsp",
-        help="objective: dsp, bram, ff, flops, params, memory, dsp+bram (or a comma list)",
+        help="objective: dsp, bram, lut, ff, ebops, flops, params, memory, dsp+bram (or a comma list); "
+        "fit: the largest fraction of --device's DSP, LUT, FF and BRAM (with --precision auto)",
     )
     opt.add_argument("--rtol", default="0.975", help="accepted metric ratio to the baseline, in (0, 1]")
     opt.add_argument(
@@ -166,6 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="with a latency/II budget: choose the RFs once, then prune (fixed, default), or re-choose them "
         "with the groups at every step (joint); docs/rf_choice.md",
     )
+    # issue #19: precision chosen with the RFs (docs/precision.md)
+    opt.add_argument(
+        "--precision",
+        choices=["fixed", "auto"],
+        help="auto: choose every layer's weight and result precision within --rtol (needs --data); "
+        "fixed (default): keep the config's",
+    )
+    opt.add_argument("--min-bits", metavar="N", help="with --precision auto: narrowest candidate width (default 2)")
+    opt.add_argument("--max-bits", metavar="N", help="with --precision auto: widest candidate width (default 16)")
+    opt.add_argument("--rounding", metavar="MODE", help="with --precision auto: AP_TRN (default), AP_RND, ... of the chosen types")
+    opt.add_argument("--saturation", metavar="MODE", help="with --precision auto: AP_WRAP (default), AP_SAT or AP_SAT_SYM")
     opt.add_argument("-o", "--output", metavar="OUT", required=True, help="output folder")
     opt.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     opt.add_argument("--strict", action="store_true", help=STRICT_HELP)
@@ -201,6 +214,7 @@ def _add_budget_args(parser: argparse.ArgumentParser, verb: str) -> None:
     parser.add_argument("--ii-budget", metavar="T", help=f"{verb}: initiation interval, cycles or a time")
     parser.add_argument("--dsp-budget", metavar="N", help=f"{verb}: DSPs the design may use")
     parser.add_argument("--bram-budget", metavar="N", help=f"{verb}: 18 Kb BRAMs the design may use")
+    parser.add_argument("--lut-budget", metavar="N", help=f"{verb}: LUTs the design may use")
     parser.add_argument(
         "--clock-period", metavar="T", help="clock period for time budgets (default: the config's ClockPeriod, else 5ns)"
     )
@@ -244,7 +258,18 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         )
     batch_size = flow.check_positive_int(args.batch_size, "--batch-size")
     devices = flow.check_positive_int(args.devices, "--devices") if args.devices is not None else None
-    objective = _named("--optimize", flow.check_objective, args.optimize)
+    # issue #19: --precision and its bounds, --optimize fit (needs --device), before any work
+    search = parse_precision_search(
+        args.precision, min_bits=args.min_bits, max_bits=args.max_bits, rounding=args.rounding, saturation=args.saturation
+    )
+    if search.auto and not args.data:
+        raise ConfigError("--precision auto: choosing precisions within the tolerance needs --data")
+    if args.optimize.strip().lower() == "fit":
+        if not args.device:
+            raise ConfigError("--optimize fit: needs --device (the part whose DSP, LUT, FF and BRAM it balances)")
+        objective = "fit"
+    else:
+        objective = _named("--optimize", flow.check_objective, args.optimize)
     backend = _named("--backend", flow.check_backend, args.backend)
     device = parse_device(args.device, key="--device") if args.device else None
     try:
@@ -266,6 +291,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         clock_period=args.clock_period,
         hls_config=cfg,
         config_source=args.config,
+        lut=args.lut_budget,
     )
 
     loss = _keras_name("loss", args.loss, "--loss")
@@ -297,6 +323,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             dsp_budget=budgets.dsp,
             bram_budget=budgets.bram,
             rf_mode=args.rf_mode,
+            precision=search,
+            lut_budget=budgets.lut,
         )
     written = result.save(out, plots=not args.no_plots)
     print(format_table(result.report))
@@ -322,6 +350,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         clock_period=args.clock_period,
         hls_config=cfg,
         config_source=args.config,
+        lut=args.lut_budget,
     )
     device = budgets.device or device_from_config(cfg)
     _import_keras()
@@ -341,7 +370,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         footer = footer_text(report)
         if footer:
             print(footer)
-    if any(v is not None for v in (budgets.latency_cycles, budgets.ii_cycles, budgets.dsp, budgets.bram)) or (
+    if any(v is not None for v in (budgets.latency_cycles, budgets.ii_cycles, budgets.dsp, budgets.bram, budgets.lut)) or (
         args.device
     ):
         check_budgets(graph, backend, budgets)

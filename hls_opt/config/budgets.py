@@ -125,8 +125,8 @@ def parse_count(value: Any, *, key: str) -> int:
 
 @dataclass(frozen=True)
 class Budgets:
-    """What the design may use: ``latency_cycles``, ``ii_cycles``, ``dsp``, ``bram`` (None: no
-    budget), the ``device`` (its counts stand in for a missing ``dsp``/``bram`` budget) and the
+    """What the design may use: ``latency_cycles``, ``ii_cycles``, ``dsp``, ``bram``, ``lut`` (None: no
+    budget), the ``device`` (its counts stand in for a missing ``dsp``/``bram``/``lut`` budget) and the
     ``clock_period_ns`` the cycles were counted at."""
 
     latency_cycles: int | None = None
@@ -135,9 +135,10 @@ class Budgets:
     bram: int | None = None
     device: Device | None = None
     clock_period_ns: Fraction = DEFAULT_CLOCK_PERIOD_NS
+    lut: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("latency_cycles", "ii_cycles", "dsp", "bram"):
+        for name in ("latency_cycles", "ii_cycles", "dsp", "bram", "lut"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise ConfigError(f"Budgets.{name}: expected a non-negative int or None, got {value!r}")
@@ -153,6 +154,11 @@ class Budgets:
     def bram_limit(self) -> int | None:
         """The BRAM budget: the explicit one, else the device's 18 Kb block count."""
         return self.bram if self.bram is not None else (self.device.bram if self.device else None)
+
+    @property
+    def lut_limit(self) -> int | None:
+        """The LUT budget: the explicit one (``--lut-budget``), else the device's LUT count."""
+        return self.lut if self.lut is not None else (self.device.lut if self.device else None)
 
     def ns(self, cycles: int) -> float:
         """``cycles`` at the clock period, in ns."""
@@ -177,10 +183,11 @@ def parse_budgets(
     clock_period: Any = None,
     hls_config: Any = None,
     config_source: str | None = None,
+    lut: Any = None,
 ) -> Budgets:
     """:class:`Budgets` from the CLI's strings (or API values): ``--latency-budget``,
-    ``--ii-budget``, ``--dsp-budget``, ``--bram-budget``, ``--device``, ``--clock-period``; the
-    clock falls back to the config's ``ClockPeriod`` (errors name ``config_source``), then hls4ml's 5 ns."""
+    ``--ii-budget``, ``--dsp-budget``, ``--bram-budget``, ``--lut-budget``, ``--device``, ``--clock-period``;
+    the clock falls back to the config's ``ClockPeriod`` (errors name ``config_source``), then hls4ml's 5 ns."""
     period = (
         parse_time_ns(clock_period, key="--clock-period")
         if clock_period is not None
@@ -193,6 +200,7 @@ def parse_budgets(
         bram=None if bram is None else parse_count(bram, key="--bram-budget"),
         device=None if device is None else parse_device(device, key="--device"),
         clock_period_ns=period,
+        lut=None if lut is None else parse_count(lut, key="--lut-budget"),
     )
 
 

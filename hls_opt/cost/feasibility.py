@@ -91,6 +91,20 @@ def smallest_dsp(graph: Graph, backend: str | Backend = "vivado") -> int:
     return sum(fewest_dsp_config(be, node, input_precision_of(graph, node))[2] for node in _weighted(graph))
 
 
+def smallest_lut(graph: Graph, backend: str | Backend = "vivado") -> int:
+    """LUTs with every weighted layer at :func:`fewest_dsp_config` (the fewest multipliers, hence the
+    fewest accumulator adders and LUT products at the configured precisions), plus the other nodes."""
+    be = get_backend(backend)
+    total = 0
+    for node in graph.nodes():
+        ip = input_precision_of(graph, node)
+        if getattr(node, "has_kernel", False) and getattr(node, "config", None) is not None:
+            strategy, rf, _ = fewest_dsp_config(be, node, ip)
+            node = _with(node, strategy, rf)
+        total += be.estimate(node, input_precision=ip).lut
+    return total
+
+
 def smallest_bram(graph: Graph, backend: str | Backend = "vivado") -> int:
     """BRAMs with every weighted layer at Latency RF 1 (weights in logic, not in a ROM)."""
     be = get_backend(backend)
@@ -110,6 +124,7 @@ class Bounds:
     min_ii: int
     min_dsp: int
     min_bram: int
+    min_lut: int | None = None
 
 
 def model_bounds(graph: Graph, backend: str | Backend = "vivado") -> Bounds:
@@ -117,10 +132,12 @@ def model_bounds(graph: Graph, backend: str | Backend = "vivado") -> Bounds:
     return Bounds(fast.latency, fast.ii, smallest_dsp(graph, backend), smallest_bram(graph, backend))
 
 
-def check_budgets(graph: Graph, backend: str | Backend, budgets: Budgets) -> Bounds:
+def check_budgets(graph: Graph, backend: str | Backend, budgets: Budgets, *, precision_note: str = "") -> Bounds:
     """Raise :class:`InfeasibleBudget` when a budget is below what the model can reach on that axis
     alone (every violated budget in one message, with the bound and how it is reached); returns
-    the bounds otherwise."""
+    the bounds otherwise.  ``precision_note`` is appended to the resource bounds (a caller that passes
+    the graph at its narrowest candidate precision says so: ``--precision auto``)."""
+    note_precision = precision_note
     be = get_backend(backend)
     timing = fastest_timing(graph, be)
     bounds = Bounds(timing.latency, timing.ii, smallest_dsp(graph, be), smallest_bram(graph, be))
@@ -157,13 +174,22 @@ def check_budgets(graph: Graph, backend: str | Backend, budgets: Budgets) -> Bou
         flag = "--dsp-budget" if budgets.dsp is not None else f"--device{source}"
         problems.append(
             f"{flag}: {dsp} DSPs is below the smallest DSP count the model can reach without pruning, "
-            f"{bounds.min_dsp}, every layer at its largest reuse factor"
+            f"{bounds.min_dsp}, every layer at its largest reuse factor{note_precision}"
         )
     if bram is not None and bounds.min_bram > bram:
         flag = "--bram-budget" if budgets.bram is not None else f"--device{source}"
         problems.append(
             f"{flag}: {bram} BRAMs is below the smallest BRAM count the model can reach, {bounds.min_bram}"
         )
+    lut = budgets.lut_limit
+    if lut is not None:
+        bounds = dataclasses.replace(bounds, min_lut=smallest_lut(graph, be))
+        if bounds.min_lut > lut:
+            flag = "--lut-budget" if budgets.lut is not None else f"--device{source}"
+            problems.append(
+                f"{flag}: {lut} LUTs is below the smallest LUT count the model can reach without pruning, "
+                f"{bounds.min_lut}, every layer at its largest reuse factor{note_precision}"
+            )
     if problems:
         # the error gives both ends of the trade-off, whichever budget failed
         text = "; ".join(problems)
@@ -187,4 +213,5 @@ __all__ = [
     "rf_timings",
     "smallest_bram",
     "smallest_dsp",
+    "smallest_lut",
 ]

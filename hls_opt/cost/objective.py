@@ -57,6 +57,7 @@ BUILTIN_OBJECTIVES: dict[str, Objective] = {
         Objective("bram", ("bram",)),
         Objective("dsp+bram", ("dsp", "bram")),
         Objective("memory", ("memory_bits",)),
+        Objective("ebops", ("ebops",)),
     )
 }
 

@@ -3,7 +3,8 @@
 Units of :class:`ResourceVector`: ``dsp`` DSP slices (DSP48 on AMD, variable-precision DSP
 blocks on Intel), ``bram`` 18 Kb block RAMs (Intel: 20 Kb M20K), ``lut`` look-up tables (Intel:
 ALMs), ``ff`` flip-flops, ``flops`` floating-point operations per sample, ``params`` non-zero
-kernel weights, ``memory_bits`` bits to store them.  See ``docs/resources.md``.
+kernel weights, ``memory_bits`` bits to store them, ``ebops`` effective bit operations (HGQ2's
+measure, ``docs/precision.md``).  See ``docs/resources.md``.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ class ResourceVector:
     flops: int = 0
     params: int = 0
     memory_bits: int = 0
+    ebops: int = 0
 
-    FIELDS: ClassVar[tuple[str, ...]] = ("dsp", "bram", "lut", "ff", "flops", "params", "memory_bits")
+    FIELDS: ClassVar[tuple[str, ...]] = ("dsp", "bram", "lut", "ff", "flops", "params", "memory_bits", "ebops")
 
     def __post_init__(self) -> None:
         for name in self.FIELDS:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: Preferred column order; DSP is always the first resource column.
-RESOURCE_ORDER = ("dsp", "bram", "lut", "ff", "flops", "params", "memory_bits")
+RESOURCE_ORDER = ("dsp", "bram", "lut", "ff", "ebops", "flops", "params", "memory_bits")
 RESOURCE_TITLES = {
     "dsp": "DSP",
     "bram": "BRAM",
@@ -44,7 +44,25 @@ RESOURCE_TITLES = {
     "flops": "FLOPs",
     "params": "params",
     "memory_bits": "mem bits",
+    "ebops": "EBOPs",
 }
+
+
+def precision_fields(node: Any) -> dict[str, str] | None:
+    """A node's types in hls4ml's ap_ spelling: ``weight``, ``bias``, ``result``, ``accum`` and, when
+    hls4ml splits an activation off it, ``activation_result``; None without a config."""
+    cfg = getattr(node, "config", None)
+    if cfg is None:
+        return None
+    out = {}
+    for key in ("weight", "bias", "result", "accum", "activation_result"):
+        value = getattr(cfg, key, None)
+        if value is not None:
+            out[key] = value.to_ap_string()
+    if not getattr(node, "has_kernel", False):
+        out = {k: v for k, v in out.items() if k in ("result", "activation_result")}
+    return out
+
 
 def jsonable(value: Any) -> Any:
     """``value`` with numpy scalars/arrays, tuples, enums and NaN made JSON-friendly."""
@@ -167,6 +185,9 @@ def build_report(
                 "after": res_after,
                 "sparsity": kernel_sparsity(node_after) if node_after is not None else 0.0,
                 "rewritten": name in set(rewritten),
+                # issue #19: the types before (the user's) and after (chosen with --precision auto)
+                "precision": {"before": precision_fields(node_before), "after": precision_fields(node_after)},
+                "ebops": res_after.get("ebops"),
             }
         )
         layers.append(entry)
@@ -248,6 +269,7 @@ def budget_report(budgets: Any, report: Mapping[str, Any], plan: Any = None) -> 
         "ii_cycles": budgets.ii_cycles,
         "dsp": budgets.dsp_limit,
         "bram": budgets.bram_limit,
+        "lut": getattr(budgets, "lut_limit", None),
     }
     if all(v is None for v in limits.values()):
         return None
@@ -258,6 +280,7 @@ def budget_report(budgets: Any, report: Mapping[str, Any], plan: Any = None) -> 
         "ii_cycles": timing.get("ii"),
         "dsp": total.get("dsp"),
         "bram": total.get("bram"),
+        "lut": total.get("lut"),
     }
     met: dict[str, bool | None] = {
         k: (reached[k] is not None and reached[k] <= v) for k, v in limits.items() if v is not None
@@ -283,6 +306,39 @@ def budget_report(budgets: Any, report: Mapping[str, Any], plan: Any = None) -> 
         **({"unchecked": unchecked} if unchecked else {}),
         "reuse_factors_chosen": bool(plan is not None and getattr(plan, "configs", None)),
     }
+
+
+def precision_report(outcome: Any, search: Any, fit_objective: bool = False) -> dict:
+    """``report.json``'s ``precision`` section (issue #19): the search's settings and what it did (the
+    float baseline, the metric at the user's precisions, the drop budget and the predicted drop, the
+    metric after quantization-aware fine-tuning, each verify round, probes, seconds); ``{}`` when the
+    precisions were not searched.  With the ``fit`` objective also ``objective: 'fit'``."""
+    if search is None or not getattr(search, "auto", False):
+        return {"objective": "fit"} if fit_objective else {}
+    section: dict[str, Any] = {
+        "mode": "auto",
+        "min_bits": search.min_bits,
+        "max_bits": search.max_bits,
+        "rounding": f"AP_{search.rounding.value}",
+        "saturation": f"AP_{search.saturation.value}",
+    }
+    if outcome is not None:
+        section.update({
+            "chosen": outcome.configs is not None,
+            "float_baseline_metric": outcome.baseline,
+            "configured_precision_metric": outcome.user_metric,
+            "quantized_metric": outcome.metric,
+            "drop_budget": outcome.drop_budget,
+            "predicted_drop": outcome.predicted_drop,
+            "probes": outcome.probes,
+            "rounds": list(outcome.rounds),
+            "seconds": dict(outcome.seconds),
+            **dict(getattr(outcome, "final", {}) or {}),
+        })
+    out: dict[str, Any] = {"precision": section}
+    if fit_objective:
+        out["objective"] = "fit"
+    return out
 
 
 def report_json(report: Mapping[str, Any]) -> str:
@@ -327,6 +383,9 @@ def format_table(report: Mapping[str, Any], *, before_after: bool | None = None)
         layer.get(k) is not None for layer in layers for k in ("reuse_factor_given", "reuse_factor_given_before")
     )
     left = ["layer", "type", "strategy", "RF"] + (["RF given"] if given else [])
+    # "bits" = weight width / width of what the next layer reads, before→after, when chosen
+    bits = any((layer.get("precision") or {}).get("before") != (layer.get("precision") or {}).get("after") for layer in layers)
+    left = left + (["bits w/out"] if bits else [])
     header = left + [RESOURCE_TITLES.get(k, k) for k in keys]
     timed = any("ii" in layer for layer in layers)
     if timed:
@@ -352,6 +411,10 @@ def format_table(report: Mapping[str, Any], *, before_after: bool | None = None)
         elif not any(b.get(k) for k in keys) and not any(a.get(k) for k in keys):
             strategy, rf_text, rf_given = "", "", ""  # Input, activations…: strategy/RF mean nothing there
         row = [str(layer.get("name")), str(layer.get("type", "")), strategy, rf_text] + ([rf_given] if given else [])
+        if bits:
+            prec = layer.get("precision") or {}
+            pb, pa = _bits_text(prec.get("before")), _bits_text(prec.get("after"))
+            row.append(pa if pb == pa else f"{pb}→{pa}")
         row += [_cell(b.get(k), a.get(k), before_after) for k in keys]
         if timed:
             row += [
@@ -384,6 +447,20 @@ def format_table(report: Mapping[str, Any], *, before_after: bool | None = None)
 
     rule = "-" * len(line(header))
     return "\n".join([line(header), rule, *[line(r) for r in rows], rule, line(total_row)])
+
+
+def _bits_text(types: Mapping[str, str] | None) -> str:
+    """``"6/5"``: the weight width / the output width (activation result, else result); ``"5"`` without weights."""
+    if not types:
+        return ""
+
+    def width(text: str | None) -> str:
+        if not text or "<" not in text:
+            return ""
+        return text.split("<", 1)[1].split(",")[0].rstrip(">")
+
+    out = width(types.get("activation_result") or types.get("result"))
+    return f"{width(types['weight'])}/{out}" if "weight" in types else out
 
 
 def footer_text(report: Mapping[str, Any]) -> str:

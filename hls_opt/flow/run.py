@@ -35,6 +35,7 @@ from hls_opt.config import (
     parse_strategy,
     unwrap_hls_config,
 )
+from hls_opt.config.precision_search import parse_precision_search
 from hls_opt.config.values import RANKING_METRICS
 from hls_opt.core import progress
 from hls_opt.core.fileio import check_output_dir
@@ -49,6 +50,7 @@ from hls_opt.data import (
 )
 from hls_opt.emit.hls4ml_config import emit_hls_config
 from hls_opt.emit.keras_model import to_keras_model
+from hls_opt.emit.precisions import chosen_names, write_precisions
 from hls_opt.errors import ConfigError
 from hls_opt.flow.inputs import (
     check_backend,
@@ -61,7 +63,7 @@ from hls_opt.flow.inputs import (
     load_model,
     parse_scheduler,
 )
-from hls_opt.flow.report import build_report
+from hls_opt.flow.report import build_report, precision_report
 from hls_opt.flow.result import OptimizationResult
 from hls_opt.flow.settings import (
     compile_for_keras,
@@ -74,11 +76,14 @@ from hls_opt.frontend.keras import check_flat_model, from_keras
 from hls_opt.objectives.adapter import objective_for
 from hls_opt.passes import PassContext, default_flow, get_pass, run_flow
 from hls_opt.passes.plan import PLAN_KEY
+from hls_opt.passes.precision_search import PRECISION_KEY
+from hls_opt.solve.precision_problem import narrowest_graph
 from hls_opt.solve.rf_problem import RFMode
 from hls_opt.train.schedulers import MaxCutScheduler
 
 if TYPE_CHECKING:
     from hls_opt.config import Budgets, Device
+    from hls_opt.config.precision_search import PrecisionSearch
     from hls_opt.data.sources import DataStreams
     from hls_opt.ir.graph import Graph
     from hls_opt.solve.pruning import ObjectiveLike
@@ -131,6 +136,13 @@ def convert_and_optimize(
     clock_period: Any = None,
     rf_mode: str = "fixed",
     quantize: bool = False,
+    # precision chosen with the RFs (docs/precision.md); objective may then be 'ebops' / 'fit'
+    precision: Any = None,
+    min_bits: Any = None,
+    max_bits: Any = None,
+    rounding: Any = None,
+    saturation: Any = None,
+    lut_budget: Any = None,
 ) -> OptimizationResult:
     """Optimize a trained Keras model for the hardware hls4ml will build from it.
 
@@ -185,6 +197,12 @@ def convert_and_optimize(
     - ``rf_mode``: with a latency / II budget, ``'fixed'`` (default) picks the reuse factors once,
       the cheapest assignment within the budgets, then prunes under them; ``'joint'`` re-picks them
       with the groups at every step (:class:`~hls_opt.solve.rf_problem.RFMode`).
+    - ``precision``: ``'auto'`` chooses every weighted layer's weight and result precision (and the
+      model input's), with its reuse factor under a latency / II budget, within ``rtol``, then prunes as
+      usual (``docs/precision.md``; needs data); ``min_bits`` / ``max_bits`` bound the candidate
+      widths, ``rounding`` / ``saturation`` their modes (default AP_TRN / AP_WRAP).  ``objective``
+      may then also be ``'ebops'`` or ``'fit'`` (the largest fraction of ``device``'s DSP, LUT, FF and
+      BRAM; needs a device).  ``lut_budget``: LUTs the design may use (checked like ``dsp_budget``).
     """
     options = flow_options(
         objective=objective,
@@ -207,9 +225,14 @@ def convert_and_optimize(
         optimize_kwargs=optimize_kwargs,
         strict=strict,
         device=device,
-        budgets=BudgetArguments(latency_budget, ii_budget, dsp_budget, bram_budget, clock_period),
+        budgets=BudgetArguments(latency_budget, ii_budget, dsp_budget, bram_budget, clock_period, lut_budget),
         rf_mode=rf_mode,
         quantize=quantize,
+        precision=precision,
+        min_bits=min_bits,
+        max_bits=max_bits,
+        rounding=rounding,
+        saturation=saturation,
         fine_tuning=data is not None,
     )
     return optimize(model, hls_config, data, options)
@@ -225,6 +248,7 @@ class BudgetArguments:
     dsp: Any = None
     bram: Any = None
     clock_period: Any = None
+    lut: Any = None
 
 
 @dataclass(frozen=True)
@@ -255,6 +279,10 @@ class FlowOptions:
     budgets: BudgetArguments
     rf_mode: RFMode
     quantize: bool = False
+    #: ``--precision auto``: the precision search's settings (``precision.auto`` false: the user's types)
+    precision: PrecisionSearch | None = None
+    #: ``--optimize fit``: the search balances ``device``'s resources (the pruning after it reduces LUTs)
+    fit_objective: bool = False
 
 
 def flow_options(*, fine_tuning: bool, **given: Any) -> FlowOptions:
@@ -277,9 +305,26 @@ def flow_options(*, fine_tuning: bool, **given: Any) -> FlowOptions:
         raise ConfigError(
             f"epochs: must be larger than rewinding_epochs ({rewinding}) when fine-tuning, got {epochs}"
         )
-    objective = check_objective(given["objective"])
-    backend = check_backend(given["backend"])
+    # the precision search's settings, parsed once (exit 2 before any work)
+    search = parse_precision_search(
+        given["precision"],
+        min_bits=given["min_bits"],
+        max_bits=given["max_bits"],
+        rounding=given["rounding"],
+        saturation=given["saturation"],
+    )
+    objective = given["objective"]
     device = parse_device(given["device"], key="device") if given["device"] is not None else None
+    fit_objective = isinstance(objective, str) and objective.strip().lower() == "fit"
+    if fit_objective:
+        if device is None:
+            raise ConfigError("--optimize fit: needs --device (the part whose DSP, LUT, FF and BRAM it balances)")
+        # the pruning after the search removes LUT multipliers and adders alike (docs/precision.md)
+        objective = "lut"
+    if search.auto and not fine_tuning:
+        raise ConfigError("--precision auto: choosing precisions within the tolerance needs --data (none given)")
+    objective = check_objective(objective)
+    backend = check_backend(given["backend"])
     sched = parse_scheduler(given["scheduler"])
     rf_mode = RFMode.parse(given["rf_mode"])
     target = given["target"]
@@ -291,7 +336,12 @@ def flow_options(*, fine_tuning: bool, **given: Any) -> FlowOptions:
             raise ConfigError("target: 'max' searches within the tolerance, which needs data (none given)")
         sched = MaxCutScheduler()
     passes = given["passes"]
-    flow = tuple(passes) if passes is not None else tuple(default_flow(objective))
+    if passes is not None:
+        flow = tuple(passes)
+    elif search.auto:
+        flow = ("precision-search", *default_flow(objective), "precision-verify")
+    else:
+        flow = tuple(default_flow(objective))
     for name in flow:
         get_pass(name)
     return FlowOptions(
@@ -318,6 +368,8 @@ def flow_options(*, fine_tuning: bool, **given: Any) -> FlowOptions:
         budgets=given["budgets"],
         rf_mode=rf_mode,
         quantize=bool(given["quantize"]),
+        precision=search,
+        fit_objective=fit_objective,
     )
 
 
@@ -387,6 +439,7 @@ def load_inputs(model: Any, hls_config: Any, data: Any, options: FlowOptions) ->
         clock_period=b.clock_period,
         hls_config=cfg,
         config_source=source if isinstance(hls_config, (str, Path)) else None,
+        lut=b.lut,
     )
     training_data = load_data(data) if data is not None else None
     probe = training_data.probe() if training_data is not None else None  # what the checks look at
@@ -447,8 +500,19 @@ def pass_context(graph: Graph, loaded: Loaded, options: FlowOptions) -> PassCont
     """Step 4: the budgets checked against what the graph can reach (before any training), and the
     run's settings for the passes."""
     budgets = loaded.budgets
-    if any(x is not None for x in (budgets.latency_cycles, budgets.ii_cycles, budgets.dsp_limit, budgets.bram_limit)):
-        check_budgets(graph, options.backend, budgets)  # before any training: the best each axis can reach
+    limits = (budgets.latency_cycles, budgets.ii_cycles, budgets.dsp_limit, budgets.bram_limit, budgets.lut_limit)
+    if any(x is not None for x in limits):
+        # before any training: the best each axis can reach (with --precision auto: at the narrowest width)
+        search = options.precision
+        if search is not None and search.auto:
+            check_budgets(
+                narrowest_graph(graph, search),
+                options.backend,
+                budgets,
+                precision_note=f", even with every width at --min-bits {search.min_bits}",
+            )
+        else:
+            check_budgets(graph, options.backend, budgets)
     # imports Keras (the model is loaded by now)
     from hls_opt.train.engine import FineTuneOptions, check_trainable_names
 
@@ -487,6 +551,8 @@ def pass_context(graph: Graph, loaded: Loaded, options: FlowOptions) -> PassCont
         budgets=budgets,
         rf_mode=options.rf_mode,
         quantize=options.quantize,
+        precision=options.precision,
+        fit_device=options.device if options.fit_objective else None,
     )
 
 
@@ -511,6 +577,7 @@ def emit_result(
         graph, cfg, rewritten, io_type=io_type, model_reuse_factor=1 if chosen else None, precisions=options.quantize
     )
     _follow_emitted_model_strategy(graph, cfg, emitted)
+    write_precisions(emitted, graph, chosen_names(graph.annotations.get(PRECISION_KEY)))
     new_model = to_keras_model(graph, quantized_weights=options.quantize)
     untouched_compile = loaded.given_loss is None and loaded.given_optimizer is None and loaded.metric is None
     if loaded.several_outputs and loaded.from_model and untouched_compile:
@@ -530,7 +597,10 @@ def emit_result(
         rtol=options.rtol if loaded.training_data is not None else None,
         device=options.device if options.device is not None else device_from_config(cfg),
         budgets=loaded.budgets,
-        extra={"passes": [{"name": n, "changed": r.changed} for n, r in results]},
+        extra={
+            "passes": [{"name": n, "changed": r.changed} for n, r in results],
+            **precision_report(graph.annotations.get(PRECISION_KEY), options.precision, options.fit_objective),
+        },
     )
     return OptimizationResult(
         model=new_model,

@@ -1,0 +1,124 @@
+"""--precision auto (issue #19): bad input exits 2 before any training with one line naming the
+flag; end to end on the bundled digits (slow), the quantized model within the tolerance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hls_opt.cli import main
+from hls_opt.config.precision_search import PrecisionMode, parse_precision_search
+from hls_opt.core.precision import Rounding, Saturation
+from hls_opt.errors import ConfigError, InfeasibleBudget
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    import keras
+
+    root = tmp_path_factory.mktemp("precision")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(8, activation="relu", name="fc"), keras.layers.Dense(10, name="out")])
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.save(root / "model.keras")
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 64), dtype=np.float32), rng.integers(0, 10, 40)
+    np.savez(root / "data.npz", X_train=X[:30], y_train=y[:30], X_val=X[30:], y_val=y[30:])
+    return root
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Training raises: a bad input found after it would be exit 1 (internal), not 2."""
+    import hls_opt.train.fit as fit_module
+
+    def boom(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(fit_module, "fit", boom)
+    monkeypatch.setattr("hls_opt.train.precision_search.fit", boom)
+
+
+@pytest.mark.parametrize(
+    "flags, needle",
+    [
+        (["--precision", "auto", "--min-bits", "0"], "--min-bits: 0 bits cannot be built by hls4ml"),
+        (["--precision", "auto", "--max-bits", "2000"], "--max-bits: 2000 bits cannot be built by hls4ml"),
+        (["--precision", "auto", "--min-bits", "8", "--max-bits", "4"], "--min-bits: 8 is larger than --max-bits 4"),
+        (["--precision", "auto", "--min-bits", "four"], "--min-bits: expected a whole number of bits"),
+        (["--precision", "auto", "--rounding", "AP_NEAREST"], "--rounding: unknown mode 'AP_NEAREST'"),
+        (["--precision", "auto", "--saturation", "AP_CLAMP"], "--saturation: unknown mode 'AP_CLAMP'"),
+        (["--precision", "auto", "--saturation", "AP_SAT_ZERO"], "--saturation: AP_SAT_ZERO is an hls4ml mode"),
+        (["--min-bits", "4"], "only with --precision auto"),
+        (["--optimize", "fit"], "--optimize fit: needs --device"),
+        (["--precision", "auto", "--lut-budget", "10"], "--lut-budget: 10 LUTs is below the smallest LUT count"),
+        (["--precision", "auto", "--lut-budget", "ten"], "--lut-budget: cannot read 'ten'"),
+    ],
+)
+def test_bad_input_exits_2_before_training(files, capsys, tmp_path, no_training, flags, needle):
+    out = tmp_path / "out"
+    code = main(["optimize", str(files / "model.keras"), "--data", str(files / "data.npz"), "-o", str(out), "-q", *flags])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("hls-opt: error:")]
+    assert code == 2 and len(lines) == 1 and needle in lines[0], err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_precision_auto_needs_data(files, capsys, tmp_path):
+    code = main(["optimize", str(files / "model.keras"), "-o", str(tmp_path / "o"), "-q", "--precision", "auto"])
+    assert code == 2 and "--precision auto: choosing precisions within the tolerance needs --data" in capsys.readouterr().err
+
+
+def test_budget_checked_at_the_narrowest_width_names_it(files, no_training):
+    from hls_opt import convert_and_optimize
+
+    with pytest.raises(InfeasibleBudget, match=r"--lut-budget: 10 LUTs .* even with every width at --min-bits 3"):
+        convert_and_optimize(str(files / "model.keras"), data=str(files / "data.npz"), precision="auto", min_bits=3, lut_budget=10)
+    with pytest.raises(ConfigError, match="--optimize fit: needs --device"):
+        convert_and_optimize(str(files / "model.keras"), data=str(files / "data.npz"), objective="fit")
+
+
+def test_parse_once_into_a_typed_value():
+    s = parse_precision_search("AUTO", min_bits="3", max_bits=8, rounding="ap_rnd", saturation="SAT")
+    assert (s.mode, s.min_bits, s.max_bits, s.rounding, s.saturation) == (PrecisionMode.AUTO, 3, 8, Rounding.RND, Saturation.SAT)
+    assert s.widths() == (3, 4, 5, 6, 7, 8)
+    assert parse_precision_search(None).mode is PrecisionMode.FIXED
+    assert parse_precision_search("auto", min_bits=20).max_bits == 20  # a lone --min-bits above the default max
+    with pytest.raises(ConfigError, match="--precision: expected 'auto' or 'fixed'"):
+        parse_precision_search("ap_fixed<8,3>")
+
+
+@pytest.mark.slow
+def test_digits_precision_auto_end_to_end_within_tolerance(tmp_path):
+    """The bundled digits MLP: --precision auto chooses narrower types, the model computed in them
+    (quantized_copy of the emitted model with the emitted configs) stays within rtol of the float
+    baseline, and the report and the emitted config carry every choice."""
+    from hls_opt import convert_and_optimize
+    from hls_opt.data import digits_split, train_baseline
+    from hls_opt.train.fit import ValidationMetric
+    from hls_opt.train.quantize import quantized_copy
+
+    split = digits_split(seed=0)
+    model = train_baseline(split)
+    data = (split.X_train, split.y_train, split.X_val, split.y_val)
+    result = convert_and_optimize(model, data=data, precision="auto", objective="dsp", epochs=4, rtol=0.975,
+                                  scheduler="constant:0.5:0.5", output_dir=tmp_path / "out")
+    report = result.report
+    section = report["precision"]
+    assert section["chosen"] and section["predicted_drop"] <= section["drop_budget"] + 1e-12
+    baseline = section["float_baseline_metric"]
+    assert section["quantized_metric"] >= 0.975 * baseline
+    # the final model, computed in the chosen types, on the validation data
+    configs = {n.name: n.config for n in result.graph.nodes() if n.config is not None}
+    q = quantized_copy(result.model, configs)
+    accuracy = ValidationMetric("accuracy", split.y_val)(split.y_val, np.asarray(q(split.X_val, training=False)))
+    assert accuracy >= 0.975 * baseline
+    layers = {row["name"]: row for row in report["layers"]}
+    for name in ("fc1", "fc2", "logits"):
+        assert layers[name]["precision"]["before"]["weight"] == "ap_fixed<16,6>"
+        after = layers[name]["precision"]["after"]
+        assert after["weight"] == configs[name].weight.to_ap_string()
+        assert layers[name]["ebops"] == layers[name]["after"]["ebops"]
+        assert result.hls_config["LayerName"][name]["Precision"]["weight"] == after["weight"]
+    assert report["total"]["after"]["ebops"] < report["total"]["before"]["ebops"]
+    assert report["total"]["after"]["dsp"] <= report["total"]["before"]["dsp"]
