@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -103,8 +104,8 @@ class DspAwarePruning(Pass):
         return dataclasses.replace(training, quantization=configs)
 
     def _one_shot(self, model: Any, problem: PruningProblem, scheduler: Any) -> PruningPlan:
-        from hls_opt.train.engine import FineTuneOptions  # the trainer imports Keras
-        from hls_opt.train.ranking import group_values
+        engine, ranking = _trainer()
+        FineTuneOptions, group_values = engine.FineTuneOptions, ranking.group_values
 
         # without options in the context: the defaults (l1 ranking, one global knapsack, 'auto')
         t = self._training if self._training is not None else FineTuneOptions(loss=None)
@@ -180,7 +181,7 @@ class DspAwarePruning(Pass):
         return PassResult(changed, notes)
 
     def _one_shot_joint(self, model: Any, problem: PruningProblem, target: float, t: Any) -> PruningPlan:
-        from hls_opt.train.ranking import group_values
+        group_values = _trainer()[1].group_values
 
         chooser = problem.joint
         groups = chooser.weight_groups()
@@ -205,7 +206,7 @@ class DspAwarePruning(Pass):
         )
 
     def _fine_tune(self, model: Any, problem: PruningProblem, scheduler: Any) -> PruningPlan:
-        from hls_opt.train.engine import prune_with_fine_tuning  # the trainer imports Keras
+        prune_with_fine_tuning = _trainer()[0].prune_with_fine_tuning
 
         ctx = self.context
         if self._training is None:
@@ -278,3 +279,11 @@ def write_plan(graph: Graph, plan: PruningPlan) -> bool:
             graph.replace(node.name, dataclasses.replace(node, weights=weights))
             changed = True
     return changed
+
+
+def _trainer() -> tuple[ModuleType, ModuleType]:
+    """The trainer's engine and ranking modules, imported on first use: they import Keras, which a
+    pass that only prunes one-shot from an estimate must not pull in at import time."""
+    from hls_opt.train import engine, ranking
+
+    return engine, ranking

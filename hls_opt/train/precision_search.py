@@ -29,6 +29,8 @@ import keras
 import numpy as np
 
 from hls_opt.config import LayerConfig
+from hls_opt.cost.tables import input_precision_of
+from hls_opt.emit.keras_model import to_keras_model
 from hls_opt.errors import ConfigError
 from hls_opt.solve.precision_problem import (
     LayerCandidates,
@@ -41,6 +43,8 @@ from hls_opt.solve.precision_problem import (
 from hls_opt.solve.precision_problem import solve_precision_problem as solve_problem
 from hls_opt.train.data import fit_input
 from hls_opt.train.fit import ValidationMetric, fit, fresh_optimizer, meets
+from hls_opt.train.masking import attach_mask_constraints
+from hls_opt.train.quantize import quantize_weights, quantized_copy
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +75,6 @@ class PrecisionOutcome:
 
 
 def _quantized_copy(model: Any, configs: Mapping[str, LayerConfig]) -> Any:
-    from hls_opt.train.quantize import quantized_copy  # the execution side (issue #19, branch quant-exec)
 
     return quantized_copy(model, configs)
 
@@ -180,8 +183,6 @@ def search_precision(
     """The search of the module docstring on ``graph`` (not changed); ``training``: the run's
     :class:`~hls_opt.train.engine.FineTuneOptions` (loss, optimizer, metric, rtol, epochs,
     batch size); ``search``: the :class:`~hls_opt.config.precision_search.PrecisionSearch`."""
-    from hls_opt.cost.tables import input_precision_of
-    from hls_opt.emit.keras_model import to_keras_model
 
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
@@ -297,7 +298,6 @@ def _weights_on_grid(work: Any, graph: Any, configs: Mapping[str, LayerConfig]) 
     """The fine-tuned weights of every weighted layer as the hardware stores them (kernels and
     biases on their chosen precision's grid, ``quantize_weights``): the emitted Keras model then
     computes with the numbers hls4ml writes."""
-    from hls_opt.train.quantize import quantize_weights
 
     values = quantize_weights(work)
     out, i = {}, 0
@@ -331,8 +331,6 @@ def verify_final(graph: Any, data: Any, training: Any, outcome: PrecisionOutcome
     baseline: quantization-aware fine-tuning with every zero weight kept at zero (a
     :class:`~hls_opt.train.masking.MaskConstraint` per kernel), then measured again; the weights are
     written back on their grid when that helped.  Returns what it did (the report's ``final_*`` keys)."""
-    from hls_opt.emit.keras_model import to_keras_model
-    from hls_opt.train.masking import attach_mask_constraints
 
     model = to_keras_model(graph)
     configs = user_configs(graph)
