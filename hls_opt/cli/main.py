@@ -8,7 +8,7 @@
             [--latency-budget 200|200ns] [--ii-budget N] [--dsp-budget N] [--bram-budget N] [--clock-period 5ns]
     hls-opt demo [-o OUTDIR]
 
-Exit status: 0 success, 2 bad input (one line ``hls-opt: error: <file or field>: <what>`` on
+Exit status: 0 success, 3 a resource budget not met (outputs written, one line), 2 bad input (one line ``hls-opt: error: <file or field>: <what>`` on
 stderr, no traceback), 1 internal error, 130 interrupted (Ctrl-C / SIGINT), 143 terminated (SIGTERM);
 both signals clean up (no output written or replaced) and print one line.  Arguments and files are validated before TensorFlow
 is imported; TensorFlow's C++ start-up logging is silenced through the environment first.
@@ -47,6 +47,7 @@ from hls_opt.frontend.keras import from_keras
 from hls_opt.train.distributed import distributed
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_BUDGET_NOT_MET = 3  # a resource budget the optimizer could not reach within rtol (outputs written)
 EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports a process ended by SIGTERM
 EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130, as a shell reports a process ended by Ctrl-C
 PROG = "hls-opt"
@@ -299,6 +300,11 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     print(format_table(result.report))
     print(summary_text(result.report))
     print(f"wrote {', '.join(str(p) for p in written)}")
+    # --- issue #21 item 1: a resource budget not reached is exit 3 with one line (the design is written) ---
+    missed = (result.report.get("budgets") or {}).get("not_met")
+    if missed:
+        print(f"{PROG}: {missed}", file=sys.stderr)
+        return EXIT_BUDGET_NOT_MET
     return EXIT_OK
 
 

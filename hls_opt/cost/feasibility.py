@@ -108,10 +108,13 @@ def model_bounds(graph: Any, backend: str | Backend = "vivado") -> Bounds:
     return Bounds(fast.latency, fast.ii, smallest_dsp(graph, backend), smallest_bram(graph, backend))
 
 
-def check_budgets(graph: Any, backend: str | Backend, budgets: Budgets) -> Bounds:
+def check_budgets(graph: Any, backend: str | Backend, budgets: Budgets, pruned: Any = ()) -> Bounds:
     """Raise :class:`InfeasibleBudget` when a budget is below what the model can reach on that axis
     alone (every violated budget in one message, with the bound and how it is reached); returns
-    the bounds otherwise."""
+    the bounds otherwise.  ``pruned``: resource fields the pruning reduces (the objective's, when
+    their budgets drive the search, issue #21): their unpruned bound is no limit, and the pruning
+    pass checks the all-pruned design instead (:func:`hls_opt.solve.budget_cut.required_cut`), still
+    before any training."""
     be = get_backend(backend)
     timing = fastest_timing(graph, be)
     bounds = Bounds(timing.latency, timing.ii, smallest_dsp(graph, be), smallest_bram(graph, be))
@@ -137,13 +140,13 @@ def check_budgets(graph: Any, backend: str | Backend, budgets: Budgets) -> Bound
         )
     dsp, bram = budgets.dsp_limit, budgets.bram_limit
     source = f" ({budgets.device.name})" if budgets.device is not None else ""
-    if dsp is not None and bounds.min_dsp > dsp:
+    if dsp is not None and bounds.min_dsp > dsp and "dsp" not in pruned:
         flag = "--dsp-budget" if budgets.dsp is not None else f"--device{source}"
         problems.append(
             f"{flag}: {dsp} DSPs is below the smallest DSP count the model can reach without pruning, "
             f"{bounds.min_dsp}, every layer at its largest reuse factor"
         )
-    if bram is not None and bounds.min_bram > bram:
+    if bram is not None and bounds.min_bram > bram and "bram" not in pruned:
         flag = "--bram-budget" if budgets.bram is not None else f"--device{source}"
         problems.append(
             f"{flag}: {bram} BRAMs is below the smallest BRAM count the model can reach, {bounds.min_bram}"

@@ -20,6 +20,7 @@ import numpy as np
 from hls_opt.config.devices import Device, device_fraction
 from hls_opt.cost.registry import get_backend
 from hls_opt.cost.tables import estimate_report
+from hls_opt.solve.budget_cut import budget_flag, resource_limits, unit
 
 logger = logging.getLogger(__name__)
 
@@ -227,32 +228,62 @@ def build_report(
 
 def budget_report(budgets: Any, report: Mapping[str, Any], plan: Any = None) -> dict | None:
     """``report.json``'s ``budgets``: each budget given (cycles, counts), whether the final design
-    meets it (``met``), and whether the optimizer chose the reuse factors (``reuse_factors_chosen``:
-    with a latency or II budget, ``docs/rf_choice.md``).  None when no budget was given."""
-    limits = {
-        "latency_cycles": budgets.latency_cycles,
-        "ii_cycles": budgets.ii_cycles,
-        "dsp": budgets.dsp_limit,
-        "bram": budgets.bram_limit,
-    }
+    meets it (``met``: per budget; ``all_met``: every one), and whether the optimizer chose the reuse
+    factors (``reuse_factors_chosen``: with a latency or II budget, ``docs/rf_choice.md``).  A resource
+    budget that is not met adds ``not_met``: one line naming the budget, what was reached and the
+    accuracy fitting it would have cost (:func:`budget_miss_line`).  None when no budget was given.
+
+    Resource budgets are read generically: every field ``f`` of the resource vector whose
+    ``budgets.<f>_limit`` is set (``dsp_limit``, ``bram_limit``, ``lut_limit`` …)."""
+    limits: dict[str, Any] = {"latency_cycles": budgets.latency_cycles, "ii_cycles": budgets.ii_cycles}
+    limits.update(resource_limits(budgets))
     if all(v is None for v in limits.values()):
         return None
     timing = (report.get("timing") or {}).get("after") or {}
     total = (report.get("total") or {}).get("after") or {}
-    reached = {
-        "latency_cycles": timing.get("latency_cycles"),
-        "ii_cycles": timing.get("ii"),
-        "dsp": total.get("dsp"),
-        "bram": total.get("bram"),
-    }
+    reached = {"latency_cycles": timing.get("latency_cycles"), "ii_cycles": timing.get("ii")}
+    reached.update({k: total.get(k) for k in limits if k not in reached})
     met = {k: (reached[k] is not None and reached[k] <= v) for k, v in limits.items() if v is not None}
-    return {
+    out = {
         **{k: v for k, v in limits.items() if v is not None},
         "clock_period_ns": float(budgets.clock_period_ns),
         "reached": {k: reached[k] for k in met},
         "met": met,
+        "all_met": all(met.values()),
         "reuse_factors_chosen": bool(plan is not None and getattr(plan, "configs", None)),
     }
+    missed = [k for k, ok in met.items() if not ok and k not in ("latency_cycles", "ii_cycles")]
+    if missed:
+        out["not_met"] = budget_miss_line(budgets, report, {k: limits[k] for k in missed}, reached)
+    return out
+
+
+def budget_miss_line(budgets: Any, report: Mapping[str, Any], limits: Mapping[str, Any], reached: Mapping[str, Any]) -> str:
+    """One line for resource budgets the design does not meet: each budget (its flag), what the
+    design reaches, its metric and the cost of fitting — the best metric of a trial that fit (a
+    rejected step or the loop's probe at the cut that fits), or that no trial reached it."""
+    parts = [
+        f"{budget_flag(budgets, f)} {float(lim):g} {unit(f)}: reached {_fmt(reached.get(f))} {unit(f)}" for f, lim in limits.items()
+    ]
+    base, final, rtol = report.get("baseline_metric"), report.get("final_metric"), report.get("rtol")
+    increasing = bool(report.get("increasing", True))
+    text = "budget not met: " + "; ".join(parts)
+    if final is not None:
+        text += f" with metric {final:.4f} (baseline {base:.4f}, rtol {rtol:g})" if base is not None and rtol else f" with metric {final:.4f}"
+    fitting = [
+        s for s in report.get("steps") or ()
+        if s.get("metric") is not None
+        and all((s.get("achieved") or {}).get(f) is not None and s["achieved"][f] <= lim for f, lim in limits.items())
+    ]
+    if fitting:
+        best = max(fitting, key=lambda s: s["metric"] if increasing else -s["metric"])
+        text += (
+            f"; fitting would cost accuracy: the best trial within the budget has metric {best['metric']:.4f}"
+            + (f", beyond the acceptance limit {report.get('acceptance_limit'):.4f}" if report.get("acceptance_limit") is not None else "")
+        )
+    elif report.get("mode") == "fine-tuned":
+        text += "; no trial reached the budget"
+    return text
 
 
 def report_json(report: Mapping[str, Any]) -> str:

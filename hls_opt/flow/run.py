@@ -69,8 +69,9 @@ from hls_opt.frontend.keras import from_keras
 from hls_opt.objectives.adapter import objective_for
 from hls_opt.passes import PassContext, default_flow, get_pass, run_flow
 from hls_opt.passes.plan import PLAN_KEY
+from hls_opt.solve.budget_cut import resource_limits
 from hls_opt.solve.rf_problem import RFMode
-from hls_opt.train.schedulers import MaxCutScheduler
+from hls_opt.train.schedulers import BudgetScheduler, MaxCutScheduler
 
 logger = logging.getLogger(__name__)
 
@@ -211,6 +212,9 @@ def convert_and_optimize(
         clock_period=clock_period,
         hls_config=cfg,
     )
+    # --- issue #21 item 1: budgets on the objective's resources drive the search (like target='max') ---
+    sched = budget_schedule(objective, budgets, sched, target)
+    # ---
     training_data = load_data(data) if data is not None else None
     probe = training_data.probe() if training_data is not None else None  # what the checks look at
 
@@ -251,7 +255,9 @@ def convert_and_optimize(
     graph = from_keras(keras_model, cfg)
     before = graph.copy()
     if budgets.latency_cycles is not None or budgets.ii_cycles is not None or budgets.dsp_limit is not None or budgets.bram_limit is not None:
-        check_budgets(graph, backend, budgets)  # before any training: the best each axis can reach
+        # before any training: the best each axis can reach (a budget that drives the pruning:
+        # the all-pruned design, checked by the pass, issue #21)
+        check_budgets(graph, backend, budgets, pruned=getattr(sched, "limits", {}))
     from hls_opt.train.engine import FineTuneOptions  # imports Keras (the model is loaded by now)
 
     if training_data is not None:
@@ -337,6 +343,19 @@ def convert_and_optimize(
     if output_dir is not None:
         result.save(output_dir)
     return result
+
+
+def budget_schedule(objective: Any, budgets: Any, scheduler: Any, target: str | None) -> Any:
+    """A :class:`~hls_opt.train.schedulers.BudgetScheduler` when a resource budget (``--dsp-budget``,
+    ``--bram-budget``, ``--lut-budget`` or the ``--device``'s counts) limits a field of the objective
+    and no ``target='max'`` search was asked for: the pruning then cuts until the design fits, within
+    rtol (``docs/cli.md``, "Resource budgets"); the given schedule is kept for a design that already
+    fits.  Budgets on fields the objective does not count are only checked and reported."""
+    fields = set(getattr(objective, "resources", ()) or ())
+    limits = {f: v for f, v in resource_limits(budgets).items() if f in fields}
+    if not limits or target is not None:
+        return scheduler
+    return BudgetScheduler(limits, budgets=budgets, fallback=scheduler)
 
 
 def _model_strategy(config: Any) -> Strategy:
