@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hls_opt import __version__
+from hls_opt.cli.explore import add_explore_parser, cmd_explore
 from hls_opt.config import (
     check_config_keys,
     config_from_keras_model,
@@ -180,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", metavar="PART", help="FPGA part (e.g. xcvu9p-flga2104-2L-e): show the fraction used"
     )
     _add_budget_args(est, "check")
+
+    add_explore_parser(sub, common, _add_budget_args)  # hls_opt/cli/explore.py (issue #21 item 3)
 
     demo = sub.add_parser("demo", parents=[common], help="the whole flow on the bundled digits data")
     demo.add_argument("-o", "--output", metavar="OUT", default="demo-output")
@@ -363,7 +366,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 _HANDLERS = {signal.SIGTERM: _on_sigterm, signal.SIGINT: _on_sigint}
 
-COMMANDS = {"optimize": cmd_optimize, "estimate": cmd_estimate, "demo": cmd_demo}
+COMMANDS = {"optimize": cmd_optimize, "estimate": cmd_estimate, "explore": cmd_explore, "demo": cmd_demo}
 
 
 def _error_line(message: str) -> str:
@@ -415,7 +418,7 @@ def _main(argv: Sequence[str] | None) -> int:
             warnings.filterwarnings("ignore", category=UserWarning)
             warnings.filterwarnings("ignore", category=DeprecationWarning)
         if not args.command:
-            raise BadInput("a command is required: optimize, estimate or demo (see hls-opt --help)")
+            raise BadInput("a command is required: optimize, estimate, explore or demo (see hls-opt --help)")
         return COMMANDS[args.command](args)
     except BadInput as exc:
         print(_error_line(str(exc)), file=sys.stderr)
