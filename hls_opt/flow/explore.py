@@ -425,7 +425,7 @@ def _dask(specs: Sequence[Mapping[str, Any]], address: str) -> Iterator[dict[str
     client = Client(address, set_as_default=False)
     try:
         futures = [client.submit(run_point_in_subprocess, dict(s), key=f"hls-opt-explore-{s['id']}-{os.getpid()}", pure=False) for s in specs]
-        for future in as_completed(futures):
+        for future in as_completed(futures, loop=client.loop):
             yield future.result()
     finally:
         client.close()
