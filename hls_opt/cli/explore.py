@@ -23,6 +23,7 @@ from hls_opt.flow.explore import AXES, split_list
 
 #: explore's exit status when some points failed (the others are written; front.json lists each)
 EXIT_POINTS_FAILED = 3
+EXIT_INTERRUPTED = 130  # as main's Ctrl-C; here the finished points stay
 
 
 def add_explore_parser(sub: Any, common: argparse.ArgumentParser, add_budget_args: Any) -> argparse.ArgumentParser:
@@ -112,10 +113,17 @@ def cmd_explore(args: argparse.Namespace) -> int:
             kwargs[key] = value
     if "rtol" in kwargs:
         kwargs["rtol"] = float(kwargs["rtol"])
-    result = explore(
-        args.model, args.config, args.data, args.output, grid=grid, kwargs=kwargs, jobs=jobs,
-        ray=args.ray, dask=args.dask, resume=args.resume, seed=seed, threads=threads, plots=not args.no_plots,
-    )
+    try:
+        result = explore(
+            args.model, args.config, args.data, args.output, grid=grid, kwargs=kwargs, jobs=jobs,
+            ray=args.ray, dask=args.dask, resume=args.resume, seed=seed, threads=threads, plots=not args.no_plots,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"hls-opt: interrupted; the finished points are kept in {args.output} (--resume runs the others)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     designs = result.front["designs"]
     on_front = [d for d in designs if d["front"]]
     print(f"{len(designs)} designs, {len(on_front)} on the front ({', '.join(d['id'] for d in on_front)})")

@@ -388,9 +388,13 @@ def _local(specs: Sequence[Mapping[str, Any]], jobs: int) -> Iterator[dict[str, 
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1)
+    spawn = multiprocessing.get_context("spawn")
+    if sys.version_info >= (3, 11):  # a fresh worker process per point
+        pool, task = ProcessPoolExecutor(max_workers=jobs, mp_context=spawn, max_tasks_per_child=1), run_point
+    else:  # no max_tasks_per_child before 3.11: each worker runs its point in a fresh subprocess
+        pool, task = ProcessPoolExecutor(max_workers=jobs, mp_context=spawn), run_point_in_subprocess
     try:
-        futures = [pool.submit(run_point, dict(s)) for s in specs]
+        futures = [pool.submit(task, dict(s)) for s in specs]
         for future in as_completed(futures):
             yield future.result()
     finally:
