@@ -247,3 +247,29 @@ def test_dask_local_cluster_gives_the_same_front(local_front, inputs, tmp_path, 
     front = _check_front(tmp_path / "dask", code, capsys.readouterr().err.splitlines())
     local = json.loads((local_front[0] / "front.json").read_text())
     assert _numbers(front) == _numbers(local)
+
+
+@pytest.mark.slow
+def test_reuse_factor_axis_one_shot(inputs, tmp_path):
+    from hls_opt.cli import main
+
+    # no data: one-shot pruning to the schedule's 50 % at each RF; Latency → the RF axis sets Model and
+    # every layer's ReuseFactor, which the report reads back per layer
+    out = tmp_path / "rf"
+    argv = [
+        "explore", str(inputs / "model.keras"), "--config", str(inputs / "c.yml"), "--optimize", "dsp",
+        "--reuse-factor", "2,4", "--scheduler", "polynomial:1:0.5", "--jobs", "2", "--no-plots", "-q", "-o", str(out),
+    ]
+    assert main(argv) == 0
+    front = json.loads((out / "front.json").read_text())
+    designs = {d["id"]: d for d in front["designs"]}
+    assert set(designs) == {"rf2", "rf4"} and front["failed"] == []
+    for rf in (2, 4):
+        report = json.loads((out / "points" / f"rf{rf}" / "report.json").read_text())
+        weighted = [row for row in report["layers"] if row["name"] in ("fc1", "fc2", "out")]
+        assert {row["reuse_factor_before"] for row in weighted} == {rf}
+        # 50 % of the unpruned DSPs (one DSP per 16-bit multiplier, ⌈n/RF⌉ each: 416 / RF in all)
+        assert report["total"]["before"]["dsp"] == 416 // rf
+        assert designs[f"rf{rf}"]["dsp"] <= 416 // rf // 2
+    # a larger reuse factor, fewer multipliers
+    assert designs["rf4"]["dsp"] < designs["rf2"]["dsp"]
