@@ -138,6 +138,15 @@ def test_budget_report_names_the_budget_what_was_reached_and_the_cost():
     assert "best trial within the budget has metric 0.8500" in line and "0.9262" in line
 
 
+def test_budget_report_on_a_field_outside_the_objective_says_so():
+    steps = [{"achieved": {"dsp": 300.0}, "metric": 0.94, "accepted": True}]
+    report = _report(300, steps)
+    report["total"]["after"]["bram"] = 12
+    line = budget_report(Budgets(bram=4), report)["not_met"]
+    assert line.startswith("budget not met: --bram-budget 4 BRAMs: reached 12 BRAMs")
+    assert line.endswith("the objective does not reduce BRAMs (add it to --optimize)")
+
+
 def test_budget_report_met():
     out = budget_report(Budgets(dsp=500, latency_cycles=40), _report(400, []))
     assert out["all_met"] is True and "not_met" not in out

@@ -281,6 +281,9 @@ def budget_miss_line(budgets: Any, report: Mapping[str, Any], limits: Mapping[st
             f"; fitting would cost accuracy: the best trial within the budget has metric {best['metric']:.4f}"
             + (f", beyond the acceptance limit {report.get('acceptance_limit'):.4f}" if report.get("acceptance_limit") is not None else "")
         )
+    elif any(all(f not in (st.get("achieved") or {}) for st in report.get("steps") or ()) for f in limits) and report.get("steps"):
+        outside = [f for f in limits if all(f not in (st.get("achieved") or {}) for st in report["steps"])]
+        text += f"; the objective does not reduce {', '.join(unit(f) for f in outside)} (add it to --optimize)"
     elif report.get("mode") == "fine-tuned":
         text += "; no trial reached the budget"
     return text
