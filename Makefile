@@ -21,7 +21,7 @@ BACKEND_TESTS := -m "backend or needs_jax" tests
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,hls4ml,plots,tuner,qkeras,quant]'
+	$(BIN)/python -m pip install -q -e '.[test,hls4ml,plots,tuner,qkeras,quant,ray,dask]'
 	$(BIN)/python -m pip install -q --no-deps '$(QKERAS)'
 	touch $(STAMP)
 

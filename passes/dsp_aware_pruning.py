@@ -28,8 +28,9 @@ from hls_opt.cost.objective import Objective
 from hls_opt.cost.registry import get_backend
 from hls_opt.cost.tables import stream_pack
 from hls_opt.emit.keras_model import to_keras_model
-from hls_opt.errors import ConfigError, ModelError
+from hls_opt.errors import ConfigError, InfeasibleBudget, ModelError
 from hls_opt.frontend.keras import from_keras
+from hls_opt.solve.budget_cut import required_cut
 from hls_opt.solve.pruning import (
     PruningProblem,
     masked_estimate,
@@ -38,7 +39,7 @@ from hls_opt.solve.pruning import (
     select_groups,
 )
 from hls_opt.solve.rf_problem import JointChooser, RFMode
-from hls_opt.train.schedulers import default_scheduler
+from hls_opt.train.schedulers import BudgetScheduler, default_scheduler
 
 if TYPE_CHECKING:
     from hls_opt.ir.graph import Graph
@@ -74,7 +75,7 @@ class DspAwarePruning(Pass):
         if joint is not None:
             problem = dataclasses.replace(problem, joint=joint)
         if not problem.groups and problem.joint is None:
-            # Nothing to prune: no training, and a report that says so, not "fine-tuned" (issue #20).
+            # Nothing to prune: no training, and a report that says so, not "fine-tuned".
             note = (
                 f"nothing to prune: no layer's {problem.label} shrinks when its weights are zeroed on the "
                 f"{backend.name} backend at the configured strategies and reuse factors; the model is returned unchanged"
@@ -83,6 +84,7 @@ class DspAwarePruning(Pass):
             plan = PruningPlan(objective=problem.label, mode="unchanged", target=final_sparsity(scheduler))
             graph.annotations[PLAN_KEY] = plan
             return PassResult(False, (note,))
+        scheduler = budget_resolved(scheduler, problem)
         model = to_keras_model(graph)
         if ctx.data is None:
             plan, notes = self._one_shot(model, problem, scheduler), (
@@ -147,10 +149,15 @@ class DspAwarePruning(Pass):
         uniform = joint.uniform_configs()
         if ctx.data is not None and uniform is not None and uniform != candidates[0]:
             candidates.append(uniform)
-        best = None
+        best, infeasible = None, None
         for configs in candidates:
             chosen_graph = joint.chosen_graph(configs)
             problem = problem_for(chosen_graph, backend, ctx.objective)
+            try:  # a resource budget the all-pruned design at these RFs exceeds: try the other candidate
+                cand_scheduler = budget_resolved(scheduler, problem)
+            except InfeasibleBudget as exc:
+                infeasible = infeasible or exc
+                continue
             self._training = self._quantized(ctx.training, graph)
             if len({c.reuse_factor for c in configs.values()}) > 1 and ctx.training is not None:
                 # Mixed RFs: a group's raw norm sums RF weights for one DSP, so layers at a low RF
@@ -159,12 +166,18 @@ class DspAwarePruning(Pass):
                 t = self._training
                 self._training = dataclasses.replace(t, policy=dataclasses.replace(t.policy, normalise="sum"))
             model = to_keras_model(graph)
-            plan = self._one_shot(model, problem, scheduler) if ctx.data is None else self._fine_tune(model, problem, scheduler)
+            plan = (
+                self._one_shot(model, problem, cand_scheduler)
+                if ctx.data is None
+                else self._fine_tune(model, problem, cand_scheduler)
+            )
             plan = dataclasses.replace(plan, configs=configs)
             reached = float(np.sum(masked_estimate(chosen_graph, backend, joint.objective, plan.masks)))
             logger.info("rf_mode fixed: RFs %s reach %.0f", {n: c.reuse_factor for n, c in configs.items()}, reached)
             if best is None or reached < best[0]:
                 best = (reached, plan)
+        if best is None:
+            raise infeasible
         plan = best[1]
         notes = (
             "reuse factors chosen for the budgets: "
@@ -229,6 +242,19 @@ class DspAwarePruning(Pass):
             seconds=dict(outcome.timings or {}),
             epochs_trained=int(outcome.epochs_trained),
         )
+
+
+def budget_resolved(scheduler: Any, problem: PruningProblem) -> Any:
+    """A :class:`~hls_opt.train.schedulers.BudgetScheduler` aimed at the cut ``problem`` needs to fit
+    its resource budgets (:func:`hls_opt.solve.budget_cut.required_cut`; raises
+    :class:`~hls_opt.errors.InfeasibleBudget` when even the all-pruned design does not fit); any other
+    scheduler as it is.  The fine-tuning loop re-reads the cut from the same problem."""
+    if not isinstance(scheduler, BudgetScheduler):
+        return scheduler
+    cut = required_cut(problem, scheduler.limits, scheduler.budgets)
+    if cut is None or cut.sparsity <= 0:  # the unpruned design fits: the user's schedule
+        return scheduler.fallback if scheduler.fallback is not None else default_scheduler()
+    return scheduler.for_sparsity(cut.sparsity)
 
 
 def joint_chooser(graph: Graph, backend: Any, objective: Any, budgets: Any) -> JointChooser | None:

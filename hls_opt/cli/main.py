@@ -8,7 +8,7 @@
             [--latency-budget 200|200ns] [--ii-budget N] [--dsp-budget N] [--bram-budget N] [--clock-period 5ns]
     hls-opt demo [-o OUTDIR]
 
-Exit status: 0 success, 2 bad input (one line ``hls-opt: error: <file or field>: <what>`` on
+Exit status: 0 success, 3 a resource budget not met (outputs written, one line), 2 bad input (one line ``hls-opt: error: <file or field>: <what>`` on
 stderr, no traceback), 1 internal error, 130 interrupted (Ctrl-C / SIGINT), 143 terminated (SIGTERM);
 both signals clean up (no output written or replaced) and print one line.  Arguments and files are validated before TensorFlow
 is imported; TensorFlow's C++ start-up logging is silenced through the environment first.
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hls_opt import __version__
+from hls_opt.cli.explore import add_explore_parser, cmd_explore
 from hls_opt.config import (
     check_config_keys,
     config_from_keras_model,
@@ -49,6 +50,7 @@ from hls_opt.frontend.keras import check_flat_model, from_keras
 from hls_opt.train.distributed import distributed
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_BUDGET_NOT_MET = 3  # a resource budget the optimizer could not reach within rtol (outputs written)
 EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports a process ended by SIGTERM
 EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130, as a shell reports a process ended by Ctrl-C
 PROG = "hls-opt"
@@ -194,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_budget_args(est, "check")
 
+    add_explore_parser(sub, common, _add_budget_args)  # hls_opt/cli/explore.py (issue #21 item 3)
+
     demo = sub.add_parser("demo", parents=[common], help="the whole flow on the bundled digits data")
     demo.add_argument("-o", "--output", metavar="OUT", default="demo-output")
     demo.add_argument("--epochs", default=None, help=argparse.SUPPRESS)
@@ -332,6 +336,11 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     for line in missed_budgets(result.report):  # also on stderr: said even when stdout is not read
         logging.getLogger("hls_opt").warning("%s", line)
     print(f"wrote {', '.join(str(p) for p in written)}")
+    # --- issue #21 item 1: a resource budget not reached is exit 3 with one line (the design is written) ---
+    missed = (result.report.get("budgets") or {}).get("not_met")
+    if missed:
+        print(f"{PROG}: {missed}", file=sys.stderr)
+        return EXIT_BUDGET_NOT_MET
     return EXIT_OK
 
 
@@ -393,7 +402,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 _HANDLERS = {signal.SIGTERM: _on_sigterm, signal.SIGINT: _on_sigint}
 
-COMMANDS = {"optimize": cmd_optimize, "estimate": cmd_estimate, "demo": cmd_demo}
+COMMANDS = {"optimize": cmd_optimize, "estimate": cmd_estimate, "explore": cmd_explore, "demo": cmd_demo}
 
 
 def _error_line(message: str) -> str:
@@ -446,7 +455,7 @@ def _main(argv: Sequence[str] | None) -> int:
             warnings.filterwarnings("ignore", category=UserWarning)
             warnings.filterwarnings("ignore", category=DeprecationWarning)
         if not args.command:
-            raise BadInput("a command is required: optimize, estimate or demo (see hls-opt --help)")
+            raise BadInput("a command is required: optimize, estimate, explore or demo (see hls-opt --help)")
         return COMMANDS[args.command](args)
     except BadInput as exc:
         print(_error_line(str(exc)), file=sys.stderr)

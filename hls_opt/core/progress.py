@@ -109,6 +109,38 @@ def progress(desc: str, total: int | None = None) -> Iterator[_Bar]:
         logger.info("%s: done in %.1f s", desc, time.perf_counter() - start)
 
 
+class _Tally:
+    """``done(text)`` per finished unit: the bar moves with ``text`` beside it on a terminal; without one,
+    one stderr line ``desc: n/total text``; nothing when quiet."""
+
+    def __init__(self, desc: str, total: int, bar: Any | None, start: int = 0) -> None:
+        self.desc, self.total, self.n, self._bar = desc, int(total), int(start), bar
+        if bar is not None and start:
+            bar.update(start)
+
+    def done(self, text: str = "") -> None:
+        self.n += 1
+        if self._bar is not None:
+            self._bar.update(1)
+            if text:
+                self._bar.set_postfix_str(text, refresh=True)
+        else:
+            status(f"{self.desc}: {self.n}/{self.total}" + (f" {text}" if text else ""))
+
+
+@contextmanager
+def tally(desc: str, total: int, start: int = 0) -> Iterator[_Tally]:
+    """Progress over ``total`` independent units (e.g. ``hls-opt explore``'s points), ``start`` of them
+    already done: a bar on a terminal, else one line per finished unit (:class:`_Tally`); silent with
+    ``set_quiet(True)`` (``-q``)."""
+    raw = _make_tqdm(total, desc)
+    try:
+        yield _Tally(desc, total, raw, start)
+    finally:
+        if raw is not None:
+            raw.close()
+
+
 def status(message: str) -> None:
     """One line of progress text on stderr (the CLI's step announcements); silent when quiet."""
     if _state["quiet"]:

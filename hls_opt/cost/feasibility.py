@@ -132,11 +132,16 @@ def model_bounds(graph: Graph, backend: str | Backend = "vivado") -> Bounds:
     return Bounds(fast.latency, fast.ii, smallest_dsp(graph, backend), smallest_bram(graph, backend))
 
 
-def check_budgets(graph: Graph, backend: str | Backend, budgets: Budgets, *, precision_note: str = "") -> Bounds:
+def check_budgets(
+    graph: Graph, backend: str | Backend, budgets: Budgets, pruned: Any = (), *, precision_note: str = ""
+) -> Bounds:
     """Raise :class:`InfeasibleBudget` when a budget is below what the model can reach on that axis
     alone (every violated budget in one message, with the bound and how it is reached); returns
-    the bounds otherwise.  ``precision_note`` is appended to the resource bounds (a caller that passes
-    the graph at its narrowest candidate precision says so: ``--precision auto``)."""
+    the bounds otherwise.  ``pruned``: resource fields the pruning reduces (the objective's, when
+    their budgets drive the search): their unpruned bound is no limit, and the pruning pass checks the
+    all-pruned design instead (:func:`hls_opt.solve.budget_cut.required_cut`), still before any
+    training.  ``precision_note`` is appended to the resource bounds (a caller that passes the graph at
+    its narrowest candidate precision says so: ``--precision auto``)."""
     note_precision = precision_note
     be = get_backend(backend)
     timing = fastest_timing(graph, be)
@@ -170,13 +175,13 @@ def check_budgets(graph: Graph, backend: str | Backend, budgets: Budgets, *, pre
         )
     dsp, bram = budgets.dsp_limit, budgets.bram_limit
     source = f" ({budgets.device.name})" if budgets.device is not None else ""
-    if dsp is not None and bounds.min_dsp > dsp:
+    if dsp is not None and bounds.min_dsp > dsp and "dsp" not in pruned:
         flag = "--dsp-budget" if budgets.dsp is not None else f"--device{source}"
         problems.append(
             f"{flag}: {dsp} DSPs is below the smallest DSP count the model can reach without pruning, "
             f"{bounds.min_dsp}, every layer at its largest reuse factor{note_precision}"
         )
-    if bram is not None and bounds.min_bram > bram:
+    if bram is not None and bounds.min_bram > bram and "bram" not in pruned:
         flag = "--bram-budget" if budgets.bram is not None else f"--device{source}"
         problems.append(
             f"{flag}: {bram} BRAMs is below the smallest BRAM count the model can reach, {bounds.min_bram}"

@@ -20,12 +20,8 @@ import numpy as np
 from hls_opt.config.devices import Device, device_fraction
 from hls_opt.cost.registry import get_backend
 from hls_opt.cost.tables import estimate_report
+from hls_opt.solve.budget_cut import budget_flag, resource_limits, unit
 from hls_opt.solve.front import pareto_front
-
-if TYPE_CHECKING:
-    from hls_opt.ir.graph import Graph
-    from hls_opt.ir.nodes import Node
-
 
 if TYPE_CHECKING:
     from hls_opt.ir.graph import Graph
@@ -256,56 +252,97 @@ def build_report(
 
 
 #: The flag that sets each budget of ``report.json``'s ``budgets`` (its ``met`` keys).
-_BUDGET_FLAGS = {"latency_cycles": "--latency-budget", "ii_cycles": "--ii-budget", "dsp": "--dsp-budget", "bram": "--bram-budget"}
-_BUDGET_TITLES = {"latency_cycles": "latency", "ii_cycles": "II", "dsp": "DSP", "bram": "BRAM"}
+_BUDGET_FLAGS = {
+    "latency_cycles": "--latency-budget",
+    "ii_cycles": "--ii-budget",
+    "dsp": "--dsp-budget",
+    "bram": "--bram-budget",
+    "lut": "--lut-budget",
+}
+_BUDGET_TITLES = {"latency_cycles": "latency", "ii_cycles": "II", "dsp": "DSP", "bram": "BRAM", "lut": "LUT"}
 
 
 def budget_report(budgets: Any, report: Mapping[str, Any], plan: Any = None) -> dict | None:
     """``report.json``'s ``budgets``: each budget given (cycles, counts), whether the final design
-    meets it (``met``), and whether the optimizer chose the reuse factors (``reuse_factors_chosen``:
-    with a latency or II budget, ``docs/rf_choice.md``).  None when no budget was given."""
-    limits = {
-        "latency_cycles": budgets.latency_cycles,
-        "ii_cycles": budgets.ii_cycles,
-        "dsp": budgets.dsp_limit,
-        "bram": budgets.bram_limit,
-        "lut": getattr(budgets, "lut_limit", None),
-    }
+    meets it (``met``: per budget; ``all_met``: every one), and whether the optimizer chose the reuse
+    factors (``reuse_factors_chosen``: with a latency or II budget, ``docs/rf_choice.md``).  A resource
+    budget that is not met adds ``not_met``: one line naming the budget, what was reached and the
+    accuracy fitting it would have cost (:func:`budget_miss_line`).  None when no budget was given.
+
+    Resource budgets are read generically: every field ``f`` of the resource vector whose
+    ``budgets.<f>_limit`` is set (``dsp_limit``, ``bram_limit``, ``lut_limit`` …)."""
+    limits: dict[str, Any] = {"latency_cycles": budgets.latency_cycles, "ii_cycles": budgets.ii_cycles}
+    limits.update(resource_limits(budgets))
     if all(v is None for v in limits.values()):
         return None
     timing = (report.get("timing") or {}).get("after") or {}
     total = (report.get("total") or {}).get("after") or {}
-    reached = {
-        "latency_cycles": timing.get("latency_cycles"),
-        "ii_cycles": timing.get("ii"),
-        "dsp": total.get("dsp"),
-        "bram": total.get("bram"),
-        "lut": total.get("lut"),
-    }
+    reached = {"latency_cycles": timing.get("latency_cycles"), "ii_cycles": timing.get("ii")}
+    reached.update({k: total.get(k) for k in limits if k not in reached})
     met: dict[str, bool | None] = {
         k: (reached[k] is not None and reached[k] <= v) for k, v in limits.items() if v is not None
     }
     # A layer without a timing model counts 0 in the model's latency / II, a lower bound: under the
-    # budget proves nothing, so such a budget is unchecked (None), never met (issue #20).
+    # budget proves nothing, so such a budget is unchecked (None), never met.
     unchecked = {}
     if timing.get("not_modelled"):
         for k in ("latency_cycles", "ii_cycles"):
             if met.get(k) is True:
                 met[k] = None
                 unchecked[k] = f"no timing model for {', '.join(timing['not_modelled'])}"
-    return {
+    out = {
         **{k: v for k, v in limits.items() if v is not None},
         "clock_period_ns": float(budgets.clock_period_ns),
         "reached": {k: reached[k] for k in met},
         "met": met,
-        # which flag set each budget (a DSP / BRAM budget without its flag is the --device's count)
+        # which flag set each budget (a resource budget without its flag is the --device's count)
         "set_by": {
-            k: (_BUDGET_FLAGS[k] if k in ("latency_cycles", "ii_cycles") or getattr(budgets, k) is not None else "--device")
+            k: (
+                _BUDGET_FLAGS.get(k, f"--{k}-budget")
+                if k in ("latency_cycles", "ii_cycles") or getattr(budgets, k, None) is not None
+                else "--device"
+            )
             for k in met
         },
         **({"unchecked": unchecked} if unchecked else {}),
+        "all_met": all(v is True for v in met.values()),
         "reuse_factors_chosen": bool(plan is not None and getattr(plan, "configs", None)),
     }
+    missed = [k for k, ok in met.items() if not ok and k not in ("latency_cycles", "ii_cycles")]
+    if missed:
+        out["not_met"] = budget_miss_line(budgets, report, {k: limits[k] for k in missed}, reached)
+    return out
+
+
+def budget_miss_line(budgets: Any, report: Mapping[str, Any], limits: Mapping[str, Any], reached: Mapping[str, Any]) -> str:
+    """One line for resource budgets the design does not meet: each budget (its flag), what the
+    design reaches, its metric and the cost of fitting — the best metric of a trial that fit (a
+    rejected step or the loop's probe at the cut that fits), or that no trial reached it."""
+    parts = [
+        f"{budget_flag(budgets, f)} {float(lim):g} {unit(f)}: reached {_fmt(reached.get(f))} {unit(f)}" for f, lim in limits.items()
+    ]
+    base, final, rtol = report.get("baseline_metric"), report.get("final_metric"), report.get("rtol")
+    increasing = bool(report.get("increasing", True))
+    text = "budget not met: " + "; ".join(parts)
+    if final is not None:
+        text += f" with metric {final:.4f} (baseline {base:.4f}, rtol {rtol:g})" if base is not None and rtol else f" with metric {final:.4f}"
+    fitting = [
+        s for s in report.get("steps") or ()
+        if s.get("metric") is not None
+        and all((s.get("achieved") or {}).get(f) is not None and s["achieved"][f] <= lim for f, lim in limits.items())
+    ]
+    if fitting:
+        best = max(fitting, key=lambda s: s["metric"] if increasing else -s["metric"])
+        text += (
+            f"; fitting would cost accuracy: the best trial within the budget has metric {best['metric']:.4f}"
+            + (f", beyond the acceptance limit {report.get('acceptance_limit'):.4f}" if report.get("acceptance_limit") is not None else "")
+        )
+    elif any(all(f not in (st.get("achieved") or {}) for st in report.get("steps") or ()) for f in limits) and report.get("steps"):
+        outside = [f for f in limits if all(f not in (st.get("achieved") or {}) for st in report["steps"])]
+        text += f"; the objective does not reduce {', '.join(unit(f) for f in outside)} (add it to --optimize)"
+    elif report.get("mode") == "fine-tuned":
+        text += "; no trial reached the budget"
+    return text
 
 
 def precision_report(outcome: Any, search: Any, fit_objective: bool = False) -> dict:

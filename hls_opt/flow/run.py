@@ -77,9 +77,10 @@ from hls_opt.objectives.adapter import objective_for
 from hls_opt.passes import PassContext, default_flow, get_pass, run_flow
 from hls_opt.passes.plan import PLAN_KEY
 from hls_opt.passes.precision_search import PRECISION_KEY
+from hls_opt.solve.budget_cut import resource_limits
 from hls_opt.solve.precision_problem import narrowest_graph
 from hls_opt.solve.rf_problem import RFMode
-from hls_opt.train.schedulers import MaxCutScheduler
+from hls_opt.train.schedulers import BudgetScheduler, MaxCutScheduler
 
 if TYPE_CHECKING:
     from hls_opt.config import Budgets, Device
@@ -500,19 +501,24 @@ def pass_context(graph: Graph, loaded: Loaded, options: FlowOptions) -> PassCont
     """Step 4: the budgets checked against what the graph can reach (before any training), and the
     run's settings for the passes."""
     budgets = loaded.budgets
+    # budgets on the objective's resources drive the search (like target='max'): docs/cli.md
+    scheduler = budget_schedule(options.objective, budgets, options.scheduler, options.target)
     limits = (budgets.latency_cycles, budgets.ii_cycles, budgets.dsp_limit, budgets.bram_limit, budgets.lut_limit)
     if any(x is not None for x in limits):
-        # before any training: the best each axis can reach (with --precision auto: at the narrowest width)
+        # before any training: the best each axis can reach (with --precision auto: at the narrowest
+        # width; a budget that drives the pruning: the all-pruned design, which the pass checks)
         search = options.precision
+        pruned = getattr(scheduler, "limits", {})
         if search is not None and search.auto:
             check_budgets(
                 narrowest_graph(graph, search),
                 options.backend,
                 budgets,
+                pruned,
                 precision_note=f", even with every width at --min-bits {search.min_bits}",
             )
         else:
-            check_budgets(graph, options.backend, budgets)
+            check_budgets(graph, options.backend, budgets, pruned)
     # imports Keras (the model is loaded by now)
     from hls_opt.train.engine import FineTuneOptions, check_trainable_names
 
@@ -545,7 +551,7 @@ def pass_context(graph: Graph, loaded: Loaded, options: FlowOptions) -> PassCont
     return PassContext(
         backend=options.backend,
         objective=options.objective,
-        scheduler=options.scheduler,
+        scheduler=scheduler,
         data=loaded.training_data,
         training=training,
         budgets=budgets,
@@ -656,6 +662,19 @@ def _quantized_model(model: Any, graph: Graph) -> Any:
     from hls_opt.train.quantize import quantized_copy  # imports Keras
 
     return quantized_copy(model, {node.name: node.config for node in graph.nodes() if node.config is not None})
+
+
+def budget_schedule(objective: Any, budgets: Any, scheduler: Any, target: str | None) -> Any:
+    """A :class:`~hls_opt.train.schedulers.BudgetScheduler` when a resource budget (``--dsp-budget``,
+    ``--bram-budget``, ``--lut-budget`` or the ``--device``'s counts) limits a field of the objective
+    and no ``target='max'`` search was asked for: the pruning then cuts until the design fits, within
+    rtol (``docs/cli.md``, "Resource budgets"); the given schedule is kept for a design that already
+    fits.  Budgets on fields the objective does not count are only checked and reported."""
+    fields = set(getattr(objective, "resources", ()) or ())
+    limits = {f: v for f, v in resource_limits(budgets).items() if f in fields}
+    if not limits or target is not None:
+        return scheduler
+    return BudgetScheduler(limits, budgets=budgets, fallback=scheduler)
 
 
 def _model_strategy(config: Any) -> Strategy:

@@ -48,6 +48,7 @@ from hls_opt.data import (
     load_data,
 )
 from hls_opt.errors import ConfigError, ModelError
+from hls_opt.solve.budget_cut import required_cut
 from hls_opt.solve.pruning import PruningProblem, masks_from_selection, select_groups, selection_counts
 from hls_opt.train.backends import native
 from hls_opt.train.data import evaluate, fit_input
@@ -79,7 +80,7 @@ from hls_opt.train.regularizers import (
     set_strength,
     strengths_as_optimizer_state,
 )
-from hls_opt.train.schedulers import MaxCutScheduler
+from hls_opt.train.schedulers import BudgetScheduler, MaxCutScheduler, default_scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -570,8 +571,20 @@ def prune_with_fine_tuning(
         scheduler = MaxCutScheduler()
     _check_scheduler(scheduler)
     scheduler = copy.deepcopy(scheduler)
+    # --- resource budgets as targets (issue #21 item 1): aim the search at the cut that fits ---
+    cut = None
+    if isinstance(scheduler, BudgetScheduler):
+        cut = required_cut(problem, scheduler.limits, scheduler.budgets)  # InfeasibleBudget: before training
+        if cut is None or cut.sparsity <= 0:  # nothing to cut for the budget: the user's schedule
+            scheduler, cut = copy.deepcopy(scheduler.fallback) or default_scheduler(), None
+            _check_scheduler(scheduler)
+        elif not scheduler.resolved:
+            scheduler = scheduler.for_sparsity(cut.sparsity)
+    # ---
     data = checked_data(model, data, o.loss)
     names, total = problem.resource_names, np.asarray(problem.baseline, dtype=np.float64)
+    if cut is not None and problem.joint is not None:
+        total = np.asarray(problem.joint.baseline, dtype=np.float64)
     timer = Timer()
     with timer.phase("total"):
         tuner = FineTuner(model, list(problem.groups), data, o, timer, chooser=problem.joint)
@@ -636,6 +649,27 @@ def prune_with_fine_tuning(
                 tuner.rewind()
                 resume = tuner.snapshot()
 
+        if cut is not None and not cut.fits(best[3] if best is not None else total, names) and not any(
+            cut.fits(st["achieved"]) for st in steps
+        ):
+            # The budget is not met and no trial reached it: one probe at the cut that fits, to say
+            # what it would cost (recorded as a rejected step with "probe": true; the best design
+            # found stays the result).
+            trial = tuner.select(cut.sparsity)
+            tuner.apply(trial.masks, trial.offsets)
+            value, epochs_run = tuner.fine_tune()
+            achieved = trial.achieved if trial.achieved is not None else problem.achieved(trial.masks)
+            steps.append(
+                {
+                    "target": float(cut.sparsity),
+                    "achieved": {n: float(v) for n, v in zip(names, achieved)},
+                    "metric": float(value),
+                    "accepted": False,
+                    "epochs": int(epochs_run),
+                    "probe": True,
+                }
+            )
+            logger.info("budget probe at %.3f: %s %.4f (baseline %.4f)", cut.sparsity, tuner.metric.name, value, baseline)
         if best is None:
             logger.info("no pruning step met rtol=%s; returning the baseline weights", o.rtol)
             final_weights, final_metric_value, final_resources = tuner.baseline_weights, tuner.start, total

@@ -292,3 +292,69 @@ class MaxCutScheduler(OptimizationScheduler):
 def default_scheduler() -> PolynomialScheduler:
     """hls-opt's default schedule: 5 polynomial steps up to 50 % of the objective's resources."""
     return PolynomialScheduler(5, final_sparsity=0.5)
+
+
+class BudgetScheduler(MaxCutScheduler):
+    """Cut until the design fits its resource budgets, within the tolerance (issue #21 item 1).
+
+    Built unresolved from the budgets' ``limits`` (``{field: count}``, the objective's fields only;
+    ``budgets``: the :class:`~hls_opt.config.Budgets` they came from, for messages; ``fallback``:
+    the user's schedule, followed unchanged when the unpruned design already fits); the loop resolves it against
+    its problem (:meth:`for_sparsity`, with the cut :func:`hls_opt.solve.budget_cut.required_cut`
+    computes), which sets ``final_sparsity`` to the cut that fits.  Then as
+    :class:`MaxCutScheduler`, except the climb reaches the cut in ``ceil(cut / max_step)`` equal
+    steps (``max_step`` 0.25: each step one short fine-tune from the last state) instead of closing
+    a third of the gap each time, and it stops there: a design that fits is the goal, a deeper cut
+    only costs accuracy.  A failed step bisects towards the deepest cut within the tolerance (the
+    best design found, kept and reported when the budget cannot be met).
+    """
+
+    def __init__(
+        self,
+        limits: object = None,
+        max_step: float = 0.25,
+        threshold: float = 0.01,
+        retries: int = 1,
+        budgets: object = None,
+        fallback: object = None,
+    ) -> None:
+        super().__init__(0.0, 1.0, threshold=threshold, retries=retries)
+        self.budgets = budgets  # the typed Budgets the limits came from (messages name their flags)
+        self.fallback = fallback  # the schedule to follow when the unpruned design already fits
+        step = _number("max_step", max_step)
+        if not 0 < step <= 1:
+            raise ConfigError(f"max_step must be in (0, 1], got {max_step!r}")
+        self.limits = dict(limits or {})
+        self.max_step = step
+        self.resolved = False
+        self._left = 1
+
+    def for_sparsity(self, cut: float) -> BudgetScheduler:
+        """A fresh copy aimed at ``cut`` (the sparsity at which the design fits)."""
+        out = BudgetScheduler(self.limits, self.max_step, self.threshold, self.retries, self.budgets, self.fallback)
+        out.upper_bound = out.final_sparsity = _fraction("final_sparsity", float(cut))
+        out.resolved = True
+        out._left = max(1, math.ceil(out.final_sparsity / out.max_step - TOLERANCE))
+        out.sparsity = out.final_sparsity / out._left
+        return out
+
+    def _next(self, after_success: bool) -> tuple[bool, float]:
+        if self.failed:
+            return super()._next(after_success)
+        gap = self.upper_bound - self.lower_bound
+        if gap < self.threshold - TOLERANCE:
+            return False, self.lower_bound
+        self._left = max(1, self._left - 1) if after_success else max(1, math.ceil(gap / self.max_step - TOLERANCE))
+        self.sparsity = self.lower_bound + gap / self._left
+        return True, self.sparsity
+
+    def update_step(self) -> tuple[bool, float]:
+        if self.retrying:  # the retry passed: climb again towards the cut
+            self.lower_bound = self.sparsity
+            self.retrying, self.failed = False, False
+            self.upper_bound = self.final_sparsity
+            self._left = max(1, math.ceil((self.upper_bound - self.lower_bound) / self.max_step - TOLERANCE)) + 1
+            if self.upper_bound - self.lower_bound < self.threshold - TOLERANCE:
+                return False, self.sparsity
+            return self._next(after_success=True)
+        return super().update_step()
