@@ -32,7 +32,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m ruff check hls_opt passes backends tests benchmarks tools
-	$(BIN)/python -m pytest -q -m "not needs_jax" tests
+	$(BIN)/python -m pytest -q -m "not needs_jax and not needs_hgq2" tests
 
 # The jax extra (CPU wheels) on top of the venv; the backend tests with KERAS_BACKEND=jax.
 $(JAX_STAMP): $(STAMP)

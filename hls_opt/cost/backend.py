@@ -163,8 +163,8 @@ class Backend:
                     f"{getattr(node, 'name', '?')}: kernel shape {kernel.shape} does not match the node's "
                     f"{tuple(node.kernel.shape)}"
                 )
-        if getattr(node, "weight_quantizer", None) is not None:
-            # A QKeras layer: cost the weights as hls4ml writes them (quantized; ir.nodes.built_kernel).
+        if getattr(node, "weight_quantizer", None) is not None or getattr(node, "weight_bits", None) is not None:
+            # A QKeras / HGQ2 layer: cost the weights as hls4ml writes them (quantized; ir.nodes.built_kernel).
             kernel = node.built_kernel(kernel)
         return model(self, node, kernel, input_precision)
 

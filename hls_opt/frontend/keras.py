@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from hls_opt.config import LayerConfig, hls4ml_layers, layer_precision, load_config, resolve_layer_config
+from hls_opt.core.precision import Precision
 from hls_opt.core.qkeras import (
     QKERAS_LAYERS,
     UnsupportedQuantizer,
@@ -254,6 +255,50 @@ def _qactivation_name(value: Any) -> str:
     return "linear" if name == "quantized_bits" else name.replace("quantized_", "")
 
 
+#: HGQ2 layer class (package ``hgq``) → the Keras class hls4ml builds it as (issue #19 item 5)
+HGQ2_LAYERS = {"QDense": "Dense", "QConv1D": "Conv1D", "QConv2D": "Conv2D"}
+
+
+def is_hgq2_layer(layer: Any) -> bool:
+    """An HGQ2 layer hls-opt models (:data:`HGQ2_LAYERS`, exact class in the ``hgq`` package)."""
+    cls = type(layer)
+    return cls.__module__.split(".")[0] == "hgq" and cls.__name__ in HGQ2_LAYERS
+
+
+def _kif_bits(quantizer: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An HGQ2 quantizer's (k, integer bits with the sign, width) per element, broadcast to ``shape``."""
+    import keras
+
+    k, i, f = (np.broadcast_to(np.asarray(keras.ops.convert_to_numpy(v), dtype=np.float64), shape) for v in getattr(quantizer, "quantizer", quantizer).kif)
+    # no magnitude bits (HGQ2's kbi quantizer at b = 0) is a weight hls4ml writes as 0, whatever k says
+    width = np.where(i + f > 0, k + i + f, 0.0)
+    return k, k + i, width
+
+
+def _hgq2_precision(quantizer: Any, shape: tuple[int, ...], key: str) -> tuple[Precision | None, np.ndarray]:
+    """The widest type of an HGQ2 quantizer's elements (what a shared multiplier must hold) and the
+    width of each element; ``None`` when every element has 0 bits."""
+    k, integer, width = _kif_bits(quantizer, shape)
+    live = width > 0
+    if not live.any():
+        return None, width
+    return Precision(width=int(np.max(width[live])), integer=int(np.max(integer[live])),
+                     signed=bool(np.any(k[live] > 0))), width
+
+
+def _hgq2_config(config: LayerConfig, layer: Any) -> tuple[LayerConfig, np.ndarray]:
+    """``config`` with the weight and bias types of an HGQ2 layer's quantizers (they override the
+    config, as HGQ2's quantizers do in hls4ml), and the kernel's per-weight widths."""
+    kernel_shape = tuple(int(d) for d in layer.kernel.shape)
+    weight, bits = _hgq2_precision(layer.kq, kernel_shape, f"{layer.name}.kernel")
+    changes: dict[str, Any] = {"weight": weight if weight is not None else Precision(width=1, integer=1)}
+    if getattr(layer, "bias", None) is not None and getattr(layer, "bq", None) is not None:
+        bias, _ = _hgq2_precision(layer.bq, tuple(int(d) for d in layer.bias.shape), f"{layer.name}.bias")
+        if bias is not None:
+            changes["bias"] = bias
+    return dataclasses.replace(config, **changes), np.asarray(bits)
+
+
 def _make_node(layer: Any, knode: Any, hls_config: Mapping | None) -> ir.Node:
     import keras
 
@@ -262,6 +307,7 @@ def _make_node(layer: Any, knode: Any, hls_config: Mapping | None) -> ir.Node:
     # operations stay Opaque.
     builtin = type(layer).__module__.startswith("keras.") and isinstance(layer, keras.layers.Layer)
     qkeras = is_qkeras_layer(layer)
+    hgq2 = is_hgq2_layer(layer)
     producers = [t._keras_history.operation.name for t in knode.arguments.keras_tensors]
     index = {id(t): i for i, t in enumerate(knode.arguments.keras_tensors)}
 
@@ -297,13 +343,20 @@ def _make_node(layer: Any, knode: Any, hls_config: Mapping | None) -> ir.Node:
         if class_name == "QActivation":
             return ir.Activation(**common, activation=_qactivation_name(cfg.get("activation")))
         class_name = QKERAS_LAYERS[class_name]  # modelled as the Keras layer hls4ml builds it as
+    elif hgq2:
+        common["config"], weight_bits = _hgq2_config(common["config"], layer)
+        class_name = HGQ2_LAYERS[class_name]
     elif not builtin:
         return ir.Opaque(**common, param_count=_count_params(layer))
     # A kernel with company (LoRA factors, int8 scales…) is not the plain matrix the resource
     # models and passes assume: such layers stay Opaque.
-    plain_kernel = "kernel" in common["weights"] and set(common["weights"]) <= {"kernel", "bias"}
-    # A QKeras kernel quantizer travels with the node: the cost models count the weights it zeroes.
+    # (An HGQ2 layer's other weights are its quantizers' bit widths and EBOPs state, kept for the round trip.)
+    plain_kernel = "kernel" in common["weights"] and (hgq2 or set(common["weights"]) <= {"kernel", "bias"})
+    # A QKeras kernel quantizer travels with the node: the cost models count the weights it zeroes;
+    # so do an HGQ2 kernel's per-weight widths (a weight at 0 bits is 0).
     quantized = {"weight_quantizer": quantizer_config(cfg.get("kernel_quantizer"))} if qkeras else {}
+    if hgq2:
+        quantized = {"weight_bits": weight_bits}
     if class_name == "Dense" and plain_kernel:
         return ir.Dense(
             **common,

@@ -74,6 +74,9 @@ class WeightedNode(Node):
     use_bias: bool = True
     #: A QKeras layer's ``kernel_quantizer`` (its serialized config), ``None`` for Keras layers.
     weight_quantizer: dict[str, Any] | None = field(default=None, repr=False)
+    #: An HGQ2 layer's width of every kernel weight (its kernel quantizer's k + i + f, kernel-shaped);
+    #: a weight at 0 bits is 0 in hls4ml's firmware.  ``None`` for other layers.
+    weight_bits: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def kernel(self) -> np.ndarray:
@@ -84,6 +87,8 @@ class WeightedNode(Node):
         weights that its quantizer rounds to zero are zero there (:func:`hls_opt.core.qkeras.quantized_zeros`).
         The cost models see this kernel; the Keras weights are never changed."""
         k = self.kernel if kernel is None else np.asarray(kernel)
+        if self.weight_bits is not None and self.weight_bits.shape == k.shape:
+            return np.where(self.weight_bits > 0, k, np.zeros((), dtype=k.dtype))
         if self.weight_quantizer is None:
             return k
         zeros = quantized_zeros(k, self.weight_quantizer)
