@@ -7,10 +7,10 @@ import json
 
 import numpy as np
 import pytest
-from hls_opt.config.objective import find_objective
 
 from hls_opt.config import Budgets, parse_budgets
 from hls_opt.core.structures import Grouping, StructureType
+from hls_opt.cost.objective import find_objective
 from hls_opt.cost.registry import get_backend
 from hls_opt.errors import InfeasibleBudget
 from hls_opt.flow.report import budget_report
