@@ -17,9 +17,10 @@ import argparse
 import sys
 from typing import Any
 
+from hls_opt.data import load_data
 from hls_opt.errors import ConfigError
 from hls_opt.flow import inputs
-from hls_opt.flow.explore import AXES, split_list
+from hls_opt.flow.explore import AXES, budget_axis, explore, register_axis, split_list
 
 #: explore's exit status when some points failed (the others are written; front.json lists each)
 EXIT_POINTS_FAILED = 3
@@ -67,7 +68,6 @@ _FIXED = ("scheduler", "target", "backend", "loss", "metric", "optimizer", "devi
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
-    from hls_opt.flow.explore import budget_axis, explore, register_axis
     from hls_opt.flow.run import check_backend, check_objective
 
     jobs = inputs.check_positive_int(args.jobs, "--jobs")
@@ -88,7 +88,6 @@ def cmd_explore(args: argparse.Namespace) -> int:
     if args.config:
         inputs.load_hls_config(args.config)
     if args.data:
-        from hls_opt.data import load_data
 
         load_data(args.data)
     for key in vars(args):  # a budget flag added to optimize later (--lut-budget) is an axis too

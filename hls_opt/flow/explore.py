@@ -47,11 +47,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hls_opt.config import parse_budgets
+from hls_opt.config import config_from_keras_model, parse_budgets, unwrap_hls_config
 from hls_opt.core import progress
 from hls_opt.core.fileio import atomic_output, atomic_write_text
+from hls_opt.core.progress import set_quiet
 from hls_opt.errors import ConfigError, HlsOptError
-from hls_opt.flow.inputs import check_rtol
+from hls_opt.flow.inputs import check_rtol, load_hls_config, load_model
 
 FRONT_FILE = "front.json"
 PLOT_FILE = "front.png"
@@ -85,7 +86,6 @@ def _check_rf(value: str) -> int:
 def _set_reuse_factor(config: dict, rf: int) -> dict:
     """Every reuse factor of an hls4ml config set to ``rf`` (``Model`` and each ``LayerName`` entry
     that has one): the uniform-RF design the axis asks for."""
-    from hls_opt.config import unwrap_hls_config
 
     inner = unwrap_hls_config(config)
     inner.setdefault("Model", {})["ReuseFactor"] = rf
@@ -192,7 +192,6 @@ def run_point(spec: Mapping[str, Any]) -> dict[str, Any]:
     import logging
     import warnings
 
-    from hls_opt.core.progress import set_quiet
 
     set_quiet(True)  # the driver reports progress; a worker's bars would interleave
     logging.getLogger("hls_opt").setLevel(logging.ERROR)
@@ -225,11 +224,9 @@ def _point_config(model: str, config: Any) -> dict:
     """A private, mutable copy of the point's config (the file's, else hls4ml's default for the model)."""
     import copy
 
-    from hls_opt.flow.inputs import load_hls_config, load_model
 
     cfg, _ = load_hls_config(config)
     if cfg is None:
-        from hls_opt.config import config_from_keras_model
 
         cfg = config_from_keras_model(load_model(model), granularity="name")
     return copy.deepcopy(dict(cfg))

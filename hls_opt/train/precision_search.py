@@ -44,7 +44,7 @@ from hls_opt.solve.precision_problem import solve_precision_problem as solve_pro
 from hls_opt.train.data import fit_input
 from hls_opt.train.fit import ValidationMetric, fit, fresh_optimizer, meets
 from hls_opt.train.masking import attach_mask_constraints
-from hls_opt.train.quantize import quantize_weights, quantized_copy
+from hls_opt.train.quantize import quantize_weights, quantized_copy, set_precisions
 
 logger = logging.getLogger(__name__)
 
@@ -98,8 +98,6 @@ class _Prober:
     def __call__(self, name: str, cfg: LayerConfig) -> float:
         self.count += 1
         if self.shared is not None and any(layer.name == name and hasattr(layer, "set_precision") for layer in self.shared.layers):
-            from hls_opt.train.quantize import set_precisions
-
             set_precisions(self.shared, {name: cfg})
             try:
                 return _metric_of(self.shared, self.metric, self.x, self.y)
