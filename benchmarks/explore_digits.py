@@ -1,4 +1,4 @@
-"""Benchmark (issue #21 item 3): ``hls-opt explore`` on the digits MLP over 6 latency budgets, on 2 local
+"""Benchmark: ``hls-opt explore`` on the digits MLP over 6 latency budgets, on 2 local
 processes and on a local Ray cluster, in the same run; the two fronts must hold the same designs with
 the same numbers.
 

@@ -1,4 +1,4 @@
-"""``--precision auto`` on the bundled digits MLP 64-64-32-10 (issue #19; docs/precision.md).
+"""``--precision auto`` on the bundled digits MLP 64-64-32-10 (docs/precision.md).
 
 Rows: the objective (dsp, lut, ebops, fit on xcvu9p) at RF 1 (II 1, no budget: the configured RF 1)
 and under the latency of uniform RF 4 (every layer ResourceUnrolled at RF 4, unpruned: its latency

@@ -18,8 +18,7 @@ _UNSAFE = re.compile(r"[\x00-\x1f\x7f'\"]|^\s|\s$|: ")
 
 def quoted(path: str | os.PathLike) -> str:
     """``path`` for an error message: as written when it is plain, else as a Python string literal
-    (``'bad\\nname.keras'``), so a newline or quote in it can neither cut nor fake the message
-    (issue #20)."""
+    (``'bad\\nname.keras'``), so a newline or quote in it can neither cut nor fake the message."""
     text = os.fspath(path)
     text = text.decode(errors="backslashreplace") if isinstance(text, bytes) else str(text)
     return repr(text) if _UNSAFE.search(text) else text

@@ -1,4 +1,4 @@
-"""Resource budgets as targets (issue #21 item 1): the cut a budget needs, the schedule that reaches
+"""Resource budgets as targets: the cut a budget needs, the schedule that reaches
 it, the report's line when it cannot, and the CLI's exit 3 on the digits MLP."""
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ def test_an_all_pruned_design_over_the_budget_fails_before_training(mlp, monkeyp
         convert_and_optimize(mlp, _rf4(mlp), data=(x, y, x, y), objective="dsp+bram", bram_budget=0, epochs=2)
 
 
-# -- the CLI on the digits MLP (issue #21's case) --------------------------------------------------
+# -- the CLI on the digits MLP, --dsp-budget 250 ------------------------------------------------------
 
 
 @pytest.mark.slow

@@ -346,7 +346,7 @@ def test_leftovers_of_a_killed_save_are_removed_by_the_next_one(tmp_path):
             Path(path).write_bytes(b"model")
 
     # A process that staged an output (our manifest inside) and died while writing model.keras
-    # (issue #20: a leftover is removed only when provably ours; test_output_ownership.py has the rest).
+    # (a leftover is removed only when provably ours; test_output_ownership.py has the rest).
     script = (
         "import os, sys; from pathlib import Path; from hls_opt.core.fileio import staging_dir\n"
         "d = staging_dir(Path(sys.argv[1]), pending=['model.keras']); (d / 'model.keras').write_bytes(b'half')\n"

@@ -1,10 +1,10 @@
-"""Issue #20, "Done when": generated configs, flag values and data shapes fed to the CLI's parsing
+"""generated configs, flag values and data shapes fed to the CLI's parsing
 and checking layer give exit 0 or 2, never an escaped exception or an internal error (exit 1).
 
 ``estimate`` runs whole (it is fast); ``optimize`` stops where training would start: the flow's
 ``run_flow`` is replaced by a function raising :class:`_ReachedTraining` (a ``BaseException``, so
 the CLI's handler for internal errors does not turn it into exit 1), which counts as exit 0.
-``deadline`` is a hang guard (the hangs of issue #20 took minutes), not a speed assertion.
+``deadline`` is a hang guard (the hangs this guards against took minutes), not a speed assertion.
 Deterministic: ``derandomize=True``.
 """
 

@@ -1,4 +1,4 @@
-"""One trace of the fine-tuning train step per run (issue #22 item 2), on TensorFlow and JAX.
+"""One trace of the fine-tuning train step per run, on TensorFlow and JAX.
 
 The masks and the regularisation strengths are state the traced step reads, not constants of its
 trace: TensorFlow's ``tf.function`` reads ``keras.Variable``\\ s live; under JAX both live in the

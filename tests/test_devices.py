@@ -108,7 +108,7 @@ def test_devices_must_be_a_positive_count(capsys):
 
 
 # ---------------------------------------------------------------------------------------------
-# Four devices, TensorFlow and JAX (issue #22 item 1)
+# Four devices, TensorFlow and JAX
 # ---------------------------------------------------------------------------------------------
 
 _CHILD4 = r'''

@@ -1,4 +1,4 @@
-"""``hls-opt explore`` (issue #21 items 3, 4): the grid, the front, failures, resume, progress, and the
+"""``hls-opt explore``: the grid, the front, failures, resume, progress, and the
 same front from local processes, a local Ray cluster and a local Dask cluster."""
 
 from __future__ import annotations

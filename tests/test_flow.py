@@ -796,7 +796,7 @@ def test_an_existing_output_folder_is_replaced_whole(tmp_path):
         os.umask(old)
     names = sorted(p.name for p in out.iterdir())
     assert names == [".hls-opt-manifest.json", "hls_config.yml", "model.keras", "report.json"]
-    assert out.stat().st_mode & 0o777 == 0o755  # the umask's mode (issue #20)
+    assert out.stat().st_mode & 0o777 == 0o755  # the umask's mode
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # nothing left aside
 
 

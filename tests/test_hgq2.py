@@ -1,4 +1,4 @@
-"""HGQ2 models in (issue #19 item 5): QDense / QConv layers are typed Dense / Conv nodes whose weight
+"""HGQ2 models in: QDense / QConv layers are typed Dense / Conv nodes whose weight
 type is the widest weight's and whose 0-bit weights cost nothing; the emitter rebuilds the same layers."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue #20, "Hangs and unbounded memory": every input from a user is bounded.
+"""every input from a user is bounded.
 
 Numbers (budget flags, ``--clock-period``, a config's ``ClockPeriod``) are read with a length,
 exponent and range limit before any arithmetic (``Fraction(10) ** 999999999`` never runs); config

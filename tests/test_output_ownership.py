@@ -1,4 +1,4 @@
-"""Issue #20, "Data loss and trust": hls-opt deletes or adopts only what it can prove it wrote.
+"""hls-opt deletes or adopts only what it can prove it wrote.
 
 Every output folder carries hls-opt's manifest (``.hls-opt-manifest.json``: each entry hls-opt
 wrote, with its type, size and SHA-256).  An existing ``-o`` folder is replaced only when every

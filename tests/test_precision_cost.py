@@ -1,4 +1,4 @@
-"""Cost at a chosen precision (issue #19 item 2): the backend's one estimate, by hand."""
+"""Cost at a chosen precision: the backend's one estimate, by hand."""
 
 import numpy as np
 

@@ -1,4 +1,4 @@
-"""--precision auto (issue #19): bad input exits 2 before any training with one line naming the
+"""--precision auto: bad input exits 2 before any training with one line naming the
 flag; end to end on the bundled digits (slow), the quantized model within the tolerance."""
 
 from __future__ import annotations

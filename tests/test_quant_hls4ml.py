@@ -1,4 +1,4 @@
-"""Issue #19 item 4: the optimized digits MLP at narrow precisions, fine-tuned under fake quantization,
+"""the optimized digits MLP at narrow precisions, fine-tuned under fake quantization,
 builds bit-exactly in hls4ml 1.3: the compiled C++ (``hls_model.compile()``, g++) gives the emitted
 quantized model's predictions on the validation set, and the accuracy the report states is the compiled
 model's.  Needs the hls4ml extra and g++; slow (about a minute here)."""

@@ -338,7 +338,7 @@ def test_infeasible_budget_fails_before_any_training(mlp, monkeypatch):
     assert f"below the smallest latency the model can reach, {bounds.min_latency} cycles" in text
     assert f"the smallest DSP count it can reach without pruning is {bounds.min_dsp}, every layer at its largest reuse factor" in text
     # A DSP budget on an objective that does not reduce DSPs: the unpruned bound (every layer at its
-    # largest RF) is the limit.  (Under objective 'dsp' the budget is a target since issue #21 and the
+    # largest RF) is the limit.  (Under objective 'dsp' the budget is a target (docs/cli.md) and the
     # pre-training check is the all-pruned design, tests/test_budget_targets.py.)
     with pytest.raises(InfeasibleBudget, match=r"--dsp-budget: 1 DSPs is below"):
         convert_and_optimize(

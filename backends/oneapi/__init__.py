@@ -54,7 +54,7 @@ class OneAPIBackend(FPGABackend):
         """The config as hls4ml's oneAPI backend builds it: Resource at the configured reuse factor.
         It builds every Dense / Conv as Resource (``init_dense`` / ``init_conv*`` above), and the
         unrolled strategy the FPGA default picks is a Vivado/Vitis pass it never runs, so writing
-        ``ResourceUnrolled`` would describe hardware it does not build (issue #20).  What zeroed
+        ``ResourceUnrolled`` would describe hardware it does not build.  What zeroed
         weights save under Resource (parameters, memory) the cost model reads off this config."""
         cfg = node.config if getattr(node, "config", None) is not None else None
         if cfg is None:

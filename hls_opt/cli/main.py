@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with a latency/II budget: choose the RFs once, then prune (fixed, default), or re-choose them "
         "with the groups at every step (joint); docs/rf_choice.md",
     )
-    # issue #19: precision chosen with the RFs (docs/precision.md)
+    # precision chosen with the RFs (docs/precision.md)
     opt.add_argument(
         "--precision",
         choices=["fixed", "auto"],
@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_budget_args(est, "check")
 
-    add_explore_parser(sub, common, _add_budget_args)  # hls_opt/cli/explore.py (issue #21 item 3)
+    add_explore_parser(sub, common, _add_budget_args)  # hls_opt/cli/explore.py
 
     demo = sub.add_parser("demo", parents=[common], help="the whole flow on the bundled digits data")
     demo.add_argument("-o", "--output", metavar="OUT", default="demo-output")
@@ -262,7 +262,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         )
     batch_size = flow.check_positive_int(args.batch_size, "--batch-size")
     devices = flow.check_positive_int(args.devices, "--devices") if args.devices is not None else None
-    # issue #19: --precision and its bounds, --optimize fit (needs --device), before any work
+    # --precision and its bounds, --optimize fit (needs --device), before any work
     search = parse_precision_search(
         args.precision, min_bits=args.min_bits, max_bits=args.max_bits, rounding=args.rounding, saturation=args.saturation
     )
@@ -336,7 +336,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     for line in missed_budgets(result.report):  # also on stderr: said even when stdout is not read
         logging.getLogger("hls_opt").warning("%s", line)
     print(f"wrote {', '.join(str(p) for p in written)}")
-    # --- issue #21 item 1: a resource budget not reached is exit 3 with one line (the design is written) ---
+    # a resource budget not reached is exit 3 with one line (the design is written)
     missed = (result.report.get("budgets") or {}).get("not_met")
     if missed:
         print(f"{PROG}: {missed}", file=sys.stderr)
@@ -407,7 +407,7 @@ COMMANDS = {"optimize": cmd_optimize, "estimate": cmd_estimate, "explore": cmd_e
 
 def _error_line(message: str) -> str:
     # One line, whole: hls-opt's messages are one line, so a newline in one came from the user's
-    # string (a path, a value) and is escaped, not cut at (issue #20).
+    # string (a path, a value) and is escaped, not cut at.
     text = one_line(str(message).strip()) or "unknown error"
     return f"{PROG}: error: {text}"
 

@@ -30,7 +30,7 @@ _NUMBER = re.compile(r"^\s*([+-]?[0-9]+(?:\.[0-9]*)?|[+-]?\.[0-9]+)(?:[eE]([+-]?
 
 _TIME_OR_CYCLES = "cycles like 200 or a time like 200ns, 1.5us"
 
-# Bounds on every number a user gives (issue #20: ``1e999999999`` hung in ``Fraction(10) ** exp``).
+# Bounds on every number a user gives (``1e999999999`` hung in ``Fraction(10) ** exp``).
 # They are checked on the text before any arithmetic, so a hostile value costs microseconds.
 #: At most this many characters in a number as written (``1.5e3us`` is 7).
 MAX_NUMBER_TEXT = 64

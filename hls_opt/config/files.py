@@ -165,7 +165,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
     ``.json`` files are read as JSON, anything else as YAML.  Problems raise a one-line
     :class:`ConfigError` naming the file.
 
-    Bounded (issue #20): at most :data:`MAX_CONFIG_BYTES` are read, nesting at most
+    Bounded: at most :data:`MAX_CONFIG_BYTES` are read, nesting at most
     :data:`MAX_CONFIG_DEPTH` deep, and a YAML file's aliases at most :data:`MAX_YAML_ALIASES` uses
     standing for at most :data:`MAX_CONFIG_VALUES` values; an integer of more digits than Python
     converts (4300) is refused too.

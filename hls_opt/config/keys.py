@@ -38,7 +38,7 @@ The known keys are what hls4ml 1.3 accepts, not only what hls-opt uses (files in
   one of the layers hls4ml makes from the model (activations split off included,
   :func:`hls_opt.config.generate.hls4ml_layer_names`); a ``LayerType`` key an hls4ml layer class
   (:data:`HLS4ML_LAYER_CLASSES`, ``model/layers.py`` ``layer_map`` and the classes it maps to;
-  names compared ignoring case, as ``parse_type_config`` lower-cases them).  ``tests/test_issue20_results.py`` checks both tables against the
+  names compared ignoring case, as ``parse_type_config`` lower-cases them).  ``tests/test_hostile_inputs.py`` checks both tables against the
   installed hls4ml.
 """
 

@@ -153,7 +153,7 @@ def check_budgets(
 
     timed = {"--latency-budget": budgets.latency_cycles, "--ii-budget": budgets.ii_cycles}
     for flag, value in timed.items():
-        if value is not None and not timing.known:  # issue #20: unknown is not 0, nor "met"
+        if value is not None and not timing.known:  # unknown is not 0, nor "met"
             raise ConfigError(
                 f"{flag}: the {be.name!r} backend has no timing model, so a latency or II budget cannot "
                 "be checked; drop the budget or use an FPGA backend (vivado, oneapi)"

@@ -80,7 +80,7 @@ class ModelTiming:
     def known(self) -> bool:
         """Whether any layer has a timing model.  A backend without one (``gpu``) leaves the model's
         II and latency unknown, not 0: ``as_dict`` gives ``None`` and a latency or II budget cannot be
-        checked (issue #20; :func:`hls_opt.cost.feasibility.check_budgets` refuses it)."""
+        checked (:func:`hls_opt.cost.feasibility.check_budgets` refuses it)."""
         return any(t.modelled for t in self.layers.values())
 
     def as_dict(self) -> dict[str, object]:

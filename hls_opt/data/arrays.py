@@ -237,7 +237,7 @@ def check_targets_for_loss(data: TrainingData, loss: Any, n_outputs: int | None)
 
 def check_single_input(model: Any, source: str = "data") -> None:
     """Raise :class:`DataError` when ``model`` has several inputs: every form of training data gives
-    one input array per sample (``X_train``), which cannot feed them (issue #20: it failed inside
+    one input array per sample (``X_train``), which cannot feed them (it failed inside
     ``fit``).  One-shot pruning (no data) works on any number of inputs."""
     inputs = list(getattr(model, "inputs", None) or ())
     if len(inputs) > 1:

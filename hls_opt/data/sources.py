@@ -448,7 +448,7 @@ def _streams(train: Any, val: Any) -> DataStreams:
     sources = []
     pairs = [isinstance(obj, (tuple, list)) and len(obj) == 2 and not _is_stream(obj) for obj in (train, val)]
     streams = [_is_stream(obj) for obj in (train, val)]
-    if (pairs[0] and streams[1]) or (streams[0] and pairs[1]):  # issue #20: was a TypeError
+    if (pairs[0] and streams[1]) or (streams[0] and pairs[1]):  # was a TypeError
         stream, arrays = ("training", "validation") if streams[0] else ("validation", "training")
         raise DataError(
             f"data: a {stream} stream with {arrays} arrays: pass both as streams (e.g. "

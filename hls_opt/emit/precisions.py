@@ -1,4 +1,4 @@
-"""Write chosen precisions into an emitted hls4ml config (issue #19, ``--precision auto``).
+"""Write chosen precisions into an emitted hls4ml config (``--precision auto``).
 
 For every layer whose types the optimizer chose: ``LayerName.<layer>.Precision`` gets ``weight``,
 ``bias``, ``result`` and ``accum`` (a layer without weights, e.g. the Input: ``result``), and the

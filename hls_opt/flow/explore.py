@@ -1,5 +1,4 @@
-"""``hls-opt explore``: the optimizer over a grid of budgets and settings, and the front of the designs
-(issue #21 item 3).
+"""``hls-opt explore``: the optimizer over a grid of budgets and settings, and the front of the designs.
 
 A grid is ``optimize``'s flags where a comma list is an axis (:data:`AXES`: latency / II / resource
 budgets, the reuse factor, rtol); every point of the Cartesian product is one independent
@@ -29,7 +28,7 @@ worker (a shared file system on a real cluster).
 Resume: ``resume=True`` skips every point with a ``report.json`` or a ``failed`` record (an internal
 error is retried); an interrupted explore keeps every finished point.
 
-Extending the grid (e.g. the precision axes of issue #19): add an :class:`Axis` to :data:`AXES` with
+Extending the grid (e.g. the precision axes of `--precision auto`): add an :class:`Axis` to :data:`AXES` with
 its parser and how it changes a point's keyword arguments or config.
 """
 

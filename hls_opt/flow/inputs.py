@@ -107,7 +107,7 @@ _OUTPUT_PATH_ROOM = 64
 def check_output_path(path: Any, field: str = "--output") -> None:
     """Raise :class:`ConfigError` naming ``field`` when the output folder's name or path is too long
     for the file system (``NAME_MAX`` / ``PATH_MAX`` of the nearest existing folder, less the room
-    the staging folder and the files inside need), before any work (issue #20: an ``OSError``, exit 1)."""
+    the staging folder and the files inside need), before any work (an ``OSError``, exit 1)."""
     given = os.fspath(path)
     absolute = os.path.abspath(given)
     place = os.path.dirname(absolute)

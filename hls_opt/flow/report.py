@@ -181,7 +181,7 @@ def build_report(
                 "after": res_after,
                 "sparsity": kernel_sparsity(node_after) if node_after is not None else 0.0,
                 "rewritten": name in set(rewritten),
-                # issue #19: the types before (the user's) and after (chosen with --precision auto)
+                # the types before (the user's) and after (chosen with --precision auto)
                 "precision": {"before": precision_fields(node_before), "after": precision_fields(node_after)},
                 "ebops": res_after.get("ebops"),
             }
@@ -346,7 +346,7 @@ def budget_miss_line(budgets: Any, report: Mapping[str, Any], limits: Mapping[st
 
 
 def precision_report(outcome: Any, search: Any, fit_objective: bool = False) -> dict:
-    """``report.json``'s ``precision`` section (issue #19): the search's settings and what it did (the
+    """``report.json``'s ``precision`` section: the search's settings and what it did (the
     float baseline, the metric at the user's precisions, the drop budget and the predicted drop, the
     metric after quantization-aware fine-tuning, each verify round, probes, seconds); ``{}`` when the
     precisions were not searched.  With the ``fit`` objective also ``objective: 'fit'``."""
@@ -567,7 +567,7 @@ def missed_budgets(report: Mapping[str, Any]) -> list[str]:
     """One line per budget that could not be checked (``budget unchecked: latency (no timing model for
     …)``) and per budget the final design does not meet (``budget missed: DSP 808 > 100 (--dsp-budget)``);
     budgets are checked for feasibility before the run but, until they are targets, a run may end
-    over one (issue #20: it used to end in silence, exit 0)."""
+    over one (it used to end in silence, exit 0)."""
     budgets = report.get("budgets") or {}
     out = [
         f"budget unchecked: {_BUDGET_TITLES.get(k, k)} ({why}; the reached value is a lower bound)"

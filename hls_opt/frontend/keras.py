@@ -255,7 +255,7 @@ def _qactivation_name(value: Any) -> str:
     return "linear" if name == "quantized_bits" else name.replace("quantized_", "")
 
 
-#: HGQ2 layer class (package ``hgq``) → the Keras class hls4ml builds it as (issue #19 item 5)
+#: HGQ2 layer class (package ``hgq``) → the Keras class hls4ml builds it as
 HGQ2_LAYERS = {"QDense": "Dense", "QConv1D": "Conv1D", "QConv2D": "Conv2D"}
 
 
@@ -452,7 +452,7 @@ def check_flat_model(model: Any) -> None:
 
     :func:`from_keras` keeps such a layer whole, as one ``Opaque`` node (it round-trips), so the
     layers inside it are neither estimated nor pruned: ``estimate`` and the report would count too
-    few DSPs (issue #20).  hls4ml 1.3 cannot convert a nested Keras 3 model either (its Keras-3 reader
+    few DSPs.  hls4ml 1.3 cannot convert a nested Keras 3 model either (its Keras-3 reader
     hands the sub-model to the Keras-2 ``parse_model_layer``, ``converters/keras/model.py``, which
     fails on it), so hls-opt refuses it rather than flattening it into a model hls4ml would read
     differently.  ``estimate`` and ``convert_and_optimize`` call this after loading the model."""

@@ -1,4 +1,4 @@
-"""Resource budgets as targets (issue #21 item 1): the cut a budget asks for, and whether a design fits.
+"""Resource budgets as targets: the cut a budget asks for, and whether a design fits.
 
 A DSP / BRAM / LUT budget (``--dsp-budget``, ``--bram-budget``, ``--lut-budget``, or the counts of
 ``--device``) is read generically from the typed :class:`~hls_opt.config.Budgets`: the limit of a

@@ -6,7 +6,7 @@ when none is writable (a read-only site-packages run by a service account or in 
 unwritable ``HOME``) it raises ``RuntimeError: cannot cache function …: no locator available``
 (``numba/core/caching.py`` ``_CacheImpl.__init__``), and every import of the module fails.  hls-opt
 must run there: caching is a bonus (the kernels then compile once per process, about 2 s), so the
-decorator falls back to an uncached ``njit`` (issue #20).
+decorator falls back to an uncached ``njit``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Choosing every layer's reuse factor, weight precision and result precision together (issue #19).
+"""Choosing every layer's reuse factor, weight precision and result precision together.
 
 Pure numpy; nothing here knows about Keras, the IR or a backend (the graph side is
 :mod:`hls_opt.solve.precision_problem`).  ``docs/precision.md`` writes it up; in short:

@@ -1,4 +1,4 @@
-"""The precision × reuse-factor problem of an IR graph (issue #19), and its answer as layer configs.
+"""The precision × reuse-factor problem of an IR graph, and its answer as layer configs.
 
 Candidates (:func:`weight_candidates`, :func:`result_candidates`) come from ranges the caller
 measured (the trained weights; each layer's output on a calibration sample): integer bits from the

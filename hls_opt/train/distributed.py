@@ -79,7 +79,7 @@ def _mirrored(n: int, field: str) -> Any:
             raise ConfigError(f"{field} {n}: only {len(gpus)} GPU(s) visible")
         return tf.distribute.MirroredStrategy([f"/gpu:{i}" for i in range(n)])
     # No GPU: the CPU split in n logical devices.  More than its cores is not parallelism but n
-    # replicas time-sharing them, each step n times over (issue #20: --devices 64 on 2 cores ran
+    # replicas time-sharing them, each step n times over (--devices 64 on 2 cores ran
     # for minutes without a word), so it is refused: more devices than exist.
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if n > cores:

@@ -259,7 +259,7 @@ _TF_SCOPE_NAME = re.compile(r"^[A-Za-z0-9_.\\/>-]*$")
 def check_trainable_names(model: Any) -> None:
     """Raise :class:`ModelError` naming the layer when the running Keras backend cannot train a
     model with its name (TensorFlow: a space, non-ASCII letters…, :data:`_TF_SCOPE_NAME`), before
-    any training (issue #20).  ``estimate`` and one-shot pruning never trace the model and take it."""
+    any training.  ``estimate`` and one-shot pruning never trace the model and take it."""
     if keras.backend.backend() != "tensorflow":
         return
     pending = [model]
@@ -571,7 +571,7 @@ def prune_with_fine_tuning(
         scheduler = MaxCutScheduler()
     _check_scheduler(scheduler)
     scheduler = copy.deepcopy(scheduler)
-    # --- resource budgets as targets (issue #21 item 1): aim the search at the cut that fits ---
+    # --- resource budgets as targets: aim the search at the cut that fits ---
     cut = None
     if isinstance(scheduler, BudgetScheduler):
         cut = required_cut(problem, scheduler.limits, scheduler.budgets)  # InfeasibleBudget: before training

@@ -1,5 +1,5 @@
 """``--precision auto``: choose every weighted layer's weight and result precision (with its reuse
-factor under a latency / II budget) within the accuracy tolerance (issue #19; ``docs/precision.md``).
+factor under a latency / II budget) within the accuracy tolerance (``docs/precision.md``).
 
 1. **Calibrate**: the largest ``|w|`` / ``|b|`` of each layer, the range of each layer's output before
    and after its activation, and of the model input, on a sample of the training data → the

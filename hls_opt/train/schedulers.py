@@ -295,7 +295,7 @@ def default_scheduler() -> PolynomialScheduler:
 
 
 class BudgetScheduler(MaxCutScheduler):
-    """Cut until the design fits its resource budgets, within the tolerance (issue #21 item 1).
+    """Cut until the design fits its resource budgets, within the tolerance.
 
     Built unresolved from the budgets' ``limits`` (``{field: count}``, the objective's fields only;
     ``budgets``: the :class:`~hls_opt.config.Budgets` they came from, for messages; ``fallback``:

@@ -1,5 +1,7 @@
-"""Issue #20, "Wrong results" and "Crashes where a clear error is due": one test (or a few) per case,
-each written to fail on 0.3 before its fix.
+"""Inputs a careless or hostile user gives, and the report's truth about them: hls4ml project-style
+configs, keys inside LayerName/LayerType entries, backends without a timing model, read-only installs,
+data that cannot feed the model, nested models, what the report says after a rewrite, and the one-line
+messages.  One test (or a few) per case, each written to fail on 0.3 before its fix.
 
 Models are tiny (16 → 32 → 4 Dense), data a few hundred random rows: the checks under test run
 before any training, or on a one-shot run.

@@ -1,4 +1,4 @@
-"""Issue #11 §3: the remaining failures a new user hit, one section per item.
+"""Paths a new user takes that once failed, one section per case:
 
 1. multi-output models (one-shot works; with data: a ModelError naming the model);
 2. unknown config keys and LayerName entries naming no layer (a warning naming the nearest known
