@@ -45,7 +45,7 @@ def add_explore_parser(sub: Any, common: argparse.ArgumentParser, add_budget_arg
     ex.add_argument("--metric")
     ex.add_argument("--optimizer")
     ex.add_argument("--device", metavar="PART")
-    add_budget_args(ex, "grid axis (comma list) of budgets to meet")
+    add_budget_args(ex, True, "a comma list is a grid axis; ")
     ex.add_argument(
         "--reuse-factor", metavar="RF", help="grid axis: every layer's reuse factor (comma list, e.g. 2,4,8)"
     )

@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument(
         "--device", metavar="PART", help="FPGA part for the report's device fraction (default: the config's Part)"
     )
-    _add_budget_args(opt, "meet (latency/II: every layer's reuse factor is chosen with the pruning)")
+    _add_budget_args(opt, True)
     opt.add_argument(
         "--rf-mode",
         choices=["fixed", "joint"],
@@ -194,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument(
         "--device", metavar="PART", help="FPGA part (e.g. xcvu9p-flga2104-2L-e): show the fraction used"
     )
-    _add_budget_args(est, "check")
+    _add_budget_args(est, False)
 
     add_explore_parser(sub, common, _add_budget_args)  # hls_opt/cli/explore.py
 
@@ -212,13 +212,16 @@ def _check_output_dir(path: str, field: str = "--output", **inputs: str | None) 
     return Path(path)
 
 
-def _add_budget_args(parser: argparse.ArgumentParser, verb: str) -> None:
-    """The budget flags ``estimate`` checks and ``optimize`` meets (``docs/cli.md``)."""
-    parser.add_argument("--latency-budget", metavar="T", help=f"{verb}: cycles (200) or a time (200ns, 1.5us)")
-    parser.add_argument("--ii-budget", metavar="T", help=f"{verb}: initiation interval, cycles or a time")
-    parser.add_argument("--dsp-budget", metavar="N", help=f"{verb}: DSPs the design may use")
-    parser.add_argument("--bram-budget", metavar="N", help=f"{verb}: 18 Kb BRAMs the design may use")
-    parser.add_argument("--lut-budget", metavar="N", help=f"{verb}: LUTs the design may use")
+def _add_budget_args(parser: argparse.ArgumentParser, optimizing: bool, prefix: str = "") -> None:
+    """The budget flags ``estimate`` checks and ``optimize`` meets (``docs/cli.md``); ``prefix`` leads
+    each help text (``explore``: a comma list is a grid axis)."""
+    timed = prefix + "every layer's reuse factor is chosen with the pruning to meet it: " if optimizing else "checked: "
+    counted = prefix + "a target the pruning cuts to when the objective counts it (else checked), exit 3 if missed: " if optimizing else "checked: "
+    parser.add_argument("--latency-budget", metavar="T", help=f"{timed}cycles (200) or a time (200ns, 1.5us)")
+    parser.add_argument("--ii-budget", metavar="T", help=f"{timed}initiation interval, cycles or a time")
+    parser.add_argument("--dsp-budget", metavar="N", help=f"{counted}DSPs the design may use")
+    parser.add_argument("--bram-budget", metavar="N", help=f"{counted}18 Kb BRAMs the design may use")
+    parser.add_argument("--lut-budget", metavar="N", help=f"{counted}LUTs the design may use")
     parser.add_argument(
         "--clock-period", metavar="T", help="clock period for time budgets (default: the config's ClockPeriod, else 5ns)"
     )
