@@ -8,13 +8,18 @@ write them into the graph's configs with the quantization-aware fine-tuned weigh
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hls_opt.passes.registry import Pass, PassResult, register_pass
 
 from hls_opt.cost.registry import get_backend
 from hls_opt.cost.tables import stream_pack
 from hls_opt.errors import ConfigError
+
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+    from hls_opt.ir.nodes import Node
+
 
 #: ``graph.annotations`` key of the :class:`~hls_opt.train.precision_search.PrecisionOutcome`.
 PRECISION_KEY = "precision_plan"
@@ -27,7 +32,7 @@ FIT_FIELDS = ("dsp", "lut", "ff", "bram")
 class PrecisionSearch(Pass):
     name = "precision-search"
 
-    def apply(self, graph: Any) -> PassResult:
+    def apply(self, graph: Graph) -> PassResult:
         ctx = self.context
         search = getattr(ctx, "precision", None)
         if search is None or not search.auto:
@@ -43,7 +48,7 @@ class PrecisionSearch(Pass):
         else:
             fields, capacity = tuple(ctx.objective.resources), None
 
-        def timing(node: Any) -> tuple[int, int]:
+        def timing(node: Node) -> tuple[int, int]:
             t = backend.timing(node, input_pack=stream_pack(graph, node))
             return int(t.ii), int(t.latency)
 
@@ -71,7 +76,7 @@ class PrecisionVerify(Pass):
 
     name = "precision-verify"
 
-    def apply(self, graph: Any) -> PassResult:
+    def apply(self, graph: Graph) -> PassResult:
         outcome = graph.annotations.get(PRECISION_KEY)
         ctx = self.context
         if outcome is None or outcome.configs is None or ctx.data is None:

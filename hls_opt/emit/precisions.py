@@ -10,7 +10,11 @@ case-insensitively (hls4ml's rule) and updated in place; nothing else of the con
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+
 
 
 def _entry(layer_names: MutableMapping[str, Any], name: str) -> MutableMapping[str, Any]:
@@ -20,7 +24,7 @@ def _entry(layer_names: MutableMapping[str, Any], name: str) -> MutableMapping[s
     return layer_names.setdefault(name, {})
 
 
-def write_precisions(config: MutableMapping[str, Any], graph: Any, names: Any) -> None:
+def write_precisions(config: MutableMapping[str, Any], graph: Graph, names: Any) -> None:
     """Give each named node of ``graph`` its config's types in ``config`` (see the module docstring)."""
     layer_names = config.setdefault("LayerName", {})
     for name in names:

@@ -44,7 +44,7 @@ RESOURCE_TITLES = {
 }
 
 
-def precision_fields(node: Any) -> dict[str, str] | None:
+def precision_fields(node: Node) -> dict[str, str] | None:
     """A node's types in hls4ml's ap_ spelling: ``weight``, ``bias``, ``result``, ``accum`` and, when
     hls4ml splits an activation off it, ``activation_result``; None without a config."""
     cfg = getattr(node, "config", None)

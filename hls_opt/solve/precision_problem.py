@@ -16,7 +16,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,11 @@ from hls_opt.solve.precision_dp import (
     solve_precision_choice,
 )
 from hls_opt.solve.rf_problem import model_io_type, rf_candidates
+
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+    from hls_opt.ir.nodes import Node
+
 
 __all__ = [
     "LayerCandidates",
@@ -196,7 +201,7 @@ class PrecisionProblem:
     fixed_latency: int
 
 
-def _producer(graph: Any, node: Any) -> Any:
+def _producer(graph: Graph, node: Node) -> Any:
     """The node whose result ``node`` reads, through transparent nodes (None: a model input or several)."""
     preds = graph.predecessors(node)
     while len(preds) == 1 and isinstance(preds[0], TRANSPARENT):
@@ -204,7 +209,7 @@ def _producer(graph: Any, node: Any) -> Any:
     return preds[0] if len(preds) == 1 else None
 
 
-def _consumers(graph: Any, node: Any) -> list[Any]:
+def _consumers(graph: Graph, node: Node) -> list[Any]:
     out, todo = [], list(graph.successors(node))
     while todo:
         n = todo.pop()
@@ -216,7 +221,7 @@ def _consumers(graph: Any, node: Any) -> list[Any]:
 
 
 def build_precision_problem(
-    graph: Any,
+    graph: Graph,
     backend: Backend,
     fields: Sequence[str],
     timing: Callable[[Any], tuple[int, int]],
@@ -351,7 +356,7 @@ def solve_precision_problem(
     return out, configs
 
 
-def apply_configs(graph: Any, configs: Mapping[str, LayerConfig]) -> Any:
+def apply_configs(graph: Graph, configs: Mapping[str, LayerConfig]) -> Any:
     """A copy of ``graph`` whose named nodes carry ``configs``; a transparent node between a layer and
     the next (Flatten, Dropout…) takes the layer's output precision as its result, so that the next
     layer reads it (:func:`hls_opt.cost.tables.input_precision_of`)."""
@@ -367,7 +372,7 @@ def apply_configs(graph: Any, configs: Mapping[str, LayerConfig]) -> Any:
     return out
 
 
-def narrowest_graph(graph: Any, search: Any) -> Any:
+def narrowest_graph(graph: Graph, search: Any) -> Any:
     """A copy of ``graph`` with every weighted layer, and the model input, at the narrowest candidate
     width ``search.min_bits`` (weights, biases, results; the accumulator exact for them, when no wider
     than the user's): the cheapest the precision search can make each layer, for the budget check

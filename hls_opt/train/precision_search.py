@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -45,6 +45,11 @@ from hls_opt.train.data import fit_input
 from hls_opt.train.fit import ValidationMetric, fit, fresh_optimizer, meets
 from hls_opt.train.masking import attach_mask_constraints
 from hls_opt.train.quantize import quantize_weights, quantized_copy, set_precisions
+
+if TYPE_CHECKING:
+    from hls_opt.ir.graph import Graph
+    from hls_opt.ir.nodes import Node, WeightedNode
+
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +131,7 @@ def _metric_of(model: Any, metric: ValidationMetric, x: np.ndarray, y: np.ndarra
     return float(metric(y, pred))
 
 
-def calibrate(model: Any, graph: Any, x: np.ndarray) -> dict[str, tuple]:
+def calibrate(model: Any, graph: Graph, x: np.ndarray) -> dict[str, tuple]:
     """``{name: (max|w|, max|b|, (pre min, pre max), (post min, post max) or None)}`` per weighted
     layer, and ``{input name: (None, None, (min, max), None)}`` for the model input."""
     weighted = [n for n in graph.nodes() if getattr(n, "has_kernel", False)]
@@ -157,17 +162,17 @@ def calibrate(model: Any, graph: Any, x: np.ndarray) -> dict[str, tuple]:
     return out
 
 
-def user_configs(graph: Any) -> dict[str, LayerConfig]:
+def user_configs(graph: Graph) -> dict[str, LayerConfig]:
     return {n.name: n.config for n in graph.nodes() if getattr(n, "config", None) is not None}
 
 
-def _with_weight(cfg: LayerConfig, weight: Any, bias: Any, node: Any, data: Any) -> LayerConfig:
+def _with_weight(cfg: LayerConfig, weight: Any, bias: Any, node: WeightedNode, data: Any) -> LayerConfig:
     accum = exact_accum(weight, data, node.n_in, bias if node.bias is not None else None, cfg.accum)
     return dataclasses.replace(cfg, weight=weight, bias=bias, accum=accum)
 
 
 def search_precision(
-    graph: Any,
+    graph: Graph,
     backend: Any,
     fields: tuple[str, ...],
     data: Any,
@@ -221,12 +226,12 @@ def search_precision(
     prober = _Prober(model, users, search, metric, x_val, y_val)
     for name, cand in list(cands.items()):
         node = graph.node(name)
-        def weight_drop(k: int, node: Any = node, cand: LayerCandidates = cand, name: str = name) -> float:
+        def weight_drop(k: int, node: Node = node, cand: LayerCandidates = cand, name: str = name) -> float:
             data = input_precision_of(graph, node) or node.config.result
             return drop_of(prober(name, _with_weight(node.config, cand.weights[k], cand.biases[k], node, data)))
 
         w_drops = _probe_ascending(len(cand.weights), weight_drop, budget)
-        def result_drop(k: int, node: Any = node, cand: LayerCandidates = cand, name: str = name) -> float:
+        def result_drop(k: int, node: Node = node, cand: LayerCandidates = cand, name: str = name) -> float:
             rc = cand.results[k]
             keep_act = node.config.activation_result is not None or rc.activation_result is not None
             cfg = dataclasses.replace(node.config, result=rc.result, activation_result=rc.activation_result if keep_act else None)
@@ -248,7 +253,7 @@ def search_precision(
 
     rf_choice = budgets is not None and (budgets.latency_cycles is not None or budgets.ii_cycles is not None)
     if timing is None:
-        def timing(node: Any) -> tuple[int, int]:
+        def timing(node: Node) -> tuple[int, int]:
             t = backend.timing(node)
             return int(t.ii), int(t.latency)
     weights = None
@@ -292,7 +297,7 @@ def search_precision(
     return PrecisionOutcome(None, {}, baseline, user_metric, None, 0.0, budget, probes, rounds, seconds)
 
 
-def _weights_on_grid(work: Any, graph: Any, configs: Mapping[str, LayerConfig]) -> dict[str, dict[str, np.ndarray]]:
+def _weights_on_grid(work: Any, graph: Graph, configs: Mapping[str, LayerConfig]) -> dict[str, dict[str, np.ndarray]]:
     """The fine-tuned weights of every weighted layer as the hardware stores them (kernels and
     biases on their chosen precision's grid, ``quantize_weights``): the emitted Keras model then
     computes with the numbers hls4ml writes."""
@@ -309,7 +314,7 @@ def _weights_on_grid(work: Any, graph: Any, configs: Mapping[str, LayerConfig]) 
     return out
 
 
-def write_outcome(graph: Any, outcome: PrecisionOutcome) -> Any:
+def write_outcome(graph: Graph, outcome: PrecisionOutcome) -> Any:
     """``graph`` with the chosen configs and weights (a copy; the argument is not changed)."""
     if outcome.configs is None:
         return graph
@@ -323,7 +328,7 @@ def write_outcome(graph: Any, outcome: PrecisionOutcome) -> Any:
 __all__ = ["PrecisionOutcome", "calibrate", "search_precision", "verify_final", "write_outcome"]
 
 
-def verify_final(graph: Any, data: Any, training: Any, outcome: PrecisionOutcome) -> dict[str, Any]:
+def verify_final(graph: Graph, data: Any, training: Any, outcome: PrecisionOutcome) -> dict[str, Any]:
     """After the passes that ran on the chosen types (pruning fine-tunes in float): the validation
     metric of the final graph computed in its types (``quantized_copy``).  Outside ``rtol`` · the float
     baseline: quantization-aware fine-tuning with every zero weight kept at zero (a
