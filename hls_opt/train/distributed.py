@@ -79,20 +79,24 @@ def _mirrored(n: int, field: str) -> Any:
             raise ConfigError(f"{field} {n}: only {len(gpus)} GPU(s) visible")
         return tf.distribute.MirroredStrategy([f"/gpu:{i}" for i in range(n)])
     # No GPU: the CPU split in n logical devices.  More than its cores is not parallelism but n
-    # replicas time-sharing them, each step n times over (--devices 64 on 2 cores ran
-    # for minutes without a word), so it is refused: more devices than exist.
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if n > cores:
-        raise ConfigError(
-            f"{field} {n}: no GPU visible, and this machine has {cores} CPU core(s) to split into "
-            f"devices; use at most {cores}"
-        )
-    # split the CPU first: listing logical devices would start TensorFlow and fix the split at one
+    # replicas time-sharing them, each step n times over (--devices 64 on 2 cores ran for minutes
+    # without a word), so hls-opt does not make such a split itself: more devices than exist is
+    # refused.  A split the user made before TensorFlow started (to test a layout, as the tests do)
+    # is theirs to use.
     physical = tf.config.list_physical_devices("CPU")[0]
-    try:
-        tf.config.set_logical_device_configuration(physical, [tf.config.LogicalDeviceConfiguration()] * n)
-    except RuntimeError:  # "Virtual devices cannot be modified after being initialized"
-        pass
+    configured = tf.config.get_logical_device_configuration(physical)  # the user's split; starts nothing
+    if not configured or len(configured) < n:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        if n > cores:
+            raise ConfigError(
+                f"{field} {n}: no GPU visible, and this machine has {cores} CPU core(s) to split into "
+                f"devices; use at most {cores}"
+            )
+        # split the CPU first: listing logical devices would start TensorFlow and fix the split at one
+        try:
+            tf.config.set_logical_device_configuration(physical, [tf.config.LogicalDeviceConfiguration()] * n)
+        except RuntimeError:  # "Virtual devices cannot be modified after being initialized"
+            pass
     cpus = tf.config.list_logical_devices("CPU")
     if len(cpus) < n:  # started before, with fewer
         raise ConfigError(
