@@ -1,4 +1,4 @@
-"""Uneven last batches (issue #22 item 1, ``docs/devices.md``): what ``fit`` reads for a source.
+"""Uneven last batches (``docs/devices.md``): what ``fit`` reads for a source.
 
 On a backend that wants one batch size (JAX, ``FULL_BATCHES``: one trace of the jitted step, and a
 ``DataParallel`` split evenly over the devices) a short batch is padded to ``batch_size`` rows with
