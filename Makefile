@@ -16,7 +16,7 @@ TORCH_STAMP := $(VENV)/.installed-torch
 # The trainer's core tests (marker `backend`) on another Keras backend, after `make test`.
 BACKEND_TESTS := -m "backend or needs_jax" tests
 
-.PHONY: demo test test-jax test-torch venv lint clean
+.PHONY: demo test test-jax test-torch test-hgq2 venv lint clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,8 +53,22 @@ $(TORCH_STAMP): $(STAMP)
 test-torch: $(TORCH_STAMP)
 	KERAS_BACKEND=torch $(BIN)/python -m pytest -q -m "backend and not needs_jax" tests
 
+# HGQ2 models in (tests marked needs_hgq2): hgq2 0.2.0 ships a top-level `qkeras` package that would
+# replace QKeras-v3's, so it gets a venv of its own (no [qkeras] extra there); CI runs it after test-jax.
+HGQ2_VENV := .venv-hgq2
+HGQ2_STAMP := $(HGQ2_VENV)/.installed
+
+$(HGQ2_STAMP): pyproject.toml Makefile
+	test -x $(HGQ2_VENV)/bin/python || $(PYTHON) -m venv $(HGQ2_VENV)
+	$(HGQ2_VENV)/bin/python -m pip install -q --upgrade pip
+	$(HGQ2_VENV)/bin/python -m pip install -q -e '.[test,hgq2]'
+	touch $(HGQ2_STAMP)
+
+test-hgq2: $(HGQ2_STAMP)
+	$(HGQ2_VENV)/bin/python -m pytest -q -m needs_hgq2 tests
+
 lint: $(STAMP)
 	$(BIN)/python -m ruff check hls_opt passes backends tests benchmarks tools
 
 clean:
-	rm -rf $(VENV) demo-output
+	rm -rf $(VENV) $(HGQ2_VENV) demo-output
