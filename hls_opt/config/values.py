@@ -222,18 +222,6 @@ class Target(str, Enum):
     MAX = "max"
 
 
-class KnapsackMethod(str, Enum):
-    """The knapsack solver (:func:`hls_opt.solve.knapsack.solve_knapsack`); hls4ml's spellings
-    (``dynamic``, ``greedy``, ``branch_bound``, ``CBC_MIP``, ``hls4ml/optimization/dsp_aware_pruning/
-    knapsack.py``) plus ``auto``."""
-
-    AUTO = "auto"
-    DYNAMIC = "dynamic"
-    BRANCH_BOUND = "branch_bound"
-    GREEDY = "greedy"
-    CBC_MIP = "CBC_MIP"
-
-
 class FineTune(str, Enum):
     """``LoopPolicy.fine_tune``: ``full`` trains every step its epochs (hls4ml); ``recover`` stops once
     the validation metric is back to the baseline."""
@@ -261,8 +249,4 @@ def parse_tuner(value: Any, key: str = "tuner") -> Tuner | None:
 
 def parse_target(value: Any, key: str = "target") -> Target | None:
     """``None`` stays ``None`` (follow the scheduler)."""
-    return None if value is None else parse_enum(Target, value, key)
-
-
-def parse_knapsack_method(value: Any, key: str = "knapsack_solver") -> KnapsackMethod:
-    return parse_enum(KnapsackMethod, value, key)
+    return None if value is None else parse_enum(Target, value, key, fold=str.lower)
