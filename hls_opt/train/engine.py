@@ -62,6 +62,7 @@ from hls_opt.errors import ConfigError, ModelError
 from hls_opt.solve.budget_cut import required_cut
 from hls_opt.solve.knapsack import KnapsackMethod, parse_knapsack_method
 from hls_opt.solve.pruning import PruningProblem, masks_from_selection, select_groups, selection_counts
+from hls_opt.solve.step import Step
 from hls_opt.train.backends import native
 from hls_opt.train.data import evaluate, fit_input
 from hls_opt.train.data import fit as _data_fit
@@ -114,9 +115,9 @@ class OptimizationOutcome:
     """Everything one optimization run produced.
 
     ``masks`` / ``offsets``: kernel-shaped float32 arrays by layer name for the accepted step
-    (all ones / zeros when nothing was accepted).  ``steps``: one dict per trial with ``target``
-    (scheduler sparsity), ``achieved`` (resource name → value after the step, objective units),
-    ``metric``, ``accepted``, ``epochs`` (fine-tuning epochs run).  ``timings``: seconds spent
+    (all ones / zeros when nothing was accepted).  ``steps``: one :class:`~hls_opt.solve.step.Step` per
+    trial: ``target`` (scheduler sparsity), ``achieved`` (resource name → value after the step,
+    objective units), ``metric``, ``accepted``, ``epochs`` (fine-tuning epochs run).  ``timings``: seconds spent
     in ``setup`` (the working copy, its compile, the baseline evaluation), ``regularisation`` (the
     strength search, its epochs and one-shot probes), ``training`` (the steps' fine-tuning and
     rewinding), ``polish`` (the accepted model's keep-best epochs), ``solving`` (ranking + knapsack)
@@ -127,7 +128,7 @@ class OptimizationOutcome:
     model: Any
     masks: dict[str, np.ndarray]
     offsets: dict[str, np.ndarray]
-    steps: list[dict[str, Any]]
+    steps: list[Step]
     baseline_metric: float
     final_metric: float
     shared_groups: int
@@ -611,7 +612,7 @@ def prune_with_fine_tuning(
                 problem.label, getattr(model, "name", "?"),
             )
 
-        steps: list[dict[str, Any]] = []
+        steps: list[Step] = []
         best: tuple[list, Trial, float, np.ndarray] | None = None  # weights, trial, metric, achieved
         resume = tuner.snapshot()
         target, bad_trials = float(scheduler.get_sparsity()), 0
@@ -622,13 +623,13 @@ def prune_with_fine_tuning(
             accepted = tuner.accepts(value)
             achieved = trial.achieved if trial.achieved is not None else problem.achieved(trial.masks)
             steps.append(
-                {
-                    "target": target,
-                    "achieved": {n: float(v) for n, v in zip(names, achieved)},
-                    "metric": float(value),
-                    "accepted": bool(accepted),
-                    "epochs": int(epochs_run),
-                }
+                Step(
+                    target=target,
+                    achieved=dict(zip(names, achieved)),
+                    metric=value,
+                    accepted=accepted,
+                    epochs=epochs_run,
+                )
             )
             line = (
                 f"step {len(steps)}: target {target:.3f} | "
@@ -658,7 +659,7 @@ def prune_with_fine_tuning(
                 resume = tuner.snapshot()
 
         if cut is not None and not cut.fits(best[3] if best is not None else total, names) and not any(
-            cut.fits(st["achieved"]) for st in steps
+            cut.fits(st.achieved) for st in steps
         ):
             # The budget is not met and no trial reached it: one probe at the cut that fits, to say
             # what it would cost (recorded as a rejected step with "probe": true; the best design
@@ -668,14 +669,14 @@ def prune_with_fine_tuning(
             value, epochs_run = tuner.fine_tune()
             achieved = trial.achieved if trial.achieved is not None else problem.achieved(trial.masks)
             steps.append(
-                {
-                    "target": float(cut.sparsity),
-                    "achieved": {n: float(v) for n, v in zip(names, achieved)},
-                    "metric": float(value),
-                    "accepted": False,
-                    "epochs": int(epochs_run),
-                    "probe": True,
-                }
+                Step(
+                    target=cut.sparsity,
+                    achieved=dict(zip(names, achieved)),
+                    metric=value,
+                    accepted=False,
+                    epochs=epochs_run,
+                    probe=True,
+                )
             )
             logger.info("budget probe at %.3f: %s %.4f (baseline %.4f)", cut.sparsity, tuner.metric.name, value, baseline)
         if best is None:
