@@ -63,8 +63,6 @@ except ImportError:  # keras-tuner is optional (pip install 'hls-opt[tuner]')
     _kt = None
     _HyperModel = object
 
-TUNERS = tuple(t.value for t in Tuner)
-
 
 def _regularizer(layer: Any, attributes: Any, alpha: float, beta: float) -> Any:
     oa = attributes.optimization_attributes

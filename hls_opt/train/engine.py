@@ -99,7 +99,6 @@ logger = logging.getLogger(__name__)
 #: hls4ml's default ``regularization_range`` (``numpy.logspace(-6, -2, num=16)``, hls4ml/optimization/dsp_aware_pruning/__init__.py and keras/__init__.py).
 DEFAULT_REGULARIZATION_RANGE = np.logspace(-6, -2, num=16).tolist()
 TMP_DIRECTORY = "hls4ml-optimization-keras"
-SUPPORTED_TUNERS = tuple(t.value for t in Tuner)
 # The accepted model alone gets this many times `epochs` of keep-best fine-tuning under its masks
 # (`benchmarks/optimize_digits.py --polish-factor K` measures other values against this one).
 POLISH_EPOCHS_FACTOR = 3
