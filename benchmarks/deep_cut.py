@@ -185,7 +185,7 @@ def run_hlsopt(case: str, seed: int, scheds: list[str], data: dict, policy, log)
             "cut_pct": round(100 * (1 - after["total"] / before["total"]), 2),
             "baseline_val_acc": base_val, "optimized_val_acc": accuracy(out.model, X_val, y_val),
             "baseline_test_acc": base_test, "optimized_test_acc": accuracy(out.model, X_te, y_te),
-            "steps": out.steps, "timings": {k: round(v, 2) for k, v in out.timings.items()},
+            "steps": [s.as_dict() for s in out.steps], "timings": {k: round(v, 2) for k, v in out.timings.items()},
         }
         r["val_within_rtol"] = r["optimized_val_acc"] >= RTOL * base_val
         log(f"hls-opt {case} {name} seed {seed}: cut {r['cut_pct']}% "

@@ -39,6 +39,7 @@ from hls_opt.solve.pruning import (
     select_groups,
 )
 from hls_opt.solve.rf_problem import JointChooser, RFMode
+from hls_opt.solve.step import Step
 from hls_opt.train.schedulers import BudgetScheduler, default_scheduler
 
 if TYPE_CHECKING:
@@ -124,12 +125,7 @@ class DspAwarePruning(Pass):
         kernels = {g.name: np.asarray(model.get_layer(g.name).kernel.numpy()) for g in groups}
         masks, offsets = masks_from_selection(kernels, groups, selection)
         achieved = problem.achieved(masks)
-        step = {
-            "target": target,
-            "achieved": {n: float(v) for n, v in zip(problem.resource_names, achieved)},
-            "metric": None,
-            "accepted": True,
-        }
+        step = Step(target=target, achieved=dict(zip(problem.resource_names, achieved)), metric=None, accepted=True)
         return PruningPlan(
             objective=problem.label,
             mode="one-shot",
@@ -201,12 +197,7 @@ class DspAwarePruning(Pass):
         values = group_values(model, groups, t.ranking, normalise="none")
         plan = chooser.choose(chooser.importances(groups, values), target)
         achieved = chooser.achieved(plan)
-        step = {
-            "target": target,
-            "achieved": {n: float(v) for n, v in zip(problem.resource_names, achieved)},
-            "metric": None,
-            "accepted": True,
-        }
+        step = Step(target=target, achieved=dict(zip(problem.resource_names, achieved)), metric=None, accepted=True)
         masks = {n: np.asarray(m, np.float32) for n, m in plan.masks.items()}
         return PruningPlan(
             objective=problem.label,

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from hls_opt.solve.step import Step
+
 #: Where ``dsp-aware-pruning`` records its plan: ``graph.annotations[PLAN_KEY]``.
 PLAN_KEY = "pruning_plan"
 
@@ -33,7 +35,8 @@ class PruningPlan:
       empty in one-shot mode, where the graph's own weights are masked.
     - ``mode``: ``"one-shot"`` (post-training, no fine-tuning), ``"fine-tuned"``, or ``"unchanged"``
       (no group of any layer saves the objective: nothing was tried, the weights are the input's).
-    - ``steps``: the optimization loop's steps, each ``{target, achieved, metric, accepted}``.
+    - ``steps``: the optimization loop's steps (:class:`~hls_opt.solve.step.Step`; mappings as
+      ``report.json`` holds them are read into Steps).
     - ``target``: the scheduler's final sparsity (fraction of the objective's resources removed).
     - ``configs[name]``: with latency / II budgets, the :class:`~hls_opt.config.LayerConfig` the
       optimizer chose for every weighted layer (reuse factor and strategy); empty otherwise.
@@ -48,7 +51,7 @@ class PruningPlan:
     masks: Mapping[str, np.ndarray] = field(default_factory=dict)
     offsets: Mapping[str, np.ndarray] = field(default_factory=dict)
     weights: Mapping[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
-    steps: tuple[Mapping[str, Any], ...] = ()
+    steps: tuple[Step, ...] = ()
     baseline_metric: float | None = None
     final_metric: float | None = None
     configs: Mapping[str, Any] = field(default_factory=dict)
@@ -62,7 +65,7 @@ class PruningPlan:
         object.__setattr__(
             self, "weights", MappingProxyType({str(k): _frozen_map(v) for k, v in dict(self.weights).items()})
         )
-        object.__setattr__(self, "steps", tuple(MappingProxyType(dict(s)) for s in self.steps))
+        object.__setattr__(self, "steps", tuple(Step.from_mapping(s) for s in self.steps))
         object.__setattr__(self, "configs", MappingProxyType(dict(self.configs)))
         object.__setattr__(self, "seconds", MappingProxyType({str(k): float(v) for k, v in dict(self.seconds).items()}))
 

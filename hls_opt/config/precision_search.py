@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from hls_opt.core.enums import parse_enum
 from hls_opt.core.precision import Rounding, Saturation
 from hls_opt.errors import ConfigError
 
@@ -88,10 +89,7 @@ def parse_precision_search(
     if precision is None:
         mode = PrecisionMode.FIXED
     else:
-        try:
-            mode = PrecisionMode(str(getattr(precision, "value", precision)).strip().lower())
-        except ValueError:
-            raise ConfigError(f"--precision: expected 'auto' or 'fixed', got {precision!r}") from None
+        mode = parse_enum(PrecisionMode, precision, "--precision", fold=str.lower)
     lo = DEFAULT_MIN_BITS if min_bits is None else _bits(min_bits, "--min-bits")
     hi = DEFAULT_MAX_BITS if max_bits is None else _bits(max_bits, "--max-bits")
     if min_bits is not None and max_bits is None and lo > hi:

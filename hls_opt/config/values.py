@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from hls_opt.core.enums import parse_enum
 from hls_opt.core.precision import (
     DEFAULT_PRECISION,
     Precision,
@@ -95,19 +96,20 @@ DEFAULT_LAYER_CONFIG = LayerConfig(
 # Strategy and IO type
 # --------------------------------------------------------------------------------------------
 
-# Keys are spellings with underscores removed and lower-cased.  hls4ml itself normalises with
-# convert_to_snake_case (hls4ml/utils/string_utils.py) and then compares to 'latency', 'resource',
-# 'resource_unrolled', 'distributed_arithmetic' / 'da' (vivado_backend.py); anything else silently
-# becomes Latency.  We accept every spelling that normalises to those, case-insensitively, plus
-# the seed's 'Unrolled'.
-_STRATEGY_SPELLINGS: dict[str, Strategy] = {
-    "latency": Strategy.LATENCY,
-    "resource": Strategy.RESOURCE,
-    "resourceunrolled": Strategy.RESOURCE_UNROLLED,
-    "unrolled": Strategy.RESOURCE_UNROLLED,
-    "distributedarithmetic": Strategy.DISTRIBUTED_ARITHMETIC,
+# hls4ml normalises with convert_to_snake_case (hls4ml/utils/string_utils.py) and then compares to
+# 'latency', 'resource', 'resource_unrolled', 'distributed_arithmetic' / 'da' (vivado_backend.py);
+# anything else silently becomes Latency.  We accept every spelling that folds (underscores removed,
+# lower case) to those, plus the seed's 'Unrolled'.
+_STRATEGY_ALIASES: dict[str, Strategy] = {
+    "Unrolled": Strategy.RESOURCE_UNROLLED,
     "da": Strategy.DISTRIBUTED_ARITHMETIC,
 }
+
+
+def _fold_strategy(text: str) -> str:
+    return text.replace("_", "").lower()
+
+
 # What hls4ml's convert_to_snake_case must produce for hls4ml to honour the strategy.
 _HLS4ML_UNDERSTANDS = {"latency", "resource", "resource_unrolled", "distributed_arithmetic", "da"}
 _ALREADY_LOGGED: set[tuple[str, str]] = set()
@@ -128,17 +130,10 @@ def parse_strategy(text: str | Strategy, *, key: str = "Strategy") -> Strategy:
     hls4ml itself would silently read as Latency are logged at WARNING (they mean something else to
     hls4ml than to us).  Unknown values raise :class:`ConfigError` naming ``key``.
     """
+    strategy = parse_enum(Strategy, text, key, aliases=_STRATEGY_ALIASES, fold=_fold_strategy, what="strategy")
     if isinstance(text, Strategy):
         return text
-    if not isinstance(text, str):
-        raise ConfigError(f"{key}: expected a strategy name, got {text!r}")
     stripped = text.strip()
-    strategy = _STRATEGY_SPELLINGS.get(stripped.replace("_", "").lower())
-    if strategy is None:
-        names = ", ".join(s.value for s in Strategy)
-        raise ConfigError(
-            f"{key}: unknown strategy '{text}' (expected one of {names}; 'Unrolled' is accepted)"
-        )
     if (key, stripped) in _ALREADY_LOGGED:
         return strategy  # say it once per key and spelling, not once per layer
     _ALREADY_LOGGED.add((key, stripped))
@@ -161,14 +156,7 @@ def parse_strategy(text: str | Strategy, *, key: str = "Strategy") -> Strategy:
 
 def parse_io_type(text: str | IOType, *, key: str = "IOType") -> IOType:
     """Parse ``io_parallel`` / ``io_stream`` (any letter case) into an :class:`IOType`."""
-    if isinstance(text, IOType):
-        return text
-    if isinstance(text, str):
-        try:
-            return IOType(text.strip().lower())
-        except ValueError:
-            pass
-    raise ConfigError(f"{key}: unknown IO type '{text}' (expected io_parallel or io_stream)")
+    return parse_enum(IOType, text, key, fold=str.lower, what="IO type")
 
 
 def _parse_positive_int(value: Any, key: str) -> int:
@@ -192,7 +180,73 @@ def _parse_positive_int(value: Any, key: str) -> int:
     return number
 
 
-#: How weights are ranked for pruning (the trainer's ``ranking``, ``--``/``ranking_metric=``): hls4ml's
-#: l1, l2, saliency, oracle (``hls4ml/optimization/dsp_aware_pruning/keras/masking.py``) and hls-opt's
-#: hessian.  Kept here, Keras-free, so the flow checks a value before anything is loaded.
-RANKING_METRICS = ("l1", "l2", "saliency", "oracle", "hessian")
+# --------------------------------------------------------------------------------------------
+# The optimizer's settings: parsed once where the options are built (parse_enum), compared as
+# members below.  Kept here, Keras-free, so the flow checks a value before anything is loaded.
+# --------------------------------------------------------------------------------------------
+
+
+class RankingMetric(str, Enum):
+    """How weights are ranked for pruning (the trainer's ``ranking``, ``ranking_metric=``): hls4ml's
+    l1, l2, saliency, oracle (``hls4ml/optimization/dsp_aware_pruning/keras/masking.py``) and
+    hls-opt's hessian (:mod:`hls_opt.train.ranking`)."""
+
+    L1 = "l1"
+    L2 = "l2"
+    SALIENCY = "saliency"
+    ORACLE = "oracle"
+    HESSIAN = "hessian"
+
+    @property
+    def magnitude(self) -> bool:
+        """A norm of the weights (l1, l2), not a loss estimate."""
+        return self in (RankingMetric.L1, RankingMetric.L2)
+
+
+#: The ranking metrics' spellings, in :class:`RankingMetric`'s order.
+RANKING_METRICS = tuple(m.value for m in RankingMetric)
+
+
+class Tuner(str, Enum):
+    """The regularisation-strength search (hls4ml's ``tuner=``); ``None`` (no member) is hls-opt's
+    built-in search."""
+
+    BAYESIAN = "Bayesian"
+    HYPERBAND = "Hyperband"
+    MANUAL = "Manual"
+
+
+class Target(str, Enum):
+    """``target='max'``: search for the deepest cut within ``rtol`` instead of following the scheduler."""
+
+    MAX = "max"
+
+
+class FineTune(str, Enum):
+    """``LoopPolicy.fine_tune``: ``full`` trains every step its epochs (hls4ml); ``recover`` stops once
+    the validation metric is back to the baseline."""
+
+    FULL = "full"
+    RECOVER = "recover"
+
+
+class OnReject(str, Enum):
+    """``LoopPolicy.on_reject``: ``restore`` the last accepted state, or ``continue`` from the rejected
+    step's fine-tuned weights (hls4ml)."""
+
+    RESTORE = "restore"
+    CONTINUE = "continue"
+
+
+def parse_ranking(value: Any, key: str = "ranking_metric") -> RankingMetric:
+    return parse_enum(RankingMetric, value, key)
+
+
+def parse_tuner(value: Any, key: str = "tuner") -> Tuner | None:
+    """``None`` stays ``None`` (the built-in search)."""
+    return None if value is None else parse_enum(Tuner, value, key)
+
+
+def parse_target(value: Any, key: str = "target") -> Target | None:
+    """``None`` stays ``None`` (follow the scheduler)."""
+    return None if value is None else parse_enum(Target, value, key, fold=str.lower)

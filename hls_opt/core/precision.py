@@ -25,6 +25,7 @@ from enum import Enum
 
 import numpy as np
 
+from hls_opt.core.enums import parse_enum
 from hls_opt.errors import PrecisionError
 
 
@@ -158,19 +159,11 @@ def _parse_int(field: str, what: str) -> int:
 
 
 def _parse_rounding(field: str) -> Rounding:
-    try:
-        return Rounding(_strip_mode_prefix(field))
-    except ValueError:
-        names = ", ".join(r.value for r in Rounding)
-        raise _Bad(f"unknown rounding mode '{field}' (expected one of {names})") from None
+    return parse_enum(Rounding, field, None, fold=_strip_mode_prefix, what="rounding mode", error=_Bad)
 
 
 def _parse_saturation(field: str) -> Saturation:
-    try:
-        return Saturation(_strip_mode_prefix(field))
-    except ValueError:
-        names = ", ".join(s.value for s in Saturation)
-        raise _Bad(f"unknown saturation mode '{field}' (expected one of {names})") from None
+    return parse_enum(Saturation, field, None, fold=_strip_mode_prefix, what="saturation mode", error=_Bad)
 
 
 def _parse_ac_signed(field: str) -> bool:

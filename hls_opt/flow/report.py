@@ -192,7 +192,7 @@ def build_report(
     total_after = after.get("total", {}).get("before", {})
     objective_name = objective or (plan.objective if plan is not None else None)
     # each step's "achieved" is the backend's estimate of the masked graph, from the pass
-    steps = [dict(step) for step in (plan.steps if plan is not None else ())]
+    steps = [step.as_dict() for step in (plan.steps if plan is not None else ())]
 
     report = {
         "backend": backend,

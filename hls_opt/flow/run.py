@@ -36,7 +36,7 @@ from hls_opt.config import (
     unwrap_hls_config,
 )
 from hls_opt.config.precision_search import parse_precision_search
-from hls_opt.config.values import RANKING_METRICS
+from hls_opt.config.values import RankingMetric, Target, Tuner, parse_ranking, parse_target, parse_tuner
 from hls_opt.core import progress
 from hls_opt.core.fileio import check_output_dir
 from hls_opt.cost.feasibility import check_budgets
@@ -78,6 +78,7 @@ from hls_opt.passes import PassContext, default_flow, get_pass, run_flow
 from hls_opt.passes.plan import PLAN_KEY
 from hls_opt.passes.precision_search import PRECISION_KEY
 from hls_opt.solve.budget_cut import resource_limits
+from hls_opt.solve.knapsack import KnapsackMethod, parse_knapsack_method
 from hls_opt.solve.precision_problem import narrowest_graph
 from hls_opt.solve.rf_problem import RFMode
 from hls_opt.train.schedulers import BudgetScheduler, MaxCutScheduler
@@ -269,11 +270,11 @@ class FlowOptions:
     metric: Any
     increasing: bool | None
     passes: tuple[str, ...]
-    ranking_metric: str
+    ranking_metric: RankingMetric
     local: bool
-    knapsack_solver: str
-    tuner: str | None
-    target: str | None
+    knapsack_solver: KnapsackMethod
+    tuner: Tuner | None
+    target: Target | None
     optimize_kwargs: Mapping[str, Any]
     strict: bool
     device: Device | None
@@ -293,12 +294,12 @@ def flow_options(*, fine_tuning: bool, **given: Any) -> FlowOptions:
     epochs = check_positive_int(given["epochs"], "epochs")
     batch_size = check_positive_int(given["batch_size"], "batch_size")
     optimize_kwargs = _checked_optimize_kwargs(given["optimize_kwargs"])
-    ranking_metric = given["ranking_metric"]
-    if ranking_metric not in RANKING_METRICS:
-        raise ConfigError(f"ranking_metric: {ranking_metric!r}: expected one of {', '.join(RANKING_METRICS)}")
+    # the user's strings become members here, once (optimize_kwargs' ranking was parsed by its check)
+    ranking_metric = parse_ranking(given["ranking_metric"])
     ranking_metric = optimize_kwargs.pop("ranking", ranking_metric)
     local = optimize_kwargs.pop("local", given["local"])
-    knapsack_solver = optimize_kwargs.pop("knapsack_solver", given["knapsack_solver"])
+    knapsack_solver = parse_knapsack_method(optimize_kwargs.pop("knapsack_solver", given["knapsack_solver"]))
+    tuner = parse_tuner(optimize_kwargs.pop("tuner", given["tuner"]))
     rewinding = optimize_kwargs.get("rewinding_epochs", 1)
     if fine_tuning and epochs <= rewinding:
         # Each step fine-tunes (epochs − rewinding) masked epochs, then rewinds (as hls4ml's
@@ -328,11 +329,8 @@ def flow_options(*, fine_tuning: bool, **given: Any) -> FlowOptions:
     backend = check_backend(given["backend"])
     sched = parse_scheduler(given["scheduler"])
     rf_mode = RFMode.parse(given["rf_mode"])
-    target = given["target"]
-    if target is not None:
-        target = str(target).strip().lower()
-        if target != "max":
-            raise ConfigError(f"target: expected 'max' (the deepest cut within rtol), got {target!r}")
+    target = parse_target(given["target"])
+    if target is Target.MAX:
         if not fine_tuning:
             raise ConfigError("target: 'max' searches within the tolerance, which needs data (none given)")
         sched = MaxCutScheduler()
@@ -361,7 +359,7 @@ def flow_options(*, fine_tuning: bool, **given: Any) -> FlowOptions:
         ranking_metric=ranking_metric,
         local=bool(local),
         knapsack_solver=knapsack_solver,
-        tuner=given["tuner"],
+        tuner=tuner,
         target=target,
         optimize_kwargs=optimize_kwargs,
         strict=bool(given["strict"]),
@@ -525,7 +523,6 @@ def pass_context(graph: Graph, loaded: Loaded, options: FlowOptions) -> PassCont
     if loaded.training_data is not None:
         check_trainable_names(loaded.keras_model)  # before any training: names the Keras backend can trace
         kwargs = dict(options.optimize_kwargs)
-        tuner = kwargs.pop("tuner", options.tuner)
         increasing = bool(loaded.increasing)
         training = FineTuneOptions(
             loss=loaded.loss,
@@ -540,7 +537,7 @@ def pass_context(graph: Graph, loaded: Loaded, options: FlowOptions) -> PassCont
             ranking=options.ranking_metric,
             local=options.local,
             knapsack_solver=options.knapsack_solver,
-            tuner=tuner,
+            tuner=options.tuner,
             target=options.target,
             **kwargs,
         )
@@ -650,8 +647,8 @@ def _checked_optimize_kwargs(optimize_kwargs: Any) -> dict[str, Any]:
             close = difflib.get_close_matches(str(key), OPTIMIZE_KWARGS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(OPTIMIZE_KWARGS)})"
             raise ConfigError(f"{where}: unknown setting{hint}")
-        if key == "ranking" and value not in RANKING_METRICS:
-            raise ConfigError(f"{where}: {value!r}: expected one of {', '.join(RANKING_METRICS)}")
+        if key == "ranking":
+            out[key] = parse_ranking(value, where)
         if key in ("rewinding_epochs", "cutoff_bad_trials"):
             out[key] = check_positive_int(value, where, minimum=0)
     return out
@@ -664,7 +661,7 @@ def _quantized_model(model: Any, graph: Graph) -> Any:
     return quantized_copy(model, {node.name: node.config for node in graph.nodes() if node.config is not None})
 
 
-def budget_schedule(objective: Any, budgets: Any, scheduler: Any, target: str | None) -> Any:
+def budget_schedule(objective: Any, budgets: Any, scheduler: Any, target: Target | None) -> Any:
     """A :class:`~hls_opt.train.schedulers.BudgetScheduler` when a resource budget (``--dsp-budget``,
     ``--bram-budget``, ``--lut-budget`` or the ``--device``'s counts) limits a field of the objective
     and no ``target='max'`` search was asked for: the pruning then cuts until the design fits, within

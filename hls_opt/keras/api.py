@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from hls_opt import attributes as attributes_module
+from hls_opt.config.values import RankingMetric, parse_ranking
 from hls_opt.core.structures import Grouping, StructureType
 from hls_opt.errors import ConfigError, DataError, ModelError
 from hls_opt.objectives import get_objective
@@ -43,7 +44,7 @@ from hls_opt.train.engine import (
     checked_data,
     prune_with_fine_tuning,
 )
-from hls_opt.train.masking import SUPPORTED_METRICS, kernel_layers, output_layer_names
+from hls_opt.train.masking import kernel_layers, output_layer_names
 from hls_opt.train.ranking import group_values
 
 logger = logging.getLogger(__name__)
@@ -224,8 +225,7 @@ def compute_masks(
     Neither ``model`` nor ``model_attributes`` is modified.
     """
     objective = get_objective(objective)
-    if ranking_metric not in SUPPORTED_METRICS:
-        raise DataError(f"ranking_metric {ranking_metric!r}: expected one of {', '.join(SUPPORTED_METRICS)}")
+    ranking_metric = parse_ranking(ranking_metric)
     attrs = prepare_attributes(model, model_attributes, objective)
     groups = build_layer_groups(model, attrs, objective)
     values = group_values(model, groups, ranking_metric, data=data, loss_fn=loss_fn, normalise=LoopPolicy().normalise)
@@ -239,9 +239,9 @@ def compute_masks(
 #: holding them).  hls4ml's 'oracle' is |∂L/∂w · w| (hls-opt's 'saliency'); its 'saliency' is
 #: Optimal Brain Damage over the given second derivatives (hls-opt's 'hessian').
 _GIVEN_DERIVATIVES = {
-    "oracle": ("saliency", "gradients"),
-    "saliency": ("hessian", "hessians"),
-    "hessian": ("hessian", "hessians"),
+    RankingMetric.ORACLE: (RankingMetric.SALIENCY, "gradients"),
+    RankingMetric.SALIENCY: (RankingMetric.HESSIAN, "hessians"),
+    RankingMetric.HESSIAN: (RankingMetric.HESSIAN, "hessians"),
 }
 
 
@@ -252,6 +252,13 @@ _GIVEN_DERIVATIVES = {
 #: (``convert_and_optimize``, the CLI, ``compute_masks``, ``run_optimization``) keep hls-opt's names
 #: (docs/optimization.md; docs/compat.md has the row).
 HLS4ML_RANKING = {name: ranking for name, (ranking, _) in _GIVEN_DERIVATIVES.items()}
+
+
+def hls4ml_ranking(value: Any, key: str = "ranking_metric") -> RankingMetric:
+    """An hls4ml ranking-metric name (the same five spellings) as the :class:`RankingMetric` that
+    has hls4ml's meaning (:data:`HLS4ML_RANKING`)."""
+    metric = parse_ranking(value, key)
+    return HLS4ML_RANKING.get(metric, metric)
 
 
 def get_model_masks(
@@ -283,8 +290,7 @@ def get_model_masks(
     weight-shared, else 0.  Weight sharing is ignored, with a warning, for unstructured layers (a
     one-weight group's mean is the weight itself).
     """
-    if metric not in SUPPORTED_METRICS:
-        raise DataError(f"metric {metric!r}: expected one of {', '.join(SUPPORTED_METRICS)}")
+    metric = parse_ranking(metric, "metric")  # hls4ml's name; _GIVEN_DERIVATIVES gives its meaning
     per_weight = None
     ranking = metric
     if metric in _GIVEN_DERIVATIVES:
@@ -292,7 +298,7 @@ def get_model_masks(
         per_weight = gradients if argument == "gradients" else hessians
         if per_weight is None:
             raise DataError(
-                f"metric {metric!r}: needs {argument}= (a dict of kernel-shaped arrays by layer name, "
+                f"metric {metric.value!r}: needs {argument}= (a dict of kernel-shaped arrays by layer name, "
                 f"e.g. from hls_opt.train.utils.get_model_{argument})"
             )
     if isinstance(objective, str):
@@ -506,7 +512,7 @@ def optimize_model(
     ``Σ |w · ∂L/∂w|`` (hls-opt's first-order ``'saliency'``); ``'l1'``, ``'l2'``, ``'hessian'`` as named.
     """
     args = OptimizeArguments(**locals())
-    return optimize_with(replace(args, ranking_metric=HLS4ML_RANKING.get(ranking_metric, ranking_metric))).model
+    return optimize_with(replace(args, ranking_metric=hls4ml_ranking(ranking_metric))).model
 
 
 def _looks_like_attributes(value: Any) -> bool:

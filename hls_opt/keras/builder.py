@@ -22,6 +22,8 @@ from typing import Any
 
 import keras
 
+from hls_opt.config.values import Tuner
+from hls_opt.core.enums import parse_enum
 from hls_opt.errors import ConfigError
 from hls_opt.keras.config import SUPPORTED_LAYERS, TMP_DIRECTORY
 from hls_opt.train.engine import DEFAULT_REGULARIZATION_RANGE
@@ -60,8 +62,6 @@ try:
 except ImportError:  # keras-tuner is optional (pip install 'hls-opt[tuner]')
     _kt = None
     _HyperModel = object
-
-TUNERS = ("Bayesian", "Hyperband", "Manual")
 
 
 def _regularizer(layer: Any, attributes: Any, alpha: float, beta: float) -> Any:
@@ -177,7 +177,7 @@ def build_optimizable_model(
     epochs: int,
     verbose: bool = False,
     directory: str = TMP_DIRECTORY,
-    tuner: str = "Bayesian",
+    tuner: Tuner | str = Tuner.BAYESIAN,
     regularization_range: Any = default_regularization_range,
 ) -> Any:
     """A compiled copy of ``model`` with hls4ml's regularizers on the optimizable layers
@@ -194,12 +194,11 @@ def build_optimizable_model(
     The datasets are what ``model.fit`` takes (a ``tf.data.Dataset`` of ``(x, y)`` batches, or
     an ``(x, y)`` tuple, then batched by ``batch_size``).
     """
-    if tuner not in TUNERS:
-        raise ConfigError(f"tuner {tuner!r}: expected one of {', '.join(TUNERS)}")
+    tuner = parse_enum(Tuner, tuner, "tuner")  # hls4ml's spelling, parsed once
     rrange = [float(v) for v in regularization_range]
     if not rrange:
         raise ConfigError("regularization_range: needs at least one value")
-    if tuner == "Manual":
+    if tuner is Tuner.MANUAL:
 
         def manual(name: str, oa: Any) -> tuple[float, float]:
             return (rrange[0] if oa.pruning else 0), (rrange[0] if oa.weight_sharing else 0)
@@ -217,7 +216,7 @@ def build_optimizable_model(
                 val_data, epochs, verbose, directory, tuner, rrange,
             )
         except ImportError:  # BayesianOptimization without scipy / scikit-learn
-            logger.info("keras-tuner's %s is unavailable here; using the built-in search", tuner)
+            logger.info("keras-tuner's %s is unavailable here; using the built-in search", tuner.value)
 
     best, best_value = None, None
     for strength in candidate_strengths(rrange):
@@ -252,12 +251,12 @@ def _evaluate(model: Any, data: Any, batch_size: int) -> float:
 def _keras_tuner(
     model: Any, attributes: dict[str, Any], optimizer: Any, loss_fn: Any, validation_metric: Any,
     increasing: bool, fit_data: Any, fit_kwargs: dict[str, Any], val_data: Any, epochs: int, verbose: bool,
-    directory: str, tuner: str, rrange: list[float],
+    directory: str, tuner: Tuner, rrange: list[float],
 ) -> Any:
     kt = _kt
     hypermodel = HyperOptimizationModel(model, attributes, optimizer, loss_fn, validation_metric, rrange)
     objective = kt.Objective("val_" + _metric_name(validation_metric), "max" if increasing else "min")
-    base = kt.BayesianOptimization if tuner == "Bayesian" else kt.Hyperband
+    base = kt.BayesianOptimization if tuner is Tuner.BAYESIAN else kt.Hyperband
 
     class Search(base):  # type: ignore[misc, valid-type]
         def _configure_tensorboard_dir(self, callbacks: Any, trial: Any, execution: int = 0) -> None:
@@ -266,7 +265,7 @@ def _keras_tuner(
             if importlib.util.find_spec("tensorboard") is not None:
                 super()._configure_tensorboard_dir(callbacks, trial, execution)
 
-    if tuner == "Bayesian":
+    if tuner is Tuner.BAYESIAN:
         search = Search(
             hypermodel=hypermodel, objective=objective, max_trials=10, overwrite=True, directory=directory + "/tuning"
         )

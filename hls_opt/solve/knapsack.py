@@ -52,17 +52,38 @@ from __future__ import annotations
 import logging
 import math
 import time
+from enum import Enum
 from typing import Any
 
 import numpy as np
 
+from hls_opt.core.enums import parse_enum
 from hls_opt.solve.jit import cached_njit
 
-__all__ = ["IMPLEMENTATIONS", "solve_knapsack"]
+__all__ = ["IMPLEMENTATIONS", "KnapsackMethod", "parse_knapsack_method", "solve_knapsack"]
 
 logger = logging.getLogger(__name__)
 
-IMPLEMENTATIONS = ("auto", "dynamic", "branch_bound", "greedy", "CBC_MIP")
+class KnapsackMethod(str, Enum):
+    """The knapsack solver (:func:`hls_opt.solve.knapsack.solve_knapsack`); hls4ml's spellings
+    (``dynamic``, ``greedy``, ``branch_bound``, ``CBC_MIP``, ``hls4ml/optimization/dsp_aware_pruning/
+    knapsack.py``) plus ``auto``."""
+
+    AUTO = "auto"
+    DYNAMIC = "dynamic"
+    BRANCH_BOUND = "branch_bound"
+    GREEDY = "greedy"
+    CBC_MIP = "CBC_MIP"
+
+
+#: The solvers' spellings (hls4ml's and ``auto``), in :class:`KnapsackMethod`'s order.
+IMPLEMENTATIONS = tuple(m.value for m in KnapsackMethod)
+
+
+def parse_knapsack_method(value: Any, key: str = "knapsack_solver") -> KnapsackMethod:
+    """The solver a user names, as a member (here, not in the config layer: the knapsack starts
+    without importing ``hls_opt.config``)."""
+    return parse_enum(KnapsackMethod, value, key)
 
 # 'auto' picks dynamic programming up to this many table cells (items × capacity after reduction)
 # without trying anything else (about a millisecond); the traceback costs one bit per cell.
@@ -97,7 +118,7 @@ def solve_knapsack(
     values: Any,
     weights: Any,
     capacity: Any,
-    implementation: str = "auto",
+    implementation: KnapsackMethod | str = "auto",
     **kwargs: Any,
 ) -> tuple[float, list[int]]:
     """Solve the 0/1 (multi-dimensional) knapsack problem.
@@ -130,11 +151,7 @@ def solve_knapsack(
             ``weights`` not 2-D, not matching ``values``, negative or non-integer; ``capacity``
             of the wrong shape, NaN or negative; unknown ``implementation``.
     """
-    if not isinstance(implementation, str) or implementation not in IMPLEMENTATIONS:
-        raise ValueError(
-            f"implementation: unknown knapsack solver {implementation!r}; "
-            f"expected one of {', '.join(IMPLEMENTATIONS)}"
-        )
+    implementation = parse_enum(KnapsackMethod, implementation, "implementation", what="knapsack solver")
     time_limit = _parse_kwargs(kwargs)
     v, w, c = _validate(values, weights, capacity)
     start = time.perf_counter()
@@ -154,7 +171,7 @@ def solve_knapsack(
         "knapsack: N=%d M=%d implementation=%s solved by %s in %.4f s, value %.6g, %d selected",
         n,
         w.shape[0],
-        implementation,
+        implementation.value,
         method,
         time.perf_counter() - start,
         value,
@@ -266,7 +283,7 @@ def _solve_into(
     v: np.ndarray,
     w: np.ndarray,
     c: np.ndarray,
-    implementation: str,
+    implementation: KnapsackMethod,
     time_limit: float | None,
     selected: np.ndarray,
 ) -> str:
@@ -305,12 +322,12 @@ def _solve_into(
         selected[cand[top]] = True
         return "equal-weights"
 
-    if implementation == "greedy":
+    if implementation is KnapsackMethod.GREEDY:
         pick = _greedy_best(vr, wr, cr)
         selected[cand[pick]] = True
         return "greedy"
 
-    if implementation == "CBC_MIP":
+    if implementation is KnapsackMethod.CBC_MIP:
         logger.debug("knapsack: 'CBC_MIP' is solved exactly without OR-Tools, as 'auto' with no time limit")
     pick, method = _solve_exact(vr, wr, cr, implementation, time_limit)
     selected[cand[pick]] = True
@@ -350,14 +367,14 @@ def _run_dp(v: np.ndarray, w: np.ndarray, c: np.ndarray) -> np.ndarray:
 
 
 def _solve_exact(
-    v: np.ndarray, w: np.ndarray, c: np.ndarray, implementation: str, time_limit: float | None
+    v: np.ndarray, w: np.ndarray, c: np.ndarray, implementation: KnapsackMethod, time_limit: float | None
 ) -> tuple[np.ndarray, str]:
     """Exact solve of a reduced instance (every item fits alone, every row binds, all values > 0)."""
     m = w.shape[0]
     wd, cd, states, cells = _dp_reduce(w, c)
     dp_fits = cells <= DP_MAX_CELLS and states <= DP_MAX_CAPACITY + 1
     name = "dynamic" if m == 1 else f"dynamic ({m}-D)"
-    if implementation == "dynamic":
+    if implementation is KnapsackMethod.DYNAMIC:
         if dp_fits:
             return _run_dp(v, wd, cd), name
         logger.warning(
@@ -369,13 +386,13 @@ def _solve_exact(
             DP_MAX_CAPACITY,
         )
         return _branch_and_bound(v, w, c, time_limit)
-    if implementation == "branch_bound":
+    if implementation is KnapsackMethod.BRANCH_BOUND:
         return _branch_and_bound(v, w, c, time_limit)
 
     # 'auto' and 'CBC_MIP'.
     if dp_fits and cells <= DP_DIRECT_CELLS:
         return _run_dp(v, wd, cd), name
-    if implementation == "auto" and time_limit is None:
+    if implementation is KnapsackMethod.AUTO and time_limit is None:
         time_limit = AUTO_TIME_LIMIT_S
     start = time.perf_counter()
     # Branch and bound often proves optimality in a millisecond; the probe's node budget is worth a

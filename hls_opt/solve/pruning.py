@@ -35,7 +35,7 @@ from hls_opt.cost.backend import Backend
 from hls_opt.cost.objective import Objective
 from hls_opt.cost.tables import input_precision_of
 from hls_opt.errors import DataError
-from hls_opt.solve.knapsack import solve_knapsack
+from hls_opt.solve.knapsack import KnapsackMethod, solve_knapsack
 
 if TYPE_CHECKING:
     from hls_opt.ir.graph import Graph
@@ -248,7 +248,7 @@ def select_groups(
     sparsity: float,
     *,
     local: bool = False,
-    knapsack_solver: str = "auto",
+    knapsack_solver: KnapsackMethod | str = KnapsackMethod.AUTO,
 ) -> Selection:
     """Keep the most valuable groups within ``(1 - sparsity)`` of the savable resources.
 

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from hls_opt.core.enums import parse_enum
 from hls_opt.errors import ConfigError
 from hls_opt.solve.jit import cached_njit
 
@@ -82,14 +83,6 @@ class SolverMethod(str, Enum):
 
 
 LatencyCombiner = LatencyCombine | str | Callable[[np.ndarray], float]
-
-
-def _parse_enum(enum: type[Enum], value: Any, what: str) -> Any:
-    try:
-        return enum(getattr(value, "value", value))
-    except ValueError:
-        known = ", ".join(repr(m.value) for m in enum)
-        raise ConfigError(f"{what}: expected one of {known}, got {value!r}") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -214,7 +207,7 @@ class JointSolution:
 def parse_combiner(combiner: Any) -> LatencyCombine | Callable[[np.ndarray], float]:
     """A :class:`LatencyCombine` from its name, or the callable itself (ConfigError otherwise)."""
     if isinstance(combiner, (str, LatencyCombine)):
-        return _parse_enum(LatencyCombine, combiner, "latency combiner ('sum', 'max' or a callable)")
+        return parse_enum(LatencyCombine, combiner, "latency combiner ('sum', 'max' or a callable)")
     if not callable(combiner):
         raise ConfigError(f"latency combiner: expected 'sum', 'max' or a callable, got {combiner!r}")
     return combiner
@@ -805,6 +798,8 @@ def _evaluate(layers: list[JointLayer], choice: Sequence[int], keep: Sequence[np
 
 
 def _solution(layers, allowed, pos, keeps, combiner, method, upper, start, work, coarse=(1, ())):
+    # ``method``: the SolverMethod that ran (its value is the solution's label), or another exact
+    # method's label ('enumerate'); only the coarse fallback's bound exceeds the value it found.
     choice = tuple(allowed[li][k] for li, k in enumerate(pos))
     value, res, lat, ii = _evaluate(layers, choice, keeps, combiner)
     return JointSolution(
@@ -814,8 +809,8 @@ def _solution(layers, allowed, pos, keeps, combiner, method, upper, start, work,
         resources=res,
         latency=lat,
         ii=ii,
-        method=method,
-        upper_bound=max(float(upper), value) if method != "coarse" else float(upper),
+        method=method.value if isinstance(method, SolverMethod) else method,
+        upper_bound=float(upper) if method is SolverMethod.COARSE else max(float(upper), value),
         seconds=time.perf_counter() - start,
         work=work,
         coarsening=coarse,
@@ -854,7 +849,7 @@ def solve_rf_choice(
     assignment (naming each layer's fastest latency), an II budget no option of a layer meets, and a
     problem with no feasible solution.
     """
-    method = _parse_enum(SolverMethod, method, "rf solver method")
+    method = parse_enum(SolverMethod, method, "rf solver method")
     combiner = parse_combiner(combiner)
     start = time.perf_counter()
     layers, tgt, budget, ii = _validate(layers, target, latency_budget, ii_budget)
@@ -880,7 +875,7 @@ def solve_rf_choice(
         if out is None:
             raise _infeasible(tgt, budget)
         value, pos, keeps = out
-        return _solution(layers, allowed, pos, keeps, combiner, "exact", value, start, work)
+        return _solution(layers, allowed, pos, keeps, combiner, SolverMethod.EXACT, value, start, work)
     return _solve_coarse(layers, allowed, tgt, budget, use_latency, score_w, tol, start, max_cells, max_work, combiner)
 
 
@@ -922,7 +917,7 @@ def _solve_coarse(layers, allowed, tgt, budget, use_latency, score_w, tol, start
             f"raise max_cells/max_work or use method='exact'"
         )
     _, pos, keeps = lower
-    sol = _solution(layers, allowed, pos, keeps, combiner, "coarse", upper[0], start, work, (lat_step, steps))
+    sol = _solution(layers, allowed, pos, keeps, combiner, SolverMethod.COARSE, upper[0], start, work, (lat_step, steps))
     logger.info(
         "rf_choice: coarsened (latency step %d, resource step %s): value %.6g, upper bound %.6g, gap %.3g",
         lat_step, list(steps), sol.value, sol.upper_bound, sol.gap,

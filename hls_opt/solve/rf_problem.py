@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hls_opt.config import IOType, Strategy
+from hls_opt.core.enums import parse_enum
 from hls_opt.core.structures import Grouping, StructureType, group_norms
 from hls_opt.cost.backend import Backend
 from hls_opt.cost.objective import Objective
@@ -82,12 +83,7 @@ class RFMode(str, Enum):
 
     @classmethod
     def parse(cls, value: Any, key: str = "rf_mode") -> RFMode:
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(str(value).strip().lower())
-        except ValueError:
-            raise ConfigError(f"{key}: expected one of {', '.join(m.value for m in cls)}, got {value!r}") from None
+        return parse_enum(cls, value, key, fold=str.lower)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,17 @@ from typing import Any
 import keras
 import numpy as np
 
+from hls_opt.config.values import (
+    FineTune,
+    OnReject,
+    RankingMetric,
+    Target,
+    Tuner,
+    parse_ranking,
+    parse_target,
+    parse_tuner,
+)
+from hls_opt.core.enums import parse_enum
 from hls_opt.core.progress import status
 from hls_opt.data import (
     DataStreams,
@@ -49,7 +60,9 @@ from hls_opt.data import (
 )
 from hls_opt.errors import ConfigError, ModelError
 from hls_opt.solve.budget_cut import required_cut
+from hls_opt.solve.knapsack import KnapsackMethod, parse_knapsack_method
 from hls_opt.solve.pruning import PruningProblem, masks_from_selection, select_groups, selection_counts
+from hls_opt.solve.step import Step
 from hls_opt.train.backends import native
 from hls_opt.train.data import evaluate, fit_input
 from hls_opt.train.data import fit as _data_fit
@@ -66,7 +79,6 @@ from hls_opt.train.fit import (
     meets,
 )
 from hls_opt.train.masking import (
-    SUPPORTED_METRICS,
     apply_masks,
     attach_mask_constraints,
     masks_as_optimizer_state,
@@ -87,7 +99,6 @@ logger = logging.getLogger(__name__)
 #: hls4ml's default ``regularization_range`` (``numpy.logspace(-6, -2, num=16)``, hls4ml/optimization/dsp_aware_pruning/__init__.py and keras/__init__.py).
 DEFAULT_REGULARIZATION_RANGE = np.logspace(-6, -2, num=16).tolist()
 TMP_DIRECTORY = "hls4ml-optimization-keras"
-SUPPORTED_TUNERS = ("Bayesian", "Hyperband", "Manual")
 # The accepted model alone gets this many times `epochs` of keep-best fine-tuning under its masks
 # (`benchmarks/optimize_digits.py --polish-factor K` measures other values against this one).
 POLISH_EPOCHS_FACTOR = 3
@@ -103,9 +114,9 @@ class OptimizationOutcome:
     """Everything one optimization run produced.
 
     ``masks`` / ``offsets``: kernel-shaped float32 arrays by layer name for the accepted step
-    (all ones / zeros when nothing was accepted).  ``steps``: one dict per trial with ``target``
-    (scheduler sparsity), ``achieved`` (resource name → value after the step, objective units),
-    ``metric``, ``accepted``, ``epochs`` (fine-tuning epochs run).  ``timings``: seconds spent
+    (all ones / zeros when nothing was accepted).  ``steps``: one :class:`~hls_opt.solve.step.Step` per
+    trial: ``target`` (scheduler sparsity), ``achieved`` (resource name → value after the step,
+    objective units), ``metric``, ``accepted``, ``epochs`` (fine-tuning epochs run).  ``timings``: seconds spent
     in ``setup`` (the working copy, its compile, the baseline evaluation), ``regularisation`` (the
     strength search, its epochs and one-shot probes), ``training`` (the steps' fine-tuning and
     rewinding), ``polish`` (the accepted model's keep-best epochs), ``solving`` (ranking + knapsack)
@@ -116,7 +127,7 @@ class OptimizationOutcome:
     model: Any
     masks: dict[str, np.ndarray]
     offsets: dict[str, np.ndarray]
-    steps: list[dict[str, Any]]
+    steps: list[Step]
     baseline_metric: float
     final_metric: float
     shared_groups: int
@@ -145,19 +156,17 @@ class LoopPolicy:
     docs/deep_cut.md measures each choice.
     """
 
-    fine_tune: str = "recover"
-    on_reject: str = "continue"
+    fine_tune: FineTune = FineTune.RECOVER
+    on_reject: OnReject = OnReject.CONTINUE
     keep_regulariser: bool = False
     normalise: str = "none"
 
     def __post_init__(self) -> None:
-        for name, allowed in (
-            ("fine_tune", ("full", "recover")),
-            ("on_reject", ("restore", "continue")),
-            ("normalise", NORMALISATIONS),
-        ):
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name} {getattr(self, name)!r}: expected one of {', '.join(allowed)}")
+        # the user's strings become members here, once (FineTune / OnReject)
+        object.__setattr__(self, "fine_tune", parse_enum(FineTune, self.fine_tune, "fine_tune"))
+        object.__setattr__(self, "on_reject", parse_enum(OnReject, self.on_reject, "on_reject"))
+        if self.normalise not in NORMALISATIONS:
+            raise ConfigError(f"normalise {self.normalise!r}: expected one of {', '.join(NORMALISATIONS)}")
 
 
 @dataclass(frozen=True)
@@ -186,17 +195,17 @@ class FineTuneOptions:
     rtol: float = 0.975
     epochs: int = 10
     batch_size: int = 128
-    ranking: str = "l1"
+    ranking: RankingMetric = RankingMetric.L1
     local: bool = False
     rewinding_epochs: int = 1
     cutoff_bad_trials: int = 1
-    tuner: str | None = None
-    knapsack_solver: str = "auto"
+    tuner: Tuner | None = None
+    knapsack_solver: KnapsackMethod = KnapsackMethod.AUTO
     regularization_range: tuple[float, ...] | None = None
     callbacks: tuple[Any, ...] = ()
     verbose: bool = False
     policy: LoopPolicy = field(default_factory=LoopPolicy)
-    target: str | None = None
+    target: Target | None = None
     quantization: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
@@ -209,14 +218,13 @@ class FineTuneOptions:
             raise ConfigError(
                 f"epochs ({self.epochs}) must be larger than rewinding_epochs ({self.rewinding_epochs})"
             )
-        if self.ranking not in SUPPORTED_METRICS:
-            raise ConfigError(f"ranking_metric {self.ranking!r}: expected one of {', '.join(SUPPORTED_METRICS)}")
-        if self.tuner is not None and self.tuner not in SUPPORTED_TUNERS:
-            raise ConfigError(f"tuner {self.tuner!r}: expected None or one of {', '.join(SUPPORTED_TUNERS)}")
+        # the user's strings become members here, once; nothing below compares them as strings
+        object.__setattr__(self, "ranking", parse_ranking(self.ranking))
+        object.__setattr__(self, "tuner", parse_tuner(self.tuner))
+        object.__setattr__(self, "knapsack_solver", parse_knapsack_method(self.knapsack_solver))
+        object.__setattr__(self, "target", parse_target(self.target))
         if int(self.batch_size) < 1:
             raise ConfigError(f"batch_size {self.batch_size}: must be ≥ 1")
-        if self.target not in (None, "max"):
-            raise ConfigError(f"target {self.target!r}: expected None or 'max'")
 
 
 # --------------------------------------------------------------------------------------------
@@ -481,7 +489,7 @@ class FineTuner:
         value = self.evaluate()
         if budget <= 0:
             return value, 0
-        if o.policy.fine_tune == "full":
+        if o.policy.fine_tune is FineTune.FULL:
             with self.timer.phase("training"):
                 fit(self.work, self.ds, self.timer, epochs=budget)
             return self.evaluate(), budget
@@ -567,7 +575,7 @@ def prune_with_fine_tuning(
     match its graph.  Each step's ``achieved`` is ``problem.achieved(masks)``.
     """
     o = options
-    if o.target == "max":
+    if o.target is Target.MAX:
         scheduler = MaxCutScheduler()
     _check_scheduler(scheduler)
     scheduler = copy.deepcopy(scheduler)
@@ -603,7 +611,7 @@ def prune_with_fine_tuning(
                 problem.label, getattr(model, "name", "?"),
             )
 
-        steps: list[dict[str, Any]] = []
+        steps: list[Step] = []
         best: tuple[list, Trial, float, np.ndarray] | None = None  # weights, trial, metric, achieved
         resume = tuner.snapshot()
         target, bad_trials = float(scheduler.get_sparsity()), 0
@@ -614,13 +622,13 @@ def prune_with_fine_tuning(
             accepted = tuner.accepts(value)
             achieved = trial.achieved if trial.achieved is not None else problem.achieved(trial.masks)
             steps.append(
-                {
-                    "target": target,
-                    "achieved": {n: float(v) for n, v in zip(names, achieved)},
-                    "metric": float(value),
-                    "accepted": bool(accepted),
-                    "epochs": int(epochs_run),
-                }
+                Step(
+                    target=target,
+                    achieved=dict(zip(names, achieved)),
+                    metric=value,
+                    accepted=accepted,
+                    epochs=epochs_run,
+                )
             )
             line = (
                 f"step {len(steps)}: target {target:.3f} | "
@@ -639,18 +647,18 @@ def prune_with_fine_tuning(
             else:
                 bad_trials += 1
                 go, target = scheduler.repair_step()
-                if o.policy.on_reject == "restore":
+                if o.policy.on_reject is OnReject.RESTORE:
                     tuner.restore(resume)  # the next trial starts from the last good state
             target = float(target)
             stop = bad_trials > o.cutoff_bad_trials and not getattr(scheduler, "self_terminating", False)
             if stop or not go:
                 break
-            if accepted or o.policy.on_reject == "continue":
+            if accepted or o.policy.on_reject is OnReject.CONTINUE:
                 tuner.rewind()
                 resume = tuner.snapshot()
 
         if cut is not None and not cut.fits(best[3] if best is not None else total, names) and not any(
-            cut.fits(st["achieved"]) for st in steps
+            cut.fits(st.achieved) for st in steps
         ):
             # The budget is not met and no trial reached it: one probe at the cut that fits, to say
             # what it would cost (recorded as a rejected step with "probe": true; the best design
@@ -660,14 +668,14 @@ def prune_with_fine_tuning(
             value, epochs_run = tuner.fine_tune()
             achieved = trial.achieved if trial.achieved is not None else problem.achieved(trial.masks)
             steps.append(
-                {
-                    "target": float(cut.sparsity),
-                    "achieved": {n: float(v) for n, v in zip(names, achieved)},
-                    "metric": float(value),
-                    "accepted": False,
-                    "epochs": int(epochs_run),
-                    "probe": True,
-                }
+                Step(
+                    target=cut.sparsity,
+                    achieved=dict(zip(names, achieved)),
+                    metric=value,
+                    accepted=False,
+                    epochs=epochs_run,
+                    probe=True,
+                )
             )
             logger.info("budget probe at %.3f: %s %.4f (baseline %.4f)", cut.sparsity, tuner.metric.name, value, baseline)
         if best is None:
@@ -750,13 +758,13 @@ def _choose_strength(
     """
     tuner, increasing, rtol, epochs = options.tuner, options.increasing, options.rtol, options.epochs
     local, knapsack_solver, loss = options.local, options.knapsack_solver, fresh_loss(options.loss)
-    if tuner == "Manual":
+    if tuner is Tuner.MANUAL:
         strength = float(rrange[0]) if rrange else 0.0
         set_strength(regs, strength)
         return strength
     search_epochs = max(1, min(2, epochs // 2))
     start = work.get_weights()
-    probe_metric = "l1" if options.ranking == "oracle" else options.ranking
+    probe_metric = RankingMetric.L1 if options.ranking is RankingMetric.ORACLE else options.ranking
     tried: dict[float, tuple[bool, float, list]] = {}
 
     def score(strength: float) -> tuple[bool, float, list]:
@@ -791,9 +799,9 @@ def _choose_strength(
         return tried[strength]
 
     if not (
-        tuner == "Bayesian" and _keras_tuner_search(score, rrange, directory_hint="hls_opt_regularisation")
+        tuner is Tuner.BAYESIAN and _keras_tuner_search(score, rrange, directory_hint="hls_opt_regularisation")
     ):
-        if tuner in ("Bayesian", "Hyperband"):
+        if tuner is not None:  # Bayesian without keras-tuner, or Hyperband (Manual returned above)
             _log_tuner_fallback(tuner)
         for strength in candidate_strengths(rrange):
             score(strength)
@@ -805,7 +813,7 @@ def _choose_strength(
     return strength
 
 
-def _log_tuner_fallback(tuner: str) -> None:
+def _log_tuner_fallback(tuner: Tuner) -> None:
     global _logged_tuner_fallback
     if _logged_tuner_fallback:
         return
@@ -817,10 +825,10 @@ def _log_tuner_fallback(tuner: str) -> None:
         reason = (
             "keras-tuner's BayesianOptimization needs scipy and scikit-learn "
             "(pip install 'keras-tuner[bayesian]')"
-            if tuner == "Bayesian"
+            if tuner is Tuner.BAYESIAN
             else "only 'Bayesian' is run through keras-tuner"
         )
-    logger.info("tuner=%r: %s; using the built-in regularisation search", tuner, reason)
+    logger.info("tuner=%r: %s; using the built-in regularisation search", tuner.value, reason)
     _logged_tuner_fallback = True
 
 

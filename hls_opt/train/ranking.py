@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from hls_opt.config.values import RankingMetric, parse_ranking
 from hls_opt.core.structures import group_means, group_norms
 from hls_opt.errors import DataError
 from hls_opt.train.backends import native
@@ -166,7 +167,7 @@ def oracle_values(
 def group_values(
     model: Any,
     layer_groups: list[Any],
-    metric: str,
+    metric: RankingMetric | str,
     *,
     data: Any = None,
     loss_fn: Any = None,
@@ -193,39 +194,38 @@ def group_values(
         mode = str(normalise)
     if mode not in NORMALISATIONS:
         raise DataError(f"normalise {normalise!r}: expected one of {', '.join(NORMALISATIONS)}")
-    metric = str(metric)
+    metric = parse_ranking(metric)  # a member from the trainer; a user's string from a direct call
     names = [g.name for g in layer_groups]
     if not names:
         return {}
-    if metric == "oracle":
+    if metric is RankingMetric.ORACLE:
         return oracle_values(model, layer_groups, data, loss_fn)
-    if metric in ("saliency", "hessian") and per_weight is not None:
+    if metric in (RankingMetric.SALIENCY, RankingMetric.HESSIAN) and per_weight is not None:
         missing = [n for n in names if n not in per_weight]
         if missing:
-            raise DataError(f"ranking: no {'gradient' if metric == 'saliency' else 'Hessian'} given for layer(s) {missing}")
+            given = "gradient" if metric is RankingMetric.SALIENCY else "Hessian"
+            raise DataError(f"ranking: no {given} given for layer(s) {missing}")
         per_weight = {n: np.asarray(per_weight[n], dtype=np.float64) for n in names}
-    elif metric == "saliency":
+    elif metric is RankingMetric.SALIENCY:
         per_weight = kernel_gradients(model, names, data, loss_fn)
-    elif metric == "hessian":
+    elif metric is RankingMetric.HESSIAN:
         per_weight = hessian_diagonals(model, names, data, loss_fn)
-    elif metric not in ("l1", "l2"):
-        raise DataError(f"ranking_metric {metric!r}: expected l1, l2, saliency, hessian or oracle")
     out: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     for g in layer_groups:
         kernel = np.asarray(model.get_layer(g.name).kernel.numpy(), dtype=np.float64)
         prune_d, share_d = group_deltas(kernel, g.ids, g.n_groups, g.sizes)
 
         def score(d: np.ndarray, g: Any = g) -> np.ndarray:
-            if metric in ("l1", "l2"):
-                return group_norms(d, g.ids, g.n_groups, p=1 if metric == "l1" else 2)
-            if metric == "saliency":
+            if metric.magnitude:
+                return group_norms(d, g.ids, g.n_groups, p=1 if metric is RankingMetric.L1 else 2)
+            if metric is RankingMetric.SALIENCY:
                 return _segment_sum(np.abs(per_weight[g.name] * d), g.ids, g.n_groups)
             # hessian: OBD, ½ h d²; a negative curvature estimate is noise: clip at 0
             return _segment_sum(0.5 * np.maximum(per_weight[g.name], 0.0) * d * d, g.ids, g.n_groups)
 
         prune_v = score(prune_d) if g.pruning else np.full(g.n_groups, np.inf)
         share_v = score(share_d) if g.sharing else None
-        if mode != "none" and metric in ("l1", "l2"):
+        if mode != "none" and metric.magnitude:
             ref = prune_v if g.pruning else share_v
             finite = ref[np.isfinite(ref) & (ref > 0)]
             reduce = {"mean": np.mean, "max": np.max, "sum": np.sum}[mode]
