@@ -14,6 +14,7 @@ kernel, zeros where pruned), ``{i}/bias``, and HGQ2's per-weight bits ``{i}/wbit
 ``{i}/ibits``, or PQuantML's fixed weight ``{i}/kif``.
 """
 
+import importlib
 import os
 import runpy
 import sys
@@ -33,7 +34,7 @@ def main() -> None:
     sys.argv = [script, *args]
     captured = []
     if kind == "pquant":
-        import pquant_common  # noqa: F401  (first: it sets TensorFlow's thread counts before TF starts)
+        importlib.import_module("pquant_common")  # first: it sets TensorFlow's thread counts before TF starts
         import pquant
 
         final = pquant.apply_final_compression
