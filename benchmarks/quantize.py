@@ -1,4 +1,4 @@
-"""``--precision auto`` against the quantizing peers, in one run on one split (issue #19, "Benchmark and goal").
+"""``--precision auto`` against the quantizing peers, in one run on one split.
 
 Task: sklearn digits, stratified 60/20/20 split with ``random_state=0`` (the peers' split,
 ``../shared/bench/quant/pquant_common.py``; *not* ``hls_opt.data.digits_split``, which is a seeded

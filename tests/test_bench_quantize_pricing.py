@@ -1,4 +1,4 @@
-"""How benchmarks/quantize.py prices a peer's design on hls-opt's cost model (issue #19, "Benchmark and goal").
+"""How benchmarks/quantize.py prices a peer's design on hls-opt's cost model.
 
 A design is a list of Dense layers with their kernels and types; the benchmark builds a plain Keras
 model and an hls4ml config from it and asks ``estimate_report``.  Hand-built 2-layer case, numbers by hand."""
