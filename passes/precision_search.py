@@ -88,4 +88,7 @@ class PrecisionVerify(Pass):
         note = f"precision-verify: the final model in its types: {final['final_quantized_metric']:.4g}"
         if final["final_fine_tuned"]:
             note += f" (after quantization-aware fine-tuning; {final['final_quantized_metric_before_fine_tuning']:.4g} before)"
+        if final.get("final_pruning_undone"):
+            note += (f"; the pruned design measured {final['final_quantized_metric_pruned']:.4g}, outside the tolerance: "
+                     "the pruning is undone and the search's unpruned design at the chosen types is kept")
         return PassResult(bool(final["final_fine_tuned"]), (note,))

@@ -122,3 +122,41 @@ def test_digits_precision_auto_end_to_end_within_tolerance(tmp_path):
         assert result.hls_config["LayerName"][name]["Precision"]["weight"] == after["weight"]
     assert report["total"]["after"]["ebops"] < report["total"]["before"]["ebops"]
     assert report["total"]["after"]["dsp"] <= report["total"]["before"]["dsp"]
+
+
+def test_verify_undoes_a_pruning_the_tolerance_does_not_allow():
+    """precision-verify, last resort: the pruned design is outside rtol even after quantization-aware
+    fine-tuning (here: every kernel weight pruned, so the masks keep it at 0 and fine-tuning cannot help),
+    so the search's own unpruned design at the chosen types comes back.
+
+    A 2 → 2 Dense that copies its input (kernel I, bias 0) classifies x by argmax: accuracy 1.0 on data
+    whose label is the larger coordinate.  All-zero kernel and bias: logits (0, 0), argmax 0 everywhere,
+    accuracy 0.5 on balanced labels — below 0.975 · 1.0."""
+    import dataclasses
+
+    import keras
+
+    from hls_opt.data import load_data
+    from hls_opt.frontend.keras import from_keras
+    from hls_opt.train.engine import FineTuneOptions
+    from hls_opt.train.precision_search import PrecisionOutcome, user_configs, verify_final
+
+    x = keras.Input((2,), name="x")
+    model = keras.Model(x, keras.layers.Dense(2, name="d")(x))
+    eye, zero = np.eye(2, dtype="float32"), np.zeros(2, "float32")
+    model.get_layer("d").set_weights([eye, zero])
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (64, 2)).astype("float32")  # |x| < 1: exact in ap_fixed<16,6>
+    y = np.argmax(X, axis=1)
+    graph = from_keras(model)
+    good = {"d": {"kernel": eye.copy(), "bias": zero.copy()}}
+    node = graph.node("d")
+    graph.replace("d", dataclasses.replace(node, weights={**node.weights, "kernel": np.zeros((2, 2), "float32")}))
+    outcome = PrecisionOutcome(configs=user_configs(graph), weights=good, baseline=1.0, user_metric=1.0, metric=1.0,
+                               predicted_drop=0.0, drop_budget=0.025, probes=0)
+    training = FineTuneOptions(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metric="accuracy",
+                               optimizer="adam", rtol=0.975, epochs=2, batch_size=16)
+    out = verify_final(graph, load_data((X, y, X, y)), training, outcome)
+    assert out["final_fine_tuned"] and out["final_pruning_undone"]
+    assert out["final_quantized_metric_pruned"] < 0.975 and out["final_quantized_metric"] == 1.0
+    np.testing.assert_array_equal(graph.node("d").weights["kernel"], eye)

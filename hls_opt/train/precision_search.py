@@ -360,4 +360,27 @@ def verify_final(graph: Graph, data: Any, training: Any, outcome: PrecisionOutco
             graph.replace(name, dataclasses.replace(node, weights={**node.weights, **weights}))
     else:
         out["final_quantized_metric"] = before
+    if not meets(out["final_quantized_metric"], outcome.baseline, rtol, increasing) and _restorable(graph, outcome):
+        # The pruned design is outside the tolerance even in its types after fine-tuning: keep the
+        # search's own design instead (the chosen types, unpruned weights, measured within the
+        # tolerance by the search), never a design outside what the user accepted.
+        for name, weights in outcome.weights.items():
+            node = graph.node(name)
+            graph.replace(name, dataclasses.replace(node, weights={**node.weights, **weights}))
+        out.update({"final_pruning_undone": True, "final_quantized_metric_pruned": out["final_quantized_metric"],
+                    "final_quantized_metric": outcome.metric})
     return out
+
+
+def _restorable(graph: Graph, outcome: PrecisionOutcome) -> bool:
+    """Whether the search's weights still fit the graph (no pass removed units since) and were measured."""
+    if outcome.metric is None or not outcome.weights:
+        return False
+    for name, weights in outcome.weights.items():
+        if name not in graph:
+            return False
+        node = graph.node(name)
+        for key, value in weights.items():
+            if key not in node.weights or np.shape(node.weights[key]) != np.shape(value):
+                return False
+    return True
