@@ -365,7 +365,7 @@ def test_more_devices_than_exist_is_exit_2(mlp_file, npz, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("kwargs", "pattern"),
     [
-        ({"ranking": "bogus"}, r"optimize_kwargs\['ranking'\].*'bogus'.*l1"),
+        ({"ranking": "bogus"}, r"optimize_kwargs\['ranking'\]: expected one of 'l1', .*, got 'bogus'"),
         ({"rankng": "l2"}, r"optimize_kwargs\['rankng'\].*did you mean 'ranking'"),
         ({"epochs": 3}, r"optimize_kwargs\['epochs'\].*epochs="),
         ({"rewinding_epochs": "x"}, r"optimize_kwargs\['rewinding_epochs'\]"),

@@ -29,8 +29,13 @@ def files(tmp_path_factory):
 
 @pytest.fixture
 def no_training(monkeypatch):
-    """Training raises: a bad input found after it would be exit 1 (internal), not 2."""
+    """Training raises: a bad input found after it would be exit 1 (internal), not 2.  The modules that bind
+    ``fit`` by name are imported first, so that none binds the stand-in for good (monkeypatch then restores
+    the real function on each of them)."""
+    import hls_opt.train.data
+    import hls_opt.train.engine
     import hls_opt.train.fit as fit_module
+    import hls_opt.train.precision_search  # noqa: F401
 
     def boom(*args, **kwargs):
         raise AssertionError("training started")
@@ -84,7 +89,7 @@ def test_parse_once_into_a_typed_value():
     assert s.widths() == (3, 4, 5, 6, 7, 8)
     assert parse_precision_search(None).mode is PrecisionMode.FIXED
     assert parse_precision_search("auto", min_bits=20).max_bits == 20  # a lone --min-bits above the default max
-    with pytest.raises(ConfigError, match="--precision: expected 'auto' or 'fixed'"):
+    with pytest.raises(ConfigError, match="--precision: expected one of 'fixed', 'auto', got 'ap_fixed<8,3>'"):
         parse_precision_search("ap_fixed<8,3>")
 
 
