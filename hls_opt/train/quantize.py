@@ -221,6 +221,24 @@ class QuantizedDense(_QuantizedMixin, keras.layers.Dense):
 
 
 class _QuantizedConvMixin(_QuantizedMixin):
+    """What the quantized Conv1D / Conv2D share: set-up, build, call, config (the mixin comes first in their
+    bases, so ``super()`` here is the Keras convolution)."""
+
+    def __init__(self, *args: Any, quantization: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._init_quantization(quantization)
+        self._per_product = not _products_exact(self._quant_types)
+
+    def build(self, input_shape: Any) -> None:
+        super().build(input_shape)
+        self._build_quantizers(FIELDS)
+
+    def call(self, inputs: Any) -> Any:
+        return self._conv_call(inputs)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), **self._quant_config()}
+
     def _conv_call(self, inputs: Any) -> Any:
         if self._per_product:
             raise ModelError(
@@ -245,40 +263,10 @@ class _QuantizedConvMixin(_QuantizedMixin):
 class QuantizedConv1D(_QuantizedConvMixin, keras.layers.Conv1D):
     """``keras.layers.Conv1D`` computing as hls4ml's io_parallel / io_stream convolution."""
 
-    def __init__(self, *args: Any, quantization: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._init_quantization(quantization)
-        self._per_product = not _products_exact(self._quant_types)
-
-    def build(self, input_shape: Any) -> None:
-        super().build(input_shape)
-        self._build_quantizers(FIELDS)
-
-    def call(self, inputs: Any) -> Any:
-        return self._conv_call(inputs)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), **self._quant_config()}
-
 
 @keras.saving.register_keras_serializable(package="hls_opt")
 class QuantizedConv2D(_QuantizedConvMixin, keras.layers.Conv2D):
     """``keras.layers.Conv2D`` computing as hls4ml's io_parallel / io_stream convolution."""
-
-    def __init__(self, *args: Any, quantization: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._init_quantization(quantization)
-        self._per_product = not _products_exact(self._quant_types)
-
-    def build(self, input_shape: Any) -> None:
-        super().build(input_shape)
-        self._build_quantizers(FIELDS)
-
-    def call(self, inputs: Any) -> Any:
-        return self._conv_call(inputs)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), **self._quant_config()}
 
 
 @keras.saving.register_keras_serializable(package="hls_opt")
