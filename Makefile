@@ -53,7 +53,8 @@ $(TORCH_STAMP): $(STAMP)
 test-torch: $(TORCH_STAMP)
 	KERAS_BACKEND=torch $(BIN)/python -m pytest -q -m "backend and not needs_jax" tests
 
-# HGQ2 models in (tests marked needs_hgq2): hgq2 0.2.0 ships a top-level `qkeras` package that would
+# HGQ2 models in (tests/test_hgq2.py, marked needs_hgq2; only that file: the others import QKeras or hls4ml,
+# which this venv lacks): hgq2 0.2.0 ships a top-level `qkeras` package that would
 # replace QKeras-v3's, so it gets a venv of its own (no [qkeras] extra there); CI runs it after test-jax.
 HGQ2_VENV := .venv-hgq2
 HGQ2_STAMP := $(HGQ2_VENV)/.installed
@@ -65,7 +66,7 @@ $(HGQ2_STAMP): pyproject.toml Makefile
 	touch $(HGQ2_STAMP)
 
 test-hgq2: $(HGQ2_STAMP)
-	$(HGQ2_VENV)/bin/python -m pytest -q -m needs_hgq2 tests
+	$(HGQ2_VENV)/bin/python -m pytest -q -m needs_hgq2 tests/test_hgq2.py
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check hls_opt passes backends tests benchmarks tools
