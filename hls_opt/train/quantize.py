@@ -269,42 +269,33 @@ class QuantizedConv2D(_QuantizedConvMixin, keras.layers.Conv2D):
     """``keras.layers.Conv2D`` computing as hls4ml's io_parallel / io_stream convolution."""
 
 
+class _QuantizedElementwiseMixin(_QuantizedMixin):
+    """What the quantized activation layers share: the input and the result at their types around the Keras
+    layer's own computation (the mixin comes first in their bases, so ``super()`` is the Keras layer)."""
+
+    def __init__(self, *args: Any, quantization: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._init_quantization(quantization)
+
+    def build(self, input_shape: Any) -> None:
+        super().build(input_shape)
+        self._build_quantizers(("input", "result"))
+
+    def call(self, inputs: Any) -> Any:
+        return self._apply("result", super().call(self._apply("input", inputs)))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), **self._quant_config()}
+
+
 @keras.saving.register_keras_serializable(package="hls_opt")
-class QuantizedActivation(_QuantizedMixin, keras.layers.Activation):
+class QuantizedActivation(_QuantizedElementwiseMixin, keras.layers.Activation):
     """``keras.layers.Activation`` whose input and result are ``ap_fixed`` types (hls4ml's activation layer)."""
 
-    def __init__(self, *args: Any, quantization: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._init_quantization(quantization)
-
-    def build(self, input_shape: Any) -> None:
-        super().build(input_shape)
-        self._build_quantizers(("input", "result"))
-
-    def call(self, inputs: Any) -> Any:
-        return self._apply("result", super().call(self._apply("input", inputs)))
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), **self._quant_config()}
-
 
 @keras.saving.register_keras_serializable(package="hls_opt")
-class QuantizedReLU(_QuantizedMixin, keras.layers.ReLU):
+class QuantizedReLU(_QuantizedElementwiseMixin, keras.layers.ReLU):
     """``keras.layers.ReLU`` whose input and result are ``ap_fixed`` types."""
-
-    def __init__(self, *args: Any, quantization: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._init_quantization(quantization)
-
-    def build(self, input_shape: Any) -> None:
-        super().build(input_shape)
-        self._build_quantizers(("input", "result"))
-
-    def call(self, inputs: Any) -> Any:
-        return self._apply("result", super().call(self._apply("input", inputs)))
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), **self._quant_config()}
 
 
 #: Keras class (exact) → its quantized subclass
