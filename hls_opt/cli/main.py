@@ -227,6 +227,22 @@ def _add_budget_args(parser: argparse.ArgumentParser, optimizing: bool, prefix: 
     )
 
 
+def _budgets(args: argparse.Namespace, device: Any, cfg: Any) -> Any:
+    """The budget flags of :func:`_add_budget_args` parsed (``device``: a part name or a parsed Device;
+    ``cfg``: the config read from ``--config``, for its ``ClockPeriod`` and ``Part``)."""
+    return parse_budgets(
+        latency=args.latency_budget,
+        ii=args.ii_budget,
+        dsp=args.dsp_budget,
+        bram=args.bram_budget,
+        device=device,
+        clock_period=args.clock_period,
+        hls_config=cfg,
+        config_source=args.config,
+        lut=args.lut_budget,
+    )
+
+
 def _named(field: str, call: Any, *args: Any) -> Any:
     """Run ``call`` and put the CLI field in front of a registry error (unknown names)."""
     try:
@@ -289,17 +305,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     flow.check_model_file(args.model)
     cfg = flow.load_hls_config(args.config)[0] if args.config else None
     data = load_data(args.data) if args.data else None
-    budgets = parse_budgets(
-        latency=args.latency_budget,
-        ii=args.ii_budget,
-        dsp=args.dsp_budget,
-        bram=args.bram_budget,
-        device=device,
-        clock_period=args.clock_period,
-        hls_config=cfg,
-        config_source=args.config,
-        lut=args.lut_budget,
-    )
+    budgets = _budgets(args, device, cfg)
 
     loss = _keras_name("loss", args.loss, "--loss")
     metric = _keras_name("metric", args.metric, "--metric")
@@ -353,17 +359,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     cfg = inputs.load_hls_config(args.config)[0] if args.config else None
     if cfg is not None:  # fail fast on keys; the layer names once the model is loaded
         check_config_keys(cfg, source=args.config, strict=args.strict)
-    budgets = parse_budgets(
-        latency=args.latency_budget,
-        ii=args.ii_budget,
-        dsp=args.dsp_budget,
-        bram=args.bram_budget,
-        device=args.device,
-        clock_period=args.clock_period,
-        hls_config=cfg,
-        config_source=args.config,
-        lut=args.lut_budget,
-    )
+    budgets = _budgets(args, args.device, cfg)
     device = budgets.device or device_from_config(cfg)
     _import_keras()
     model = inputs.load_model(args.model)
