@@ -18,7 +18,8 @@ BACKEND_TESTS := -m "backend or needs_jax" tests
 
 .PHONY: demo test test-jax test-torch test-hgq2 venv lint clean
 
-$(STAMP): pyproject.toml Makefile
+# hls_opt/__init__.py holds the version the installed metadata reports (pyproject reads it)
+$(STAMP): pyproject.toml Makefile hls_opt/__init__.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test,hls4ml,plots,tuner,qkeras,quant,ray,dask]'

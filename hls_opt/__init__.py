@@ -10,7 +10,7 @@ from __future__ import annotations
 from hls_opt._lazy import lazy_attributes
 
 #: The one place the version is written (pyproject.toml reads it: tool.setuptools.dynamic).
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 # Public names resolved lazily (PEP 562) so that importing hls_opt never pulls in TensorFlow.
 _LAZY = {
